@@ -1,0 +1,39 @@
+# hipaa_audit -- PGXS build.  The control file is the one version source.
+EXTENSION = hipaa_audit
+EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = hipaa_audit
+OBJS = \
+	src/hipaa_audit.o \
+	src/hooks.o \
+	src/guard.o \
+	src/registry.o \
+	src/refuse.o
+
+PG_CPPFLAGS = -I$(srcdir)/src -DHIPAA_AUDIT_VERSION=\"$(EXTVERSION)\"
+SHLIB_LINK = -lcrypto
+
+# One editable install script; the versioned copy is generated.
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
+
+# pg_regress reads sql/<test>.sql and expected/<test>.out from the top level.
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/[0-9][0-9]_*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+# TAP suites (PostgreSQL::Test::Cluster) live in test/t.
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+PROVE_FLAGS = -I test/t
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql $(EXTENSION).control
+	cp $< $@
+
+.PHONY: version
+version:
+	@echo $(EXTVERSION)

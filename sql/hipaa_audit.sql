@@ -1,0 +1,104 @@
+-- hipaa_audit install script (the one editable copy; the Makefile writes the
+-- versioned file from it).
+
+\echo Use "CREATE EXTENSION hipaa_audit" to load this file. \quit
+
+-- Roles are cluster-wide and may already exist from another database.
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'hipaa_audit_admin') THEN
+        CREATE ROLE hipaa_audit_admin NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'hipaa_audit_auditor') THEN
+        CREATE ROLE hipaa_audit_auditor NOLOGIN;
+    END IF;
+END
+$roles$;
+
+REVOKE ALL ON SCHEMA @extschema@ FROM PUBLIC;
+GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
+
+-- One row per protected table.  relid is a regclass so that pg_dump writes it
+-- as a name and pg_restore maps it to the new table.
+CREATE TABLE @extschema@.registry (
+    relid        pg_catalog.regclass    NOT NULL PRIMARY KEY,
+    table_uuid   pg_catalog.uuid        NOT NULL UNIQUE,
+    retention    pg_catalog.interval    NOT NULL CHECK (retention > '0'::pg_catalog.interval),
+    chains       pg_catalog.int4        NOT NULL CHECK (chains BETWEEN 1 AND 256),
+    protected_at pg_catalog.timestamptz NOT NULL,
+    protected_by pg_catalog.name        NOT NULL
+);
+COMMENT ON TABLE @extschema@.registry IS
+    'hipaa_audit: one row per protected table; written only by protect(), unprotect() and the drop of an empty protected table';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.registry', '');
+REVOKE ALL ON TABLE @extschema@.registry FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.protect(
+    tbl       pg_catalog.regclass,
+    retention pg_catalog.interval DEFAULT '6 years',
+    chains    pg_catalog.int4     DEFAULT 8)
+RETURNS void
+AS 'MODULE_PATHNAME', 'protect'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) IS
+    'hipaa_audit: make a table insert-only and tamper-evident (owner or hipaa_audit_admin)';
+
+CREATE FUNCTION @extschema@.unprotect(tbl pg_catalog.regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'unprotect'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) IS
+    'hipaa_audit: remove the protection of an empty table (hipaa_audit_admin)';
+
+CREATE FUNCTION @extschema@.is_protected(tbl pg_catalog.regclass)
+RETURNS pg_catalog.bool
+AS 'MODULE_PATHNAME', 'is_protected'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) IS
+    'hipaa_audit: whether a table is protected';
+
+CREATE FUNCTION @extschema@.guard_row()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'guard_row'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.guard_row() IS
+    'hipaa_audit: trigger refusing UPDATE and DELETE on a protected table';
+
+CREATE FUNCTION @extschema@.guard_truncate()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'guard_truncate'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.guard_truncate() IS
+    'hipaa_audit: trigger refusing TRUNCATE on a protected table';
+
+CREATE VIEW @extschema@.protected_tables AS
+SELECT n.nspname                              AS schema_name,
+       c.relname                              AS table_name,
+       r.relid                                AS relid,
+       r.table_uuid                           AS table_uuid,
+       r.retention                            AS retention,
+       r.chains                               AS chains,
+       r.protected_at                         AS protected_at,
+       r.protected_by                         AS protected_by,
+       pg_catalog.pg_get_userbyid(c.relowner) AS owner,
+       GREATEST(c.reltuples, 0)::pg_catalog.int8 AS estimated_rows
+  FROM @extschema@.registry r
+  JOIN pg_catalog.pg_class c ON c.oid = r.relid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace;
+COMMENT ON VIEW @extschema@.protected_tables IS
+    'hipaa_audit: protected tables and their settings';
+
+-- Privileges: nothing for PUBLIC but what a table owner needs to protect
+-- their own table (protect() checks ownership itself).
+REVOKE ALL ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.guard_row() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.guard_truncate() FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.protected_tables FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) TO hipaa_audit_admin;
+GRANT SELECT ON TABLE @extschema@.registry TO hipaa_audit_admin, hipaa_audit_auditor;
+GRANT SELECT ON TABLE @extschema@.protected_tables TO hipaa_audit_admin, hipaa_audit_auditor;

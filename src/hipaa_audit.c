@@ -1,0 +1,37 @@
+/*-------------------------------------------------------------------------
+ *
+ * hipaa_audit.c
+ *	  Module initialisation of the hipaa_audit extension.
+ *
+ * The library must be in shared_preload_libraries: the hooks that refuse
+ * changes to protected tables have to be active in every backend, from the
+ * first statement on, or a session that never touched the extension could
+ * slip past them.  Loading it any other way is refused.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hipaa_audit must be loaded via shared_preload_libraries"),
+				 errdetail("Its protections must be active in every session, so it cannot be loaded on demand."),
+				 errhint("Add hipaa_audit to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	MarkGUCPrefixReserved("hipaa_audit");
+
+	HaRegistryInit();
+	HaInstallHooks();
+}

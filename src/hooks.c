@@ -1,0 +1,852 @@
+/*-------------------------------------------------------------------------
+ *
+ * hooks.c
+ *	  Executor, utility and object-access hooks that refuse every change
+ *	  to a protected table, whoever asks and whatever the trigger settings.
+ *
+ * The guard triggers (guard.c) are the first wall.  These hooks are the
+ * second one and do not depend on triggers firing:
+ *
+ *	  ExecutorStart	 after the plan is initialised and before any row is
+ *					 touched, every ModifyTable node (top level, data-modifying
+ *					 CTEs, SQL and PL/pgSQL functions, views, rules, RI
+ *					 cascades) is checked: UPDATE, DELETE, MERGE and
+ *					 INSERT ... ON CONFLICT DO UPDATE on a protected table are
+ *					 refused.
+ *	  ProcessUtility TRUNCATE (with inheritance and CASCADE worked out) and
+ *					 DDL that would weaken a protected table or the
+ *					 extension's own objects.
+ *	  object_access	 OAT_DROP sees every object a DROP removes, including
+ *					 those reached by CASCADE, DROP SCHEMA and DROP OWNED: a
+ *					 protected table is dropped only while empty, its columns
+ *					 never.
+ *
+ * ha_internal_change is set only while the extension's own functions run
+ * their SQL (protect(), unprotect()); then the hooks let that SQL through.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/heap.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/executor.h"
+#include "nodes/execnodes.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/parsenodes.h"
+#include "parser/parse_func.h"
+#include "parser/parse_type.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+bool		ha_internal_change = false;
+
+/* True while DROP EXTENSION hipaa_audit (allowed: nothing protected) runs. */
+static bool dropping_extension = false;
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static object_access_hook_type prev_object_access = NULL;
+
+#define IMMUTABLE_DETAIL "The table is an insert-only audit table protected by hipaa_audit."
+#define IMMUTABLE_HINT "Audit rows can never be changed; insert a new row that records the correction instead."
+#define DDL_DETAIL "This change would weaken the protection of an audit table."
+#define DDL_HINT "Protected tables accept INSERT, SELECT, indexes, VACUUM, ANALYZE, CLUSTER, REINDEX, GRANT and COMMENT."
+#define OWN_DETAIL "Objects of the hipaa_audit extension change only through CREATE EXTENSION, ALTER EXTENSION ... UPDATE and DROP EXTENSION."
+
+static inline bool
+Bypass(void)
+{
+	return ha_internal_change || creating_extension || dropping_extension ||
+		!IsTransactionState();
+}
+
+static char *
+ProtectedName(Oid relid)
+{
+	return psprintf("protected table %s", HaRelDisplayName(relid));
+}
+
+static bool
+InOurSchema(Oid nspid)
+{
+	Oid			ours = HaSchemaOid();
+
+	return OidIsValid(ours) && nspid == ours;
+}
+
+static bool
+RelInOurSchema(Oid relid)
+{
+	return OidIsValid(relid) && InOurSchema(get_rel_namespace(relid));
+}
+
+static void
+RefuseOwn(const char *action, const char *what)
+{
+	HaRefuse(action, psprintf("%s of the hipaa_audit extension", what),
+			 OWN_DETAIL, NULL);
+}
+
+/* ----------------------------------------------------------------
+ * Executor
+ * ----------------------------------------------------------------
+ */
+
+static void
+CheckResultRelation(Relation rel, CmdType operation, OnConflictAction onconflict)
+{
+	Oid			relid = RelationGetRelid(rel);
+	const char *action = NULL;
+
+	if (HaIsProtected(relid))
+	{
+		switch (operation)
+		{
+			case CMD_INSERT:
+				if (onconflict == ONCONFLICT_UPDATE)
+					action = "INSERT ... ON CONFLICT DO UPDATE into";
+				break;
+			case CMD_UPDATE:
+				action = "UPDATE";
+				break;
+			case CMD_DELETE:
+				action = "DELETE FROM";
+				break;
+			case CMD_MERGE:
+				action = "MERGE INTO";
+				break;
+			default:
+				action = "modify";
+				break;
+		}
+		if (action)
+			HaRefuse(action, ProtectedName(relid), IMMUTABLE_DETAIL, IMMUTABLE_HINT);
+	}
+	else if (operation != CMD_INSERT && RelInOurSchema(relid))
+		RefuseOwn(operation == CMD_UPDATE ? "UPDATE" :
+				  operation == CMD_DELETE ? "DELETE FROM" : "MERGE INTO",
+				  psprintf("table %s", HaRelDisplayName(relid)));
+}
+
+static bool
+CheckPlanStateWalker(PlanState *ps, void *context)
+{
+	if (ps == NULL)
+		return false;
+	if (IsA(ps, ModifyTableState))
+	{
+		ModifyTableState *mts = (ModifyTableState *) ps;
+		ModifyTable *node = (ModifyTable *) ps->plan;
+
+		for (int i = 0; i < mts->mt_nrels; i++)
+			CheckResultRelation(mts->resultRelInfo[i].ri_RelationDesc,
+								mts->operation, node->onConflictAction);
+	}
+	return planstate_tree_walker(ps, CheckPlanStateWalker, context);
+}
+
+static void
+HaExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+
+	/*
+	 * Checked after the plan is initialised (the result relations are open
+	 * then) and before ExecutorRun touches any row.  EXPLAIN without ANALYZE
+	 * changes nothing and is let through.
+	 */
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
+		queryDesc->plannedstmt->resultRelations != NIL &&
+		!IsParallelWorker() && !Bypass())
+	{
+		ListCell   *lc;
+
+		(void) CheckPlanStateWalker(queryDesc->planstate, NULL);
+		foreach(lc, queryDesc->estate->es_subplanstates)
+			(void) CheckPlanStateWalker((PlanState *) lfirst(lc), NULL);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Utility statements
+ * ----------------------------------------------------------------
+ */
+
+static Oid
+LookupRel(RangeVar *rv)
+{
+	if (rv == NULL)
+		return InvalidOid;
+	return RangeVarGetRelid(rv, NoLock, true);
+}
+
+static void
+CheckTruncate(TruncateStmt *stmt)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	foreach(lc, stmt->relations)
+	{
+		RangeVar   *rv = lfirst_node(RangeVar, lc);
+		Oid			relid = LookupRel(rv);
+
+		if (!OidIsValid(relid))
+			continue;
+		relids = list_append_unique_oid(relids, relid);
+		if (rv->inh)
+			relids = list_concat_unique_oid(relids,
+											find_all_inheritors(relid, NoLock, NULL));
+	}
+
+	/* Work out what CASCADE would reach, as ExecuteTruncate does. */
+	if (stmt->behavior == DROP_CASCADE)
+	{
+		for (;;)
+		{
+			List	   *more = heap_truncate_find_FKs(relids);
+			int			before = list_length(relids);
+
+			relids = list_concat_unique_oid(relids, more);
+			if (list_length(relids) == before)
+				break;
+		}
+	}
+
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		if (HaIsProtected(relid))
+			HaRefuse("TRUNCATE", ProtectedName(relid), IMMUTABLE_DETAIL, IMMUTABLE_HINT);
+		if (RelInOurSchema(relid))
+			RefuseOwn("TRUNCATE", psprintf("table %s", HaRelDisplayName(relid)));
+	}
+}
+
+/* Serial pseudo-types fill existing rows through their default. */
+static bool
+IsSerialTypeName(TypeName *tn)
+{
+	static const char *const serials[] = {
+		"smallserial", "serial2", "serial", "serial4", "bigserial", "serial8"
+	};
+
+	if (tn == NULL || list_length(tn->names) != 1 || tn->arrayBounds != NIL)
+		return false;
+	for (size_t i = 0; i < lengthof(serials); i++)
+		if (strcmp(strVal(linitial(tn->names)), serials[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+DomainHasDefault(Oid typid)
+{
+	while (OidIsValid(typid) && get_typtype(typid) == TYPTYPE_DOMAIN)
+	{
+		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+		Form_pg_type typ;
+		bool		has_default;
+
+		if (!HeapTupleIsValid(tup))
+			return false;
+		typ = (Form_pg_type) GETSTRUCT(tup);
+		has_default = !heap_attisnull(tup, Anum_pg_type_typdefaultbin, NULL);
+		typid = typ->typbasetype;
+		ReleaseSysCache(tup);
+		if (has_default)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A column added later must leave existing rows as they were: it has to be
+ * nullable with nothing that would fill old rows (a default, a serial, an
+ * identity, a generated expression, a domain default).
+ */
+static void
+CheckAddColumn(Oid relid, ColumnDef *def)
+{
+	ListCell   *lc;
+	bool		fills = def->raw_default != NULL || def->cooked_default != NULL ||
+		def->identity != '\0' || def->generated != '\0' ||
+		IsSerialTypeName(def->typeName);
+
+	foreach(lc, def->constraints)
+	{
+		Constraint *c = lfirst_node(Constraint, lc);
+
+		if (c->contype == CONSTR_DEFAULT || c->contype == CONSTR_IDENTITY ||
+			c->contype == CONSTR_GENERATED)
+			fills = true;
+	}
+	if (!fills && def->typeName != NULL)
+	{
+		Oid			typid = LookupTypeNameOid(NULL, def->typeName, true);
+
+		fills = DomainHasDefault(typid);
+	}
+	if (fills)
+		HaRefuse(psprintf("ADD COLUMN \"%s\" with a default value to", def->colname),
+				 ProtectedName(relid),
+				 "A default, serial, identity or generated column would write values into existing audit rows.",
+				 "Add the column without a default; existing rows keep NULL in it.");
+}
+
+static const char *
+RefusedSubcommand(AlterTableCmd *cmd)
+{
+	switch (cmd->subtype)
+	{
+		case AT_DropColumn:
+			return "DROP COLUMN";
+		case AT_AlterColumnType:
+			return "ALTER COLUMN ... TYPE";
+		case AT_SetUnLogged:
+			return "SET UNLOGGED";
+		case AT_AddInherit:
+			return "INHERIT";
+		case AT_DropInherit:
+			return "NO INHERIT";
+		case AT_AttachPartition:
+			return "ATTACH PARTITION";
+		case AT_DetachPartition:
+		case AT_DetachPartitionFinalize:
+			return "DETACH PARTITION";
+		case AT_EnableRule:
+		case AT_EnableAlwaysRule:
+		case AT_EnableReplicaRule:
+			return "ENABLE RULE";
+		case AT_DisableRule:
+			return "DISABLE RULE";
+		case AT_EnableTrigAll:
+		case AT_EnableTrigUser:
+			return "ENABLE TRIGGER ALL";
+		case AT_DisableTrigAll:
+		case AT_DisableTrigUser:
+			return "DISABLE TRIGGER ALL";
+		case AT_SetAccessMethod:
+			return "SET ACCESS METHOD";
+		case AT_EnableTrig:
+		case AT_EnableAlwaysTrig:
+		case AT_EnableReplicaTrig:
+			return HaIsOurTrigger(cmd->name) ?
+				psprintf("ENABLE TRIGGER %s", cmd->name) : NULL;
+		case AT_DisableTrig:
+			return HaIsOurTrigger(cmd->name) ?
+				psprintf("DISABLE TRIGGER %s", cmd->name) : NULL;
+		default:
+			return NULL;
+	}
+}
+
+static void
+CheckAlterTable(AlterTableStmt *stmt)
+{
+	Oid			relid = LookupRel(stmt->relation);
+	bool		protected = HaIsProtected(relid);
+	ListCell   *lc;
+
+	if (RelInOurSchema(relid))
+		RefuseOwn("ALTER", psprintf("table %s", HaRelDisplayName(relid)));
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		/* Statements on other tables that would pull a protected one in. */
+		if (cmd->subtype == AT_AddInherit)
+		{
+			Oid			parent = LookupRel((RangeVar *) cmd->def);
+
+			if (HaIsProtected(parent))
+				HaRefuse("INHERIT from", ProtectedName(parent),
+						 "Changes made through a parent table reach its children.", NULL);
+		}
+		if (cmd->subtype == AT_AttachPartition)
+		{
+			Oid			part = LookupRel(((PartitionCmd *) cmd->def)->name);
+
+			if (HaIsProtected(part))
+				HaRefuse("ATTACH as a partition", ProtectedName(part),
+						 "Changes made through a partitioned table reach its partitions.", NULL);
+		}
+
+		if (!protected)
+			continue;
+
+		if (cmd->subtype == AT_AddColumn)
+			CheckAddColumn(relid, castNode(ColumnDef, cmd->def));
+		else
+		{
+			const char *what = RefusedSubcommand(cmd);
+
+			if (what)
+				HaRefuse(psprintf("%s on", what), ProtectedName(relid),
+						 DDL_DETAIL, DDL_HINT);
+		}
+	}
+}
+
+static bool
+ObjectInOurSchema(ObjectType type, Node *object)
+{
+	ObjectAddress addr;
+	Relation	rel = NULL;
+	Oid			nspid;
+
+	if (object == NULL)
+		return false;
+	addr = get_object_address(type, object, &rel, AccessShareLock, true);
+	if (rel != NULL)
+		relation_close(rel, NoLock);
+	if (!OidIsValid(addr.objectId))
+		return false;
+	if (addr.classId == NamespaceRelationId)
+		return InOurSchema(addr.objectId);
+	if (addr.classId == ExtensionRelationId)
+		return addr.objectId == get_extension_oid(HA_EXTENSION_NAME, true);
+	nspid = get_object_namespace(&addr);
+	return InOurSchema(nspid);
+}
+
+static void
+CheckRename(RenameStmt *stmt)
+{
+	if (stmt->relation != NULL)
+	{
+		Oid			relid = LookupRel(stmt->relation);
+
+		if (RelInOurSchema(relid))
+			RefuseOwn("RENAME", psprintf("table %s", HaRelDisplayName(relid)));
+		if (!HaIsProtected(relid))
+			return;
+		switch (stmt->renameType)
+		{
+			case OBJECT_TRIGGER:
+				if (HaIsOurTrigger(stmt->subname))
+					HaRefuse(psprintf("RENAME TRIGGER %s on", stmt->subname),
+							 ProtectedName(relid), DDL_DETAIL, NULL);
+				break;
+			case OBJECT_TABCONSTRAINT:
+			case OBJECT_POLICY:
+				break;
+			case OBJECT_COLUMN:
+			case OBJECT_ATTRIBUTE:
+				HaRefuse(psprintf("RENAME COLUMN \"%s\" of", stmt->subname),
+						 ProtectedName(relid),
+						 "Column names are part of what auditors and verifiers rely on.",
+						 "Add a view with the names you need.");
+				break;
+			default:
+				HaRefuse("RENAME", ProtectedName(relid),
+						 "Table names are part of what auditors and verifiers rely on.",
+						 "Add a view with the name you need.");
+		}
+		return;
+	}
+
+	if (stmt->renameType == OBJECT_SCHEMA || stmt->renameType == OBJECT_EXTENSION)
+	{
+		if (stmt->subname && strcmp(stmt->subname, HA_SCHEMA_NAME) == 0)
+			RefuseOwn("RENAME", "schema hipaa_audit");
+		return;
+	}
+	if (ObjectInOurSchema(stmt->renameType, stmt->object))
+		RefuseOwn("RENAME", "an object");
+}
+
+static void
+CheckAlterObjectSchema(AlterObjectSchemaStmt *stmt)
+{
+	if (stmt->newschema && strcmp(stmt->newschema, HA_SCHEMA_NAME) == 0)
+		RefuseOwn("move objects into", "schema hipaa_audit");
+	if (stmt->relation != NULL)
+	{
+		Oid			relid = LookupRel(stmt->relation);
+
+		if (HaIsProtected(relid))
+			HaRefuse("SET SCHEMA on", ProtectedName(relid),
+					 "Table names are part of what auditors and verifiers rely on.", NULL);
+		if (RelInOurSchema(relid))
+			RefuseOwn("SET SCHEMA on", psprintf("table %s", HaRelDisplayName(relid)));
+		return;
+	}
+	if (stmt->objectType == OBJECT_EXTENSION)
+	{
+		if (strcmp(strVal(stmt->object), HA_EXTENSION_NAME) == 0)
+			RefuseOwn("SET SCHEMA on", "extension hipaa_audit");
+		return;
+	}
+	if (ObjectInOurSchema(stmt->objectType, stmt->object))
+		RefuseOwn("SET SCHEMA on", "an object");
+}
+
+static void
+CheckAlterOwner(AlterOwnerStmt *stmt)
+{
+	if (stmt->objectType == OBJECT_SCHEMA)
+	{
+		if (strcmp(strVal(stmt->object), HA_SCHEMA_NAME) == 0)
+			RefuseOwn("change the owner of", "schema hipaa_audit");
+		return;
+	}
+	if (stmt->relation != NULL)
+	{
+		if (RelInOurSchema(LookupRel(stmt->relation)))
+			RefuseOwn("change the owner of", "a table");
+		return;
+	}
+	if (ObjectInOurSchema(stmt->objectType, stmt->object))
+		RefuseOwn("change the owner of", "an object");
+}
+
+static void
+RefuseDropTable(Oid relid)
+{
+	HaRefuse("DROP", ProtectedName(relid),
+			 "The table holds audit rows.",
+			 "Audit rows leave a protected table only through lawful purging after their retention period.");
+}
+
+static void
+CheckDrop(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	switch (stmt->removeType)
+	{
+		case OBJECT_TRIGGER:
+			foreach(lc, stmt->objects)
+			{
+				List	   *names = castNode(List, lfirst(lc));
+				char	   *tgname = strVal(llast(names));
+				List	   *relnames = list_truncate(list_copy(names), list_length(names) - 1);
+				Oid			relid;
+
+				if (relnames == NIL)
+					continue;
+				relid = LookupRel(makeRangeVarFromNameList(relnames));
+				if (HaIsProtected(relid) && HaIsOurTrigger(tgname))
+					HaRefuse(psprintf("DROP TRIGGER %s on", tgname), ProtectedName(relid),
+							 DDL_DETAIL, NULL);
+				if (RelInOurSchema(relid))
+					RefuseOwn("DROP TRIGGER on", "a table");
+			}
+			break;
+		case OBJECT_EXTENSION:
+			foreach(lc, stmt->objects)
+			{
+				if (strcmp(strVal(lfirst(lc)), HA_EXTENSION_NAME) != 0)
+					continue;
+				if (HaAnyProtected())
+					HaRefuse("DROP", "extension hipaa_audit while tables are protected",
+							 "Dropping the extension would remove the protection of every audit table.",
+							 "See hipaa_audit.protected_tables.");
+				dropping_extension = true;	/* reset by the caller */
+			}
+			break;
+		case OBJECT_SCHEMA:
+			foreach(lc, stmt->objects)
+			{
+				if (strcmp(strVal(lfirst(lc)), HA_SCHEMA_NAME) == 0)
+					RefuseOwn("DROP", "schema hipaa_audit");
+			}
+			break;
+		case OBJECT_TABLE:
+			/* The common case, with its own message; cascades: see below. */
+			foreach(lc, stmt->objects)
+			{
+				Oid			relid = LookupRel(makeRangeVarFromNameList(castNode(List, lfirst(lc))));
+
+				if (HaIsProtected(relid) && HaRelationHasRows(relid))
+					RefuseDropTable(relid);
+			}
+			break;
+		default:
+			/* Columns and cascades are caught in CheckDropObject. */
+			break;
+	}
+}
+
+static void
+CheckUtility(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_TruncateStmt:
+			CheckTruncate((TruncateStmt *) parsetree);
+			break;
+		case T_AlterTableStmt:
+			CheckAlterTable((AlterTableStmt *) parsetree);
+			break;
+		case T_RenameStmt:
+			CheckRename((RenameStmt *) parsetree);
+			break;
+		case T_AlterObjectSchemaStmt:
+			CheckAlterObjectSchema((AlterObjectSchemaStmt *) parsetree);
+			break;
+		case T_AlterOwnerStmt:
+			CheckAlterOwner((AlterOwnerStmt *) parsetree);
+			break;
+		case T_DropStmt:
+			CheckDrop((DropStmt *) parsetree);
+			break;
+		case T_CreateTrigStmt:
+			{
+				CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
+				Oid			relid = LookupRel(stmt->relation);
+
+				if (HaIsProtected(relid) && HaIsOurTrigger(stmt->trigname))
+					HaRefuse(psprintf("replace trigger %s on", stmt->trigname),
+							 ProtectedName(relid), DDL_DETAIL, NULL);
+				if (RelInOurSchema(relid))
+					RefuseOwn("CREATE TRIGGER on", "a table");
+			}
+			break;
+		case T_RuleStmt:
+			{
+				RuleStmt   *stmt = (RuleStmt *) parsetree;
+				Oid			relid = LookupRel(stmt->relation);
+
+				if (HaIsProtected(relid))
+					HaRefuse("CREATE RULE on", ProtectedName(relid),
+							 "A rule could redirect or suppress the inserts of an audit table.", NULL);
+				if (RelInOurSchema(relid))
+					RefuseOwn("CREATE RULE on", "a table");
+			}
+			break;
+		case T_CreateStmt:
+			{
+				CreateStmt *stmt = (CreateStmt *) parsetree;
+				ListCell   *lc;
+
+				foreach(lc, stmt->inhRelations)
+				{
+					Oid			parent = LookupRel(lfirst_node(RangeVar, lc));
+
+					if (HaIsProtected(parent))
+						HaRefuse("create a table that inherits from", ProtectedName(parent),
+								 "Rows of the child would be read as audit rows without being protected.", NULL);
+				}
+			}
+			break;
+		case T_CreateFunctionStmt:
+			{
+				CreateFunctionStmt *stmt = (CreateFunctionStmt *) parsetree;
+				char	   *fname;
+
+				if (InOurSchema(QualifiedNameGetCreationNamespace(stmt->funcname, &fname)))
+					RefuseOwn(stmt->replace ? "replace" : "create", psprintf("function %s", fname));
+			}
+			break;
+		case T_AlterFunctionStmt:
+			{
+				AlterFunctionStmt *stmt = (AlterFunctionStmt *) parsetree;
+				Oid			funcid = LookupFuncWithArgs(stmt->objtype, stmt->func, true);
+
+				if (OidIsValid(funcid) && InOurSchema(get_func_namespace(funcid)))
+					RefuseOwn("ALTER", "a function");
+			}
+			break;
+		case T_ViewStmt:
+			{
+				ViewStmt   *stmt = (ViewStmt *) parsetree;
+
+				if (stmt->view->schemaname &&
+					strcmp(stmt->view->schemaname, HA_SCHEMA_NAME) == 0)
+					RefuseOwn(stmt->replace ? "replace" : "create", "a view");
+			}
+			break;
+		case T_IndexStmt:
+			if (RelInOurSchema(LookupRel(((IndexStmt *) parsetree)->relation)))
+				RefuseOwn("CREATE INDEX on", "a table");
+			break;
+		case T_CreatePolicyStmt:
+			if (RelInOurSchema(LookupRel(((CreatePolicyStmt *) parsetree)->table)))
+				RefuseOwn("CREATE POLICY on", "a table");
+			break;
+		case T_AlterExtensionContentsStmt:
+			if (strcmp(((AlterExtensionContentsStmt *) parsetree)->extname,
+					   HA_EXTENSION_NAME) == 0)
+				RefuseOwn("ALTER EXTENSION ... ADD/DROP on", "extension hipaa_audit");
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				 bool readOnlyTree, ProcessUtilityContext context,
+				 ParamListInfo params, QueryEnvironment *queryEnv,
+				 DestReceiver *dest, QueryCompletion *qc)
+{
+	bool		save_dropping = dropping_extension;
+
+	PG_TRY();
+	{
+		if (!Bypass() && OidIsValid(HaSchemaOid()))
+			CheckUtility(pstmt->utilityStmt);
+
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		dropping_extension = save_dropping;
+	}
+	PG_END_TRY();
+}
+
+/* ----------------------------------------------------------------
+ * Object access: drops, including cascaded ones
+ * ----------------------------------------------------------------
+ */
+
+static void
+LookupTrigger(Oid trigoid, Oid *tgrelid, NameData *tgname)
+{
+	Relation	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	*tgrelid = InvalidOid;
+	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigoid));
+	scan = systable_beginscan(tgrel, TriggerOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_trigger trig = (Form_pg_trigger) GETSTRUCT(tup);
+
+		*tgrelid = trig->tgrelid;
+		*tgname = trig->tgname;
+	}
+	systable_endscan(scan);
+	table_close(tgrel, AccessShareLock);
+}
+
+static void
+CheckDropObject(Oid classId, Oid objectId, int subId)
+{
+	if (classId == RelationRelationId)
+	{
+		if (HaIsProtected(objectId))
+		{
+			if (subId != 0)
+			{
+				char	   *attname = get_attname(objectId, subId, true);
+
+				HaRefuse(psprintf("drop column \"%s\" of", attname ? attname : "?"),
+						 ProtectedName(objectId), DDL_DETAIL, NULL);
+			}
+			if (HaRelationHasRows(objectId))
+				RefuseDropTable(objectId);
+			ereport(LOG_SERVER_ONLY,
+					(errmsg("hipaa_audit: dropping empty protected table %s",
+							HaRelDisplayName(objectId))));
+			HaRegistryForget(objectId);
+		}
+		else if (RelInOurSchema(objectId))
+			RefuseOwn("DROP", psprintf("table %s", HaRelDisplayName(objectId)));
+	}
+	else if (classId == TriggerRelationId)
+	{
+		Oid			tgrelid;
+		NameData	tgname;
+
+		LookupTrigger(objectId, &tgrelid, &tgname);
+		if (HaIsProtected(tgrelid) && HaIsOurTrigger(NameStr(tgname)) &&
+			HaRelationHasRows(tgrelid))
+			HaRefuse(psprintf("drop trigger %s of", NameStr(tgname)),
+					 ProtectedName(tgrelid),
+					 "The table holds audit rows; neither it nor its guard triggers can be dropped.",
+					 "Audit rows leave a protected table only through lawful purging after their retention period.");
+	}
+	else if (classId == ProcedureRelationId)
+	{
+		if (InOurSchema(get_func_namespace(objectId)))
+			RefuseOwn("DROP", psprintf("function %s", get_func_name(objectId)));
+	}
+	else if (classId == TypeRelationId)
+	{
+		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(objectId));
+
+		if (HeapTupleIsValid(tup))
+		{
+			Oid			nsp = ((Form_pg_type) GETSTRUCT(tup))->typnamespace;
+
+			ReleaseSysCache(tup);
+			if (InOurSchema(nsp))
+				RefuseOwn("DROP", "a type");
+		}
+	}
+	else if (classId == NamespaceRelationId)
+	{
+		if (InOurSchema(objectId))
+			RefuseOwn("DROP", "schema hipaa_audit");
+	}
+	else if (classId == ExtensionRelationId)
+	{
+		if (objectId == get_extension_oid(HA_EXTENSION_NAME, true) && HaAnyProtected())
+			HaRefuse("DROP", "extension hipaa_audit while tables are protected",
+					 "Dropping the extension would remove the protection of every audit table.",
+					 "See hipaa_audit.protected_tables.");
+	}
+}
+
+static void
+HaObjectAccess(ObjectAccessType access, Oid classId, Oid objectId,
+			   int subId, void *arg)
+{
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+
+	if (access == OAT_DROP && !Bypass() && OidIsValid(HaSchemaOid()))
+		CheckDropObject(classId, objectId, subId);
+}
+
+void
+HaInstallHooks(void)
+{
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = HaExecutorStart;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = HaProcessUtility;
+	prev_object_access = object_access_hook;
+	object_access_hook = HaObjectAccess;
+}

@@ -1,0 +1,514 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  The registry of protected tables: protect(), unprotect(), and the
+ *	  per-backend cache the hooks consult on every statement.
+ *
+ * hipaa_audit.registry holds one row per protected table.  Its first column
+ * is the table's regclass, so pg_dump writes it as a name and pg_restore maps
+ * it to the new OID.  The registry is an extension configuration table: its
+ * rows are dumped with the database.
+ *
+ * Each backend keeps the set of protected OIDs in a hash table.  It is
+ * rebuilt lazily after any relcache invalidation of the registry (protect(),
+ * unprotect() and the drop of an empty protected table send one) and after
+ * a change of pg_namespace (the extension being created or dropped).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#define MAX_CHAINS 256
+
+static HTAB *ProtectedRels = NULL;
+static bool ProtectedValid = false;
+static Oid	RegistryRelid = InvalidOid;
+static Oid	SchemaOid = InvalidOid;
+
+static void
+RegistryRelcacheCallback(Datum arg pg_attribute_unused(), Oid relid)
+{
+	if (!OidIsValid(relid) || !OidIsValid(RegistryRelid) || relid == RegistryRelid)
+		ProtectedValid = false;
+}
+
+static void
+RegistrySyscacheCallback(Datum arg pg_attribute_unused(),
+						 int cacheid pg_attribute_unused(),
+						 uint32 hashvalue pg_attribute_unused())
+{
+	ProtectedValid = false;
+}
+
+void
+HaRegistryInit(void)
+{
+	CacheRegisterRelcacheCallback(RegistryRelcacheCallback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, RegistrySyscacheCallback, (Datum) 0);
+}
+
+/*
+ * Rebuild the set of protected OIDs from the registry.  ProtectedValid is set
+ * before reading, so an invalidation that arrives while we read (table_open
+ * accepts them) makes the next call read again.
+ */
+static void
+LoadProtected(void)
+{
+	HASHCTL		ctl;
+
+	if (ProtectedRels != NULL)
+		hash_destroy(ProtectedRels);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(Oid);
+	ctl.hcxt = TopMemoryContext;
+	ProtectedRels = hash_create("hipaa_audit protected tables", 16, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ProtectedValid = true;
+
+	SchemaOid = get_namespace_oid(HA_SCHEMA_NAME, true);
+	RegistryRelid = OidIsValid(SchemaOid) ?
+		get_relname_relid(HA_REGISTRY_NAME, SchemaOid) : InvalidOid;
+
+	if (OidIsValid(RegistryRelid))
+	{
+		Relation	rel = table_open(RegistryRelid, AccessShareLock);
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			Datum		d = slot_getattr(slot, 1, &isnull);
+
+			if (!isnull)
+			{
+				Oid			relid = DatumGetObjectId(d);
+
+				(void) hash_search(ProtectedRels, &relid, HASH_ENTER, NULL);
+			}
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		table_endscan(scan);
+		UnregisterSnapshot(snap);
+		table_close(rel, AccessShareLock);
+	}
+}
+
+static inline void
+EnsureLoaded(void)
+{
+	if (!ProtectedValid || ProtectedRels == NULL)
+		LoadProtected();
+}
+
+bool
+HaIsProtected(Oid relid)
+{
+	if (!OidIsValid(relid) || !IsTransactionState())
+		return false;
+	EnsureLoaded();
+	return hash_search(ProtectedRels, &relid, HASH_FIND, NULL) != NULL;
+}
+
+bool
+HaAnyProtected(void)
+{
+	if (!IsTransactionState())
+		return false;
+	EnsureLoaded();
+	return hash_get_num_entries(ProtectedRels) > 0;
+}
+
+Oid
+HaSchemaOid(void)
+{
+	if (!IsTransactionState())
+		return InvalidOid;
+	EnsureLoaded();
+	return SchemaOid;
+}
+
+bool
+HaIsOurTrigger(const char *tgname)
+{
+	return tgname != NULL &&
+		(strcmp(tgname, HA_TRIGGER_ROW) == 0 ||
+		 strcmp(tgname, HA_TRIGGER_TRUNCATE) == 0);
+}
+
+/*
+ * Does the table hold at least one row visible to a fresh snapshot?  Callers
+ * hold a lock that keeps new writers out (DROP takes AccessExclusiveLock).
+ */
+bool
+HaRelationHasRows(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		found;
+
+	found = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Remove a table's registry row; called while an empty protected table is
+ * dropped, from inside the DROP, so it uses the heap directly.
+ */
+void
+HaRegistryForget(Oid relid)
+{
+	Relation	rel;
+	Snapshot	snap;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+
+	EnsureLoaded();
+	if (!OidIsValid(RegistryRelid))
+		return;
+	rel = table_open(RegistryRelid, RowExclusiveLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snap, 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, 1, RelationGetDescr(rel), &isnull);
+
+		if (!isnull && DatumGetObjectId(d) == relid)
+			simple_heap_delete(rel, &tuple->t_self);
+	}
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, RowExclusiveLock);
+	CacheInvalidateRelcacheByRelid(RegistryRelid);
+	CommandCounterIncrement();
+}
+
+static bool
+IsAuditAdmin(Oid roleid)
+{
+	Oid			admin = get_role_oid(HA_ADMIN_ROLE, true);
+
+	return superuser_arg(roleid) ||
+		(OidIsValid(admin) && has_privs_of_role(roleid, admin));
+}
+
+/*
+ * Run SQL as the owner of the extension's schema (a superuser) with a pinned
+ * search_path, marked as our own change so the hooks let it through.
+ */
+static void
+RunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	HeapTuple	tup;
+	bool		save_internal = ha_internal_change;
+
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(HaSchemaOid()));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "schema %s not found", HA_SCHEMA_NAME);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	if (!superuser_arg(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("schema %s is not owned by a superuser", HA_SCHEMA_NAME),
+				 errhint("Recreate the extension as a superuser.")));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	ha_internal_change = true;
+	PG_TRY();
+	{
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		ha_internal_change = save_internal;
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(true, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/*
+ * Refuse, with its own error, every relation protect() cannot make safe.
+ */
+static void
+CheckProtectable(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	char	   *name = HaRelDisplayName(relid);
+
+	if (IsSystemRelation(rel) || IsCatalogNamespace(RelationGetNamespace(rel)) ||
+		IsToastNamespace(RelationGetNamespace(rel)))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot protect system catalog %s", name),
+				 errhint("Only ordinary user tables can be protected.")));
+
+	if (RelationGetNamespace(rel) == HaSchemaOid())
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot protect %s, a table of the hipaa_audit extension itself", name)));
+
+	switch (rel->rd_rel->relkind)
+	{
+		case RELKIND_RELATION:
+			break;
+		case RELKIND_PARTITIONED_TABLE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot protect partitioned table %s", name),
+					 errdetail("Partitioned tables are not supported in this version."),
+					 errhint("Use one ordinary table per audit stream.")));
+			break;
+		case RELKIND_VIEW:
+		case RELKIND_MATVIEW:
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("cannot protect %s because it is a view", name),
+					 errhint("Protect the table the view reads from.")));
+			break;
+		case RELKIND_FOREIGN_TABLE:
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("cannot protect foreign table %s", name),
+					 errdetail("Its rows live outside this database, where hipaa_audit cannot guard them.")));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("cannot protect %s because it is not a table", name)));
+	}
+
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot protect temporary table %s", name),
+				 errdetail("Temporary tables vanish at the end of the session.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot protect unlogged table %s", name),
+				 errdetail("Unlogged tables are emptied by crash recovery and are not replicated."),
+				 errhint("Run ALTER TABLE %s SET LOGGED first.", name)));
+
+	if (rel->rd_rel->relispartition)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot protect %s because it is a partition", name),
+				 errhint("Detach it first, or protect an ordinary table.")));
+	if (has_superclass(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot protect %s because it inherits from another table", name),
+				 errdetail("Changes made through the parent table would reach its rows."),
+				 errhint("Run ALTER TABLE %s NO INHERIT first.", name)));
+	if (has_subclass(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot protect %s because other tables inherit from it", name),
+				 errdetail("Rows of the child tables would be read as its own but not be protected.")));
+}
+
+PG_FUNCTION_INFO_V1(protect);
+
+/*
+ * protect(tbl regclass, retention interval, chains int)
+ */
+Datum
+protect(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Interval   *retention;
+	int32		chains;
+	Relation	rel;
+	char	   *name;
+	Interval	zero;
+	Oid			argtypes[4] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID};
+	Datum		values[4];
+	char	   *sql;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.protect must not be null")));
+	relid = PG_GETARG_OID(0);
+	retention = PG_GETARG_INTERVAL_P(1);
+	chains = PG_GETARG_INT32(2);
+
+	if (!OidIsValid(HaSchemaOid()))
+		elog(ERROR, "hipaa_audit is not installed in this database");
+
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
+										  IntervalPGetDatum(retention),
+										  IntervalPGetDatum(&zero))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention must be a positive interval"),
+				 errhint("HIPAA asks for six years: retention => '6 years'.")));
+	if (chains < 1 || chains > MAX_CHAINS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("chains must be between 1 and %d", MAX_CHAINS)));
+
+	/* The strongest lock: nothing reads or writes while we install guards. */
+	rel = table_open(relid, AccessExclusiveLock);
+	name = HaRelDisplayName(relid);
+
+	if (!HaRelOwnerCheck(relid, GetUserId()) && !IsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to protect table %s", name),
+				 errdetail("Only the table's owner or a member of %s may protect it.", HA_ADMIN_ROLE)));
+
+	if (HaIsProtected(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("table %s is already protected", name),
+				 errhint("See hipaa_audit.protected_tables.")));
+
+	CheckProtectable(rel);
+	table_close(rel, NoLock);
+
+	sql = psprintf("CREATE TRIGGER %s BEFORE UPDATE OR DELETE ON %s "
+				   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.guard_row(); "
+				   "CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
+				   "FOR EACH STATEMENT EXECUTE FUNCTION hipaa_audit.guard_truncate(); "
+				   "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s, "
+				   "ENABLE ALWAYS TRIGGER %s",
+				   quote_identifier(HA_TRIGGER_ROW), name,
+				   quote_identifier(HA_TRIGGER_TRUNCATE), name,
+				   name, quote_identifier(HA_TRIGGER_ROW),
+				   quote_identifier(HA_TRIGGER_TRUNCATE));
+	RunAsExtensionOwner(sql, 0, NULL, NULL);
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = IntervalPGetDatum(retention);
+	values[2] = Int32GetDatum(chains);
+	values[3] = DirectFunctionCall1(namein,
+									CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	RunAsExtensionOwner("INSERT INTO hipaa_audit.registry "
+						"(relid, table_uuid, retention, chains, protected_at, protected_by) "
+						"VALUES ($1, pg_catalog.gen_random_uuid(), $2, $3, "
+						"pg_catalog.clock_timestamp(), $4)",
+						4, argtypes, values);
+
+	CacheInvalidateRelcacheByRelid(RegistryRelid);
+	CommandCounterIncrement();
+
+	ereport(LOG_SERVER_ONLY,
+			(errmsg("hipaa_audit: table %s protected by role %s", name,
+					GetUserNameFromId(GetUserId(), false))));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(unprotect);
+
+/*
+ * unprotect(tbl regclass): only for an empty table, and only by an admin.
+ */
+Datum
+unprotect(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel;
+	char	   *name;
+	char	   *sql;
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1];
+
+	rel = table_open(relid, AccessExclusiveLock);
+	name = HaRelDisplayName(relid);
+
+	if (!IsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to unprotect table %s", name),
+				 errdetail("Only members of %s may unprotect a table.", HA_ADMIN_ROLE)));
+	if (!HaIsProtected(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not protected", name)));
+	if (HaRelationHasRows(relid))
+		HaRefuse("unprotect", psprintf("protected table %s", name),
+				 "The table still holds audit rows.",
+				 "Audit rows leave a protected table only through lawful purging after their retention period.");
+	table_close(rel, NoLock);
+
+	sql = psprintf("DROP TRIGGER %s ON %s; DROP TRIGGER %s ON %s",
+				   quote_identifier(HA_TRIGGER_ROW), name,
+				   quote_identifier(HA_TRIGGER_TRUNCATE), name);
+	RunAsExtensionOwner(sql, 0, NULL, NULL);
+	values[0] = ObjectIdGetDatum(relid);
+	RunAsExtensionOwner("DELETE FROM hipaa_audit.registry WHERE relid = $1",
+						1, argtypes, values);
+	CacheInvalidateRelcacheByRelid(RegistryRelid);
+	CommandCounterIncrement();
+
+	ereport(LOG_SERVER_ONLY,
+			(errmsg("hipaa_audit: table %s unprotected by role %s", name,
+					GetUserNameFromId(GetUserId(), false))));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(is_protected);
+
+Datum
+is_protected(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(HaIsProtected(PG_GETARG_OID(0)));
+}

@@ -1,0 +1,91 @@
+# Shared shell functions of the demo and the test runner: install what is
+# needed, build and install the extension, and run a throwaway PostgreSQL as
+# an unprivileged user.  Sourced, not run.
+
+PG_MAJOR=${PG_MAJOR:-15}
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+HA_USER=${HA_USER:-hipaa_audit_test}
+
+# Debian packages the build, the demo and the tests need.
+HA_PACKAGES="make gcc libc6-dev perl sudo
+  postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
+  libssl-dev libkrb5-dev
+  postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl
+  libipc-run-perl libtest-simple-perl"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_packages() {
+	if [ "${HA_SKIP_APT:-0}" = 1 ]; then
+		say "skipping apt-get (HA_SKIP_APT=1)"
+		return 0
+	fi
+	say "installing Debian packages"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	# shellcheck disable=SC2086
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $HA_PACKAGES >/dev/null
+}
+
+build_and_install() {
+	local src=$1 flags
+	say "building and installing hipaa_audit"
+	# Warnings are errors in CI only; the shipped Makefile never sets -Werror.
+	flags="-Wall -Wextra"
+	if [ "${CI:-}" = true ]; then
+		flags="$flags -Werror -isystem $("$PG_BIN/pg_config" --includedir-server 2>/dev/null || pg_config --includedir-server)"
+	fi
+	make -C "$src" -s clean >/dev/null
+	make -C "$src" -s PG_CONFIG="$PG_BIN/pg_config" COPT="$flags"
+	as_root make -C "$src" -s PG_CONFIG="$PG_BIN/pg_config" install
+}
+
+# An unprivileged account to run the server and the tests (PostgreSQL
+# refuses to run as root).
+ensure_test_user() {
+	if [ "$(id -u)" -ne 0 ]; then
+		HA_USER=$(id -un)
+		return 0
+	fi
+	if ! id "$HA_USER" >/dev/null 2>&1; then
+		useradd --system --create-home --shell /bin/bash "$HA_USER"
+	fi
+}
+
+# Run a command as the unprivileged account, with a clean environment.
+as_test_user() {
+	if [ "$(id -u)" -ne 0 ]; then
+		"$@"
+	else
+		runuser -u "$HA_USER" -- env -i HOME="$(getent passwd "$HA_USER" | cut -d: -f6)" \
+			PATH="$PG_BIN:/usr/local/bin:/usr/bin:/bin" LANG=C.UTF-8 CI="${CI:-}" "$@"
+	fi
+}
+
+# pg_start DIR PORT: initdb (if needed) and start a server with the library
+# preloaded, listening only on a Unix socket in DIR.
+pg_start() {
+	local dir=$1 port=$2
+	if [ ! -f "$dir/data/PG_VERSION" ]; then
+		"$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 --locale=C >"$dir/initdb.log" 2>&1
+		cat >>"$dir/data/postgresql.conf" <<EOF
+shared_preload_libraries = 'hipaa_audit'
+listen_addresses = ''
+unix_socket_directories = '$dir'
+port = $port
+fsync = off
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+	fi
+	"$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+}
+
+pg_stop() {
+	local dir=$1
+	if [ -f "$dir/data/postmaster.pid" ]; then
+		"$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+	fi
+}
