@@ -22,17 +22,22 @@ EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/[0-9][0-9]_*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
-# TAP suites (PostgreSQL::Test::Cluster) live in test/t.
-TAP_TESTS = 1
-PROVE_TESTS = test/t/*.pl
-PROVE_FLAGS = -I test/t
-
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql $(EXTENSION).control
 	cp $< $@
+
+# pgTAP and TAP suites need a running server / PostgreSQL::Test::Cluster;
+# test/run.sh runs everything, these targets are for working on one suite.
+PGXS_DIR = $(dir $(PGXS))..
+.PHONY: tapcheck pgtapcheck
+tapcheck:
+	TESTDIR='$(CURDIR)' PG_REGRESS='$(PGXS_DIR)/src/test/regress/pg_regress' \
+	PATH="$(bindir):$$PATH" prove -I '$(PGXS_DIR)/src/test/perl' -I test/t test/t/*.pl
+pgtapcheck:
+	pg_prove -d $${PGDATABASE:-pgtap_test} test/pgtap/*.sql
 
 .PHONY: version
 version:

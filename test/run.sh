@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The full test suite, from a fresh Debian 12 machine: installs what it needs,
+# builds and installs hipaa_audit, then runs pg_regress, pgTAP and TAP
+# (PostgreSQL::Test::Cluster) suites as an unprivileged user against
+# throwaway servers.  Exits non-zero if anything fails.
+#
+#   bash test/run.sh            (as root, or as a user with sudo)
+#
+# HA_SKIP_APT=1 skips apt-get when the packages are known to be there.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=test/lib.sh
+source "$repo/test/lib.sh"
+
+install_packages
+ensure_test_user
+
+work=$(mktemp -d /tmp/hipaa_audit_test.XXXXXX)
+cleanup() {
+	as_test_user bash -c "source '$work/src/test/lib.sh'; pg_stop '$work/pg'" 2>/dev/null || true
+	if [ "${HA_KEEP:-0}" = 1 ]; then
+		echo "kept $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Build from a copy the unprivileged user can read and write.
+mkdir -p "$work/src"
+tar -C "$repo" --exclude=.git --exclude=tmp_check --exclude=results -cf - . | tar -C "$work/src" -xf -
+build_and_install "$work/src"
+chmod 755 "$work"
+chown -R "$HA_USER" "$work" 2>/dev/null || true
+
+as_test_user bash "$work/src/test/suite.sh" "$work"

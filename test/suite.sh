@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs every test suite as an unprivileged user; called by test/run.sh with
+# the work directory that holds the source copy in src/.
+set -uo pipefail
+
+work=$1
+cd "$work/src" || exit 1
+# shellcheck source=test/lib.sh
+source test/lib.sh
+
+PGXS_DIR=$(dirname "$("$PG_BIN/pg_config" --pgxs)")/..
+export PGHOST=$work/pg PGPORT=54329 PGUSER=postgres
+mkdir -p "$PGHOST"
+
+passed=0
+failed=0
+summary=()
+
+record() {	# record SUITE PASSED FAILED
+	passed=$((passed + $2))
+	failed=$((failed + $3))
+	summary+=("$(printf '%-10s %4d passed, %d failed' "$1" "$2" "$3")")
+}
+
+# Counts from prove's closing lines ("Files=N, Tests=N" and "Failed x/y").
+prove_counts() {	# prove_counts SUITE LOGFILE RC
+	local total bad
+	total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$2" | tail -1)
+	bad=$(sed -n 's/.*Failed \([0-9]*\)\/[0-9]* subtests.*/\1/p' "$2" | awk '{s+=$1} END {print s+0}')
+	total=${total:-0}
+	if [ "$3" -ne 0 ] && [ "$bad" -eq 0 ]; then
+		bad=1	# a script died or planned wrong: count it as a failure
+	fi
+	record "$1" $((total - bad > 0 ? total - bad : 0)) "$bad"
+}
+
+say "starting a throwaway server (socket $PGHOST, port $PGPORT)"
+pg_start "$PGHOST" "$PGPORT" || { cat "$PGHOST/server.log"; exit 1; }
+trap 'pg_stop "$PGHOST"' EXIT
+
+say "pg_regress"
+make -s PG_CONFIG="$PG_BIN/pg_config" installcheck >"$work/regress.log" 2>&1
+rc=$?
+cat "$work/regress.log"
+[ $rc -ne 0 ] && [ -f regression.diffs ] && cat regression.diffs
+ok=$(grep -cE '\.\.\. ok' "$work/regress.log")
+bad=$(grep -cE '\.\.\. FAILED' "$work/regress.log")
+[ $rc -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+record pg_regress "$ok" "$bad"
+
+say "pgTAP (pg_prove)"
+"$PG_BIN/psql" -q -X -d postgres -c "DROP DATABASE IF EXISTS pgtap_test" -c "CREATE DATABASE pgtap_test" >/dev/null
+"$PG_BIN/psql" -q -X -d pgtap_test -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION hipaa_audit" >/dev/null
+pg_prove -d pgtap_test test/pgtap/*.sql 2>&1 | tee "$work/pgtap.log"
+prove_counts pgTAP "$work/pgtap.log" "${PIPESTATUS[0]}"
+
+pg_stop "$PGHOST"
+trap - EXIT
+
+say "TAP (PostgreSQL::Test::Cluster)"
+TESTDIR="$work/src" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+	PATH="$PG_BIN:$PATH" PGHOST= PGPORT= \
+	prove -I "$PGXS_DIR/src/test/perl" -I test/t test/t/*.pl 2>&1 | tee "$work/tap.log"
+rc=${PIPESTATUS[0]}
+if [ "$rc" -ne 0 ]; then
+	for f in "$work"/src/tmp_check/log/*.log; do
+		[ -f "$f" ] && { echo "---- $f"; tail -n 40 "$f"; }
+	done
+fi
+prove_counts TAP "$work/tap.log" "$rc"
+
+say "summary"
+printf '%s\n' "${summary[@]}"
+echo
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
