@@ -49,12 +49,14 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_func.h"
 #include "parser/parse_type.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -355,8 +357,10 @@ RefusedSubcommand(AlterTableCmd *cmd)
 			return "DISABLE TRIGGER ALL";
 		case AT_SetAccessMethod:
 			return "SET ACCESS METHOD";
-		case AT_EnableTrig:
 		case AT_EnableAlwaysTrig:
+			/* What protect() sets and pg_dump restores: never a weakening. */
+			return NULL;
+		case AT_EnableTrig:
 		case AT_EnableReplicaTrig:
 			return HaIsOurTrigger(cmd->name) ?
 				psprintf("ENABLE TRIGGER %s", cmd->name) : NULL;
@@ -515,8 +519,13 @@ CheckAlterOwner(AlterOwnerStmt *stmt)
 {
 	if (stmt->objectType == OBJECT_SCHEMA)
 	{
-		if (strcmp(strVal(stmt->object), HA_SCHEMA_NAME) == 0)
-			RefuseOwn("change the owner of", "schema hipaa_audit");
+		/*
+		 * pg_dump writes an ALTER SCHEMA ... OWNER TO for our schema; a
+		 * superuser owner is what protect() requires, so only that is allowed.
+		 */
+		if (strcmp(strVal(stmt->object), HA_SCHEMA_NAME) == 0 &&
+			!superuser_arg(get_rolespec_oid(stmt->newowner, false)))
+			RefuseOwn("give a non-superuser ownership of", "schema hipaa_audit");
 		return;
 	}
 	if (stmt->relation != NULL)
@@ -597,6 +606,18 @@ CheckDrop(DropStmt *stmt)
 	}
 }
 
+static bool
+IsOurGuardFunction(List *funcname)
+{
+	char	   *schema;
+	char	   *name;
+
+	DeconstructQualifiedName(funcname, &schema, &name);
+	if (schema == NULL || strcmp(schema, HA_SCHEMA_NAME) != 0)
+		return false;
+	return strcmp(name, "guard_row") == 0 || strcmp(name, "guard_truncate") == 0;
+}
+
 static void
 CheckUtility(Node *parsetree)
 {
@@ -625,7 +646,13 @@ CheckUtility(Node *parsetree)
 				CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
 				Oid			relid = LookupRel(stmt->relation);
 
-				if (HaIsProtected(relid) && HaIsOurTrigger(stmt->trigname))
+				/*
+				 * pg_restore recreates our triggers after the registry's rows
+				 * are back; that is allowed.  Replacing them, or giving their
+				 * names to another function, is not.
+				 */
+				if (HaIsProtected(relid) && HaIsOurTrigger(stmt->trigname) &&
+					(stmt->replace || !IsOurGuardFunction(stmt->funcname)))
 					HaRefuse(psprintf("replace trigger %s on", stmt->trigname),
 							 ProtectedName(relid), DDL_DETAIL, NULL);
 				if (RelInOurSchema(relid))

@@ -52,7 +52,7 @@ HaRefuse(const char *action, const char *object, const char *detail,
 		appname = "(none)";
 
 	ereport(LOG_SERVER_ONLY,
-			(errmsg("hipaa_audit: refused %s on %s: role=%s session_role=%s client=%s application=%s statement: %s",
+			(errmsg("hipaa_audit: refused: cannot %s %s; role=%s session_role=%s client=%s application=%s statement: %s",
 					action, object,
 					role ? role : "?", session_role ? session_role : "?",
 					client, appname,

@@ -1,0 +1,54 @@
+# Protection is state in the database, not in memory: it survives a clean
+# restart and a crash (immediate shutdown), in every new session.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use HaTest;
+
+my $node = ha_node('restart');
+$node->safe_psql('postgres', q{
+	CREATE TABLE access_log (id int PRIMARY KEY, actor text NOT NULL);
+	SELECT hipaa_audit.protect('access_log');
+	INSERT INTO access_log SELECT g, 'user' || g FROM generate_series(1, 100) g;
+});
+my $before = $node->safe_psql('postgres',
+	"SELECT md5(string_agg(id || ':' || actor, ',' ORDER BY id)) FROM access_log");
+
+sub check_protected
+{
+	my ($when) = @_;
+	foreach my $sql ('UPDATE access_log SET actor = NULL',
+		'DELETE FROM access_log', 'TRUNCATE access_log',
+		'ALTER TABLE access_log DISABLE TRIGGER ALL',
+		'DROP TABLE access_log')
+	{
+		my ($rc, $out, $err) = $node->psql('postgres', $sql);
+		isnt($rc, 0, "$when: refused: $sql");
+		like($err, qr/ERROR:  cannot .* protected table public\.access_log/,
+			"$when: refused by hipaa_audit: $sql");
+	}
+	is($node->safe_psql('postgres',
+			"SELECT md5(string_agg(id || ':' || actor, ',' ORDER BY id)) FROM access_log"),
+		$before, "$when: rows unchanged");
+	is($node->safe_psql('postgres',
+			"SELECT string_agg(tgname || '=' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'access_log'::regclass"),
+		'hipaa_audit_guard_row=A,hipaa_audit_guard_truncate=A',
+		"$when: guard triggers present and ENABLE ALWAYS");
+}
+
+check_protected('before restart');
+
+$node->restart;
+check_protected('after restart');
+
+# Crash: rows inserted and committed just before must be there afterwards.
+$node->safe_psql('postgres', q{INSERT INTO access_log VALUES (101, 'late')});
+$before = $node->safe_psql('postgres',
+	"SELECT md5(string_agg(id || ':' || actor, ',' ORDER BY id)) FROM access_log");
+$node->stop('immediate');
+$node->start;
+check_protected('after crash recovery');
+
+$node->stop;
+done_testing();

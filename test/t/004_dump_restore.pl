@@ -1,0 +1,72 @@
+# The registry travels with pg_dump: after pg_restore into a fresh cluster
+# the same tables are protected (same table identity), the guard triggers
+# are ENABLE ALWAYS again, the rows are identical and every refusal holds.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use HaTest;
+
+my $src = ha_node('dump_source');
+$src->safe_psql('postgres', q{
+	CREATE SCHEMA clinic;
+	CREATE TABLE clinic.access_log (id int PRIMARY KEY, actor text NOT NULL, at timestamptz);
+	SELECT hipaa_audit.protect('clinic.access_log', retention => '7 years', chains => 4);
+	INSERT INTO clinic.access_log
+	SELECT g, 'user' || g, '2026-01-01'::timestamptz + g * interval '1 minute'
+	  FROM generate_series(1, 500) g;
+	CREATE TABLE plain (a int);
+	INSERT INTO plain VALUES (1);
+});
+my $registry_sql = q{SELECT relid::text, table_uuid, retention, chains FROM hipaa_audit.registry ORDER BY 1};
+my $rows_sql = q{SELECT count(*), md5(string_agg(id || ':' || actor || ':' || at, ',' ORDER BY id)) FROM clinic.access_log};
+my $registry = $src->safe_psql('postgres', $registry_sql);
+my $rows = $src->safe_psql('postgres', $rows_sql);
+like($registry, qr/^clinic\.access_log\|[0-9a-f-]{36}\|7 years\|4$/, 'registry on the source');
+
+my $tempdir = PostgreSQL::Test::Utils::tempdir;
+
+foreach my $format ('custom', 'plain')
+{
+	my $dump = "$tempdir/dump.$format";
+	$src->command_ok([ 'pg_dump', '--format', $format, '--file', $dump,
+			'--dbname', $src->connstr('postgres') ],
+		"pg_dump --format=$format");
+
+	my $dst = ha_node("restore_$format", no_extension => 1);
+	if ($format eq 'custom')
+	{
+		$dst->command_ok([ 'pg_restore', '--exit-on-error', '--dbname',
+				$dst->connstr('postgres'), $dump ], 'pg_restore');
+	}
+	else
+	{
+		$dst->command_ok([ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-q',
+				'-d', $dst->connstr('postgres'), '-f', $dump ], 'psql < plain dump');
+	}
+
+	is($dst->safe_psql('postgres', $registry_sql), $registry,
+		"$format: registry restored with the same table identity");
+	is($dst->safe_psql('postgres', $rows_sql), $rows, "$format: rows identical");
+	is($dst->safe_psql('postgres',
+			"SELECT string_agg(tgname || '=' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'clinic.access_log'::regclass"),
+		'hipaa_audit_guard_row=A,hipaa_audit_guard_truncate=A',
+		"$format: guard triggers restored ENABLE ALWAYS");
+	foreach my $sql ('UPDATE clinic.access_log SET actor = NULL',
+		'DELETE FROM clinic.access_log', 'TRUNCATE clinic.access_log',
+		'DROP TABLE clinic.access_log')
+	{
+		my ($rc, $out, $err) = $dst->psql('postgres', $sql);
+		like($err, qr/ERROR:  cannot .*protected table clinic\.access_log/,
+			"$format: still refused after restore: $sql");
+	}
+	$dst->safe_psql('postgres', q{INSERT INTO clinic.access_log VALUES (501, 'after restore', now())});
+	is($dst->safe_psql('postgres', 'SELECT count(*) FROM clinic.access_log'), '501',
+		"$format: inserts continue after restore");
+	is($dst->safe_psql('postgres', 'SELECT count(*) FROM plain; DELETE FROM plain; SELECT count(*) FROM plain'),
+		"1\n0", "$format: unprotected tables are left alone");
+	$dst->stop;
+}
+
+$src->stop;
+done_testing();
