@@ -34,6 +34,20 @@ prove_counts() {	# prove_counts SUITE LOGFILE RC
 	record "$1" $((total - bad > 0 ? total - bad : 0)) "$bad"
 }
 
+say "metadata"
+# One version source: META.json must agree with the control file.
+ctl=$(make -s version)
+meta_bad=0
+for v in $(perl -MJSON::PP -e 'my $m = decode_json(do { local $/; <STDIN> });
+	print "$m->{version} $m->{provides}{hipaa_audit}{version}\n"' <META.json); do
+	if [ "$v" != "$ctl" ]; then
+		echo "META.json says version $v, hipaa_audit.control says $ctl"
+		meta_bad=1
+	fi
+done
+[ -f "sql/hipaa_audit--$ctl.sql" ] || { echo "no install script for $ctl"; meta_bad=1; }
+record metadata $((meta_bad ? 0 : 1)) "$meta_bad"
+
 say "starting a throwaway server (socket $PGHOST, port $PGPORT)"
 pg_start "$PGHOST" "$PGPORT" || { cat "$PGHOST/server.log"; exit 1; }
 trap 'pg_stop "$PGHOST"' EXIT

@@ -1,0 +1,47 @@
+-- hipaa_audit demo: an audit table of who looked at which patient record.
+\set SHOW_CONTEXT never
+\pset footer off
+
+CREATE EXTENSION hipaa_audit;
+
+CREATE TABLE record_access (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    actor       text        NOT NULL,   -- who
+    action      text        NOT NULL,   -- what they did
+    patient_mrn text        NOT NULL,   -- which patient record
+    client_addr inet,                   -- from where
+    accessed_at timestamptz NOT NULL DEFAULT now()  -- when
+);
+
+-- Register it: from now on the table only ever grows.
+SELECT hipaa_audit.protect('record_access', retention => '6 years');
+SELECT schema_name, table_name, retention, chains, protected_by
+  FROM hipaa_audit.protected_tables;
+
+-- Applications insert with plain SQL, unchanged.
+INSERT INTO record_access (actor, action, patient_mrn, client_addr)
+VALUES ('dr.alvarez', 'view chart', 'MRN-100234', '10.20.0.15');
+INSERT INTO record_access (actor, action, patient_mrn, client_addr)
+VALUES ('nurse.kim', 'view medications', 'MRN-100234', '10.20.0.31'),
+       ('billing.svc', 'export claim', 'MRN-100777', '10.30.1.2');
+COPY record_access (actor, action, patient_mrn, client_addr) FROM stdin;
+dr.osei	update allergies	MRN-100777	10.20.0.16
+records.clerk	print summary	MRN-100555	10.40.2.8
+\.
+SELECT id, actor, action, patient_mrn, client_addr FROM record_access ORDER BY id;
+
+-- Now somebody tries to cover their tracks.  Every attempt is refused,
+-- even for the superuser running this demo.
+UPDATE record_access SET actor = 'someone.else' WHERE actor = 'billing.svc';
+DELETE FROM record_access WHERE patient_mrn = 'MRN-100777';
+TRUNCATE record_access;
+SET session_replication_role = replica;   -- the classic way around triggers
+DELETE FROM record_access;
+RESET session_replication_role;
+ALTER TABLE record_access DISABLE TRIGGER ALL;
+ALTER TABLE record_access DROP COLUMN client_addr;
+DROP TABLE record_access;
+DROP EXTENSION hipaa_audit;
+
+-- Every row is still there, untouched.
+SELECT count(*) AS rows_kept FROM record_access;

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The demo, from a fresh Debian 12 machine: installs what it needs, builds and
+# installs hipaa_audit, starts a throwaway PostgreSQL on a local socket,
+# walks through an audit table of patient-record access events, and cleans
+# up on exit (also on failure or Ctrl-C).
+#
+#   bash demo/run.sh            (as root, or as a user with sudo)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=test/lib.sh
+source "$repo/test/lib.sh"
+
+install_packages
+ensure_test_user
+
+work=$(mktemp -d /tmp/hipaa_audit_demo.XXXXXX)
+cleanup() {
+	as_test_user bash -c "source '$work/src/test/lib.sh'; pg_stop '$work/pg'" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$work/src" "$work/pg"
+tar -C "$repo" --exclude=.git --exclude=tmp_check --exclude=results -cf - . | tar -C "$work/src" -xf -
+build_and_install "$work/src"
+chmod 755 "$work"
+chown -R "$HA_USER" "$work" 2>/dev/null || true
+
+say "starting a throwaway PostgreSQL with hipaa_audit preloaded"
+as_test_user bash -c "source '$work/src/test/lib.sh'; pg_start '$work/pg' 54330"
+
+say "the demo session"
+as_test_user "$PG_BIN/psql" -X -h "$work/pg" -p 54330 -U postgres -d postgres \
+	-v ON_ERROR_STOP=0 --echo-queries -f "$work/src/demo/demo.sql"
+
+say "what the server log recorded about the refused attempts"
+grep 'hipaa_audit: refused' "$work/pg/server.log" | sed 's/^.*LOG:  //' | cut -c1-200
+
+# The demo is also a check: it fails unless all eight attempts were refused
+# and logged and all five rows survived.
+refused=$(grep -c 'hipaa_audit: refused' "$work/pg/server.log" || true)
+kept=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
+	-c 'SELECT count(*) FROM record_access')
+if [ "$refused" -ne 8 ] || [ "$kept" -ne 5 ]; then
+	echo "demo FAILED: $refused of 8 attempts refused and logged, $kept of 5 rows kept" >&2
+	exit 1
+fi
+say "demo passed: 8 of 8 attempts refused and logged, 5 of 5 rows kept"
