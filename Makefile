@@ -31,7 +31,7 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql $(EXTENSION).control
 
 # pgTAP and TAP suites need a running server / PostgreSQL::Test::Cluster;
 # test/run.sh runs everything, these targets are for working on one suite.
-PGXS_DIR = $(dir $(PGXS))..
+PGXS_DIR = $(shell $(PG_CONFIG) --pkglibdir)/pgxs
 .PHONY: tapcheck pgtapcheck
 tapcheck:
 	TESTDIR='$(CURDIR)' PG_REGRESS='$(PGXS_DIR)/src/test/regress/pg_regress' \

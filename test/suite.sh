@@ -8,7 +8,7 @@ cd "$work/src" || exit 1
 # shellcheck source=test/lib.sh
 source test/lib.sh
 
-PGXS_DIR=$(dirname "$("$PG_BIN/pg_config" --pgxs)")/..
+PGXS_DIR=$("$PG_BIN/pg_config" --pkglibdir)/pgxs
 export PGHOST=$work/pg PGPORT=54329 PGUSER=postgres
 mkdir -p "$PGHOST"
 
@@ -63,7 +63,7 @@ bad=$(grep -cE '\.\.\. FAILED' "$work/regress.log")
 record pg_regress "$ok" "$bad"
 
 say "pgTAP (pg_prove)"
-"$PG_BIN/psql" -q -X -d postgres -c "DROP DATABASE IF EXISTS pgtap_test" -c "CREATE DATABASE pgtap_test" >/dev/null
+"$PG_BIN/psql" -q -X -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS pgtap_test" -c "CREATE DATABASE pgtap_test" >/dev/null
 "$PG_BIN/psql" -q -X -d pgtap_test -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION hipaa_audit" >/dev/null
 pg_prove -d pgtap_test test/pgtap/*.sql 2>&1 | tee "$work/pgtap.log"
 prove_counts pgTAP "$work/pgtap.log" "${PIPESTATUS[0]}"
