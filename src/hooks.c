@@ -34,6 +34,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/heap.h"
 #include "catalog/indexing.h"
@@ -59,6 +60,8 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/varlena.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -146,6 +149,18 @@ CheckResultRelation(Relation rel, CmdType operation, OnConflictAction onconflict
 		}
 		if (action)
 			HaRefuse(action, ProtectedName(relid), IMMUTABLE_DETAIL, IMMUTABLE_HINT);
+	}
+	else if (IsCatalogRelationOid(relid) && !IsBinaryUpgrade && HaAnyProtected())
+	{
+		/*
+		 * A superuser can switch a trigger off or rename a table by writing
+		 * to the catalogs directly; DDL is checked, direct edits cannot be,
+		 * so they are refused while anything is protected.
+		 */
+		HaRefuse("modify", psprintf("system catalog %s while tables are protected",
+									HaRelDisplayName(relid)),
+				 "Direct catalog edits could switch off the protection of audit tables.",
+				 "Use DDL instead; hipaa_audit checks it.");
 	}
 	else if (operation != CMD_INSERT && RelInOurSchema(relid))
 		RefuseOwn(operation == CMD_UPDATE ? "UPDATE" :
@@ -618,11 +633,53 @@ IsOurGuardFunction(List *funcname)
 	return strcmp(name, "guard_row") == 0 || strcmp(name, "guard_truncate") == 0;
 }
 
+/*
+ * ALTER SYSTEM must not take the library out of shared_preload_libraries:
+ * after the next restart nothing would guard the protected tables.
+ */
+static void
+CheckAlterSystem(AlterSystemStmt *stmt)
+{
+	VariableSetStmt *set = stmt->setstmt;
+	bool		keeps = false;
+
+	if (!HaAnyProtected())
+		return;
+	if (set->kind == VAR_RESET_ALL)
+		HaRefuse("ALTER SYSTEM RESET ALL", "while tables are protected",
+				 "It could remove hipaa_audit from shared_preload_libraries.",
+				 "Reset the settings you mean one by one.");
+	if (set->name == NULL || strcmp(set->name, "shared_preload_libraries") != 0)
+		return;
+	if (set->kind == VAR_SET_VALUE)
+	{
+		char	   *value = ExtractSetVariableArgs(set);
+		List	   *libs = NIL;
+		ListCell   *lc;
+
+		if (value != NULL && SplitIdentifierString(pstrdup(value), ',', &libs))
+		{
+			foreach(lc, libs)
+			{
+				if (strcmp((char *) lfirst(lc), HA_EXTENSION_NAME) == 0)
+					keeps = true;
+			}
+		}
+	}
+	if (!keeps)
+		HaRefuse("remove hipaa_audit from", "shared_preload_libraries while tables are protected",
+				 "After the next restart nothing would guard the protected tables.",
+				 "Keep hipaa_audit in the list.");
+}
+
 static void
 CheckUtility(Node *parsetree)
 {
 	switch (nodeTag(parsetree))
 	{
+		case T_AlterSystemStmt:
+			CheckAlterSystem((AlterSystemStmt *) parsetree);
+			break;
 		case T_TruncateStmt:
 			CheckTruncate((TruncateStmt *) parsetree);
 			break;
