@@ -81,11 +81,19 @@ static object_access_hook_type prev_object_access = NULL;
 #define DDL_HINT "Protected tables accept INSERT, SELECT, indexes, VACUUM, ANALYZE, CLUSTER, REINDEX, GRANT and COMMENT."
 #define OWN_DETAIL "Objects of the hipaa_audit extension change only through CREATE EXTENSION, ALTER EXTENSION ... UPDATE and DROP EXTENSION."
 
-static inline bool
+/*
+ * Our own SQL, and our own install, upgrade and drop scripts, are let
+ * through.  Another extension's script is not: creating_extension is true
+ * for any extension, and its script (or an event trigger it fires) must not
+ * get a free pass.
+ */
+static bool
 Bypass(void)
 {
-	return ha_internal_change || creating_extension || dropping_extension ||
-		!IsTransactionState();
+	if (ha_internal_change || dropping_extension || !IsTransactionState())
+		return true;
+	return creating_extension &&
+		CurrentExtensionObject == get_extension_oid(HA_EXTENSION_NAME, true);
 }
 
 static char *
@@ -621,6 +629,21 @@ CheckDrop(DropStmt *stmt)
 	}
 }
 
+static void
+CheckCreateInherits(CreateStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->inhRelations)
+	{
+		Oid			parent = LookupRel(lfirst_node(RangeVar, lc));
+
+		if (HaIsProtected(parent))
+			HaRefuse("create a table that inherits from", ProtectedName(parent),
+					 "Rows of the child would be read as audit rows without being protected.", NULL);
+	}
+}
+
 static bool
 IsOurGuardFunction(List *funcname)
 {
@@ -729,19 +752,17 @@ CheckUtility(Node *parsetree)
 			}
 			break;
 		case T_CreateStmt:
-			{
-				CreateStmt *stmt = (CreateStmt *) parsetree;
-				ListCell   *lc;
-
-				foreach(lc, stmt->inhRelations)
-				{
-					Oid			parent = LookupRel(lfirst_node(RangeVar, lc));
-
-					if (HaIsProtected(parent))
-						HaRefuse("create a table that inherits from", ProtectedName(parent),
-								 "Rows of the child would be read as audit rows without being protected.", NULL);
-				}
-			}
+			CheckCreateInherits((CreateStmt *) parsetree);
+			break;
+		case T_CreateForeignTableStmt:
+			CheckCreateInherits(&((CreateForeignTableStmt *) parsetree)->base);
+			break;
+		case T_CreateExtensionStmt:
+			/* pg_surgery deletes heap tuples without going through SQL. */
+			if (strcmp(((CreateExtensionStmt *) parsetree)->extname, "pg_surgery") == 0 &&
+				HaAnyProtected())
+				HaRefuse("CREATE EXTENSION pg_surgery", "while tables are protected",
+						 "Its functions remove or freeze rows without going through the executor.", NULL);
 			break;
 		case T_CreateFunctionStmt:
 			{

@@ -28,6 +28,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "commands/extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "executor/spi.h"
@@ -423,6 +424,13 @@ protect(PG_FUNCTION_ARGS)
 
 	CheckProtectable(rel);
 	table_close(rel, NoLock);
+
+	if (OidIsValid(get_extension_oid("pg_surgery", true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot protect tables while extension pg_surgery is installed"),
+				 errdetail("Its functions remove or freeze rows without going through the executor."),
+				 errhint("DROP EXTENSION pg_surgery first.")));
 
 	sql = psprintf("CREATE TRIGGER %s BEFORE UPDATE OR DELETE ON %s "
 				   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.guard_row(); "
