@@ -82,7 +82,7 @@ SELECT n.nspname                              AS schema_name,
        r.protected_by                         AS protected_by,
        pg_catalog.pg_get_userbyid(c.relowner) AS owner,
        GREATEST(c.reltuples, 0)::pg_catalog.int8 AS estimated_rows
-  FROM @extschema@.registry r
+  FROM ONLY @extschema@.registry r
   JOIN pg_catalog.pg_class c ON c.oid = r.relid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace;
 COMMENT ON VIEW @extschema@.protected_tables IS

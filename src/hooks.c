@@ -116,6 +116,19 @@ RelInOurSchema(Oid relid)
 	return OidIsValid(relid) && InOurSchema(get_rel_namespace(relid));
 }
 
+/* "table hipaa_audit.registry", "view hipaa_audit.protected_tables" */
+static char *
+OwnRelName(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	return psprintf("%s %s",
+					relkind == RELKIND_VIEW ? "view" :
+					relkind == RELKIND_INDEX ? "index" :
+					relkind == RELKIND_SEQUENCE ? "sequence" : "table",
+					HaRelDisplayName(relid));
+}
+
 static void
 RefuseOwn(const char *action, const char *what)
 {
@@ -170,10 +183,11 @@ CheckResultRelation(Relation rel, CmdType operation, OnConflictAction onconflict
 				 "Direct catalog edits could switch off the protection of audit tables.",
 				 "Use DDL instead; hipaa_audit checks it.");
 	}
-	else if (operation != CMD_INSERT && RelInOurSchema(relid))
-		RefuseOwn(operation == CMD_UPDATE ? "UPDATE" :
+	else if (RelInOurSchema(relid))
+		RefuseOwn(operation == CMD_INSERT ? "INSERT INTO" :
+				  operation == CMD_UPDATE ? "UPDATE" :
 				  operation == CMD_DELETE ? "DELETE FROM" : "MERGE INTO",
-				  psprintf("table %s", HaRelDisplayName(relid)));
+				  OwnRelName(relid));
 }
 
 static bool
@@ -271,7 +285,7 @@ CheckTruncate(TruncateStmt *stmt)
 		if (HaIsProtected(relid))
 			HaRefuse("TRUNCATE", ProtectedName(relid), IMMUTABLE_DETAIL, IMMUTABLE_HINT);
 		if (RelInOurSchema(relid))
-			RefuseOwn("TRUNCATE", psprintf("table %s", HaRelDisplayName(relid)));
+			RefuseOwn("TRUNCATE", OwnRelName(relid));
 	}
 }
 
@@ -367,26 +381,32 @@ RefusedSubcommand(AlterTableCmd *cmd)
 		case AT_DetachPartitionFinalize:
 			return "DETACH PARTITION";
 		case AT_EnableRule:
-		case AT_EnableAlwaysRule:
-		case AT_EnableReplicaRule:
 			return "ENABLE RULE";
+		case AT_EnableAlwaysRule:
+			return "ENABLE ALWAYS RULE";
+		case AT_EnableReplicaRule:
+			return "ENABLE REPLICA RULE";
 		case AT_DisableRule:
 			return "DISABLE RULE";
 		case AT_EnableTrigAll:
-		case AT_EnableTrigUser:
 			return "ENABLE TRIGGER ALL";
+		case AT_EnableTrigUser:
+			return "ENABLE TRIGGER USER";
 		case AT_DisableTrigAll:
-		case AT_DisableTrigUser:
 			return "DISABLE TRIGGER ALL";
+		case AT_DisableTrigUser:
+			return "DISABLE TRIGGER USER";
 		case AT_SetAccessMethod:
 			return "SET ACCESS METHOD";
 		case AT_EnableAlwaysTrig:
 			/* What protect() sets and pg_dump restores: never a weakening. */
 			return NULL;
 		case AT_EnableTrig:
-		case AT_EnableReplicaTrig:
 			return HaIsOurTrigger(cmd->name) ?
 				psprintf("ENABLE TRIGGER %s", cmd->name) : NULL;
+		case AT_EnableReplicaTrig:
+			return HaIsOurTrigger(cmd->name) ?
+				psprintf("ENABLE REPLICA TRIGGER %s", cmd->name) : NULL;
 		case AT_DisableTrig:
 			return HaIsOurTrigger(cmd->name) ?
 				psprintf("DISABLE TRIGGER %s", cmd->name) : NULL;
@@ -403,7 +423,7 @@ CheckAlterTable(AlterTableStmt *stmt)
 	ListCell   *lc;
 
 	if (RelInOurSchema(relid))
-		RefuseOwn("ALTER", psprintf("table %s", HaRelDisplayName(relid)));
+		RefuseOwn("ALTER", OwnRelName(relid));
 
 	foreach(lc, stmt->cmds)
 	{
@@ -417,13 +437,15 @@ CheckAlterTable(AlterTableStmt *stmt)
 			if (HaIsProtected(parent))
 				HaRefuse("INHERIT from", ProtectedName(parent),
 						 "Changes made through a parent table reach its children.", NULL);
+			if (RelInOurSchema(parent))
+				RefuseOwn("INHERIT from", OwnRelName(parent));
 		}
 		if (cmd->subtype == AT_AttachPartition)
 		{
 			Oid			part = LookupRel(((PartitionCmd *) cmd->def)->name);
 
 			if (HaIsProtected(part))
-				HaRefuse("ATTACH as a partition", ProtectedName(part),
+				HaRefuse("ATTACH PARTITION", ProtectedName(part),
 						 "Changes made through a partitioned table reach its partitions.", NULL);
 		}
 
@@ -473,7 +495,7 @@ CheckRename(RenameStmt *stmt)
 		Oid			relid = LookupRel(stmt->relation);
 
 		if (RelInOurSchema(relid))
-			RefuseOwn("RENAME", psprintf("table %s", HaRelDisplayName(relid)));
+			RefuseOwn("RENAME", OwnRelName(relid));
 		if (!HaIsProtected(relid))
 			return;
 		switch (stmt->renameType)
@@ -524,7 +546,7 @@ CheckAlterObjectSchema(AlterObjectSchemaStmt *stmt)
 			HaRefuse("SET SCHEMA on", ProtectedName(relid),
 					 "Table names are part of what auditors and verifiers rely on.", NULL);
 		if (RelInOurSchema(relid))
-			RefuseOwn("SET SCHEMA on", psprintf("table %s", HaRelDisplayName(relid)));
+			RefuseOwn("SET SCHEMA on", OwnRelName(relid));
 		return;
 	}
 	if (stmt->objectType == OBJECT_EXTENSION)
@@ -630,10 +652,12 @@ CheckDrop(DropStmt *stmt)
 }
 
 static void
-CheckCreateInherits(CreateStmt *stmt)
+CheckCreateTable(CreateStmt *stmt)
 {
 	ListCell   *lc;
 
+	if (InOurSchema(RangeVarGetCreationNamespace(stmt->relation)))
+		RefuseOwn("create", "a table in the schema");
 	foreach(lc, stmt->inhRelations)
 	{
 		Oid			parent = LookupRel(lfirst_node(RangeVar, lc));
@@ -641,6 +665,8 @@ CheckCreateInherits(CreateStmt *stmt)
 		if (HaIsProtected(parent))
 			HaRefuse("create a table that inherits from", ProtectedName(parent),
 					 "Rows of the child would be read as audit rows without being protected.", NULL);
+		if (RelInOurSchema(parent))
+			RefuseOwn("create a table that inherits from", OwnRelName(parent));
 	}
 }
 
@@ -752,10 +778,10 @@ CheckUtility(Node *parsetree)
 			}
 			break;
 		case T_CreateStmt:
-			CheckCreateInherits((CreateStmt *) parsetree);
+			CheckCreateTable((CreateStmt *) parsetree);
 			break;
 		case T_CreateForeignTableStmt:
-			CheckCreateInherits(&((CreateForeignTableStmt *) parsetree)->base);
+			CheckCreateTable(&((CreateForeignTableStmt *) parsetree)->base);
 			break;
 		case T_CreateExtensionStmt:
 			/* pg_surgery deletes heap tuples without going through SQL. */
@@ -786,9 +812,8 @@ CheckUtility(Node *parsetree)
 			{
 				ViewStmt   *stmt = (ViewStmt *) parsetree;
 
-				if (stmt->view->schemaname &&
-					strcmp(stmt->view->schemaname, HA_SCHEMA_NAME) == 0)
-					RefuseOwn(stmt->replace ? "replace" : "create", "a view");
+				if (InOurSchema(RangeVarGetCreationNamespace(stmt->view)))
+					RefuseOwn(stmt->replace ? "replace" : "create", "a view in the schema");
 			}
 			break;
 		case T_IndexStmt:
@@ -802,7 +827,7 @@ CheckUtility(Node *parsetree)
 		case T_AlterExtensionContentsStmt:
 			if (strcmp(((AlterExtensionContentsStmt *) parsetree)->extname,
 					   HA_EXTENSION_NAME) == 0)
-				RefuseOwn("ALTER EXTENSION ... ADD/DROP on", "extension hipaa_audit");
+				HaRefuse("ALTER EXTENSION hipaa_audit ADD or DROP", "an object", OWN_DETAIL, NULL);
 			break;
 		default:
 			break;
@@ -887,7 +912,7 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 			HaRegistryForget(objectId);
 		}
 		else if (RelInOurSchema(objectId))
-			RefuseOwn("DROP", psprintf("table %s", HaRelDisplayName(objectId)));
+			RefuseOwn("DROP", OwnRelName(objectId));
 	}
 	else if (classId == TriggerRelationId)
 	{

@@ -293,7 +293,8 @@ CheckProtectable(Relation rel)
 	char	   *name = HaRelDisplayName(relid);
 
 	if (IsSystemRelation(rel) || IsCatalogNamespace(RelationGetNamespace(rel)) ||
-		IsToastNamespace(RelationGetNamespace(rel)))
+		IsToastNamespace(RelationGetNamespace(rel)) ||
+		RelationGetNamespace(rel) == get_namespace_oid("information_schema", true))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("cannot protect system catalog %s", name),
@@ -316,11 +317,16 @@ CheckProtectable(Relation rel)
 					 errhint("Use one ordinary table per audit stream.")));
 			break;
 		case RELKIND_VIEW:
-		case RELKIND_MATVIEW:
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("cannot protect %s because it is a view", name),
 					 errhint("Protect the table the view reads from.")));
+			break;
+		case RELKIND_MATVIEW:
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("cannot protect %s because it is a materialized view", name),
+					 errhint("Protect the table it is computed from.")));
 			break;
 		case RELKIND_FOREIGN_TABLE:
 			ereport(ERROR,
@@ -345,6 +351,13 @@ CheckProtectable(Relation rel)
 				 errmsg("cannot protect unlogged table %s", name),
 				 errdetail("Unlogged tables are emptied by crash recovery and are not replicated."),
 				 errhint("Run ALTER TABLE %s SET LOGGED first.", name)));
+
+	if (rel->rd_rel->relhasrules)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot protect %s because it has rules", name),
+				 errdetail("A rule could redirect or suppress the inserts of an audit table."),
+				 errhint("Drop the table's rules first.")));
 
 	if (rel->rd_rel->relispartition)
 		ereport(ERROR,
@@ -406,15 +419,24 @@ protect(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("chains must be between 1 and %d", MAX_CHAINS)));
 
-	/* The strongest lock: nothing reads or writes while we install guards. */
-	rel = table_open(relid, AccessExclusiveLock);
-	name = HaRelDisplayName(relid);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 
+	/*
+	 * Check the caller's right before taking the lock, so that nobody can
+	 * queue an AccessExclusiveLock on a table they may not protect.
+	 */
 	if (!HaRelOwnerCheck(relid, GetUserId()) && !IsAuditAdmin(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to protect table %s", name),
+				 errmsg("permission denied to protect table %s", HaRelDisplayName(relid)),
 				 errdetail("Only the table's owner or a member of %s may protect it.", HA_ADMIN_ROLE)));
+
+	/* The strongest lock: nothing reads or writes while we install guards. */
+	rel = table_open(relid, AccessExclusiveLock);
+	name = HaRelDisplayName(relid);
 
 	if (HaIsProtected(relid))
 		ereport(ERROR,

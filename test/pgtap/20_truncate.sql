@@ -170,7 +170,7 @@ SELECT throws_ok('ALTER TABLE public.trunc_audit INHERIT public.trunc_base',
     'ALTER TABLE <protected> INHERIT x is refused');
 SELECT throws_ok($$ALTER TABLE public.trunc_parted ATTACH PARTITION public.trunc_audit
                    FOR VALUES FROM (0) TO (1000)$$,
-    '42501', 'cannot ATTACH as a partition protected table public.trunc_audit',
+    '42501', 'cannot ATTACH PARTITION protected table public.trunc_audit',
     'ATTACH PARTITION <protected> is refused');
 
 SELECT is_empty($$SELECT inhrelid::regclass, inhparent::regclass FROM pg_inherits

@@ -3,7 +3,7 @@
 -- its rows, its guard triggers and its registry row exactly as they were;
 -- maintenance and harmless DDL keep working.
 BEGIN;
-SELECT plan(119);
+SELECT plan(100);
 
 SET LOCAL client_min_messages = warning;
 
@@ -21,10 +21,9 @@ CREATE FUNCTION regress_ha_ddl.noop() RETURNS trigger LANGUAGE plpgsql
 AS $$ BEGIN RETURN NULL; END $$;
 
 CREATE TABLE regress_ha_ddl.audit (id int NOT NULL, note text);
--- A harmless rule, present before protection, so that DISABLE/ENABLE RULE
--- have a real target.
-CREATE RULE audit_notify AS ON INSERT TO regress_ha_ddl.audit
-    DO ALSO NOTIFY regress_ha_ddl_audit;
+-- protect() refuses a table with rules (see 50_extension_objects.sql), so
+-- the rule statements below name a rule that cannot exist: the refusal comes
+-- before PostgreSQL would look for it.
 INSERT INTO regress_ha_ddl.audit VALUES (1, 'first'), (2, 'second'), (3, 'third');
 SELECT hipaa_audit.protect('regress_ha_ddl.audit', '6 years', 4);
 
@@ -77,7 +76,7 @@ SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit DISABLE TRIGGER ALL', '42501'
     'cannot DISABLE TRIGGER ALL on protected table regress_ha_ddl.audit',
     'DISABLE TRIGGER ALL is refused');
 SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit DISABLE TRIGGER USER', '42501',
-    'cannot DISABLE TRIGGER ALL on protected table regress_ha_ddl.audit',
+    'cannot DISABLE TRIGGER USER on protected table regress_ha_ddl.audit',
     'DISABLE TRIGGER USER is refused');
 SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit DISABLE TRIGGER hipaa_audit_guard_row', '42501',
     'cannot DISABLE TRIGGER hipaa_audit_guard_row on protected table regress_ha_ddl.audit',
@@ -89,16 +88,16 @@ SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit ENABLE TRIGGER ALL', '42501',
     'cannot ENABLE TRIGGER ALL on protected table regress_ha_ddl.audit',
     'ENABLE TRIGGER ALL (would turn ALWAYS into ORIGIN) is refused');
 SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit ENABLE TRIGGER USER', '42501',
-    'cannot ENABLE TRIGGER ALL on protected table regress_ha_ddl.audit',
+    'cannot ENABLE TRIGGER USER on protected table regress_ha_ddl.audit',
     'ENABLE TRIGGER USER is refused');
 SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit ENABLE TRIGGER hipaa_audit_guard_row', '42501',
     'cannot ENABLE TRIGGER hipaa_audit_guard_row on protected table regress_ha_ddl.audit',
     'ENABLE TRIGGER hipaa_audit_guard_row (ALWAYS -> ORIGIN) is refused');
 SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit ENABLE REPLICA TRIGGER hipaa_audit_guard_row', '42501',
-    'cannot ENABLE TRIGGER hipaa_audit_guard_row on protected table regress_ha_ddl.audit',
+    'cannot ENABLE REPLICA TRIGGER hipaa_audit_guard_row on protected table regress_ha_ddl.audit',
     'ENABLE REPLICA TRIGGER hipaa_audit_guard_row is refused');
 SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit ENABLE REPLICA TRIGGER hipaa_audit_guard_truncate', '42501',
-    'cannot ENABLE TRIGGER hipaa_audit_guard_truncate on protected table regress_ha_ddl.audit',
+    'cannot ENABLE REPLICA TRIGGER hipaa_audit_guard_truncate on protected table regress_ha_ddl.audit',
     'ENABLE REPLICA TRIGGER hipaa_audit_guard_truncate is refused');
 SELECT throws_ok('DROP TRIGGER hipaa_audit_guard_row ON regress_ha_ddl.audit', '42501',
     'cannot DROP TRIGGER hipaa_audit_guard_row on protected table regress_ha_ddl.audit',
@@ -145,7 +144,7 @@ SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit ENABLE RULE audit_notify', '4
     'cannot ENABLE RULE on protected table regress_ha_ddl.audit',
     'ENABLE RULE is refused');
 SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit ENABLE REPLICA RULE audit_notify', '42501',
-    'cannot ENABLE RULE on protected table regress_ha_ddl.audit',
+    'cannot ENABLE REPLICA RULE on protected table regress_ha_ddl.audit',
     'ENABLE REPLICA RULE is refused');
 SELECT is(regress_ha_ddl.fingerprint(), (SELECT fp FROM regress_ha_ddl.baseline),
     'after the rule statements: table, rows, triggers and registry row unchanged');
@@ -196,7 +195,7 @@ SELECT throws_ok('CREATE TABLE regress_ha_ddl.new_child () INHERITS (regress_ha_
     'CREATE TABLE ... INHERITS (protected table) is refused');
 SELECT throws_ok($$ALTER TABLE regress_ha_ddl.parted ATTACH PARTITION regress_ha_ddl.audit
       FOR VALUES FROM (0) TO (1000)$$, '42501',
-    'cannot ATTACH as a partition protected table regress_ha_ddl.audit',
+    'cannot ATTACH PARTITION protected table regress_ha_ddl.audit',
     'ATTACH PARTITION of the protected table to a partitioned parent is refused');
 SELECT is(regress_ha_ddl.fingerprint(), (SELECT fp FROM regress_ha_ddl.baseline),
     'after the inheritance/partition statements: table, rows, triggers and registry row unchanged');

@@ -1,0 +1,309 @@
+-- Schema pinning: every function of hipaa_audit with its signature, language,
+-- volatility, strictness and SECURITY DEFINER flag; every grant; the tables,
+-- the view and their columns; the roles; the configuration table.  Any
+-- function or grant added, removed or changed makes this file fail: update it
+-- in the same change, on purpose.
+BEGIN;
+SELECT plan(80);
+
+-- The schema and the extension ---------------------------------------------------
+SELECT has_schema('hipaa_audit', 'schema hipaa_audit exists');
+SELECT has_extension('hipaa_audit', 'extension hipaa_audit is installed');
+SELECT results_eq(
+    $$SELECT n.nspname::text COLLATE "default", e.extrelocatable, r.rolsuper
+        FROM pg_extension e
+        JOIN pg_namespace n ON n.oid = e.extnamespace
+        JOIN pg_roles r ON r.oid = n.nspowner
+       WHERE e.extname = 'hipaa_audit'$$,
+    $$VALUES ('hipaa_audit', false, true)$$,
+    'the extension lives in schema hipaa_audit, is not relocatable, and the schema is owned by a superuser');
+SELECT is(
+    (SELECT count(*) FROM (
+        SELECT proowner AS owner FROM pg_proc WHERE pronamespace = 'hipaa_audit'::regnamespace
+        UNION ALL
+        SELECT relowner FROM pg_class WHERE relnamespace = 'hipaa_audit'::regnamespace) o
+      WHERE owner <> (SELECT nspowner FROM pg_namespace WHERE nspname = 'hipaa_audit')),
+    0::bigint,
+    'every function and relation of the schema is owned by the schema owner');
+SELECT bag_eq(
+    $$SELECT pg_describe_object(classid, objid, objsubid) COLLATE "default"
+        FROM pg_depend
+       WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+         AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'hipaa_audit')$$,
+    $$VALUES ('function hipaa_audit.guard_row()'),
+             ('function hipaa_audit.guard_truncate()'),
+             ('function hipaa_audit.is_protected(regclass)'),
+             ('function hipaa_audit.protect(regclass,interval,integer)'),
+             ('function hipaa_audit.unprotect(regclass)'),
+             ('table hipaa_audit.registry'),
+             ('view hipaa_audit.protected_tables')$$,
+    'the extension owns exactly these objects');
+SELECT results_eq(
+    $$SELECT extconfig::regclass[]::text[] COLLATE "default", extcondition COLLATE "default" FROM pg_extension WHERE extname = 'hipaa_audit'$$,
+    $$VALUES (ARRAY['hipaa_audit.registry'], ARRAY[''])$$,
+    'hipaa_audit.registry is the one extension configuration table, dumped whole');
+
+-- Functions ------------------------------------------------------------------------
+SELECT functions_are('hipaa_audit',
+    ARRAY['guard_row', 'guard_truncate', 'is_protected', 'protect', 'unprotect'],
+    'schema hipaa_audit has exactly these functions');
+
+SELECT has_function('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
+    'protect(regclass, interval, integer) exists');
+SELECT function_lang_is('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'], 'c',
+    'protect is LANGUAGE C');
+SELECT function_returns('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'], 'void',
+    'protect returns void');
+SELECT volatility_is('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'], 'volatile',
+    'protect is VOLATILE');
+SELECT isnt_definer('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
+    'protect is not SECURITY DEFINER');
+SELECT isnt_strict('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
+    'protect is CALLED ON NULL INPUT (it reports NULL arguments itself)');
+
+SELECT has_function('hipaa_audit', 'unprotect', ARRAY['regclass'], 'unprotect(regclass) exists');
+SELECT function_lang_is('hipaa_audit', 'unprotect', ARRAY['regclass'], 'c', 'unprotect is LANGUAGE C');
+SELECT function_returns('hipaa_audit', 'unprotect', ARRAY['regclass'], 'void', 'unprotect returns void');
+SELECT volatility_is('hipaa_audit', 'unprotect', ARRAY['regclass'], 'volatile', 'unprotect is VOLATILE');
+SELECT isnt_definer('hipaa_audit', 'unprotect', ARRAY['regclass'], 'unprotect is not SECURITY DEFINER');
+SELECT is_strict('hipaa_audit', 'unprotect', ARRAY['regclass'], 'unprotect is STRICT');
+
+SELECT has_function('hipaa_audit', 'is_protected', ARRAY['regclass'], 'is_protected(regclass) exists');
+SELECT function_lang_is('hipaa_audit', 'is_protected', ARRAY['regclass'], 'c', 'is_protected is LANGUAGE C');
+SELECT function_returns('hipaa_audit', 'is_protected', ARRAY['regclass'], 'boolean', 'is_protected returns boolean');
+SELECT volatility_is('hipaa_audit', 'is_protected', ARRAY['regclass'], 'stable', 'is_protected is STABLE');
+SELECT isnt_definer('hipaa_audit', 'is_protected', ARRAY['regclass'], 'is_protected is not SECURITY DEFINER');
+SELECT is_strict('hipaa_audit', 'is_protected', ARRAY['regclass'], 'is_protected is STRICT');
+
+SELECT has_function('hipaa_audit', 'guard_row', ARRAY[]::name[], 'guard_row() exists');
+SELECT function_lang_is('hipaa_audit', 'guard_row', ARRAY[]::name[], 'c', 'guard_row is LANGUAGE C');
+SELECT function_returns('hipaa_audit', 'guard_row', ARRAY[]::name[], 'trigger', 'guard_row returns trigger');
+SELECT volatility_is('hipaa_audit', 'guard_row', ARRAY[]::name[], 'volatile', 'guard_row is VOLATILE');
+SELECT isnt_definer('hipaa_audit', 'guard_row', ARRAY[]::name[], 'guard_row is not SECURITY DEFINER');
+SELECT isnt_strict('hipaa_audit', 'guard_row', ARRAY[]::name[], 'guard_row is not STRICT');
+
+SELECT has_function('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'guard_truncate() exists');
+SELECT function_lang_is('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'c', 'guard_truncate is LANGUAGE C');
+SELECT function_returns('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'trigger', 'guard_truncate returns trigger');
+SELECT volatility_is('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'volatile', 'guard_truncate is VOLATILE');
+SELECT isnt_definer('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'guard_truncate is not SECURITY DEFINER');
+SELECT isnt_strict('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'guard_truncate is not STRICT');
+
+-- Everything about each function in one place, so that any drift (argument
+-- names or defaults, parallel safety, SET clauses, the C symbol) shows up.
+SELECT bag_eq(
+    $$SELECT p.oid::regprocedure::text COLLATE "default",
+             pg_get_function_arguments(p.oid), pg_get_function_result(p.oid),
+             l.lanname::text, p.prokind::text, p.provolatile::text, p.proparallel::text,
+             p.prosecdef, p.proisstrict, p.proleakproof, p.proretset,
+             coalesce(p.proconfig, '{}'), p.prosrc, p.probin,
+             obj_description(p.oid, 'pg_proc') IS NOT NULL
+        FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+       WHERE p.pronamespace = 'hipaa_audit'::regnamespace$$,
+    $$VALUES
+      ('hipaa_audit.guard_row()', '', 'trigger', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'guard_row', '$libdir/hipaa_audit', true),
+      ('hipaa_audit.guard_truncate()', '', 'trigger', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'guard_truncate', '$libdir/hipaa_audit', true),
+      ('hipaa_audit.is_protected(regclass)', 'tbl regclass', 'boolean', 'c', 'f', 's', 'u',
+       false, true, false, false, '{}'::text[], 'is_protected', '$libdir/hipaa_audit', true),
+      ('hipaa_audit.protect(regclass,interval,integer)',
+       'tbl regclass, retention interval DEFAULT ''6 years''::interval, chains integer DEFAULT 8',
+       'void', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'protect', '$libdir/hipaa_audit', true),
+      ('hipaa_audit.unprotect(regclass)', 'tbl regclass', 'void', 'c', 'f', 'v', 'u',
+       false, true, false, false, '{}'::text[], 'unprotect', '$libdir/hipaa_audit', true)$$,
+    'every function: signature, arguments and defaults, result, language, kind, volatility, parallel, definer, strict, leakproof, SET, symbol, library, comment');
+
+-- EXECUTE grants -----------------------------------------------------------------
+SELECT function_privs_are('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'], 'public', ARRAY['EXECUTE'],
+    'PUBLIC may execute protect (it checks ownership itself)');
+SELECT function_privs_are('hipaa_audit', 'is_protected', ARRAY['regclass'], 'public', ARRAY['EXECUTE'],
+    'PUBLIC may execute is_protected');
+SELECT function_privs_are('hipaa_audit', 'unprotect', ARRAY['regclass'], 'public', ARRAY[]::name[],
+    'PUBLIC may not execute unprotect');
+SELECT function_privs_are('hipaa_audit', 'guard_row', ARRAY[]::name[], 'public', ARRAY[]::name[],
+    'PUBLIC may not execute guard_row');
+SELECT function_privs_are('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'public', ARRAY[]::name[],
+    'PUBLIC may not execute guard_truncate');
+
+SELECT function_privs_are('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'], 'hipaa_audit_admin', ARRAY['EXECUTE'],
+    'hipaa_audit_admin may execute protect');
+SELECT function_privs_are('hipaa_audit', 'is_protected', ARRAY['regclass'], 'hipaa_audit_admin', ARRAY['EXECUTE'],
+    'hipaa_audit_admin may execute is_protected');
+SELECT function_privs_are('hipaa_audit', 'unprotect', ARRAY['regclass'], 'hipaa_audit_admin', ARRAY['EXECUTE'],
+    'hipaa_audit_admin may execute unprotect');
+SELECT function_privs_are('hipaa_audit', 'guard_row', ARRAY[]::name[], 'hipaa_audit_admin', ARRAY[]::name[],
+    'hipaa_audit_admin may not execute guard_row');
+SELECT function_privs_are('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'hipaa_audit_admin', ARRAY[]::name[],
+    'hipaa_audit_admin may not execute guard_truncate');
+
+SELECT function_privs_are('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'], 'hipaa_audit_auditor', ARRAY['EXECUTE'],
+    'hipaa_audit_auditor may execute protect (through PUBLIC)');
+SELECT function_privs_are('hipaa_audit', 'is_protected', ARRAY['regclass'], 'hipaa_audit_auditor', ARRAY['EXECUTE'],
+    'hipaa_audit_auditor may execute is_protected');
+SELECT function_privs_are('hipaa_audit', 'unprotect', ARRAY['regclass'], 'hipaa_audit_auditor', ARRAY[]::name[],
+    'hipaa_audit_auditor may not execute unprotect');
+SELECT function_privs_are('hipaa_audit', 'guard_row', ARRAY[]::name[], 'hipaa_audit_auditor', ARRAY[]::name[],
+    'hipaa_audit_auditor may not execute guard_row');
+SELECT function_privs_are('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'hipaa_audit_auditor', ARRAY[]::name[],
+    'hipaa_audit_auditor may not execute guard_truncate');
+
+-- Every ACL entry of the schema, its functions and its relations, whoever the
+-- grantee: a grant to any other role fails here.
+SELECT bag_eq(
+    $$SELECT o.obj COLLATE "default",
+             (CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                   WHEN a.grantee = o.owner THEN 'owner'
+                   ELSE pg_get_userbyid(a.grantee)::text END) COLLATE "default",
+             a.privilege_type COLLATE "default", a.is_grantable
+        FROM (SELECT 'function ' || p.oid::regprocedure::text AS obj, p.proowner AS owner,
+                     coalesce(p.proacl, acldefault('f', p.proowner)) AS acl
+                FROM pg_proc p WHERE p.pronamespace = 'hipaa_audit'::regnamespace
+              UNION ALL
+              SELECT 'relation ' || c.oid::regclass::text, c.relowner,
+                     coalesce(c.relacl, acldefault('r', c.relowner))
+                FROM pg_class c
+               WHERE c.relnamespace = 'hipaa_audit'::regnamespace AND c.relkind NOT IN ('i', 'I')
+              UNION ALL
+              SELECT 'schema ' || n.nspname, n.nspowner, coalesce(n.nspacl, acldefault('n', n.nspowner))
+                FROM pg_namespace n WHERE n.nspname = 'hipaa_audit') o,
+             aclexplode(o.acl) a$$,
+    $$VALUES
+      ('function hipaa_audit.guard_row()', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.guard_truncate()', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.is_protected(regclass)', 'PUBLIC', 'EXECUTE', false),
+      ('function hipaa_audit.is_protected(regclass)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.protect(regclass,interval,integer)', 'PUBLIC', 'EXECUTE', false),
+      ('function hipaa_audit.protect(regclass,interval,integer)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.unprotect(regclass)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.unprotect(regclass)', 'owner', 'EXECUTE', false),
+      ('relation hipaa_audit.protected_tables', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.protected_tables', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.protected_tables', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.protected_tables', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.protected_tables', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.protected_tables', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.protected_tables', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.protected_tables', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.protected_tables', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.registry', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.registry', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.registry', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.registry', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.registry', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.registry', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.registry', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.registry', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.registry', 'owner', 'UPDATE', false),
+      ('schema hipaa_audit', 'PUBLIC', 'USAGE', false),
+      ('schema hipaa_audit', 'owner', 'CREATE', false),
+      ('schema hipaa_audit', 'owner', 'USAGE', false)$$,
+    'the complete ACL of the schema, its functions and its relations');
+SELECT is(
+    (SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+      WHERE c.relnamespace = 'hipaa_audit'::regnamespace AND a.attacl IS NOT NULL),
+    0::bigint, 'no column-level grants on the relations of hipaa_audit');
+SELECT is(
+    (SELECT count(*) FROM pg_default_acl WHERE defaclnamespace = 'hipaa_audit'::regnamespace),
+    0::bigint, 'no default privileges in schema hipaa_audit');
+
+-- Tables, views, columns ----------------------------------------------------------
+SELECT tables_are('hipaa_audit', ARRAY['registry'], 'schema hipaa_audit has exactly one table, registry');
+SELECT views_are('hipaa_audit', ARRAY['protected_tables'], 'schema hipaa_audit has exactly one view, protected_tables');
+SELECT bag_eq(
+    $$SELECT relname::text COLLATE "default", relkind::text FROM pg_class
+       WHERE relnamespace = 'hipaa_audit'::regnamespace$$,
+    $$VALUES ('protected_tables', 'v'), ('registry', 'r'),
+             ('registry_pkey', 'i'), ('registry_table_uuid_key', 'i')$$,
+    'schema hipaa_audit holds no other relation (no sequence, index, matview or foreign table)');
+SELECT is(
+    (SELECT count(*) FROM pg_type t
+      WHERE t.typnamespace = 'hipaa_audit'::regnamespace
+        AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid)
+        AND NOT EXISTS (SELECT 1 FROM pg_type e JOIN pg_class c ON c.oid = e.typrelid
+                         WHERE e.oid = t.typelem)),
+    0::bigint, 'schema hipaa_audit defines no types beyond the row types of its relations');
+
+SELECT columns_are('hipaa_audit', 'registry',
+    ARRAY['relid', 'table_uuid', 'retention', 'chains', 'protected_at', 'protected_by'],
+    'hipaa_audit.registry has exactly these columns');
+SELECT results_eq(
+    $$SELECT attname::text COLLATE "default", format_type(atttypid, atttypmod), attnotnull
+        FROM pg_attribute
+       WHERE attrelid = 'hipaa_audit.registry'::regclass AND attnum > 0 AND NOT attisdropped
+       ORDER BY attnum$$,
+    $$VALUES ('relid', 'regclass', true), ('table_uuid', 'uuid', true),
+             ('retention', 'interval', true), ('chains', 'integer', true),
+             ('protected_at', 'timestamp with time zone', true), ('protected_by', 'name', true)$$,
+    'hipaa_audit.registry columns: order, types, NOT NULL');
+SELECT bag_eq(
+    $$SELECT conname::text COLLATE "default", pg_get_constraintdef(oid) FROM pg_constraint
+       WHERE conrelid = 'hipaa_audit.registry'::regclass$$,
+    $$VALUES ('registry_chains_check', 'CHECK (((chains >= 1) AND (chains <= 256)))'),
+             ('registry_pkey', 'PRIMARY KEY (relid)'),
+             ('registry_retention_check', 'CHECK ((retention > ''00:00:00''::interval))'),
+             ('registry_table_uuid_key', 'UNIQUE (table_uuid)')$$,
+    'hipaa_audit.registry constraints');
+SELECT is(
+    (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'hipaa_audit.registry'::regclass)
+    + (SELECT count(*) FROM pg_rewrite WHERE ev_class = 'hipaa_audit.registry'::regclass)
+    + (SELECT count(*) FROM pg_policy WHERE polrelid = 'hipaa_audit.registry'::regclass),
+    0::bigint, 'hipaa_audit.registry has no triggers, rules or policies');
+
+SELECT columns_are('hipaa_audit', 'protected_tables',
+    ARRAY['schema_name', 'table_name', 'relid', 'table_uuid', 'retention', 'chains',
+          'protected_at', 'protected_by', 'owner', 'estimated_rows'],
+    'hipaa_audit.protected_tables has exactly these columns');
+SELECT results_eq(
+    $$SELECT attname::text COLLATE "default", format_type(atttypid, atttypmod)
+        FROM pg_attribute
+       WHERE attrelid = 'hipaa_audit.protected_tables'::regclass AND attnum > 0 AND NOT attisdropped
+       ORDER BY attnum$$,
+    $$VALUES ('schema_name', 'name'), ('table_name', 'name'), ('relid', 'regclass'),
+             ('table_uuid', 'uuid'), ('retention', 'interval'), ('chains', 'integer'),
+             ('protected_at', 'timestamp with time zone'), ('protected_by', 'name'),
+             ('owner', 'name'), ('estimated_rows', 'bigint')$$,
+    'hipaa_audit.protected_tables columns: order and types');
+
+-- SELECT grants ------------------------------------------------------------------
+SELECT table_privs_are('hipaa_audit', 'registry', 'public', ARRAY[]::name[],
+    'PUBLIC has no privilege on hipaa_audit.registry');
+SELECT table_privs_are('hipaa_audit', 'registry', 'hipaa_audit_admin', ARRAY['SELECT'],
+    'hipaa_audit_admin may only SELECT hipaa_audit.registry');
+SELECT table_privs_are('hipaa_audit', 'registry', 'hipaa_audit_auditor', ARRAY['SELECT'],
+    'hipaa_audit_auditor may only SELECT hipaa_audit.registry');
+SELECT table_privs_are('hipaa_audit', 'protected_tables', 'public', ARRAY[]::name[],
+    'PUBLIC has no privilege on hipaa_audit.protected_tables');
+SELECT table_privs_are('hipaa_audit', 'protected_tables', 'hipaa_audit_admin', ARRAY['SELECT'],
+    'hipaa_audit_admin may only SELECT hipaa_audit.protected_tables');
+SELECT table_privs_are('hipaa_audit', 'protected_tables', 'hipaa_audit_auditor', ARRAY['SELECT'],
+    'hipaa_audit_auditor may only SELECT hipaa_audit.protected_tables');
+
+-- Schema privileges ----------------------------------------------------------------
+SELECT schema_privs_are('hipaa_audit', 'public', ARRAY['USAGE'],
+    'PUBLIC has USAGE but not CREATE on schema hipaa_audit');
+SELECT ok(NOT has_schema_privilege('public', 'hipaa_audit', 'CREATE'),
+    'PUBLIC cannot CREATE in schema hipaa_audit');
+SELECT schema_privs_are('hipaa_audit', 'hipaa_audit_admin', ARRAY['USAGE'],
+    'hipaa_audit_admin has USAGE but not CREATE on schema hipaa_audit');
+SELECT schema_privs_are('hipaa_audit', 'hipaa_audit_auditor', ARRAY['USAGE'],
+    'hipaa_audit_auditor has USAGE but not CREATE on schema hipaa_audit');
+
+-- Roles ----------------------------------------------------------------------------
+SELECT has_role('hipaa_audit_admin', 'role hipaa_audit_admin exists');
+SELECT has_role('hipaa_audit_auditor', 'role hipaa_audit_auditor exists');
+SELECT bag_eq(
+    $$SELECT rolname::text COLLATE "default", rolcanlogin, rolsuper, rolcreaterole, rolcreatedb,
+             rolreplication, rolbypassrls
+        FROM pg_roles WHERE rolname IN ('hipaa_audit_admin', 'hipaa_audit_auditor')$$,
+    $$VALUES ('hipaa_audit_admin', false, false, false, false, false, false),
+             ('hipaa_audit_auditor', false, false, false, false, false, false)$$,
+    'both roles are NOLOGIN and have no special attributes');
+SELECT is(
+    (SELECT count(*) FROM pg_auth_members
+      WHERE member IN (SELECT oid FROM pg_roles WHERE rolname IN ('hipaa_audit_admin', 'hipaa_audit_auditor'))),
+    0::bigint, 'neither role is a member of another role');
+
+SELECT * FROM finish();
+ROLLBACK;
