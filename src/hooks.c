@@ -834,6 +834,39 @@ CheckUtility(Node *parsetree)
 	}
 }
 
+/*
+ * Only the statements CheckUtility looks at pay for a registry lookup; the
+ * rest (transaction control, SET, SHOW, ...) pass untouched.
+ */
+static bool
+IsCheckedStatement(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterSystemStmt:
+		case T_TruncateStmt:
+		case T_AlterTableStmt:
+		case T_RenameStmt:
+		case T_AlterObjectSchemaStmt:
+		case T_AlterOwnerStmt:
+		case T_DropStmt:
+		case T_CreateTrigStmt:
+		case T_RuleStmt:
+		case T_CreateStmt:
+		case T_CreateForeignTableStmt:
+		case T_CreateExtensionStmt:
+		case T_CreateFunctionStmt:
+		case T_AlterFunctionStmt:
+		case T_ViewStmt:
+		case T_IndexStmt:
+		case T_CreatePolicyStmt:
+		case T_AlterExtensionContentsStmt:
+			return true;
+		default:
+			return false;
+	}
+}
+
 static void
 HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				 bool readOnlyTree, ProcessUtilityContext context,
@@ -844,7 +877,8 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	PG_TRY();
 	{
-		if (!Bypass() && OidIsValid(HaSchemaOid()))
+		if (IsCheckedStatement(pstmt->utilityStmt) && !Bypass() &&
+			OidIsValid(HaSchemaOid()))
 			CheckUtility(pstmt->utilityStmt);
 
 		if (prev_ProcessUtility)

@@ -80,6 +80,11 @@ HaRegistryInit(void)
  * Rebuild the set of protected OIDs from the registry.  ProtectedValid is set
  * before reading, so an invalidation that arrives while we read (table_open
  * accepts them) makes the next call read again.
+ *
+ * The registry is read, like a catalog, with the catalog snapshot: it sees
+ * everything committed, and unlike GetLatestSnapshot() it does not fix the
+ * transaction's snapshot, so a following SET TRANSACTION ISOLATION LEVEL
+ * still works.
  */
 static void
 LoadProtected(void)
@@ -103,7 +108,7 @@ LoadProtected(void)
 	if (OidIsValid(RegistryRelid))
 	{
 		Relation	rel = table_open(RegistryRelid, AccessShareLock);
-		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+		Snapshot	snap = RegisterSnapshot(GetCatalogSnapshot(RegistryRelid));
 		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
 		TupleTableSlot *slot = table_slot_create(rel, NULL);
 
@@ -176,7 +181,7 @@ bool
 HaRelationHasRows(Oid relid)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	Snapshot	snap = RegisterSnapshot(GetCatalogSnapshot(relid));
 	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	bool		found;
@@ -205,7 +210,7 @@ HaRegistryForget(Oid relid)
 	if (!OidIsValid(RegistryRelid))
 		return;
 	rel = table_open(RegistryRelid, RowExclusiveLock);
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	snap = RegisterSnapshot(GetCatalogSnapshot(RegistryRelid));
 	scan = table_beginscan(rel, snap, 0, NULL);
 	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
