@@ -46,7 +46,7 @@ COMMENT ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval
 CREATE FUNCTION @extschema@.unprotect(tbl pg_catalog.regclass)
 RETURNS void
 AS 'MODULE_PATHNAME', 'unprotect'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) IS
     'hipaa_audit: remove the protection of an empty table (hipaa_audit_admin)';
 

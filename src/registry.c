@@ -227,6 +227,16 @@ HaRegistryForget(Oid relid)
 	CommandCounterIncrement();
 }
 
+/* A regclass argument can name a relation that is gone (or OID 0). */
+static void
+CheckRelationExists(Oid relid)
+{
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+}
+
 static bool
 IsAuditAdmin(Oid roleid)
 {
@@ -424,10 +434,7 @@ protect(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("chains must be between 1 and %d", MAX_CHAINS)));
 
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
+	CheckRelationExists(relid);
 
 	/*
 	 * Check the caller's right before taking the lock, so that nobody can
@@ -499,21 +506,28 @@ PG_FUNCTION_INFO_V1(unprotect);
 Datum
 unprotect(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
+	Oid			relid;
 	Relation	rel;
 	char	   *name;
 	char	   *sql;
 	Oid			argtypes[1] = {REGCLASSOID};
 	Datum		values[1];
 
-	rel = table_open(relid, AccessExclusiveLock);
-	name = HaRelDisplayName(relid);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument of hipaa_audit.unprotect must not be null")));
+	relid = PG_GETARG_OID(0);
+	CheckRelationExists(relid);
 
 	if (!IsAuditAdmin(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to unprotect table %s", name),
+				 errmsg("permission denied to unprotect table %s", HaRelDisplayName(relid)),
 				 errdetail("Only members of %s may unprotect a table.", HA_ADMIN_ROLE)));
+
+	rel = table_open(relid, AccessExclusiveLock);
+	name = HaRelDisplayName(relid);
 	if (!HaIsProtected(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

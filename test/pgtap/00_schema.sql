@@ -66,7 +66,7 @@ SELECT function_lang_is('hipaa_audit', 'unprotect', ARRAY['regclass'], 'c', 'unp
 SELECT function_returns('hipaa_audit', 'unprotect', ARRAY['regclass'], 'void', 'unprotect returns void');
 SELECT volatility_is('hipaa_audit', 'unprotect', ARRAY['regclass'], 'volatile', 'unprotect is VOLATILE');
 SELECT isnt_definer('hipaa_audit', 'unprotect', ARRAY['regclass'], 'unprotect is not SECURITY DEFINER');
-SELECT is_strict('hipaa_audit', 'unprotect', ARRAY['regclass'], 'unprotect is STRICT');
+SELECT isnt_strict('hipaa_audit', 'unprotect', ARRAY['regclass'], 'unprotect is not STRICT (NULL is an error)');
 
 SELECT has_function('hipaa_audit', 'is_protected', ARRAY['regclass'], 'is_protected(regclass) exists');
 SELECT function_lang_is('hipaa_audit', 'is_protected', ARRAY['regclass'], 'c', 'is_protected is LANGUAGE C');
@@ -112,7 +112,7 @@ SELECT bag_eq(
        'void', 'c', 'f', 'v', 'u',
        false, false, false, false, '{}'::text[], 'protect', '$libdir/hipaa_audit', true),
       ('hipaa_audit.unprotect(regclass)', 'tbl regclass', 'void', 'c', 'f', 'v', 'u',
-       false, true, false, false, '{}'::text[], 'unprotect', '$libdir/hipaa_audit', true)$$,
+       false, false, false, false, '{}'::text[], 'unprotect', '$libdir/hipaa_audit', true)$$,
     'every function: signature, arguments and defaults, result, language, kind, volatility, parallel, definer, strict, leakproof, SET, symbol, library, comment');
 
 -- EXECUTE grants -----------------------------------------------------------------

@@ -4,7 +4,7 @@
 -- and registry row; an empty one may be dropped (its registry row goes with
 -- it) or unprotected by a member of hipaa_audit_admin.
 BEGIN;
-SELECT plan(67);
+SELECT plan(69);
 
 SET LOCAL client_min_messages = warning;
 
@@ -255,6 +255,12 @@ SELECT ok(hipaa_audit.is_protected('regress_ha_drop.empty_b'), '... the table is
 SELECT throws_ok($$SELECT hipaa_audit.unprotect('regress_ha_drop.plain')$$, '55000',
     'table regress_ha_drop.plain is not protected',
     'unprotect() of a table that is not protected is an error');
+SELECT throws_ok($$SELECT hipaa_audit.unprotect(NULL)$$, '22004',
+    'argument of hipaa_audit.unprotect must not be null',
+    'unprotect(NULL) is an error, not a silent no-op');
+SELECT throws_ok($$SELECT hipaa_audit.unprotect(0)$$, '42P01',
+    'relation with OID 0 does not exist',
+    'unprotect() of a relation that does not exist');
 
 SET ROLE regress_ha_ddl_admin;
 SELECT lives_ok($$SELECT hipaa_audit.unprotect('regress_ha_drop.empty_b')$$,
