@@ -8,7 +8,11 @@ OBJS = \
 	src/hooks.o \
 	src/guard.o \
 	src/registry.o \
-	src/refuse.o
+	src/refuse.o \
+	src/crypto.o \
+	src/encoding.o \
+	src/chain.o \
+	src/stamp.o
 
 PG_CPPFLAGS = -I$(srcdir)/src -DHIPAA_AUDIT_VERSION=\"$(EXTVERSION)\"
 SHLIB_LINK = -lcrypto

@@ -64,6 +64,13 @@ LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.guard_row() IS
     'hipaa_audit: trigger refusing UPDATE and DELETE on a protected table';
 
+CREATE FUNCTION @extschema@.chain_row()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'chain_row'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.chain_row() IS
+    'hipaa_audit: trigger stamping each new row of a protected table with its chain position and hash';
+
 CREATE FUNCTION @extschema@.guard_truncate()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'guard_truncate'
@@ -95,6 +102,7 @@ REVOKE ALL ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.guard_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.guard_truncate() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.chain_row() FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.protected_tables FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) TO PUBLIC;

@@ -30,8 +30,19 @@ _PG_init(void)
 				 errdetail("Its protections must be active in every session, so it cannot be loaded on demand."),
 				 errhint("Add hipaa_audit to shared_preload_libraries in postgresql.conf and restart the server.")));
 
+	DefineCustomIntVariable("hipaa_audit.max_cached_chains",
+							"Number of chain heads kept in shared memory.",
+							"Heads that do not fit are rebuilt from the table when a transaction takes the chain.",
+							&ha_max_cached_chains,
+							8192, 16, 1048576,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("hipaa_audit");
 
+	HaChainShmemRequest();
 	HaRegistryInit();
+	HaEncodingInit();
+	HaChainInit();
 	HaInstallHooks();
 }

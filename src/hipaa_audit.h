@@ -11,6 +11,11 @@
  *					   hooks refuse the same things when triggers are bypassed.
  *	  refusal		   an attempt to weaken a protected table: it is logged
  *					   (who, from where, what) and fails with an ERROR.
+ *	  chain			   one of a table's sequences of rows, each row holding
+ *					   the hash of the one before (docs/encoding.md).
+ *	  head			   the position and hash of a chain's last committed row;
+ *					   cached in shared memory, rebuilt from the table.
+ *	  shape			   a table's column layout as the encoding sees it.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,8 +24,12 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/relcache.h"
+#include "utils/uuid.h"
 
 #include "compat.h"
 
@@ -33,6 +42,86 @@
 /* Names of the triggers protect() installs on every protected table. */
 #define HA_TRIGGER_ROW		"hipaa_audit_guard_row"
 #define HA_TRIGGER_TRUNCATE "hipaa_audit_guard_truncate"
+#define HA_TRIGGER_CHAIN	"hipaa_audit_chain"
+
+/* The chain columns protect() adds (docs/encoding.md). */
+#define HA_COL_CHAIN		"audit_chain"
+#define HA_COL_SEQ			"audit_seq"
+#define HA_COL_AT			"audit_at"
+#define HA_COL_SESSION_ROLE "audit_session_role"
+#define HA_COL_ROLE			"audit_role"
+#define HA_COL_CLIENT		"audit_client"
+#define HA_COL_PREV			"audit_prev_hash"
+#define HA_COL_HASH			"audit_hash"
+
+#define HA_HASH_LEN			32
+#define HA_MAX_CHAINS		256
+
+/* pg_locks shows a held chain as an advisory lock with this objsubid. */
+#define HA_LOCKTAG_FIELD4	0x4841
+
+/* What the registry cache knows of a protected table. */
+typedef struct HaProtectedEntry
+{
+	Oid			relid;
+	pg_uuid_t	uuid;
+	int32		chains;
+} HaProtectedEntry;
+
+/* crypto.c: the only user of OpenSSL */
+typedef struct HaSha256 HaSha256;
+extern HaSha256 *HaSha256Create(void);
+extern void HaSha256Init(HaSha256 *h);
+extern void HaSha256Update(HaSha256 *h, const void *data, size_t len);
+extern void HaSha256Final(HaSha256 *h, uint8 out[HA_HASH_LEN]);
+
+/* encoding.c */
+typedef struct HaShapeColumn
+{
+	AttrNumber	attnum;
+	const char *name;
+	int			namelen;
+	Oid			typid;
+	FmgrInfo	sendfn;
+	bool		may_hold_float;	/* needs NaN normalisation */
+} HaShapeColumn;
+
+typedef struct HaShape
+{
+	Oid			relid;
+	int			ncolumns;		/* included columns, in attnum order */
+	HaShapeColumn *columns;
+	AttrNumber	att_chain;
+	AttrNumber	att_seq;
+	AttrNumber	att_at;
+	AttrNumber	att_session_role;
+	AttrNumber	att_role;
+	AttrNumber	att_client;
+	AttrNumber	att_prev;
+	AttrNumber	att_hash;
+} HaShape;
+
+extern void HaEncodingInit(void);
+extern HaShape *HaGetShape(Relation rel);
+extern void HaRowHash(HaShape *shape, const pg_uuid_t *uuid, int32 chain,
+					  int64 seq, const uint8 *prev, Datum *values,
+					  bool *isnull, uint8 out[HA_HASH_LEN]);
+extern void HaCheckEncodable(Relation rel);
+extern void HaCheckColumnType(Relation rel, const char *colname, Oid typid);
+extern bool HaIsChainIndex(Oid indexid);
+extern bool HaIsChainColumnName(const char *name);
+
+/* chain.c */
+extern void HaChainShmemRequest(void);
+extern void HaChainShmemStartup(void);
+extern void HaChainInit(void);
+extern void HaChainNext(Relation rel, const HaProtectedEntry *entry,
+						int32 *chain, int64 *seq, uint8 prev[HA_HASH_LEN]);
+extern void HaChainAdvance(Oid relid, int32 chain, int64 seq,
+						   const uint8 hash[HA_HASH_LEN]);
+extern void HaChainForgetTable(Oid relid);
+extern void HaChainMarkSpeculative(Oid relid);
+extern int	ha_max_cached_chains;
 
 /* hooks.c */
 extern void HaInstallHooks(void);
@@ -41,6 +130,7 @@ extern bool ha_internal_change;	/* our own code is changing our objects */
 /* registry.c */
 extern void HaRegistryInit(void);
 extern bool HaIsProtected(Oid relid);
+extern const HaProtectedEntry *HaLookupProtected(Oid relid);
 extern bool HaAnyProtected(void);
 extern Oid	HaSchemaOid(void);
 extern bool HaIsOurTrigger(const char *tgname);

@@ -42,6 +42,7 @@
 #include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
+#include "catalog/index.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
@@ -154,6 +155,8 @@ CheckResultRelation(Relation rel, CmdType operation, OnConflictAction onconflict
 			case CMD_INSERT:
 				if (onconflict == ONCONFLICT_UPDATE)
 					action = "INSERT ... ON CONFLICT DO UPDATE into";
+				else if (onconflict == ONCONFLICT_NOTHING)
+					HaChainMarkSpeculative(relid);	/* rows may be skipped */
 				break;
 			case CMD_UPDATE:
 				action = "UPDATE";
@@ -352,6 +355,18 @@ CheckAddColumn(Oid relid, ColumnDef *def)
 		Oid			typid = LookupTypeNameOid(NULL, def->typeName, true);
 
 		fills = DomainHasDefault(typid);
+	}
+	if (!fills && def->typeName != NULL && !IsSerialTypeName(def->typeName))
+	{
+		Oid			typid = LookupTypeNameOid(NULL, def->typeName, true);
+
+		if (OidIsValid(typid))
+		{
+			Relation	rel = relation_open(relid, AccessShareLock);
+
+			HaCheckColumnType(rel, def->colname, typid);
+			relation_close(rel, AccessShareLock);
+		}
 	}
 	if (fills)
 		HaRefuse(psprintf("ADD COLUMN \"%s\" with a default value to", def->colname),
@@ -679,7 +694,8 @@ IsOurGuardFunction(List *funcname)
 	DeconstructQualifiedName(funcname, &schema, &name);
 	if (schema == NULL || strcmp(schema, HA_SCHEMA_NAME) != 0)
 		return false;
-	return strcmp(name, "guard_row") == 0 || strcmp(name, "guard_truncate") == 0;
+	return strcmp(name, "guard_row") == 0 || strcmp(name, "guard_truncate") == 0 ||
+		strcmp(name, "chain_row") == 0;
 }
 
 /*
@@ -761,6 +777,15 @@ CheckUtility(Node *parsetree)
 					(stmt->replace || !IsOurGuardFunction(stmt->funcname)))
 					HaRefuse(psprintf("replace trigger %s on", stmt->trigname),
 							 ProtectedName(relid), DDL_DETAIL, NULL);
+				if (HaIsProtected(relid) && stmt->row &&
+					(stmt->timing & TRIGGER_TYPE_BEFORE) != 0 &&
+					(stmt->events & TRIGGER_TYPE_INSERT) != 0 &&
+					strcmp(stmt->trigname, HA_TRIGGER_CHAIN) > 0)
+					HaRefuse(psprintf("create BEFORE INSERT trigger \"%s\" on", stmt->trigname),
+							 ProtectedName(relid),
+							 psprintf("Triggers fire in name order; it would change rows after \"%s\" has hashed them.",
+									  HA_TRIGGER_CHAIN),
+							 psprintf("Give it a name that sorts before \"%s\".", HA_TRIGGER_CHAIN));
 				if (RelInOurSchema(relid))
 					RefuseOwn("CREATE TRIGGER on", "a table");
 			}
@@ -947,6 +972,17 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 		}
 		else if (RelInOurSchema(objectId))
 			RefuseOwn("DROP", OwnRelName(objectId));
+		else if (get_rel_relkind(objectId) == RELKIND_INDEX)
+		{
+			Oid			tableid = IndexGetRelation(objectId, true);
+
+			if (HaIsProtected(tableid) && HaIsChainIndex(objectId) &&
+				HaRelationHasRows(tableid))
+				HaRefuse(psprintf("DROP INDEX %s of", HaRelDisplayName(objectId)),
+						 ProtectedName(tableid),
+						 "Verification walks each chain through this index, and it keeps two rows from sharing a chain position.",
+						 NULL);
+		}
 	}
 	else if (classId == TriggerRelationId)
 	{

@@ -31,7 +31,11 @@
 #include "commands/extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/heap.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -95,7 +99,7 @@ LoadProtected(void)
 		hash_destroy(ProtectedRels);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(Oid);
+	ctl.entrysize = sizeof(HaProtectedEntry);
 	ctl.hcxt = TopMemoryContext;
 	ProtectedRels = hash_create("hipaa_audit protected tables", 16, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
@@ -120,8 +124,20 @@ LoadProtected(void)
 			if (!isnull)
 			{
 				Oid			relid = DatumGetObjectId(d);
+				HaProtectedEntry *entry;
+				Datum		uuid;
+				Datum		chains;
+				bool		uuid_null;
+				bool		chains_null;
 
-				(void) hash_search(ProtectedRels, &relid, HASH_ENTER, NULL);
+				entry = hash_search(ProtectedRels, &relid, HASH_ENTER, NULL);
+				uuid = slot_getattr(slot, 2, &uuid_null);
+				chains = slot_getattr(slot, 4, &chains_null);
+				if (!uuid_null)
+					memcpy(&entry->uuid, DatumGetUUIDP(uuid), sizeof(pg_uuid_t));
+				else
+					memset(&entry->uuid, 0, sizeof(pg_uuid_t));
+				entry->chains = chains_null ? 1 : DatumGetInt32(chains);
 			}
 		}
 		ExecDropSingleTupleTableSlot(slot);
@@ -147,6 +163,15 @@ HaIsProtected(Oid relid)
 	return hash_search(ProtectedRels, &relid, HASH_FIND, NULL) != NULL;
 }
 
+const HaProtectedEntry *
+HaLookupProtected(Oid relid)
+{
+	if (!OidIsValid(relid) || !IsTransactionState())
+		return NULL;
+	EnsureLoaded();
+	return hash_search(ProtectedRels, &relid, HASH_FIND, NULL);
+}
+
 bool
 HaAnyProtected(void)
 {
@@ -170,7 +195,8 @@ HaIsOurTrigger(const char *tgname)
 {
 	return tgname != NULL &&
 		(strcmp(tgname, HA_TRIGGER_ROW) == 0 ||
-		 strcmp(tgname, HA_TRIGGER_TRUNCATE) == 0);
+		 strcmp(tgname, HA_TRIGGER_TRUNCATE) == 0 ||
+		 strcmp(tgname, HA_TRIGGER_CHAIN) == 0);
 }
 
 /*
@@ -225,6 +251,7 @@ HaRegistryForget(Oid relid)
 	table_close(rel, RowExclusiveLock);
 	CacheInvalidateRelcacheByRelid(RegistryRelid);
 	CommandCounterIncrement();
+	HaChainForgetTable(relid);
 }
 
 /* A regclass argument can name a relation that is gone (or OID 0). */
@@ -248,10 +275,12 @@ IsAuditAdmin(Oid roleid)
 
 /*
  * Run SQL as the owner of the extension's schema (a superuser) with a pinned
- * search_path, marked as our own change so the hooks let it through.
+ * search_path, marked as our own change so the hooks let it through;
+ * optionally with session_replication_role = replica.
  */
 static void
-RunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes, Datum *values)
+RunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
+					bool replica)
 {
 	Oid			owner;
 	Oid			save_userid;
@@ -277,6 +306,11 @@ RunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+	/* Re-inserting existing rows must not fire the owner's triggers. */
+	if (replica)
+		(void) set_config_option("session_replication_role", "replica",
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
 	ha_internal_change = true;
 	PG_TRY();
 	{
@@ -392,6 +426,67 @@ CheckProtectable(Relation rel)
 				 errdetail("Rows of the child tables would be read as its own but not be protected.")));
 }
 
+/*
+ * protect() re-inserts the rows a table already has so that they enter the
+ * chain; that needs a TRUNCATE, which a referencing foreign key forbids.  A
+ * BEFORE INSERT row trigger that would fire after the chain trigger would
+ * change rows after they are hashed.
+ */
+static void
+CheckRewritable(Relation rel, bool had_rows)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+	char	   *name = HaRelDisplayName(RelationGetRelid(rel));
+
+	if (trigdesc != NULL)
+	{
+		for (int i = 0; i < trigdesc->numtriggers; i++)
+		{
+			Trigger    *trig = &trigdesc->triggers[i];
+
+			if (TRIGGER_FOR_ROW(trig->tgtype) && TRIGGER_FOR_BEFORE(trig->tgtype) &&
+				TRIGGER_FOR_INSERT(trig->tgtype) &&
+				strcmp(trig->tgname, HA_TRIGGER_CHAIN) > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot protect %s: its BEFORE INSERT trigger \"%s\" would fire after the hash is computed",
+								name, trig->tgname),
+						 errdetail("Triggers fire in name order; hipaa_audit's \"%s\" must be the last BEFORE INSERT row trigger.",
+								   HA_TRIGGER_CHAIN),
+						 errhint("Rename the trigger so that it sorts before \"%s\".", HA_TRIGGER_CHAIN)));
+		}
+	}
+	if (had_rows && list_length(heap_truncate_find_FKs(list_make1_oid(RelationGetRelid(rel)))) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot protect %s: it has rows and other tables reference it by foreign key", name),
+				 errdetail("Its existing rows are re-inserted into the chain, which needs a TRUNCATE."),
+				 errhint("Protect the table while it is empty, or drop the referencing foreign keys first.")));
+}
+
+/* The table's columns that can be inserted into, quoted, comma-separated. */
+static char *
+InsertableColumns(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, quote_identifier(NameStr(att->attname)));
+	}
+	table_close(rel, AccessShareLock);
+	return buf.data;
+}
+
 PG_FUNCTION_INFO_V1(protect);
 
 /*
@@ -406,6 +501,7 @@ protect(PG_FUNCTION_ARGS)
 	Relation	rel;
 	char	   *name;
 	Interval	zero;
+	bool		had_rows;
 	Oid			argtypes[4] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID};
 	Datum		values[4];
 	char	   *sql;
@@ -457,6 +553,9 @@ protect(PG_FUNCTION_ARGS)
 				 errhint("See hipaa_audit.protected_tables.")));
 
 	CheckProtectable(rel);
+	HaCheckEncodable(rel);
+	had_rows = HaRelationHasRows(relid);
+	CheckRewritable(rel, had_rows);
 	table_close(rel, NoLock);
 
 	if (OidIsValid(get_extension_oid("pg_surgery", true)))
@@ -466,18 +565,22 @@ protect(PG_FUNCTION_ARGS)
 				 errdetail("Its functions remove or freeze rows without going through the executor."),
 				 errhint("DROP EXTENSION pg_surgery first.")));
 
-	sql = psprintf("CREATE TRIGGER %s BEFORE UPDATE OR DELETE ON %s "
-				   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.guard_row(); "
-				   "CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
-				   "FOR EACH STATEMENT EXECUTE FUNCTION hipaa_audit.guard_truncate(); "
-				   "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s, "
-				   "ENABLE ALWAYS TRIGGER %s",
-				   quote_identifier(HA_TRIGGER_ROW), name,
-				   quote_identifier(HA_TRIGGER_TRUNCATE), name,
-				   name, quote_identifier(HA_TRIGGER_ROW),
-				   quote_identifier(HA_TRIGGER_TRUNCATE));
-	RunAsExtensionOwner(sql, 0, NULL, NULL);
+	/* 1. The chain columns and the trigger that fills them. */
+	sql = psprintf("ALTER TABLE %s "
+				   "ADD COLUMN %s pg_catalog.int4, ADD COLUMN %s pg_catalog.int8, "
+				   "ADD COLUMN %s pg_catalog.timestamptz, ADD COLUMN %s pg_catalog.text, "
+				   "ADD COLUMN %s pg_catalog.text, ADD COLUMN %s pg_catalog.inet, "
+				   "ADD COLUMN %s pg_catalog.bytea, ADD COLUMN %s pg_catalog.bytea; "
+				   "CREATE TRIGGER %s BEFORE INSERT ON %s "
+				   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.chain_row(); "
+				   "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s",
+				   name, HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
+				   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH,
+				   quote_identifier(HA_TRIGGER_CHAIN), name,
+				   name, quote_identifier(HA_TRIGGER_CHAIN));
+	RunAsExtensionOwner(sql, 0, NULL, NULL, false);
 
+	/* 2. The registry row, which the chain trigger reads. */
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = IntervalPGetDatum(retention);
 	values[2] = Int32GetDatum(chains);
@@ -487,10 +590,46 @@ protect(PG_FUNCTION_ARGS)
 						"(relid, table_uuid, retention, chains, protected_at, protected_by) "
 						"VALUES ($1, pg_catalog.gen_random_uuid(), $2, $3, "
 						"pg_catalog.clock_timestamp(), $4)",
-						4, argtypes, values);
-
+						4, argtypes, values, false);
 	CacheInvalidateRelcacheByRelid(RegistryRelid);
 	CommandCounterIncrement();
+	HaChainForgetTable(relid);
+
+	/* 3. Rows already there enter the chain, in their physical order. */
+	if (had_rows)
+	{
+		char	   *cols = InsertableColumns(relid);
+
+		sql = psprintf("CREATE TEMP TABLE hipaa_audit_protect_rows ON COMMIT DROP AS "
+					   "SELECT %s FROM ONLY %s; "
+					   "TRUNCATE ONLY %s; "
+					   "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE "
+					   "SELECT %s FROM hipaa_audit_protect_rows; "
+					   "DROP TABLE hipaa_audit_protect_rows",
+					   cols, name, name, name, cols, cols);
+		RunAsExtensionOwner(sql, 0, NULL, NULL, true);
+	}
+
+	/* 4. The guards, NOT NULL, and the unique index verification walks. */
+	sql = psprintf("CREATE TRIGGER %s BEFORE UPDATE OR DELETE ON %s "
+				   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.guard_row(); "
+				   "CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
+				   "FOR EACH STATEMENT EXECUTE FUNCTION hipaa_audit.guard_truncate(); "
+				   "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s, "
+				   "ENABLE ALWAYS TRIGGER %s, "
+				   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
+				   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
+				   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
+				   "ALTER COLUMN %s SET NOT NULL; "
+				   "CREATE UNIQUE INDEX ON %s (%s, %s)",
+				   quote_identifier(HA_TRIGGER_ROW), name,
+				   quote_identifier(HA_TRIGGER_TRUNCATE), name,
+				   name, quote_identifier(HA_TRIGGER_ROW),
+				   quote_identifier(HA_TRIGGER_TRUNCATE),
+				   HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
+				   HA_COL_ROLE, HA_COL_PREV, HA_COL_HASH,
+				   name, HA_COL_CHAIN, HA_COL_SEQ);
+	RunAsExtensionOwner(sql, 0, NULL, NULL, false);
 
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: table %s protected by role %s", name,
@@ -538,15 +677,22 @@ unprotect(PG_FUNCTION_ARGS)
 				 "Audit rows leave a protected table only through lawful purging after their retention period.");
 	table_close(rel, NoLock);
 
-	sql = psprintf("DROP TRIGGER %s ON %s; DROP TRIGGER %s ON %s",
+	sql = psprintf("DROP TRIGGER %s ON %s; DROP TRIGGER %s ON %s; DROP TRIGGER %s ON %s; "
+				   "ALTER TABLE %s DROP COLUMN %s, DROP COLUMN %s, DROP COLUMN %s, "
+				   "DROP COLUMN %s, DROP COLUMN %s, DROP COLUMN %s, DROP COLUMN %s, "
+				   "DROP COLUMN %s",
 				   quote_identifier(HA_TRIGGER_ROW), name,
-				   quote_identifier(HA_TRIGGER_TRUNCATE), name);
-	RunAsExtensionOwner(sql, 0, NULL, NULL);
+				   quote_identifier(HA_TRIGGER_TRUNCATE), name,
+				   quote_identifier(HA_TRIGGER_CHAIN), name,
+				   name, HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
+				   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH);
+	RunAsExtensionOwner(sql, 0, NULL, NULL, false);
 	values[0] = ObjectIdGetDatum(relid);
 	RunAsExtensionOwner("DELETE FROM hipaa_audit.registry WHERE relid = $1",
-						1, argtypes, values);
+						1, argtypes, values, false);
 	CacheInvalidateRelcacheByRelid(RegistryRelid);
 	CommandCounterIncrement();
+	HaChainForgetTable(relid);
 
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: table %s unprotected by role %s", name,

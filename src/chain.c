@@ -1,0 +1,667 @@
+/*-------------------------------------------------------------------------
+ *
+ * chain.c
+ *	  Chain state: which chain a transaction writes, its head, and the
+ *	  shared-memory cache of committed heads.
+ *
+ * Terms: a "chain" is (table, chain number); its "head" is the position and
+ * hash of its last committed row.  A transaction "holds" a chain from its
+ * first insert into that table until it ends.
+ *
+ * Locking protocol:
+ *	  - Holding a chain means holding a transaction-level heavyweight lock
+ *		(advisory lock space, tag (database, table OID, chain, 0x4841)) in
+ *		ExclusiveLock mode, owned by the top-level transaction.  Only the
+ *		holder appends to the chain, so a chain never forks; waits show in
+ *		pg_locks and take part in deadlock detection.
+ *	  - A writer first tries every chain without waiting, starting at one
+ *		derived from its PID, and waits for one only when all are held.
+ *	  - The shared hash of committed heads is protected by one LWLock (the
+ *		"hipaa_audit" tranche).  The holder reads a head once, when it takes
+ *		the chain, and writes it back at commit (XACT_EVENT_COMMIT runs before
+ *		the transaction's locks are released, so the next holder sees it).
+ *	  - A head missing from shared memory (after a restart, a crash, a
+ *		promotion, or when the cache is full) is rebuilt from the table: the
+ *		row with the highest position of that chain, read with a fresh
+ *		snapshot while holding the chain.
+ *
+ * Within a transaction the head moves tentatively, row by row.  Savepoints
+ * push the head as it was when a subtransaction first touched the chain, so
+ * ROLLBACK TO SAVEPOINT rewinds it; a top-level abort simply discards it.
+ *
+ * INSERT ... ON CONFLICT DO NOTHING runs BEFORE ROW triggers and may then
+ * skip the row.  For such statements the last stamped row of a chain is
+ * "pending" until the next row or the commit confirms it is really in the
+ * table (an index probe that sees the transaction's own rows); otherwise
+ * the head goes back one row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+
+int			ha_max_cached_chains = 8192;
+
+typedef struct ChainKey
+{
+	Oid			dbid;
+	Oid			relid;
+	int32		chain;
+} ChainKey;
+
+typedef struct ChainHead
+{
+	ChainKey	key;
+	int64		seq;
+	uint8		hash[HA_HASH_LEN];
+} ChainHead;
+
+typedef struct HaShared
+{
+	LWLock	   *lock;
+} HaShared;
+
+static HaShared *Shared = NULL;
+static HTAB *Heads = NULL;
+
+/* A head as it was when a subtransaction first changed the chain. */
+typedef struct SavedHead
+{
+	int			level;
+	int64		seq;
+	uint8		hash[HA_HASH_LEN];
+	bool		pending;
+	int64		pending_prev_seq;
+	uint8		pending_prev_hash[HA_HASH_LEN];
+} SavedHead;
+
+typedef struct HeldChain
+{
+	Oid			relid;
+	int32		chain;
+	int64		seq;			/* tentative head */
+	uint8		hash[HA_HASH_LEN];
+	bool		dirty;			/* rows written: publish at commit */
+	bool		speculative;	/* ON CONFLICT DO NOTHING seen: confirm rows */
+	bool		pending;		/* last row not yet confirmed */
+	int64		pending_prev_seq;
+	uint8		pending_prev_hash[HA_HASH_LEN];
+	List	   *saved;			/* SavedHead stack, innermost first */
+} HeldChain;
+
+/* Chains held by the current transaction; lives in TopTransactionContext. */
+static List *Held = NIL;
+
+/* Tables this transaction inserted into with ON CONFLICT DO NOTHING. */
+static List *SpeculativeRels = NIL;
+
+static shmem_request_hook_type prev_shmem_request = NULL;
+static shmem_startup_hook_type prev_shmem_startup = NULL;
+
+static Size
+SharedSize(void)
+{
+	return add_size(MAXALIGN(sizeof(HaShared)),
+					hash_estimate_size(ha_max_cached_chains, sizeof(ChainHead)));
+}
+
+static void
+ChainShmemRequest(void)
+{
+	if (prev_shmem_request)
+		prev_shmem_request();
+	RequestAddinShmemSpace(SharedSize());
+	RequestNamedLWLockTranche("hipaa_audit", 1);
+}
+
+static void
+ChainShmemStartup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_shmem_startup)
+		prev_shmem_startup();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	Shared = ShmemInitStruct("hipaa_audit", sizeof(HaShared), &found);
+	if (!found)
+		Shared->lock = &(GetNamedLWLockTranche("hipaa_audit"))->lock;
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(ChainKey);
+	info.entrysize = sizeof(ChainHead);
+	Heads = ShmemInitHash("hipaa_audit chain heads",
+						  ha_max_cached_chains, ha_max_cached_chains,
+						  &info, HASH_ELEM | HASH_BLOBS);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+HaChainShmemRequest(void)
+{
+	prev_shmem_request = shmem_request_hook;
+	shmem_request_hook = ChainShmemRequest;
+	prev_shmem_startup = shmem_startup_hook;
+	shmem_startup_hook = ChainShmemStartup;
+}
+
+/* ----------------------------------------------------------------
+ * Shared heads
+ * ----------------------------------------------------------------
+ */
+
+static void
+MakeKey(ChainKey *key, Oid relid, int32 chain)
+{
+	memset(key, 0, sizeof(*key));
+	key->dbid = MyDatabaseId;
+	key->relid = relid;
+	key->chain = chain;
+}
+
+static bool
+ReadSharedHead(Oid relid, int32 chain, int64 *seq, uint8 *hash)
+{
+	ChainKey	key;
+	ChainHead  *head;
+	bool		found = false;
+
+	MakeKey(&key, relid, chain);
+	LWLockAcquire(Shared->lock, LW_SHARED);
+	head = hash_search(Heads, &key, HASH_FIND, NULL);
+	if (head != NULL)
+	{
+		*seq = head->seq;
+		memcpy(hash, head->hash, HA_HASH_LEN);
+		found = true;
+	}
+	LWLockRelease(Shared->lock);
+	return found;
+}
+
+/* Never fails: a full cache only means the head is rebuilt next time. */
+static void
+WriteSharedHead(Oid relid, int32 chain, int64 seq, const uint8 *hash)
+{
+	ChainKey	key;
+	ChainHead  *head;
+
+	MakeKey(&key, relid, chain);
+	LWLockAcquire(Shared->lock, LW_EXCLUSIVE);
+	head = hash_search(Heads, &key, HASH_ENTER_NULL, NULL);
+	if (head != NULL)
+	{
+		head->seq = seq;
+		memcpy(head->hash, hash, HA_HASH_LEN);
+	}
+	LWLockRelease(Shared->lock);
+}
+
+static void
+RemoveSharedHead(Oid relid, int32 chain)
+{
+	ChainKey	key;
+
+	MakeKey(&key, relid, chain);
+	LWLockAcquire(Shared->lock, LW_EXCLUSIVE);
+	(void) hash_search(Heads, &key, HASH_REMOVE, NULL);
+	LWLockRelease(Shared->lock);
+}
+
+/*
+ * Forget every cached head of a table (protect, unprotect, drop): a later
+ * table with the same OID must not inherit them.
+ */
+void
+HaChainForgetTable(Oid relid)
+{
+	for (int32 c = 0; c < HA_MAX_CHAINS; c++)
+		RemoveSharedHead(relid, c);
+}
+
+/*
+ * The head of a chain as the table says: its row with the highest position,
+ * read with a fresh snapshot (the caller holds the chain, so nobody else is
+ * appending, and every earlier holder has committed or aborted).
+ */
+static void
+RebuildHead(Relation rel, int32 chain, int64 *seq, uint8 *hash)
+{
+	Snapshot	snap;
+	SPIPlanPtr	plan;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+	char	   *sql;
+	int			rc;
+
+	sql = psprintf("SELECT %s, %s FROM ONLY %s WHERE %s = $1 ORDER BY %s DESC LIMIT 1",
+				   HA_COL_SEQ, HA_COL_HASH,
+				   HaRelDisplayName(RelationGetRelid(rel)),
+				   HA_COL_CHAIN, HA_COL_SEQ);
+	values[0] = Int32GetDatum(chain);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(sql, 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	rc = SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot,
+							  true, false, 1);
+	UnregisterSnapshot(snap);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
+
+	*seq = 0;
+	memset(hash, 0, HA_HASH_LEN);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		Datum		d;
+
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			*seq = DatumGetInt64(d);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		if (!isnull)
+		{
+			bytea	   *b = DatumGetByteaPP(d);
+
+			if (VARSIZE_ANY_EXHDR(b) != HA_HASH_LEN)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("chain %d of %s ends in a row whose %s is not %d bytes",
+								chain, HaRelDisplayName(RelationGetRelid(rel)),
+								HA_COL_HASH, HA_HASH_LEN),
+						 errhint("Run hipaa_audit.verify() on the table.")));
+			memcpy(hash, VARDATA_ANY(b), HA_HASH_LEN);
+		}
+	}
+	SPI_finish();
+}
+
+/* ----------------------------------------------------------------
+ * Taking a chain
+ * ----------------------------------------------------------------
+ */
+
+static LockAcquireResult
+LockChain(Oid relid, int32 chain, bool dontWait)
+{
+	LOCKTAG		tag;
+	ResourceOwner save = CurrentResourceOwner;
+	LockAcquireResult res;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, relid, (uint32) chain, HA_LOCKTAG_FIELD4);
+	/* Held until the top-level transaction ends, whatever savepoints do. */
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	PG_TRY();
+	{
+		res = LockAcquire(&tag, ExclusiveLock, false, dontWait);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+	}
+	PG_END_TRY();
+	return res;
+}
+
+static HeldChain *
+FindHeld(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, Held)
+	{
+		HeldChain  *hc = lfirst(lc);
+
+		if (hc->relid == relid)
+			return hc;
+	}
+	return NULL;
+}
+
+static HeldChain *
+TakeChain(Relation rel, const HaProtectedEntry *entry)
+{
+	Oid			relid = RelationGetRelid(rel);
+	int32		nchains = Max(entry->chains, 1);
+	int32		start = MyProcPid % nchains;
+	int32		chain = -1;
+	HeldChain  *hc;
+	MemoryContext old;
+
+	for (int32 i = 0; i < nchains; i++)
+	{
+		int32		c = (start + i) % nchains;
+
+		if (LockChain(relid, c, true) != LOCKACQUIRE_NOT_AVAIL)
+		{
+			chain = c;
+			break;
+		}
+	}
+	if (chain < 0)
+	{
+		chain = start;
+		(void) LockChain(relid, chain, false);
+	}
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	hc = palloc0(sizeof(HeldChain));
+	hc->relid = relid;
+	hc->chain = chain;
+	if (!ReadSharedHead(relid, chain, &hc->seq, hc->hash))
+	{
+		RebuildHead(rel, chain, &hc->seq, hc->hash);
+		WriteSharedHead(relid, chain, hc->seq, hc->hash);
+	}
+	Held = lappend(Held, hc);
+	MemoryContextSwitchTo(old);
+	return hc;
+}
+
+/* ----------------------------------------------------------------
+ * Confirming rows of ON CONFLICT DO NOTHING statements
+ * ----------------------------------------------------------------
+ */
+
+static Oid
+ChainIndex(Relation rel, AttrNumber att_chain, AttrNumber att_seq)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			result = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = idx->rd_index;
+
+		if (form->indisunique && form->indnkeyatts == 2 &&
+			form->indkey.values[0] == att_chain &&
+			form->indkey.values[1] == att_seq &&
+			RelationGetIndexPredicate(idx) == NIL)
+			result = RelationGetRelid(idx);
+		index_close(idx, AccessShareLock);
+		if (OidIsValid(result))
+			break;
+	}
+	list_free(indexes);
+	return result;
+}
+
+/* Is this the unique (audit_chain, audit_seq) index of its table? */
+bool
+HaIsChainIndex(Oid indexid)
+{
+	Oid			tableid = IndexGetRelation(indexid, true);
+	Relation	rel;
+	HaShape    *shape;
+	Oid			chainidx;
+
+	if (!OidIsValid(tableid))
+		return false;
+	rel = table_open(tableid, AccessShareLock);
+	shape = HaGetShape(rel);
+	chainidx = ChainIndex(rel, shape->att_chain, shape->att_seq);
+	table_close(rel, AccessShareLock);
+	return chainidx == indexid;
+}
+
+/* Is the row (chain, seq) in the table, counting our own uncommitted rows? */
+static bool
+RowPresent(Oid relid, int32 chain, int64 seq)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	HaShape    *shape = HaGetShape(rel);
+	Oid			idxoid = ChainIndex(rel, shape->att_chain, shape->att_seq);
+	Relation	idx;
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	TupleTableSlot *slot;
+	bool		found;
+
+	if (!OidIsValid(idxoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protected table %s lacks its unique index on (%s, %s)",
+						HaRelDisplayName(relid), HA_COL_CHAIN, HA_COL_SEQ)));
+	idx = index_open(idxoid, AccessShareLock);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, SnapshotSelf, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+static void
+ConfirmPending(HeldChain *hc)
+{
+	if (!hc->pending)
+		return;
+	hc->pending = false;
+	if (!RowPresent(hc->relid, hc->chain, hc->seq))
+	{
+		/* The row was skipped (a conflict): the head goes back one row. */
+		hc->seq = hc->pending_prev_seq;
+		memcpy(hc->hash, hc->pending_prev_hash, HA_HASH_LEN);
+	}
+}
+
+void
+HaChainMarkSpeculative(Oid relid)
+{
+	HeldChain  *hc = FindHeld(relid);
+
+	if (hc != NULL)
+		hc->speculative = true;
+	else
+	{
+		/* Remember it for when the chain is taken in this statement. */
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		SpeculativeRels = list_append_unique_oid(SpeculativeRels, relid);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * The insert trigger's interface
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Where the next row of this transaction goes: its chain, its position and
+ * the hash it links to.  Takes a chain on the first call per table.
+ */
+void
+HaChainNext(Relation rel, const HaProtectedEntry *entry,
+			int32 *chain, int64 *seq, uint8 prev[HA_HASH_LEN])
+{
+	Oid			relid = RelationGetRelid(rel);
+	HeldChain  *hc = FindHeld(relid);
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (hc == NULL)
+	{
+		hc = TakeChain(rel, entry);
+		if (list_member_oid(SpeculativeRels, relid))
+			hc->speculative = true;
+	}
+	ConfirmPending(hc);
+
+	/* First change at this savepoint level: remember the head for rewind. */
+	if (level > 1 &&
+		(hc->saved == NIL || ((SavedHead *) linitial(hc->saved))->level < level))
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		SavedHead  *sh = palloc(sizeof(SavedHead));
+
+		sh->level = level;
+		sh->seq = hc->seq;
+		memcpy(sh->hash, hc->hash, HA_HASH_LEN);
+		sh->pending = hc->pending;
+		sh->pending_prev_seq = hc->pending_prev_seq;
+		memcpy(sh->pending_prev_hash, hc->pending_prev_hash, HA_HASH_LEN);
+		hc->saved = lcons(sh, hc->saved);
+		MemoryContextSwitchTo(old);
+	}
+
+	*chain = hc->chain;
+	*seq = hc->seq + 1;
+	memcpy(prev, hc->hash, HA_HASH_LEN);
+}
+
+/* The row at (chain, seq) with this hash has been stamped. */
+void
+HaChainAdvance(Oid relid, int32 chain, int64 seq, const uint8 hash[HA_HASH_LEN])
+{
+	HeldChain  *hc = FindHeld(relid);
+
+	if (hc == NULL || hc->chain != chain || hc->seq + 1 != seq)
+		elog(ERROR, "hipaa_audit chain state out of step for relation %u", relid);
+	if (hc->speculative)
+	{
+		hc->pending = true;
+		hc->pending_prev_seq = hc->seq;
+		memcpy(hc->pending_prev_hash, hc->hash, HA_HASH_LEN);
+	}
+	hc->seq = seq;
+	memcpy(hc->hash, hash, HA_HASH_LEN);
+	hc->dirty = true;
+}
+
+/* ----------------------------------------------------------------
+ * Transaction boundaries
+ * ----------------------------------------------------------------
+ */
+
+static void
+ChainXactCallback(XactEvent event, void *arg pg_attribute_unused())
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			foreach(lc, Held)
+				ConfirmPending((HeldChain *) lfirst(lc));
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			foreach(lc, Held)
+			{
+				if (((HeldChain *) lfirst(lc))->dirty)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("cannot PREPARE a transaction that has inserted rows into a protected table"),
+							 errdetail("A prepared transaction would hold a chain of %s across restarts.",
+									   HaRelDisplayName(((HeldChain *) lfirst(lc))->relid)),
+							 errhint("Commit the audit inserts in their own transaction.")));
+			}
+			break;
+		case XACT_EVENT_COMMIT:
+			/* Still holding the chain locks: publish the new heads. */
+			foreach(lc, Held)
+			{
+				HeldChain  *hc = lfirst(lc);
+
+				if (hc->dirty)
+					WriteSharedHead(hc->relid, hc->chain, hc->seq, hc->hash);
+			}
+			Held = NIL;
+			SpeculativeRels = NIL;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			Held = NIL;
+			SpeculativeRels = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+ChainSubXactCallback(SubXactEvent event, SubTransactionId mySubid pg_attribute_unused(),
+					 SubTransactionId parentSubid pg_attribute_unused(),
+					 void *arg pg_attribute_unused())
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+
+	foreach(lc, Held)
+	{
+		HeldChain  *hc = lfirst(lc);
+		SavedHead  *sh;
+
+		if (hc->saved == NIL)
+			continue;
+		sh = linitial(hc->saved);
+		if (sh->level < level)
+			continue;			/* not touched at this level */
+
+		hc->saved = list_delete_first(hc->saved);
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+		{
+			hc->seq = sh->seq;
+			memcpy(hc->hash, sh->hash, HA_HASH_LEN);
+			hc->pending = sh->pending;
+			hc->pending_prev_seq = sh->pending_prev_seq;
+			memcpy(hc->pending_prev_hash, sh->pending_prev_hash, HA_HASH_LEN);
+			pfree(sh);
+		}
+		else if (hc->saved == NIL ||
+				 ((SavedHead *) linitial(hc->saved))->level < level - 1)
+		{
+			/* The parent had not saved one: this becomes the parent's. */
+			sh->level = level - 1;
+			if (sh->level > 1)
+				hc->saved = lcons(sh, hc->saved);
+			else
+				pfree(sh);
+		}
+		else
+			pfree(sh);			/* the parent's own saved head is older */
+	}
+}
+
+void
+HaChainInit(void)
+{
+	RegisterXactCallback(ChainXactCallback, NULL);
+	RegisterSubXactCallback(ChainSubXactCallback, NULL);
+}

@@ -1,0 +1,140 @@
+/*-------------------------------------------------------------------------
+ *
+ * stamp.c
+ *	  The insert trigger: stamps every new row of a protected table with its
+ *	  chain position, the server-assigned facts and its hash.
+ *
+ * hipaa_audit_chain is a BEFORE INSERT ... FOR EACH ROW trigger, ENABLE
+ * ALWAYS, named so that it fires after every other BEFORE INSERT row
+ * trigger of the table (triggers fire in name order; hooks.c refuses a
+ * later-sorting one), so it hashes the row as it will be stored.  Whatever
+ * a client put in the chain columns is overwritten.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "libpq/libpq-be.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/inet.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+/* The client address, computed once per backend; NULL for local sockets. */
+static bool ClientKnown = false;
+static inet *ClientAddr = NULL;
+
+static inet *
+GetClientAddr(void)
+{
+	if (!ClientKnown)
+	{
+		LOCAL_FCINFO(fcinfo, 0);
+		Datum		d;
+
+		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		d = inet_client_addr(fcinfo);
+		if (!fcinfo->isnull)
+		{
+			inet	   *addr = DatumGetInetPP(d);
+
+			ClientAddr = MemoryContextAlloc(TopMemoryContext, VARSIZE(addr));
+			memcpy(ClientAddr, addr, VARSIZE(addr));
+		}
+		ClientKnown = true;
+	}
+	return ClientAddr;
+}
+
+static Datum
+HashDatum(const uint8 *hash)
+{
+	bytea	   *b = palloc(VARHDRSZ + HA_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + HA_HASH_LEN);
+	memcpy(VARDATA(b), hash, HA_HASH_LEN);
+	return PointerGetDatum(b);
+}
+
+PG_FUNCTION_INFO_V1(chain_row);
+
+Datum
+chain_row(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	const HaProtectedEntry *entry;
+	HaShape    *shape;
+	TupleDesc	desc;
+	Datum	   *values;
+	bool	   *isnull;
+	HeapTuple	newtuple;
+	int32		chain;
+	int64		seq;
+	uint8		prev[HA_HASH_LEN];
+	uint8		hash[HA_HASH_LEN];
+	inet	   *client;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function hipaa_audit.chain_row must be called as a trigger")));
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function hipaa_audit.chain_row must be fired BEFORE INSERT ... FOR EACH ROW")));
+
+	rel = trigdata->tg_relation;
+	entry = HaLookupProtected(RelationGetRelid(rel));
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s has the hipaa_audit chain trigger but is not protected",
+						HaRelDisplayName(RelationGetRelid(rel))),
+				 errhint("Protect it with hipaa_audit.protect().")));
+
+	shape = HaGetShape(rel);
+	desc = RelationGetDescr(rel);
+	values = palloc(sizeof(Datum) * desc->natts);
+	isnull = palloc(sizeof(bool) * desc->natts);
+	heap_deform_tuple(trigdata->tg_trigtuple, desc, values, isnull);
+
+	/* Server-assigned facts: never what the client sent. */
+	values[shape->att_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	isnull[shape->att_at - 1] = false;
+	values[shape->att_session_role - 1] =
+		CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+	isnull[shape->att_session_role - 1] = false;
+	values[shape->att_role - 1] =
+		CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	isnull[shape->att_role - 1] = false;
+	client = GetClientAddr();
+	values[shape->att_client - 1] = PointerGetDatum(client);
+	isnull[shape->att_client - 1] = (client == NULL);
+
+	HaChainNext(rel, entry, &chain, &seq, prev);
+	values[shape->att_chain - 1] = Int32GetDatum(chain);
+	isnull[shape->att_chain - 1] = false;
+	values[shape->att_seq - 1] = Int64GetDatum(seq);
+	isnull[shape->att_seq - 1] = false;
+	values[shape->att_prev - 1] = HashDatum(prev);
+	isnull[shape->att_prev - 1] = false;
+
+	HaRowHash(shape, &entry->uuid, chain, seq, prev, values, isnull, hash);
+	values[shape->att_hash - 1] = HashDatum(hash);
+	isnull[shape->att_hash - 1] = false;
+
+	newtuple = heap_form_tuple(desc, values, isnull);
+	/* Keep what the executor relies on (e.g. the table OID). */
+	newtuple->t_self = trigdata->tg_trigtuple->t_self;
+	newtuple->t_tableOid = trigdata->tg_trigtuple->t_tableOid;
+
+	HaChainAdvance(RelationGetRelid(rel), chain, seq, hash);
+	return PointerGetDatum(newtuple);
+}
