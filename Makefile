@@ -12,7 +12,8 @@ OBJS = \
 	src/crypto.o \
 	src/encoding.o \
 	src/chain.o \
-	src/stamp.o
+	src/stamp.o \
+	src/verify.o
 
 PG_CPPFLAGS = -I$(srcdir)/src -DHIPAA_AUDIT_VERSION=\"$(EXTVERSION)\"
 SHLIB_LINK = -lcrypto

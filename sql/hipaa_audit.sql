@@ -57,6 +57,26 @@ LANGUAGE C STRICT STABLE;
 COMMENT ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) IS
     'hipaa_audit: whether a table is protected';
 
+CREATE FUNCTION @extschema@.verify(
+    tbl               pg_catalog.regclass,
+    OUT ok            pg_catalog.bool,
+    OUT rows_checked  pg_catalog.int8,
+    OUT chains        pg_catalog.int4,
+    OUT problems      pg_catalog.int8,
+    OUT first_problem pg_catalog.text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'verify'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.verify(pg_catalog.regclass) IS
+    'hipaa_audit: recompute every row hash and chain link of a protected table; one summary row';
+
+CREATE FUNCTION @extschema@.verify_problems(tbl pg_catalog.regclass)
+RETURNS TABLE (chain pg_catalog.int4, seq pg_catalog.int8, kind pg_catalog.text, detail pg_catalog.text)
+AS 'MODULE_PATHNAME', 'verify_problems'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE ROWS 10;
+COMMENT ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass) IS
+    'hipaa_audit: one row per problem found in a protected table''s chains; empty when intact';
+
 CREATE FUNCTION @extschema@.guard_row()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'guard_row'
@@ -103,10 +123,15 @@ REVOKE ALL ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) FROM PUBLIC
 REVOKE ALL ON FUNCTION @extschema@.guard_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.guard_truncate() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.chain_row() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify(pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass) FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.protected_tables FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) TO hipaa_audit_admin;
+-- verify checks for itself: SELECT on the table, or the auditor or admin role.
+GRANT EXECUTE ON FUNCTION @extschema@.verify(pg_catalog.regclass) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass) TO PUBLIC;
 GRANT SELECT ON TABLE @extschema@.registry TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT SELECT ON TABLE @extschema@.protected_tables TO hipaa_audit_admin, hipaa_audit_auditor;

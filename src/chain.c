@@ -415,6 +415,15 @@ ChainIndex(Relation rel, AttrNumber att_chain, AttrNumber att_seq)
 	return result;
 }
 
+/* The unique (audit_chain, audit_seq) index of a protected table. */
+Oid
+HaChainIndexOf(Relation rel)
+{
+	HaShape    *shape = HaGetShape(rel);
+
+	return ChainIndex(rel, shape->att_chain, shape->att_seq);
+}
+
 /* Is this the unique (audit_chain, audit_seq) index of its table? */
 bool
 HaIsChainIndex(Oid indexid)

@@ -58,8 +58,8 @@ my %type_info;
 sub load_table
 {
 	my ($table) = @_;
-	%type_info = map { split /\|/ } split /\n/, $node->safe_psql('postgres', type_info_sql())
-	  unless %type_info;
+	# Read afresh each time: types created since must be known.
+	%type_info = map { split /\|/ } split /\n/, $node->safe_psql('postgres', type_info_sql());
 	my @att = map { [ split /\|/, $_, -1 ] } split /\n/,
 	  $node->safe_psql('postgres', qq{
 		SELECT quote_ident(attname), attname, atttypid, attgenerated
@@ -298,7 +298,7 @@ $node->safe_psql('postgres', qq{
 	(4, NULL, NULL, NULL, 1.00, 'Infinity', 'Infinity', NULL, NULL, NULL, NULL, NULL,
 	 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 	 NULL, NULL, NULL, NULL, NULL, NULL),
-	(5, 0, 0, 0, '-0.' || repeat('0', 300) || '1', '-Infinity', '-Infinity',
+	(5, 0, 0, 0, ('-0.' || repeat('0', 300) || '1')::numeric, '-Infinity', '-Infinity',
 	 'tab\there', 'x', 'x', '\\x0102', true, 'ffffffff-ffff-ffff-ffff-ffffffffffff',
 	 '"str"', '"str"', '1999-12-31', '12:00:00', '2000-01-01 00:00:00',
 	 '2000-01-01 00:00:00+00', '-1 days +02:00', '0.0.0.0/0', '0.0.0.0/0',

@@ -365,6 +365,20 @@ sub verify
 		utf8::encode($n) if utf8::is_utf8($n);
 		$n
 	} @included;
+	# A type_info that does not know a column's type was read before the
+	# type was created: refuse it rather than hash the column as 'other'.
+	if (%$type_info)
+	{
+		for my $i (@included)
+		{
+			my $ty = $types->{ $cols[$i] };
+			die "verify: type $ty of column $cols[$i] is not in type_info\n"
+			  if defined $ty
+			  && $ty =~ /^\d+\z/
+			  && !defined $type_info->{$ty}
+			  && !defined $BUILTIN_KIND{$ty};
+		}
+	}
 	my @inc_kind = map { kind_of($types->{ $cols[$_] }, $type_info) } @included;
 
 	my (@problems, @out, %by_chain, %hashes);

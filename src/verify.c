@@ -1,0 +1,337 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *	  hipaa_audit.verify() and hipaa_audit.verify_problems(): recompute every
+ *	  row hash and every link of every chain, and report what does not match.
+ *
+ * Each chain is walked in position order through the table's unique index
+ * on (audit_chain, audit_seq), one row in memory at a time (a per-row
+ * memory context is reset for every row), so memory stays flat however
+ * large the table.  A separate sequential count of the table's rows catches
+ * rows the index cannot reach.  Verification only reads: it runs on a hot
+ * standby, and it can be cancelled at any row.
+ *
+ * Problem kinds:
+ *	  hash_mismatch	  the row's content or header differs from what was hashed
+ *	  broken_link	  audit_prev_hash differs from the previous row's audit_hash
+ *	  gap			  positions are missing (rows deleted)
+ *	  duplicate		  two rows share a position
+ *	  bad_chain		  audit_chain outside 0 .. chains-1
+ *	  malformed		  a chain column is NULL or a hash is not 32 bytes
+ *	  unindexed_rows  the table holds rows the chain index does not reach
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/tuplestore.h"
+
+typedef struct VerifyState
+{
+	int64		rows_checked;
+	int64		heap_rows;
+	int32		chains_seen;
+	int64		problems;
+	char	   *first_problem;
+	Tuplestorestate *store;		/* verify_problems: one tuple per problem */
+	TupleDesc	store_desc;
+	MemoryContext result_cxt;
+} VerifyState;
+
+static void
+Report(VerifyState *st, int32 chain, int64 seq, const char *kind,
+	   const char *detail)
+{
+	st->problems++;
+	if (st->first_problem == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->result_cxt);
+
+		st->first_problem = psprintf("chain %d position " INT64_FORMAT ": %s: %s",
+									 chain, seq, kind, detail);
+		MemoryContextSwitchTo(old);
+	}
+	if (st->store != NULL)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = Int32GetDatum(chain);
+		values[1] = Int64GetDatum(seq);
+		values[2] = CStringGetTextDatum(kind);
+		values[3] = CStringGetTextDatum(detail);
+		tuplestore_putvalues(st->store, st->store_desc, values, nulls);
+	}
+}
+
+static bool
+GetHash(TupleTableSlot *slot, AttrNumber att, uint8 *out)
+{
+	bytea	   *b;
+
+	if (slot->tts_isnull[att - 1])
+		return false;
+	b = DatumGetByteaPP(slot->tts_values[att - 1]);
+	if (VARSIZE_ANY_EXHDR(b) != HA_HASH_LEN)
+		return false;
+	memcpy(out, VARDATA_ANY(b), HA_HASH_LEN);
+	return true;
+}
+
+static char *
+Hex(const uint8 *h)
+{
+	char	   *s = palloc(HA_HASH_LEN * 2 + 1);
+
+	for (int i = 0; i < HA_HASH_LEN; i++)
+		sprintf(s + i * 2, "%02x", h[i]);
+	return s;
+}
+
+static void
+CheckCanVerify(Oid relid)
+{
+	Oid			user = GetUserId();
+	Oid			auditor = get_role_oid(HA_AUDITOR_ROLE, true);
+	Oid			admin = get_role_oid(HA_ADMIN_ROLE, true);
+
+	if (superuser_arg(user) ||
+		(OidIsValid(auditor) && has_privs_of_role(user, auditor)) ||
+		(OidIsValid(admin) && has_privs_of_role(user, admin)) ||
+		pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to verify table %s", HaRelDisplayName(relid)),
+			 errdetail("Verification needs SELECT on the table or membership in %s or %s.",
+					   HA_AUDITOR_ROLE, HA_ADMIN_ROLE)));
+}
+
+static void
+VerifyTable(Oid relid, VerifyState *st)
+{
+	const HaProtectedEntry *entry;
+	Relation	rel;
+	Relation	idx;
+	HaShape    *shape;
+	Oid			idxoid;
+	Snapshot	snap;
+	IndexScanDesc scan;
+	TableScanDesc hscan;
+	TupleTableSlot *slot;
+	MemoryContext rowcxt;
+	MemoryContext old;
+	int32		cur_chain = -1;
+	int64		last_seq = 0;
+	uint8		last_hash[HA_HASH_LEN];
+	uint8		zero[HA_HASH_LEN];
+	bool		have_last = false;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	entry = HaLookupProtected(relid);
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not protected", HaRelDisplayName(relid)),
+				 errhint("Only tables registered with hipaa_audit.protect() have chains to verify.")));
+	CheckCanVerify(relid);
+
+	memset(zero, 0, sizeof(zero));
+	rel = table_open(relid, AccessShareLock);
+	shape = HaGetShape(rel);
+	idxoid = HaChainIndexOf(rel);
+	if (!OidIsValid(idxoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protected table %s lacks its unique index on (%s, %s)",
+						HaRelDisplayName(relid), HA_COL_CHAIN, HA_COL_SEQ)));
+	idx = index_open(idxoid, AccessShareLock);
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	slot = table_slot_create(rel, NULL);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit verify row",
+								   ALLOCSET_DEFAULT_SIZES);
+
+	scan = index_beginscan(rel, idx, snap, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		int32		chain;
+		int64		seq;
+		uint8		prev[HA_HASH_LEN];
+		uint8		stored[HA_HASH_LEN];
+		uint8		computed[HA_HASH_LEN];
+		bool		have_prev;
+		bool		have_stored;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(rowcxt);
+		old = MemoryContextSwitchTo(rowcxt);
+		slot_getallattrs(slot);
+		st->rows_checked++;
+
+		if (slot->tts_isnull[shape->att_chain - 1] || slot->tts_isnull[shape->att_seq - 1])
+		{
+			Report(st, -1, -1, "malformed", "a row has NULL in audit_chain or audit_seq");
+			MemoryContextSwitchTo(old);
+			continue;
+		}
+		chain = DatumGetInt32(slot->tts_values[shape->att_chain - 1]);
+		seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
+		have_prev = GetHash(slot, shape->att_prev, prev);
+		have_stored = GetHash(slot, shape->att_hash, stored);
+
+		if (chain != cur_chain)
+		{
+			cur_chain = chain;
+			last_seq = 0;
+			memcpy(last_hash, zero, HA_HASH_LEN);
+			have_last = true;
+			st->chains_seen++;
+			if (chain < 0 || chain >= entry->chains)
+				Report(st, chain, seq, "bad_chain",
+					   psprintf("the table has chains 0 to %d", entry->chains - 1));
+		}
+
+		if (seq == last_seq)
+		{
+			Report(st, chain, seq, "duplicate", "another row has the same chain position");
+			MemoryContextSwitchTo(old);
+			continue;
+		}
+		if (seq != last_seq + 1)
+		{
+			if (last_seq + 1 == seq - 1)
+				Report(st, chain, last_seq + 1, "gap",
+					   psprintf("row at position " INT64_FORMAT " is missing", last_seq + 1));
+			else
+				Report(st, chain, last_seq + 1, "gap",
+					   psprintf("rows at positions " INT64_FORMAT " to " INT64_FORMAT " are missing",
+								last_seq + 1, seq - 1));
+			have_last = false;	/* the link to the missing row cannot be checked */
+		}
+
+		if (!have_prev || !have_stored)
+			Report(st, chain, seq, "malformed",
+				   "audit_prev_hash or audit_hash is NULL or not 32 bytes");
+		else
+		{
+			if (have_last && memcmp(prev, last_hash, HA_HASH_LEN) != 0)
+				Report(st, chain, seq, "broken_link",
+					   psprintf("audit_prev_hash %s does not match the previous row's audit_hash %s",
+								Hex(prev), Hex(last_hash)));
+			HaRowHash(shape, &entry->uuid, chain, seq, prev,
+					  slot->tts_values, slot->tts_isnull, computed);
+			if (memcmp(computed, stored, HA_HASH_LEN) != 0)
+				Report(st, chain, seq, "hash_mismatch",
+					   "the row's content differs from what was hashed when it was inserted");
+		}
+
+		last_seq = seq;
+		if (have_stored)
+		{
+			memcpy(last_hash, stored, HA_HASH_LEN);
+			have_last = true;
+		}
+		else
+			have_last = false;
+		MemoryContextSwitchTo(old);
+	}
+	index_endscan(scan);
+
+	/* Rows the index does not reach are rows verification would miss. */
+	hscan = table_beginscan(rel, snap, 0, NULL);
+	while (table_scan_getnextslot(hscan, ForwardScanDirection, slot))
+	{
+		CHECK_FOR_INTERRUPTS();
+		st->heap_rows++;
+	}
+	table_endscan(hscan);
+	if (st->heap_rows != st->rows_checked)
+		Report(st, -1, -1, "unindexed_rows",
+			   psprintf("the table holds " INT64_FORMAT " rows but the chain index reaches " INT64_FORMAT,
+						st->heap_rows, st->rows_checked));
+
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(rowcxt);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+}
+
+PG_FUNCTION_INFO_V1(verify);
+
+/*
+ * verify(tbl) -> (ok, rows_checked, chains, problems, first_problem)
+ */
+Datum
+verify(PG_FUNCTION_ARGS)
+{
+	VerifyState st;
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument of hipaa_audit.verify must not be null")));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	memset(&st, 0, sizeof(st));
+	st.result_cxt = CurrentMemoryContext;
+	VerifyTable(PG_GETARG_OID(0), &st);
+
+	values[0] = BoolGetDatum(st.problems == 0);
+	values[1] = Int64GetDatum(st.rows_checked);
+	values[2] = Int32GetDatum(st.chains_seen);
+	values[3] = Int64GetDatum(st.problems);
+	if (st.first_problem)
+		values[4] = CStringGetTextDatum(st.first_problem);
+	else
+		nulls[4] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(verify_problems);
+
+/*
+ * verify_problems(tbl) -> setof (chain, seq, kind, detail)
+ */
+Datum
+verify_problems(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	VerifyState st;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument of hipaa_audit.verify_problems must not be null")));
+	InitMaterializedSRF(fcinfo, 0);
+
+	memset(&st, 0, sizeof(st));
+	st.result_cxt = CurrentMemoryContext;
+	st.store = rsinfo->setResult;
+	st.store_desc = rsinfo->setDesc;
+	VerifyTable(PG_GETARG_OID(0), &st);
+	return (Datum) 0;
+}
