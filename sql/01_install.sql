@@ -12,11 +12,16 @@ SHOW shared_preload_libraries;
 SET hipaa_audit.no_such_setting = 1;
 
 -- Every member function, with its security mode and search_path setting.
-SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args,
-       p.prosecdef, p.proconfig
+SELECT p.oid::regprocedure AS function, p.prosecdef, p.proconfig
   FROM pg_proc p
  WHERE p.pronamespace = 'hipaa_audit'::regnamespace
- ORDER BY 1, 2;
+ ORDER BY 1;
+
+-- Its one setting: shared memory for chain heads, fixed at server start.
+SHOW hipaa_audit.max_cached_chains;
+SET hipaa_audit.max_cached_chains = 100;
+ALTER SYSTEM SET hipaa_audit.max_cached_chains = 15;
+ALTER SYSTEM SET hipaa_audit.max_cached_chains = 1048577;
 
 -- The registry is dumped with the database (an extension config table).
 SELECT unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'hipaa_audit';

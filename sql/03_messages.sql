@@ -36,4 +36,5 @@ SELECT hipaa_audit.protect('msg_unlogged', retention => '-1 day');
 \echo :LAST_ERROR_SQLSTATE
 
 -- Nothing above changed a row.
-SELECT * FROM msg_log ORDER BY id;
+SELECT id, actor FROM msg_log ORDER BY id;
+SELECT ok, rows_checked FROM hipaa_audit.verify('msg_log');

@@ -17,7 +17,7 @@ SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'cat_log'::regclass ORD
 SET session_replication_role = replica;
 DELETE FROM cat_log;
 RESET session_replication_role;
-SELECT * FROM cat_log;
+SELECT id, actor FROM cat_log;
 
 -- Reading the catalogs is of course fine.
 SELECT count(*) > 0 AS can_read FROM pg_class;

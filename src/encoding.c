@@ -463,14 +463,25 @@ IsOidReferenceType(Oid typid)
 	}
 }
 
+/* Set while checking a column that ALTER TABLE ... ADD COLUMN would add. */
+static bool CheckingAddColumn = false;
+
 static void
 RefuseColumn(Relation rel, const char *colname, Oid typid, const char *why)
 {
+	const char *table = HaRelDisplayName(RelationGetRelid(rel));
+
+	if (CheckingAddColumn)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot add column \"%s\" of type %s to protected table %s",
+						colname, format_type_be(typid), table),
+				 errdetail("%s", why),
+				 errhint("Use a type that can be hashed canonically (see docs/encoding.md).")));
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("cannot protect %s: column \"%s\" has type %s, which cannot be hashed canonically",
-					HaRelDisplayName(RelationGetRelid(rel)), colname,
-					format_type_be(typid)),
+					table, colname, format_type_be(typid)),
 			 errdetail("%s", why),
 			 errhint("Use a built-in type for this column (see docs/encoding.md).")));
 }
@@ -532,7 +543,16 @@ CheckType(Relation rel, const char *colname, Oid coltype, Oid typid,
 void
 HaCheckColumnType(Relation rel, const char *colname, Oid typid)
 {
-	CheckType(rel, colname, typid, typid, false, 0);
+	CheckingAddColumn = true;
+	PG_TRY();
+	{
+		CheckType(rel, colname, typid, typid, false, 0);
+	}
+	PG_FINALLY();
+	{
+		CheckingAddColumn = false;
+	}
+	PG_END_TRY();
 }
 
 /*
