@@ -45,6 +45,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/index.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -391,7 +392,8 @@ TakeChain(Relation rel, const HaProtectedEntry *entry)
  */
 
 static Oid
-ChainIndex(Relation rel, AttrNumber att_chain, AttrNumber att_seq)
+ChainIndex(Relation rel, AttrNumber att_chain, AttrNumber att_seq,
+		   bool require_unique)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
@@ -402,7 +404,9 @@ ChainIndex(Relation rel, AttrNumber att_chain, AttrNumber att_seq)
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = idx->rd_index;
 
-		if (form->indisunique && form->indnkeyatts == 2 &&
+		if ((form->indisunique || !require_unique) &&
+			idx->rd_rel->relam == BTREE_AM_OID &&
+			form->indisvalid && form->indnkeyatts == 2 &&
 			form->indkey.values[0] == att_chain &&
 			form->indkey.values[1] == att_seq &&
 			RelationGetIndexPredicate(idx) == NIL)
@@ -415,13 +419,16 @@ ChainIndex(Relation rel, AttrNumber att_chain, AttrNumber att_seq)
 	return result;
 }
 
-/* The unique (audit_chain, audit_seq) index of a protected table. */
+/*
+ * The (audit_chain, audit_seq) btree index of a protected table: the unique
+ * one protect() made, or, for verification after someone replaced it, any.
+ */
 Oid
-HaChainIndexOf(Relation rel)
+HaChainIndexOf(Relation rel, bool require_unique)
 {
 	HaShape    *shape = HaGetShape(rel);
 
-	return ChainIndex(rel, shape->att_chain, shape->att_seq);
+	return ChainIndex(rel, shape->att_chain, shape->att_seq, require_unique);
 }
 
 /* Is this the unique (audit_chain, audit_seq) index of its table? */
@@ -437,7 +444,7 @@ HaIsChainIndex(Oid indexid)
 		return false;
 	rel = table_open(tableid, AccessShareLock);
 	shape = HaGetShape(rel);
-	chainidx = ChainIndex(rel, shape->att_chain, shape->att_seq);
+	chainidx = ChainIndex(rel, shape->att_chain, shape->att_seq, true);
 	table_close(rel, AccessShareLock);
 	return chainidx == indexid;
 }
@@ -448,7 +455,7 @@ RowPresent(Oid relid, int32 chain, int64 seq)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	HaShape    *shape = HaGetShape(rel);
-	Oid			idxoid = ChainIndex(rel, shape->att_chain, shape->att_seq);
+	Oid			idxoid = ChainIndex(rel, shape->att_chain, shape->att_seq, true);
 	Relation	idx;
 	IndexScanDesc scan;
 	ScanKeyData keys[2];

@@ -109,7 +109,7 @@ extern void HaRowHash(HaShape *shape, const pg_uuid_t *uuid, int32 chain,
 extern void HaCheckEncodable(Relation rel);
 extern void HaCheckColumnType(Relation rel, const char *colname, Oid typid);
 extern bool HaIsChainIndex(Oid indexid);
-extern Oid	HaChainIndexOf(Relation rel);
+extern Oid	HaChainIndexOf(Relation rel, bool require_unique);
 extern bool HaIsChainColumnName(const char *name);
 
 /* chain.c */

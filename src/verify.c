@@ -157,12 +157,22 @@ VerifyTable(Oid relid, VerifyState *st)
 	memset(zero, 0, sizeof(zero));
 	rel = table_open(relid, AccessShareLock);
 	shape = HaGetShape(rel);
-	idxoid = HaChainIndexOf(rel);
+	idxoid = HaChainIndexOf(rel, true);
 	if (!OidIsValid(idxoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("protected table %s lacks its unique index on (%s, %s)",
-						HaRelDisplayName(relid), HA_COL_CHAIN, HA_COL_SEQ)));
+	{
+		/* Someone replaced it; walk a non-unique one, and say so. */
+		idxoid = HaChainIndexOf(rel, false);
+		if (!OidIsValid(idxoid))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("protected table %s has lost its index on (%s, %s)",
+							HaRelDisplayName(relid), HA_COL_CHAIN, HA_COL_SEQ),
+					 errdetail("hipaa_audit never drops it while the table holds rows; someone bypassed the extension."),
+					 errhint("Recreate it with CREATE UNIQUE INDEX ON %s (%s, %s), then verify again.",
+							 HaRelDisplayName(relid), HA_COL_CHAIN, HA_COL_SEQ)));
+		Report(st, -1, -1, "malformed",
+			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
+	}
 	idx = index_open(idxoid, AccessShareLock);
 	snap = RegisterSnapshot(GetTransactionSnapshot());
 	slot = table_slot_create(rel, NULL);

@@ -4,7 +4,7 @@
 -- function or grant added, removed or changed makes this file fail: update it
 -- in the same change, on purpose.
 BEGIN;
-SELECT plan(80);
+SELECT plan(107);
 
 -- The schema and the extension ---------------------------------------------------
 SELECT has_schema('hipaa_audit', 'schema hipaa_audit exists');
@@ -30,11 +30,14 @@ SELECT bag_eq(
         FROM pg_depend
        WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
          AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'hipaa_audit')$$,
-    $$VALUES ('function hipaa_audit.guard_row()'),
+    $$VALUES ('function hipaa_audit.chain_row()'),
+             ('function hipaa_audit.guard_row()'),
              ('function hipaa_audit.guard_truncate()'),
              ('function hipaa_audit.is_protected(regclass)'),
              ('function hipaa_audit.protect(regclass,interval,integer)'),
              ('function hipaa_audit.unprotect(regclass)'),
+             ('function hipaa_audit.verify(regclass)'),
+             ('function hipaa_audit.verify_problems(regclass)'),
              ('table hipaa_audit.registry'),
              ('view hipaa_audit.protected_tables')$$,
     'the extension owns exactly these objects');
@@ -45,7 +48,8 @@ SELECT results_eq(
 
 -- Functions ------------------------------------------------------------------------
 SELECT functions_are('hipaa_audit',
-    ARRAY['guard_row', 'guard_truncate', 'is_protected', 'protect', 'unprotect'],
+    ARRAY['chain_row', 'guard_row', 'guard_truncate', 'is_protected', 'protect', 'unprotect',
+          'verify', 'verify_problems'],
     'schema hipaa_audit has exactly these functions');
 
 SELECT has_function('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
@@ -89,6 +93,33 @@ SELECT volatility_is('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'volatile
 SELECT isnt_definer('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'guard_truncate is not SECURITY DEFINER');
 SELECT isnt_strict('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'guard_truncate is not STRICT');
 
+SELECT has_function('hipaa_audit', 'chain_row', ARRAY[]::name[], 'chain_row() exists');
+SELECT function_lang_is('hipaa_audit', 'chain_row', ARRAY[]::name[], 'c', 'chain_row is LANGUAGE C');
+SELECT function_returns('hipaa_audit', 'chain_row', ARRAY[]::name[], 'trigger', 'chain_row returns trigger');
+SELECT volatility_is('hipaa_audit', 'chain_row', ARRAY[]::name[], 'volatile', 'chain_row is VOLATILE');
+SELECT isnt_definer('hipaa_audit', 'chain_row', ARRAY[]::name[], 'chain_row is not SECURITY DEFINER');
+SELECT isnt_strict('hipaa_audit', 'chain_row', ARRAY[]::name[], 'chain_row is not STRICT');
+
+SELECT has_function('hipaa_audit', 'verify', ARRAY['regclass'], 'verify(regclass) exists');
+SELECT function_lang_is('hipaa_audit', 'verify', ARRAY['regclass'], 'c', 'verify is LANGUAGE C');
+SELECT function_returns('hipaa_audit', 'verify', ARRAY['regclass'], 'record',
+    'verify returns record (one row, through its OUT parameters)');
+SELECT volatility_is('hipaa_audit', 'verify', ARRAY['regclass'], 'volatile', 'verify is VOLATILE');
+SELECT isnt_definer('hipaa_audit', 'verify', ARRAY['regclass'],
+    'verify is not SECURITY DEFINER (it checks the caller''s right itself)');
+SELECT isnt_strict('hipaa_audit', 'verify', ARRAY['regclass'],
+    'verify is CALLED ON NULL INPUT (NULL is an error)');
+
+SELECT has_function('hipaa_audit', 'verify_problems', ARRAY['regclass'], 'verify_problems(regclass) exists');
+SELECT function_lang_is('hipaa_audit', 'verify_problems', ARRAY['regclass'], 'c', 'verify_problems is LANGUAGE C');
+SELECT function_returns('hipaa_audit', 'verify_problems', ARRAY['regclass'], 'setof record',
+    'verify_problems returns setof record (RETURNS TABLE)');
+SELECT volatility_is('hipaa_audit', 'verify_problems', ARRAY['regclass'], 'volatile', 'verify_problems is VOLATILE');
+SELECT isnt_definer('hipaa_audit', 'verify_problems', ARRAY['regclass'],
+    'verify_problems is not SECURITY DEFINER (it checks the caller''s right itself)');
+SELECT isnt_strict('hipaa_audit', 'verify_problems', ARRAY['regclass'],
+    'verify_problems is CALLED ON NULL INPUT (NULL is an error)');
+
 -- Everything about each function in one place, so that any drift (argument
 -- names or defaults, parallel safety, SET clauses, the C symbol) shows up.
 SELECT bag_eq(
@@ -97,23 +128,40 @@ SELECT bag_eq(
              l.lanname::text, p.prokind::text, p.provolatile::text, p.proparallel::text,
              p.prosecdef, p.proisstrict, p.proleakproof, p.proretset,
              coalesce(p.proconfig, '{}'), p.prosrc, p.probin,
-             obj_description(p.oid, 'pg_proc') IS NOT NULL
+             obj_description(p.oid, 'pg_proc') IS NOT NULL, p.procost, p.prorows
         FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
        WHERE p.pronamespace = 'hipaa_audit'::regnamespace$$,
     $$VALUES
+      ('hipaa_audit.chain_row()', '', 'trigger', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'chain_row', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
       ('hipaa_audit.guard_row()', '', 'trigger', 'c', 'f', 'v', 'u',
-       false, false, false, false, '{}'::text[], 'guard_row', '$libdir/hipaa_audit', true),
+       false, false, false, false, '{}'::text[], 'guard_row', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
       ('hipaa_audit.guard_truncate()', '', 'trigger', 'c', 'f', 'v', 'u',
-       false, false, false, false, '{}'::text[], 'guard_truncate', '$libdir/hipaa_audit', true),
+       false, false, false, false, '{}'::text[], 'guard_truncate', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
       ('hipaa_audit.is_protected(regclass)', 'tbl regclass', 'boolean', 'c', 'f', 's', 'u',
-       false, true, false, false, '{}'::text[], 'is_protected', '$libdir/hipaa_audit', true),
+       false, true, false, false, '{}'::text[], 'is_protected', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
       ('hipaa_audit.protect(regclass,interval,integer)',
        'tbl regclass, retention interval DEFAULT ''6 years''::interval, chains integer DEFAULT 8',
        'void', 'c', 'f', 'v', 'u',
-       false, false, false, false, '{}'::text[], 'protect', '$libdir/hipaa_audit', true),
+       false, false, false, false, '{}'::text[], 'protect', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
       ('hipaa_audit.unprotect(regclass)', 'tbl regclass', 'void', 'c', 'f', 'v', 'u',
-       false, false, false, false, '{}'::text[], 'unprotect', '$libdir/hipaa_audit', true)$$,
-    'every function: signature, arguments and defaults, result, language, kind, volatility, parallel, definer, strict, leakproof, SET, symbol, library, comment');
+       false, false, false, false, '{}'::text[], 'unprotect', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.verify(regclass)',
+       'tbl regclass, OUT ok boolean, OUT rows_checked bigint, OUT chains integer, OUT problems bigint, OUT first_problem text',
+       'record', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'verify', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.verify_problems(regclass)', 'tbl regclass',
+       'TABLE(chain integer, seq bigint, kind text, detail text)', 'c', 'f', 'v', 'u',
+       false, false, false, true, '{}'::text[], 'verify_problems', '$libdir/hipaa_audit', true,
+       1::real, 10::real)$$,
+    'every function: signature, arguments and defaults, result, language, kind, volatility, parallel, definer, strict, leakproof, returns set, SET, symbol, library, comment, cost, rows');
 
 -- EXECUTE grants -----------------------------------------------------------------
 SELECT function_privs_are('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'], 'public', ARRAY['EXECUTE'],
@@ -126,6 +174,12 @@ SELECT function_privs_are('hipaa_audit', 'guard_row', ARRAY[]::name[], 'public',
     'PUBLIC may not execute guard_row');
 SELECT function_privs_are('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'public', ARRAY[]::name[],
     'PUBLIC may not execute guard_truncate');
+SELECT function_privs_are('hipaa_audit', 'chain_row', ARRAY[]::name[], 'public', ARRAY[]::name[],
+    'PUBLIC may not execute chain_row');
+SELECT function_privs_are('hipaa_audit', 'verify', ARRAY['regclass'], 'public', ARRAY['EXECUTE'],
+    'PUBLIC may execute verify (it checks SELECT or auditor/admin membership itself)');
+SELECT function_privs_are('hipaa_audit', 'verify_problems', ARRAY['regclass'], 'public', ARRAY['EXECUTE'],
+    'PUBLIC may execute verify_problems (it checks SELECT or auditor/admin membership itself)');
 
 SELECT function_privs_are('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'], 'hipaa_audit_admin', ARRAY['EXECUTE'],
     'hipaa_audit_admin may execute protect');
@@ -137,6 +191,12 @@ SELECT function_privs_are('hipaa_audit', 'guard_row', ARRAY[]::name[], 'hipaa_au
     'hipaa_audit_admin may not execute guard_row');
 SELECT function_privs_are('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'hipaa_audit_admin', ARRAY[]::name[],
     'hipaa_audit_admin may not execute guard_truncate');
+SELECT function_privs_are('hipaa_audit', 'chain_row', ARRAY[]::name[], 'hipaa_audit_admin', ARRAY[]::name[],
+    'hipaa_audit_admin may not execute chain_row');
+SELECT function_privs_are('hipaa_audit', 'verify', ARRAY['regclass'], 'hipaa_audit_admin', ARRAY['EXECUTE'],
+    'hipaa_audit_admin may execute verify (through PUBLIC)');
+SELECT function_privs_are('hipaa_audit', 'verify_problems', ARRAY['regclass'], 'hipaa_audit_admin', ARRAY['EXECUTE'],
+    'hipaa_audit_admin may execute verify_problems (through PUBLIC)');
 
 SELECT function_privs_are('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'], 'hipaa_audit_auditor', ARRAY['EXECUTE'],
     'hipaa_audit_auditor may execute protect (through PUBLIC)');
@@ -148,6 +208,12 @@ SELECT function_privs_are('hipaa_audit', 'guard_row', ARRAY[]::name[], 'hipaa_au
     'hipaa_audit_auditor may not execute guard_row');
 SELECT function_privs_are('hipaa_audit', 'guard_truncate', ARRAY[]::name[], 'hipaa_audit_auditor', ARRAY[]::name[],
     'hipaa_audit_auditor may not execute guard_truncate');
+SELECT function_privs_are('hipaa_audit', 'chain_row', ARRAY[]::name[], 'hipaa_audit_auditor', ARRAY[]::name[],
+    'hipaa_audit_auditor may not execute chain_row');
+SELECT function_privs_are('hipaa_audit', 'verify', ARRAY['regclass'], 'hipaa_audit_auditor', ARRAY['EXECUTE'],
+    'hipaa_audit_auditor may execute verify (through PUBLIC)');
+SELECT function_privs_are('hipaa_audit', 'verify_problems', ARRAY['regclass'], 'hipaa_audit_auditor', ARRAY['EXECUTE'],
+    'hipaa_audit_auditor may execute verify_problems (through PUBLIC)');
 
 -- Every ACL entry of the schema, its functions and its relations, whoever the
 -- grantee: a grant to any other role fails here.
@@ -170,6 +236,7 @@ SELECT bag_eq(
                 FROM pg_namespace n WHERE n.nspname = 'hipaa_audit') o,
              aclexplode(o.acl) a$$,
     $$VALUES
+      ('function hipaa_audit.chain_row()', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.guard_row()', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.guard_truncate()', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.is_protected(regclass)', 'PUBLIC', 'EXECUTE', false),
@@ -178,6 +245,10 @@ SELECT bag_eq(
       ('function hipaa_audit.protect(regclass,interval,integer)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.unprotect(regclass)', 'hipaa_audit_admin', 'EXECUTE', false),
       ('function hipaa_audit.unprotect(regclass)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.verify(regclass)', 'PUBLIC', 'EXECUTE', false),
+      ('function hipaa_audit.verify(regclass)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.verify_problems(regclass)', 'PUBLIC', 'EXECUTE', false),
+      ('function hipaa_audit.verify_problems(regclass)', 'owner', 'EXECUTE', false),
       ('relation hipaa_audit.protected_tables', 'hipaa_audit_admin', 'SELECT', false),
       ('relation hipaa_audit.protected_tables', 'hipaa_audit_auditor', 'SELECT', false),
       ('relation hipaa_audit.protected_tables', 'owner', 'DELETE', false),

@@ -116,6 +116,10 @@ sub check_table
 	is(scalar @{ $res->{problems} }, 0, "$what: verifier finds no problem")
 	  or show_problems($res);
 	is($res->{rows_checked}, $t->{count}, "$what: verifier checked count(*) = $t->{count} rows");
+	my %per_chain;
+	$per_chain{ $_->{chain} }++ for @{ $res->{rows} };
+	note("$what: rows per chain: "
+		  . join(', ', map { "$_: $per_chain{$_}" } sort { $a <=> $b } keys %per_chain));
 	my %seen;
 	foreach my $r (sort { $a->{chain} <=> $b->{chain} || $a->{seq} <=> $b->{seq} }
 		@{ $res->{rows} })
@@ -137,6 +141,9 @@ sub check_table
 	}
 	is_deeply([ sort keys %seen ], [ sort keys %{ $t->{stored} } ],
 		"$what: every stored row was recomputed once");
+	is($node->safe_psql('postgres',
+			"SELECT ok, rows_checked FROM hipaa_audit.verify('$table')"),
+		"t|$t->{count}", "$what: hipaa_audit.verify() agrees");
 	return ($t, $copy, $res);
 }
 
@@ -355,10 +362,77 @@ $node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', 'SELECT octet_length(c_text) > 3000000 FROM t WHERE id = 15'),
 	't', 'the TOASTed value is more than 3 MB');
 
-# More single-row transactions, to spread rows over the chains.
+# More single-row transactions, to spread rows over the chains; rolled back
+# transactions and savepoints leave no hole.
 $node->safe_psql('postgres', "INSERT INTO t (id, c_int4) VALUES ($_, $_)") for 16 .. 25;
+$node->safe_psql('postgres', q{
+	BEGIN; INSERT INTO t (id) VALUES (900); ROLLBACK;
+	BEGIN;
+	INSERT INTO t (id) VALUES (26);
+	SAVEPOINT s; INSERT INTO t (id) VALUES (901); ROLLBACK TO SAVEPOINT s;
+	INSERT INTO t (id) VALUES (27);
+	COMMIT;
+});
+
+# Two transactions interleaved: each holds its own chain.
+{
+	my $a = $node->background_psql('postgres');
+	my $b = $node->background_psql('postgres');
+	$a->query_safe("BEGIN; INSERT INTO t (id, c_text) VALUES (28, 'a1')");
+	$b->query_safe("BEGIN; INSERT INTO t (id, c_text) VALUES (29, 'b1')");
+	$a->query_safe("INSERT INTO t (id, c_text) VALUES (30, 'a2')");
+	$b->query_safe("INSERT INTO t (id, c_text) VALUES (31, 'b2'), (32, 'b3')");
+	$b->query_safe('COMMIT');
+	$a->query_safe('COMMIT');
+	$a->quit;
+	$b->quit;
+	is($node->safe_psql('postgres', q{
+		SELECT string_agg(format('%s:%s', n, ok), ' ' ORDER BY n) FROM (
+		  SELECT min(id) AS n,
+		         count(DISTINCT audit_chain) = 1
+		         AND max(audit_seq) - min(audit_seq) = count(*) - 1 AS ok
+		    FROM t WHERE id BETWEEN 28 AND 32 GROUP BY id % 2) s}),
+		'28:true 29:true', 'each interleaved transaction wrote consecutive positions of one chain');
+	is($node->safe_psql('postgres',
+			'SELECT count(DISTINCT audit_chain) FROM t WHERE id BETWEEN 28 AND 32'),
+		'2', 'the interleaved transactions wrote different chains');
+}
 
 my ($t, $copy, $res) = check_table('t', 'ordinary sessions');
+
+# The table holds NaNs whose bits are not the canonical ones (the binary
+# COPY above put them there), so the normalisation is exercised: without
+# it, the verifier would disagree on those rows.
+{
+	my %ci = map { $t->{columns}[$_] => $_ } 0 .. $#{ $t->{columns} };
+	my $odd = 0;
+	for my $r (@{ $copy->{rows} })
+	{
+		for my $c (qw(c_f4 c_f8))
+		{
+			my $v = $r->[ $ci{$c} ];
+			$odd++ if defined $v
+			  && (length $v == 4
+				? ($v ne "\x7f\xc0\0\0" && (unpack('N', $v) & 0x7fffffff) > 0x7f800000)
+				: ($v ne "\x7f\xf8\0\0\0\0\0\0"
+					&& (unpack('H*', $v) =~ /^[7f]ff/ && unpack('H*', $v) !~ /^[7f]ff0{13}\z/)));
+		}
+	}
+	cmp_ok($odd, '>=', 4, "the table holds $odd top-level NaNs with non-canonical bits");
+	my $r = verify(
+		columns    => $t->{columns},
+		types      => { map { $_ => 'other' } @{ $t->{columns} } },
+		table_uuid => $t->{table_uuid},
+		excluded   => $t->{excluded},
+		chains     => $t->{chains},
+		rows       => $copy->{rows});
+	my %bad = map { ("$_->{chain}/$_->{seq}" => 1) } grep { $_->{kind} eq 'hash' } @{ $r->{problems} };
+	my @ids = sort { $a <=> $b } map { unpack('l>', $_->[ $ci{id} ]) } grep {
+		$bad{ unpack('l>', $_->[ $ci{audit_chain} ]) . '/' . unpack('q>', $_->[ $ci{audit_seq} ]) }
+	} @{ $copy->{rows} };
+	ok((grep { $_ == 13 } @ids) && (grep { $_ == 14 } @ids),
+		"without NaN normalisation the rows with ids @ids would not verify");
+}
 
 # ------------------------------------------------------------ tamper detection
 {
@@ -492,6 +566,22 @@ is($node->safe_psql('postgres',
 	'2003-02-01', 'the DMY session stored the intended date');
 
 ($t, $copy, $res) = check_table('t', 'after hostile sessions');
+
+# The binary COPY the verifier reads does not depend on the reading
+# session's settings either (client_encoding aside, which must be UTF8).
+is(psql_raw("\\copy (SELECT * FROM t) TO STDOUT WITH (FORMAT binary)",
+		PGOPTIONS => '-c DateStyle=SQL,DMY -c TimeZone=Pacific/Chatham '
+		  . '-c IntervalStyle=sql_standard -c extra_float_digits=-3 -c bytea_output=escape'),
+	psql_raw("\\copy (SELECT * FROM t) TO STDOUT WITH (FORMAT binary)"),
+	'COPY BINARY bytes are the same under hostile settings of the reader');
+
+# A nullable column added later: old rows keep their hashes (NULL is left
+# out), new rows hash it.
+$node->safe_psql('postgres', q{
+	ALTER TABLE t ADD COLUMN c_added text;
+	INSERT INTO t (id, c_added) VALUES (301, 'added later'), (302, NULL);
+});
+check_table('t', 'after ADD COLUMN');
 
 # ------------------------------------------------ composite, domain, geometric
 #
