@@ -45,3 +45,14 @@ DROP EXTENSION hipaa_audit;
 
 -- Every row is still there, untouched.
 SELECT count(*) AS rows_kept FROM record_access;
+
+-- Every row carries its place in a hash chain: the hash of the row before
+-- it, and its own SHA-256 over its content, stamped by the server with who
+-- inserted it and when.
+SELECT id, actor, audit_chain AS chain, audit_seq AS pos, audit_role,
+       left(encode(audit_prev_hash, 'hex'), 12) AS prev_hash,
+       left(encode(audit_hash, 'hex'), 12) AS hash
+  FROM record_access ORDER BY audit_chain, audit_seq;
+
+-- An auditor recomputes every hash and every link.
+SELECT * FROM hipaa_audit.verify('record_access');

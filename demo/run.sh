@@ -35,6 +35,28 @@ say "the demo session"
 as_test_user "$PG_BIN/psql" -X -h "$work/pg" -p 54330 -U postgres -d postgres \
 	-v ON_ERROR_STOP=0 --echo-queries -f "$work/src/demo/demo.sql"
 
+say "tampering with the data file itself, with the server stopped"
+# What an insider with access to the disk could do: no SQL, no hooks.
+file=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
+	-c "SELECT pg_relation_filepath('record_access')")
+as_test_user bash -c "source '$work/src/test/lib.sh'; pg_stop '$work/pg'"
+as_test_user perl -e '
+	my ($path, $from, $to) = @ARGV;
+	open(my $fh, "+<:raw", $path) or die "$path: $!";
+	local $/; my $data = <$fh>;
+	my $pos = index($data, $from); die "not found\n" if $pos < 0;
+	seek($fh, $pos, 0); print $fh $to; close($fh) or die;
+	print "changed \"$from\" to \"$to\" at byte $pos of $path\n";' \
+	"$work/pg/data/$file" 'MRN-100777' 'MRN-100999'
+as_test_user bash -c "source '$work/src/test/lib.sh'; pg_start '$work/pg' 54330"
+as_test_user "$PG_BIN/psql" -X -h "$work/pg" -p 54330 -U postgres -d postgres --echo-queries <<'SQL'
+SELECT id, actor, patient_mrn FROM record_access WHERE patient_mrn LIKE 'MRN-100%' ORDER BY id;
+SELECT ok, rows_checked, problems FROM hipaa_audit.verify('record_access');
+SELECT * FROM hipaa_audit.verify_problems('record_access');
+SQL
+detected=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
+	-c "SELECT count(*) FROM hipaa_audit.verify_problems('record_access') WHERE kind = 'hash_mismatch'")
+
 say "what the server log recorded about the refused attempts"
 grep 'hipaa_audit: refused' "$work/pg/server.log" | sed 's/^.*LOG:  //' | cut -c1-200
 
@@ -43,8 +65,8 @@ grep 'hipaa_audit: refused' "$work/pg/server.log" | sed 's/^.*LOG:  //' | cut -c
 refused=$(grep -c 'hipaa_audit: refused' "$work/pg/server.log" || true)
 kept=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
 	-c 'SELECT count(*) FROM record_access')
-if [ "$refused" -ne 8 ] || [ "$kept" -ne 5 ]; then
-	echo "demo FAILED: $refused of 8 attempts refused and logged, $kept of 5 rows kept" >&2
+if [ "$refused" -ne 8 ] || [ "$kept" -ne 5 ] || [ "$detected" -ne 1 ]; then
+	echo "demo FAILED: $refused of 8 attempts refused and logged, $kept of 5 rows kept, $detected of 1 edited row detected" >&2
 	exit 1
 fi
-say "demo passed: 8 of 8 attempts refused and logged, 5 of 5 rows kept"
+say "demo passed: 8 of 8 attempts refused and logged, 5 of 5 rows kept, the edited row detected"

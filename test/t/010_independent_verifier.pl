@@ -32,7 +32,7 @@ sub psql_raw
 	my ($in, $out, $err) = ('', '', '');
 	my $ok = IPC::Run::run(
 		[
-			'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+			$node->installed_command('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1',
 			'-d', $node->connstr('postgres'), '-c', $cmd
 		],
 		'<', \$in, '>', \$out, '2>', \$err);
@@ -381,7 +381,7 @@ $node->safe_psql('postgres', q{
 	$a->query_safe("BEGIN; INSERT INTO t (id, c_text) VALUES (28, 'a1')");
 	$b->query_safe("BEGIN; INSERT INTO t (id, c_text) VALUES (29, 'b1')");
 	$a->query_safe("INSERT INTO t (id, c_text) VALUES (30, 'a2')");
-	$b->query_safe("INSERT INTO t (id, c_text) VALUES (31, 'b2'), (32, 'b3')");
+	$b->query_safe("INSERT INTO t (id, c_text) VALUES (31, 'b2'), (33, 'b3')");
 	$b->query_safe('COMMIT');
 	$a->query_safe('COMMIT');
 	$a->quit;
@@ -391,10 +391,10 @@ $node->safe_psql('postgres', q{
 		  SELECT min(id) AS n,
 		         count(DISTINCT audit_chain) = 1
 		         AND max(audit_seq) - min(audit_seq) = count(*) - 1 AS ok
-		    FROM t WHERE id BETWEEN 28 AND 32 GROUP BY id % 2) s}),
-		'28:true 29:true', 'each interleaved transaction wrote consecutive positions of one chain');
+		    FROM t WHERE id BETWEEN 28 AND 33 GROUP BY id % 2) s}),
+		'28:t 29:t', 'each interleaved transaction wrote consecutive positions of one chain');
 	is($node->safe_psql('postgres',
-			'SELECT count(DISTINCT audit_chain) FROM t WHERE id BETWEEN 28 AND 32'),
+			'SELECT count(DISTINCT audit_chain) FROM t WHERE id BETWEEN 28 AND 33'),
 		'2', 'the interleaved transactions wrote different chains');
 }
 
