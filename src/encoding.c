@@ -442,6 +442,24 @@ HaRowHash(HaShape *shape, const pg_uuid_t *uuid, int32 chain, int64 seq,
  */
 
 static bool
+IsGeometricType(Oid typid)
+{
+	switch (typid)
+	{
+		case POINTOID:
+		case LSEGOID:
+		case PATHOID:
+		case BOXOID:
+		case POLYGONOID:
+		case LINEOID:
+		case CIRCLEOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+static bool
 IsOidReferenceType(Oid typid)
 {
 	switch (typid)
@@ -505,6 +523,18 @@ CheckType(Relation rel, const char *colname, Oid coltype, Oid typid,
 	if (base == CASHOID)
 		RefuseColumn(rel, colname, coltype,
 					 "Its text form, which pg_dump uses, depends on lc_monetary.");
+	if (IsGeometricType(base))
+		RefuseColumn(rel, colname, coltype,
+					 "It holds double precision values inside its own binary format, where a NaN's bits cannot be normalised; pg_dump would restore them differently.");
+	if (type_is_range(base) || type_is_multirange(base))
+	{
+		Oid			sub = get_range_subtype(type_is_range(base) ? base :
+											get_multirange_range(base));
+
+		if (OidIsValid(sub) && TypeMayHoldFloat(sub, 0))
+			RefuseColumn(rel, colname, coltype,
+						 "Its bounds are floating-point values inside the range's own binary format, where a NaN's bits cannot be normalised.");
+	}
 
 	elem = get_element_type(base);
 	if (OidIsValid(elem))

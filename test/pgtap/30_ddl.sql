@@ -1,9 +1,10 @@
 -- DDL on a protected table that holds rows: everything that would weaken it
 -- is refused with SQLSTATE 42501 and an exact message, and leaves the table,
--- its rows, its guard triggers and its registry row exactly as they were;
--- maintenance and harmless DDL keep working.
+-- its rows (with their chain columns), its chain and guard triggers and its
+-- registry row exactly as they were; maintenance and harmless DDL keep
+-- working, and the hash chain still verifies after them.
 BEGIN;
-SELECT plan(100);
+SELECT plan(110);
 
 SET LOCAL client_min_messages = warning;
 
@@ -47,6 +48,13 @@ SELECT concat_ws(E'\n',
         AND NOT attisdropped),
     (SELECT 'rows ' || string_agg(format('%s=%s', id, note), ',' ORDER BY id)
        FROM regress_ha_ddl.audit),
+    (SELECT 'chain ' || string_agg(format('%s/%s/%s/%s/%s/%s/%s/%s', audit_chain, audit_seq,
+                   audit_at, audit_session_role, audit_role, audit_client,
+                   encode(audit_prev_hash, 'hex'), encode(audit_hash, 'hex')), ','
+                   ORDER BY audit_chain, audit_seq)
+       FROM regress_ha_ddl.audit),
+    (SELECT 'indexes ' || string_agg(pg_get_indexdef(indexrelid), ',' ORDER BY indexrelid::regclass::text)
+       FROM pg_index WHERE indrelid = 'regress_ha_ddl.audit'::regclass),
     (SELECT 'triggers ' || string_agg(format('%s:%s:%s', tgname, tgenabled,
                    tgfoid::regproc), ',' ORDER BY tgname)
        FROM pg_trigger WHERE tgrelid = 'regress_ha_ddl.audit'::regclass),
@@ -68,8 +76,12 @@ SELECT ok(hipaa_audit.is_protected('regress_ha_ddl.audit'), 'fixture: the table 
 SELECT results_eq(
     $$SELECT tgname::text COLLATE "default", tgenabled::text FROM pg_trigger
        WHERE tgrelid = 'regress_ha_ddl.audit'::regclass ORDER BY tgname$$,
-    $$VALUES ('hipaa_audit_guard_row', 'A'), ('hipaa_audit_guard_truncate', 'A')$$,
-    'fixture: both guard triggers exist and are ENABLE ALWAYS');
+    $$VALUES ('hipaa_audit_chain', 'A'), ('hipaa_audit_guard_row', 'A'), ('hipaa_audit_guard_truncate', 'A')$$,
+    'fixture: the chain trigger and both guard triggers exist and are ENABLE ALWAYS');
+SELECT results_eq(
+    $$SELECT ok, rows_checked, problems FROM hipaa_audit.verify('regress_ha_ddl.audit')$$,
+    $$VALUES (true, 3::bigint, 0::bigint)$$,
+    'fixture: the three rows that existed before protect() are chained and verify');
 
 -- Triggers ---------------------------------------------------------------------
 SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit DISABLE TRIGGER ALL', '42501',
@@ -121,6 +133,32 @@ SELECT throws_ok($$CREATE OR REPLACE TRIGGER hipaa_audit_guard_truncate
       FOR EACH STATEMENT EXECUTE FUNCTION regress_ha_ddl.noop()$$, '42501',
     'cannot replace trigger hipaa_audit_guard_truncate on protected table regress_ha_ddl.audit',
     'CREATE OR REPLACE TRIGGER hipaa_audit_guard_truncate is refused');
+-- The chain trigger, which stamps and hashes every new row.
+SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit DISABLE TRIGGER hipaa_audit_chain', '42501',
+    'cannot DISABLE TRIGGER hipaa_audit_chain on protected table regress_ha_ddl.audit',
+    'DISABLE TRIGGER hipaa_audit_chain is refused');
+SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit ENABLE TRIGGER hipaa_audit_chain', '42501',
+    'cannot ENABLE TRIGGER hipaa_audit_chain on protected table regress_ha_ddl.audit',
+    'ENABLE TRIGGER hipaa_audit_chain (ALWAYS -> ORIGIN) is refused');
+SELECT throws_ok('ALTER TABLE regress_ha_ddl.audit ENABLE REPLICA TRIGGER hipaa_audit_chain', '42501',
+    'cannot ENABLE REPLICA TRIGGER hipaa_audit_chain on protected table regress_ha_ddl.audit',
+    'ENABLE REPLICA TRIGGER hipaa_audit_chain is refused');
+SELECT throws_ok('DROP TRIGGER hipaa_audit_chain ON regress_ha_ddl.audit', '42501',
+    'cannot DROP TRIGGER hipaa_audit_chain on protected table regress_ha_ddl.audit',
+    'DROP TRIGGER hipaa_audit_chain is refused');
+SELECT throws_ok('ALTER TRIGGER hipaa_audit_chain ON regress_ha_ddl.audit RENAME TO zz_chain', '42501',
+    'cannot RENAME TRIGGER hipaa_audit_chain on protected table regress_ha_ddl.audit',
+    'ALTER TRIGGER hipaa_audit_chain RENAME is refused');
+SELECT throws_ok($$CREATE OR REPLACE TRIGGER hipaa_audit_chain
+      BEFORE INSERT ON regress_ha_ddl.audit
+      FOR EACH ROW EXECUTE FUNCTION regress_ha_ddl.noop()$$, '42501',
+    'cannot replace trigger hipaa_audit_chain on protected table regress_ha_ddl.audit',
+    'CREATE OR REPLACE TRIGGER hipaa_audit_chain is refused');
+SELECT throws_ok($$CREATE OR REPLACE TRIGGER hipaa_audit_chain
+      BEFORE INSERT ON regress_ha_ddl.audit
+      FOR EACH ROW EXECUTE FUNCTION hipaa_audit.chain_row()$$, '42501',
+    'cannot replace trigger hipaa_audit_chain on protected table regress_ha_ddl.audit',
+    'CREATE OR REPLACE TRIGGER hipaa_audit_chain, even on its own function, is refused');
 SELECT is(regress_ha_ddl.fingerprint(), (SELECT fp FROM regress_ha_ddl.baseline),
     'after the trigger statements: table, rows, triggers and registry row unchanged');
 
@@ -242,9 +280,10 @@ SELECT is(regress_ha_ddl.fingerprint(), (SELECT fp FROM regress_ha_ddl.baseline)
 SELECT results_eq(
     $$SELECT tgname::text COLLATE "default", tgenabled::text, tgfoid::regprocedure::text, tgtype::int
         FROM pg_trigger WHERE tgrelid = 'regress_ha_ddl.audit'::regclass ORDER BY tgname$$,
-    $$VALUES ('hipaa_audit_guard_row', 'A', 'hipaa_audit.guard_row()', 2 | 8 | 16 | 1),
+    $$VALUES ('hipaa_audit_chain', 'A', 'hipaa_audit.chain_row()', 2 | 4 | 1),
+             ('hipaa_audit_guard_row', 'A', 'hipaa_audit.guard_row()', 2 | 8 | 16 | 1),
              ('hipaa_audit_guard_truncate', 'A', 'hipaa_audit.guard_truncate()', 2 | 32)$$,
-    'both guard triggers still exist, ENABLE ALWAYS, BEFORE, on their functions');
+    'the chain trigger (BEFORE INSERT FOR EACH ROW) and both guard triggers still exist, ENABLE ALWAYS, on their functions');
 SELECT results_eq('SELECT id, note FROM regress_ha_ddl.audit ORDER BY id',
     $$VALUES (1, 'first'), (2, 'second'), (3, 'third')$$,
     'all rows are intact after the refusals');
@@ -327,12 +366,18 @@ SELECT lives_ok('DROP INDEX regress_ha_ddl.audit_id_note_idx', 'DROP INDEX is al
 SELECT results_eq(
     $$SELECT tgname::text COLLATE "default", tgenabled::text FROM pg_trigger
        WHERE tgrelid = 'regress_ha_ddl.audit'::regclass ORDER BY tgname$$,
-    $$VALUES ('hipaa_audit_guard_row', 'A'), ('hipaa_audit_guard_truncate', 'A')$$,
-    'after the allowed DDL only the two guard triggers remain, both ENABLE ALWAYS');
+    $$VALUES ('hipaa_audit_chain', 'A'), ('hipaa_audit_guard_row', 'A'), ('hipaa_audit_guard_truncate', 'A')$$,
+    'after the allowed DDL only the chain trigger and the two guard triggers remain, all ENABLE ALWAYS');
 SELECT results_eq('SELECT id, note FROM regress_ha_ddl.audit ORDER BY id',
     $$VALUES (1, 'first'), (2, 'second'), (3, 'third'), (4, 'n/a'), (5, 'fifth')$$,
     'after the allowed DDL the old rows are intact and the new ones are there');
 SELECT ok(hipaa_audit.is_protected('regress_ha_ddl.audit'), 'the table is still protected');
+SELECT results_eq(
+    $$SELECT ok, rows_checked, problems, first_problem FROM hipaa_audit.verify('regress_ha_ddl.audit')$$,
+    $$VALUES (true, 5::bigint, 0::bigint, NULL::text)$$,
+    'after the refusals, ADD COLUMN, SET DEFAULT, CLUSTER, REINDEX and two inserts the chain still verifies');
+SELECT is_empty($$SELECT * FROM hipaa_audit.verify_problems('regress_ha_ddl.audit')$$,
+    '... verify_problems() reports nothing');
 SELECT results_eq(
     $$SELECT relid, retention, chains FROM hipaa_audit.registry
        WHERE relid = 'regress_ha_ddl.audit'::regclass$$,

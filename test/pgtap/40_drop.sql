@@ -1,10 +1,11 @@
 -- Dropping protected tables: directly, by CASCADE, through DROP SCHEMA,
 -- DROP OWNED and DROP TYPE, and by dropping the extension.  A protected table
--- that holds rows survives every one of them, with its rows, guard triggers
--- and registry row; an empty one may be dropped (its registry row goes with
--- it) or unprotected by a member of hipaa_audit_admin.
+-- that holds rows survives every one of them, with its rows, hash chain,
+-- chain index, chain and guard triggers and registry row; an empty one may be
+-- dropped (its registry row goes with it) or unprotected by a member of
+-- hipaa_audit_admin (which also removes the chain trigger and columns).
 BEGIN;
-SELECT plan(69);
+SELECT plan(73);
 
 SET LOCAL client_min_messages = warning;
 
@@ -45,18 +46,34 @@ GRANT USAGE ON SCHEMA regress_ha_drop, regress_ha_owned TO PUBLIC;
 -- Everything a refused DROP must leave alone, per table, as one text value.
 CREATE FUNCTION regress_ha_drop.state(tbl text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-    rel  regclass := to_regclass(tbl);
-    rows text;
+    rel   regclass := to_regclass(tbl);
+    ucols text;
+    rows  text;
+    chain text;
 BEGIN
     IF rel IS NULL THEN
         RETURN tbl || ' is gone';
     END IF;
-    EXECUTE format('SELECT string_agg(t::text, %L ORDER BY t::text) FROM %s t', ',', rel) INTO rows;
+    -- The user's columns, and separately the chain columns protect() added.
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO ucols
+      FROM pg_attribute
+     WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped
+       AND attname NOT IN ('audit_chain', 'audit_seq', 'audit_at', 'audit_session_role',
+                           'audit_role', 'audit_client', 'audit_prev_hash', 'audit_hash');
+    EXECUTE format('SELECT string_agg(ROW(%s)::text, %L ORDER BY ROW(%s)::text) FROM %s t',
+                   ucols, ',', ucols, rel) INTO rows;
+    EXECUTE format($q$SELECT string_agg(concat_ws('/', audit_chain, audit_seq, audit_at,
+                          audit_session_role, audit_role, audit_client,
+                          encode(audit_prev_hash, 'hex'), encode(audit_hash, 'hex')),
+                          ',' ORDER BY audit_chain, audit_seq) FROM %s$q$, rel) INTO chain;
     RETURN concat_ws(E'\n',
         'rel ' || rel::text,
         (SELECT 'cols ' || string_agg(attname || ':' || format_type(atttypid, atttypmod), ',' ORDER BY attnum)
            FROM pg_attribute WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped),
         'rows ' || rows,
+        'chain ' || chain,
+        (SELECT 'indexes ' || string_agg(pg_get_indexdef(indexrelid), ',' ORDER BY indexrelid::regclass::text)
+           FROM pg_index WHERE indrelid = rel),
         (SELECT 'triggers ' || string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname)
            FROM pg_trigger WHERE tgrelid = rel),
         (SELECT 'registry ' || string_agg(format('%s:%s:%s:%s', relid, table_uuid, retention, chains), ',')
@@ -75,11 +92,17 @@ CREATE FUNCTION regress_ha_drop.baseline(tbl text) RETURNS text LANGUAGE sql AS 
 $$;
 
 SELECT ok(regress_ha_drop.baseline('regress_ha_drop.audit') LIKE '%rows (1,read,AB,first),(2,write,CD,second)%'
-          AND regress_ha_drop.baseline('regress_ha_drop.audit') LIKE '%hipaa_audit_guard_row:A,hipaa_audit_guard_truncate:A%'
+          AND regress_ha_drop.baseline('regress_ha_drop.audit') LIKE '%hipaa_audit_chain:A,hipaa_audit_guard_row:A,hipaa_audit_guard_truncate:A%'
+          AND regress_ha_drop.baseline('regress_ha_drop.audit') LIKE '%CREATE UNIQUE INDEX audit_audit_chain_audit_seq_idx ON regress_ha_drop.audit USING btree (audit_chain, audit_seq)%'
           AND regress_ha_drop.baseline('regress_ha_drop.audit') LIKE '%protected true',
-    'fixture: regress_ha_drop.audit is protected, holds its rows and its guard triggers');
+    'fixture: regress_ha_drop.audit is protected, holds its rows, its chain index and its three triggers');
 SELECT ok(regress_ha_drop.baseline('regress_ha_owned.owned') LIKE '%rows (10,"owned row")%protected true',
     'fixture: regress_ha_owned.owned is protected and holds its row');
+SELECT results_eq(
+    $$SELECT (hipaa_audit.verify('regress_ha_drop.audit')).ok, (hipaa_audit.verify('regress_ha_owned.owned')).ok,
+             (SELECT count(*) FROM regress_ha_drop.audit), (SELECT count(*) FROM regress_ha_owned.owned)$$,
+    $$VALUES (true, true, 2::bigint, 1::bigint)$$,
+    'fixture: the rows that existed before protect() are chained and verify');
 
 -- DROP TABLE -------------------------------------------------------------------
 SELECT throws_ok('DROP TABLE regress_ha_drop.audit', '42501',
@@ -102,23 +125,24 @@ SELECT is(regress_ha_drop.state('regress_ha_drop.audit'), regress_ha_drop.baseli
 SELECT has_table('regress_ha_drop', 'plain', '... and the plain table of the same statement is still there');
 
 -- Cascaded drops (object_access hook) -------------------------------------------
--- The guard triggers are dropped before their table, so a cascade that
--- reaches a protected table is refused at its guard trigger.
+-- The chain index and the triggers are dropped before their table; the
+-- chain index (auto-dependent on the chain columns) comes first, so a cascade
+-- that reaches a protected table is refused at its chain index.
 SELECT throws_ok('DROP SCHEMA regress_ha_drop CASCADE', '42501',
-    'cannot drop trigger hipaa_audit_guard_truncate of protected table regress_ha_drop.audit',
+    'cannot DROP INDEX regress_ha_drop.audit_audit_chain_audit_seq_idx of protected table regress_ha_drop.audit',
     'DROP SCHEMA ... CASCADE of the schema holding a protected table is refused');
 SELECT is(regress_ha_drop.state('regress_ha_drop.audit'), regress_ha_drop.baseline('regress_ha_drop.audit'),
     '... table, rows, triggers and registry row intact');
 SELECT has_table('regress_ha_drop', 'plain', '... and the rest of the schema is still there');
 
 SELECT throws_ok('DROP OWNED BY regress_ha_ddl_owner', '42501',
-    'cannot drop trigger hipaa_audit_guard_truncate of protected table regress_ha_owned.owned',
+    'cannot DROP INDEX regress_ha_owned.owned_audit_chain_audit_seq_idx of protected table regress_ha_owned.owned',
     'DROP OWNED BY the role owning a protected table is refused');
 SELECT is(regress_ha_drop.state('regress_ha_owned.owned'), regress_ha_drop.baseline('regress_ha_owned.owned'),
     '... table, rows, triggers and registry row intact');
 
 SELECT throws_ok('DROP OWNED BY regress_ha_ddl_owner CASCADE', '42501',
-    'cannot drop trigger hipaa_audit_guard_truncate of protected table regress_ha_owned.owned',
+    'cannot DROP INDEX regress_ha_owned.owned_audit_chain_audit_seq_idx of protected table regress_ha_owned.owned',
     'DROP OWNED BY ... CASCADE is refused');
 SELECT is(regress_ha_drop.state('regress_ha_owned.owned'), regress_ha_drop.baseline('regress_ha_owned.owned'),
     '... table, rows, triggers and registry row intact');
@@ -171,7 +195,7 @@ SELECT is((SELECT count(*) FROM pg_depend
             WHERE refclassid = 'pg_extension'::regclass
               AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'hipaa_audit')
               AND deptype = 'e'),
-    7::bigint, '... the extension still owns its 7 objects');
+    10::bigint, '... the extension still owns its 10 objects');
 SELECT ok(EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hipaa_audit'),
     'the extension is still installed');
 SELECT results_eq(
@@ -268,7 +292,15 @@ SELECT lives_ok($$SELECT hipaa_audit.unprotect('regress_ha_drop.empty_b')$$,
 RESET ROLE;
 SELECT ok(NOT hipaa_audit.is_protected('regress_ha_drop.empty_b'), '... the table is no longer protected');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'regress_ha_drop.empty_b'::regclass),
-    0::bigint, '... its guard triggers are gone');
+    0::bigint, '... its chain and guard triggers are gone');
+SELECT results_eq(
+    $$SELECT attname::text COLLATE "default" FROM pg_attribute
+       WHERE attrelid = 'regress_ha_drop.empty_b'::regclass AND attnum > 0 AND NOT attisdropped
+       ORDER BY attnum$$,
+    $$VALUES ('id')$$,
+    '... its eight chain columns are gone, the user''s column is left');
+SELECT is((SELECT count(*) FROM pg_index WHERE indrelid = 'regress_ha_drop.empty_b'::regclass),
+    0::bigint, '... and so is the chain index');
 SELECT is((SELECT count(*) FROM hipaa_audit.registry WHERE relid = 'regress_ha_drop.empty_b'::regclass),
     0::bigint, '... its registry row is gone');
 SELECT lives_ok('INSERT INTO regress_ha_drop.empty_b VALUES (1), (2)', '... INSERT works');
@@ -299,6 +331,10 @@ SELECT is(regress_ha_drop.state('regress_ha_drop.audit'), regress_ha_drop.baseli
     'in the end regress_ha_drop.audit is intact');
 SELECT is(regress_ha_drop.state('regress_ha_owned.owned'), regress_ha_drop.baseline('regress_ha_owned.owned'),
     'in the end regress_ha_owned.owned is intact');
+SELECT results_eq(
+    $$SELECT (hipaa_audit.verify('regress_ha_drop.audit')).ok, (hipaa_audit.verify('regress_ha_owned.owned')).ok$$,
+    $$VALUES (true, true)$$,
+    'in the end both chains still verify');
 SELECT results_eq(
     $$SELECT relid::text COLLATE "default" FROM hipaa_audit.registry ORDER BY 1$$,
     $$VALUES ('regress_ha_drop.audit'), ('regress_ha_drop.empty_c'), ('regress_ha_owned.owned')$$,
