@@ -6,7 +6,7 @@
 -- the same content: if the protection were removed, both would fail.
 
 BEGIN;
-SELECT plan(171);
+SELECT plan(173);
 
 -- ------------------------------------------------------------------
 -- Fixtures
@@ -377,6 +377,17 @@ SELECT is((SELECT coalesce(md5(string_agg(concat_ws('|', id, who, note), ',' ORD
              FROM public.dml_audit),
     :'dml_final_md5',
     'an event trigger inside another extension''s CREATE EXTENSION cannot delete audit rows');
+
+-- After every refusal above, and the inserts (ON CONFLICT DO NOTHING with a
+-- skipped row included), both hash chains are intact and without holes.
+SELECT results_eq(
+    $$SELECT ok, rows_checked, problems, first_problem FROM hipaa_audit.verify('public.dml_audit')$$,
+    $$VALUES (true, 10::bigint, 0::bigint, NULL::text)$$,
+    'dml_audit: the chain verifies after all refusals and inserts');
+SELECT results_eq(
+    $$SELECT ok, rows_checked, problems, first_problem FROM hipaa_audit.verify('public.dml_fk_audit')$$,
+    $$VALUES (true, 2::bigint, 0::bigint, NULL::text)$$,
+    'dml_fk_audit: the chain verifies after the refused foreign-key actions');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -7,7 +7,7 @@
 -- the same content (and that the other tables in the statement kept theirs).
 
 BEGIN;
-SELECT plan(61);
+SELECT plan(62);
 
 -- ------------------------------------------------------------------
 -- Fixtures
@@ -201,6 +201,10 @@ DROP FOREIGN TABLE IF EXISTS public.trunc_ft_child;
 SELECT results_eq('SELECT id, parent_id, who, note FROM public.trunc_audit ORDER BY id',
     $$VALUES (1, 1, 'alice', 'login'), (2, 2, 'bob', 'read chart 17'), (3, NULL::int, 'carol', 'logout')$$,
     'rows unchanged at the end');
+SELECT results_eq(
+    $$SELECT ok, rows_checked, problems, first_problem FROM hipaa_audit.verify('public.trunc_audit')$$,
+    $$VALUES (true, 3::bigint, 0::bigint, NULL::text)$$,
+    'the hash chain verifies at the end');
 
 SELECT * FROM finish();
 ROLLBACK;

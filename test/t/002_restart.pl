@@ -33,8 +33,10 @@ sub check_protected
 		$before, "$when: rows unchanged");
 	is($node->safe_psql('postgres',
 			"SELECT string_agg(tgname || '=' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'access_log'::regclass"),
-		'hipaa_audit_guard_row=A,hipaa_audit_guard_truncate=A',
-		"$when: guard triggers present and ENABLE ALWAYS");
+		'hipaa_audit_chain=A,hipaa_audit_guard_row=A,hipaa_audit_guard_truncate=A',
+		"$when: chain and guard triggers present and ENABLE ALWAYS");
+	is($node->safe_psql('postgres', q{SELECT ok FROM hipaa_audit.verify('access_log')}),
+		't', "$when: every chain verifies");
 }
 
 check_protected('before restart');

@@ -20,6 +20,10 @@ $src->safe_psql('postgres', q{
 });
 my $registry_sql = q{SELECT relid::text, table_uuid, retention, chains FROM hipaa_audit.registry ORDER BY 1};
 my $rows_sql = q{SELECT count(*), md5(string_agg(id || ':' || actor || ':' || at, ',' ORDER BY id)) FROM clinic.access_log};
+my $hashes_sql = q{SELECT md5(string_agg(audit_chain || ':' || audit_seq || ':' || encode(audit_hash, 'hex'), ',' ORDER BY audit_chain, audit_seq)) FROM clinic.access_log};
+my $hashes = $src->safe_psql('postgres', $hashes_sql);
+is($src->safe_psql('postgres', q{SELECT ok FROM hipaa_audit.verify('clinic.access_log')}), 't',
+	'the source verifies');
 my $registry = $src->safe_psql('postgres', $registry_sql);
 my $rows = $src->safe_psql('postgres', $rows_sql);
 like($registry, qr/^clinic\.access_log\|[0-9a-f-]{36}\|7 years\|4$/, 'registry on the source');
@@ -48,10 +52,15 @@ foreach my $format ('custom', 'plain')
 	is($dst->safe_psql('postgres', $registry_sql), $registry,
 		"$format: registry restored with the same table identity");
 	is($dst->safe_psql('postgres', $rows_sql), $rows, "$format: rows identical");
+	is($dst->safe_psql('postgres', $hashes_sql), $hashes,
+		"$format: every row keeps its chain position and hash");
+	is($dst->safe_psql('postgres',
+			q{SELECT ok::int || ':' || rows_checked FROM hipaa_audit.verify('clinic.access_log')}),
+		'1:500', "$format: every row verifies in the new cluster");
 	is($dst->safe_psql('postgres',
 			"SELECT string_agg(tgname || '=' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'clinic.access_log'::regclass"),
-		'hipaa_audit_guard_row=A,hipaa_audit_guard_truncate=A',
-		"$format: guard triggers restored ENABLE ALWAYS");
+		'hipaa_audit_chain=A,hipaa_audit_guard_row=A,hipaa_audit_guard_truncate=A',
+		"$format: chain and guard triggers restored ENABLE ALWAYS");
 	foreach my $sql ('UPDATE clinic.access_log SET actor = NULL',
 		'DELETE FROM clinic.access_log', 'TRUNCATE clinic.access_log',
 		'DROP TABLE clinic.access_log')
@@ -63,6 +72,14 @@ foreach my $format ('custom', 'plain')
 	$dst->safe_psql('postgres', q{INSERT INTO clinic.access_log VALUES (501, 'after restore', now())});
 	is($dst->safe_psql('postgres', 'SELECT count(*) FROM clinic.access_log'), '501',
 		"$format: inserts continue after restore");
+	is($dst->safe_psql('postgres', q{
+			SELECT n.audit_seq = (SELECT coalesce(max(audit_seq), 0) FROM clinic.access_log o
+			                       WHERE o.audit_chain = n.audit_chain AND o.id <> 501) + 1
+			  FROM clinic.access_log n WHERE n.id = 501}),
+		't', "$format: the new row continues its chain from the restored head");
+	is($dst->safe_psql('postgres',
+			q{SELECT ok::int || ':' || rows_checked FROM hipaa_audit.verify('clinic.access_log')}),
+		'1:501', "$format: and everything still verifies");
 	is($dst->safe_psql('postgres', 'SELECT count(*) FROM plain; DELETE FROM plain; SELECT count(*) FROM plain'),
 		"1\n0", "$format: unprotected tables are left alone");
 	$dst->stop;

@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# Benchmark (not part of the test suite), from a fresh Debian 12 machine:
+# installs what it needs, builds and installs hipaa_audit, starts a
+# throwaway PostgreSQL tuned for benchmarking (fsync and synchronous_commit
+# on, so every commit is a real flush), and compares three tables with the
+# same audit-event columns:
+#
+#   plain      an ordinary table
+#   protected  hipaa_audit.protect('protected_t', chains => BENCH_CHAINS)
+#   diy        the do-it-yourself chain: PL/pgSQL BEFORE INSERT trigger,
+#              pg_advisory_xact_lock, last row's hash, pgcrypto digest()
+#
+# on COPY of BENCH_ROWS rows, verification of those rows, backend memory
+# during both, and single-row INSERT transactions (pgbench) at 1, 8 and 32
+# clients.  Prints a results table at the end (also written to $BENCH_OUT
+# if set) and cleans up on exit (also on failure or Ctrl-C).
+#
+#   bash bench/run.sh            (as root, or as a user with sudo)
+#
+# Environment:
+#   BENCH_SECONDS=20     duration of each pgbench run
+#   BENCH_ROWS=1000000   rows COPYed into each table (and verified)
+#   BENCH_CHAINS=8       chains of the protected table
+#   BENCH_CLIENTS="1 8 32"
+#   BENCH_PORT=54340
+#   BENCH_OUT=FILE       also write the results block to FILE
+#   HA_SKIP_APT=1        skip apt-get;  HA_SKIP_BUILD=1  skip build+install
+#   HA_KEEP=1            keep the work directory (server log, pgbench logs)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=test/lib.sh
+source "$repo/test/lib.sh"
+
+SECONDS_EACH=${BENCH_SECONDS:-20}
+ROWS=${BENCH_ROWS:-1000000}
+CHAINS=${BENCH_CHAINS:-8}
+CLIENTS=${BENCH_CLIENTS:-"1 8 32"}
+PORT=${BENCH_PORT:-54340}
+WARMUP=${BENCH_WARMUP:-3}
+
+# The benchmark needs less than the tests: no pgTAP, no Perl TAP modules.
+# pgbench and pgcrypto come with postgresql-$PG_MAJOR.
+HA_PACKAGES="make gcc libc6-dev sudo
+  postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
+  libssl-dev libkrb5-dev"
+
+install_packages
+ensure_test_user
+
+work=$(mktemp -d /tmp/hipaa_audit_bench.XXXXXX)
+samplers=()
+cleanup() {
+	local p
+	for p in "${samplers[@]}"; do kill "$p" 2>/dev/null || true; done
+	as_test_user bash -c "source '$work/src/test/lib.sh'; pg_stop '$work/pg'" 2>/dev/null || true
+	if [ "${HA_KEEP:-0}" = 1 ]; then
+		echo "kept $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$work/src" "$work/pg" "$work/steps" "$work/data"
+tar -C "$repo" --exclude=.git --exclude=tmp_check --exclude=results -cf - . | tar -C "$work/src" -xf -
+if [ "${HA_SKIP_BUILD:-0}" = 1 ]; then
+	say "skipping build and install (HA_SKIP_BUILD=1)"
+else
+	build_and_install "$work/src"
+fi
+chmod 755 "$work"
+chown -R "$HA_USER" "$work" 2>/dev/null || true
+
+for f in "$PG_BIN/pgbench" "$(dirname "$PG_BIN")/lib/hipaa_audit.so" \
+	"/usr/share/postgresql/$PG_MAJOR/extension/pgcrypto.control"; do
+	[ -e "$f" ] || { echo "missing $f" >&2; exit 1; }
+done
+
+PGH=$work/pg
+psql_b() {	# psql_b ARGS...: quiet, unaligned, stop on error, database bench
+	as_test_user "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
+		-h "$PGH" -p "$PORT" -U postgres -d bench "$@"
+}
+
+say "starting a throwaway PostgreSQL for benchmarking (socket $PGH, port $PORT)"
+as_test_user bash -c "source '$work/src/test/lib.sh'; pg_start '$PGH' $PORT"
+# pg_start writes test settings (fsync = off); later lines win.
+as_test_user bash -c "cat >> '$PGH/data/postgresql.conf'" <<'EOF'
+
+# bench/run.sh: benchmark settings (later lines override earlier ones)
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+wal_sync_method = fdatasync
+shared_buffers = 1GB
+huge_pages = off
+wal_buffers = 16MB
+max_connections = 100
+max_wal_size = 8GB
+min_wal_size = 1GB
+checkpoint_timeout = 30min
+checkpoint_completion_target = 0.9
+maintenance_work_mem = 256MB
+autovacuum = off
+log_checkpoints = on
+EOF
+as_test_user bash -c "source '$work/src/test/lib.sh'; pg_stop '$PGH'; pg_start '$PGH' $PORT" ||
+	{ cat "$PGH/server.log"; exit 1; }
+as_test_user "$PG_BIN/psql" -X -q -h "$PGH" -p "$PORT" -U postgres -d postgres \
+	-c "CREATE DATABASE bench TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'"
+psql_b -v chains="$CHAINS" -f "$work/src/bench/setup.sql" >/dev/null
+
+pg_version=$(psql_b -c "SELECT version()")
+settings=$(psql_b -F ' ' -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name)
+	FROM pg_settings WHERE name IN ('fsync','synchronous_commit','shared_buffers','wal_buffers',
+	'max_connections','max_wal_size','autovacuum','full_page_writes','wal_sync_method')")
+
+# ----------------------------------------------------------------------------
+# Measured steps: one psql session (one backend) per step.  The step's
+# backend writes its PID to a file; a sampler polls /proc/PID/status for
+# RssAnon (private memory) while the step runs; after the step the session
+# reads its own VmHWM (peak resident set, which also counts the pages of
+# shared_buffers the backend touched).  Results as KEY=value lines.
+# ----------------------------------------------------------------------------
+sample_rss() {	# sample_rss PIDFILE STOPFILE OUTFILE
+	local pid="" max=0 v
+	while [ ! -s "$1" ] && [ ! -e "$2" ]; do sleep 0.02; done
+	pid=$(cat "$1" 2>/dev/null || true)
+	while [ -n "$pid" ] && [ ! -e "$2" ] && [ -r "/proc/$pid/status" ]; do
+		v=$(sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null || true)
+		if [ -n "$v" ] && [ "$v" -gt "$max" ]; then max=$v; fi
+		sleep 0.1
+	done
+	echo "$max" >"$3"
+}
+
+# step NAME SQL: run SQL (one or more statements, may print KEY=value lines)
+# timed, in a fresh backend; sets R_<NAME>_secs, _hwm_kb, _anon_kb and any
+# KEY=value the SQL printed as R_<NAME>_<KEY>.
+step() {
+	local name=$1 sql=$2 d=$work/steps/$1 out line key
+	rm -f "$d.pid" "$d.stop" "$d.anon"
+	cat >"$d.sql" <<EOF
+\\o $d.pid
+SELECT pg_backend_pid();
+\\o
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset
+$sql
+SELECT 'secs=' || round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
+SELECT 'hwm_kb=' || (regexp_match(s, 'VmHWM:\\s+(\\d+) kB'))[1]
+    || E'\\nanon_end_kb=' || (regexp_match(s, 'RssAnon:\\s+(\\d+) kB'))[1]
+  FROM pg_read_file('/proc/' || pg_backend_pid() || '/status') AS s;
+EOF
+	chown "$HA_USER" "$d.sql" 2>/dev/null || true
+	sample_rss "$d.pid" "$d.stop" "$d.anon" &
+	samplers+=($!)
+	if ! out=$(psql_b -f "$d.sql" 2>&1); then
+		touch "$d.stop"
+		echo "$out" >&2
+		echo "step $name failed" >&2
+		exit 1
+	fi
+	touch "$d.stop"
+	wait "${samplers[-1]}" || true
+	unset 'samplers[-1]'
+	while IFS= read -r line; do
+		case $line in
+		*=*)
+			key=${line%%=*}
+			[[ $key =~ ^[a-z_0-9]+$ ]] && printf -v "R_${name}_${key}" '%s' "${line#*=}"
+			;;
+		esac
+	done <<<"$out"
+	printf -v "R_${name}_anon_kb" '%s' "$(cat "$d.anon" 2>/dev/null || echo 0)"
+	local a=R_${name}_anon_end_kb m=R_${name}_anon_kb
+	# The sampler may miss the very end; the session's own last reading counts too.
+	if [ "${!a:-0}" -gt "${!m:-0}" ]; then printf -v "$m" '%s' "${!a}"; fi
+}
+
+checkpoint() { psql_b -c "CHECKPOINT" >/dev/null; }
+
+# ----------------------------------------------------------------------------
+say "generating $ROWS audit events into a file (server-side COPY TO)"
+datafile=$work/data/events.tsv
+psql_b -c "COPY (
+	SELECT 'user' || (g % 500),
+	       (ARRAY['view chart','print summary','export record','edit note'])[1 + g % 4],
+	       'MRN-' || lpad((g % 1000000)::text, 7, '0'),
+	       ('10.20.' || (g % 256) || '.' || (g % 250 + 1))::inet,
+	       rpad('accessed chart section ' || g || ' via EHR web client; reason: treatment; ', 100, 'x')
+	  FROM generate_series(1, $ROWS) AS g) TO '$datafile'" >/dev/null
+echo "$(du -h "$datafile" | cut -f1) in $datafile"
+
+step idle "SELECT 1;"
+
+for t in plain protected diy; do
+	say "COPY $ROWS rows into ${t}_t"
+	checkpoint
+	step "copy_$t" "COPY ${t}_t (actor, action, patient_mrn, client_addr, detail) FROM '$datafile';"
+	eval "echo \"\${R_copy_${t}_secs} s\""
+done
+
+say "VACUUM ANALYZE, CHECKPOINT"
+psql_b -c "VACUUM ANALYZE plain_t" -c "VACUUM ANALYZE protected_t" -c "VACUUM ANALYZE diy_t" -c "CHECKPOINT"
+sizes=$(psql_b -F ' ' -c "SELECT string_agg(format('%s: table %s, total %s', c,
+	pg_size_pretty(pg_relation_size(c)), pg_size_pretty(pg_total_relation_size(c))), E'\n' ORDER BY c)
+	FROM unnest(ARRAY['plain_t','protected_t','diy_t']::regclass[]) AS c")
+
+say "verify: hipaa_audit.verify('protected_t')"
+step verify_protected "SELECT 'ok=' || ok || E'\\nrows=' || rows_checked || E'\\nchains=' || chains
+    || E'\\nproblems=' || problems FROM hipaa_audit.verify('protected_t');"
+echo "ok=$R_verify_protected_ok rows=$R_verify_protected_rows chains=$R_verify_protected_chains problems=$R_verify_protected_problems in $R_verify_protected_secs s"
+
+say "verify: the DIY equivalent (recompute digest() over every row in seq order, check links)"
+step verify_diy "SELECT 'rows=' || count(*) || E'\\nproblems=' || count(*) FILTER (WHERE NOT ok)
+  FROM (SELECT seq = row_number() OVER w
+           AND prev = coalesce(lag(hash) OVER w, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+           AND hash = digest(prev || diy_row_bytes(d), 'sha256') AS ok
+          FROM diy_t AS d WINDOW w AS (ORDER BY seq)) AS s;"
+echo "rows=$R_verify_diy_rows problems=$R_verify_diy_problems in $R_verify_diy_secs s"
+
+# ----------------------------------------------------------------------------
+fork_check() {	# prints "dup_seq=N dup_prev=N"
+	psql_b -c "SELECT 'dup_seq=' || (SELECT count(*) FROM (SELECT seq FROM diy_t GROUP BY seq HAVING count(*) > 1) x)
+	              || ' dup_prev=' || (SELECT count(*) FROM (SELECT prev FROM diy_t GROUP BY prev HAVING count(*) > 1) x)"
+}
+
+pgbench_run() {	# pgbench_run TABLE CLIENTS SECONDS LOG
+	local jobs=2
+	as_test_user "$PG_BIN/pgbench" -n -M prepared -c "$2" -j "$jobs" -T "$3" \
+		-f "$work/src/bench/insert_$1.pgbench" -h "$PGH" -p "$PORT" -U postgres bench >"$4" 2>&1 ||
+		{ cat "$4" >&2; echo "pgbench failed ($1, $2 clients)" >&2; exit 1; }
+}
+
+say "pgbench warm-up ($WARMUP s per table, 8 clients)"
+for t in plain protected diy; do
+	pgbench_run "$t" 8 "$WARMUP" "$work/steps/warmup_$t.log"
+done
+
+for c in $CLIENTS; do
+	for t in plain protected diy; do
+		say "pgbench: single-row INSERT transactions into ${t}_t, $c clients, $SECONDS_EACH s"
+		checkpoint
+		log=$work/steps/pgbench_${t}_$c.log
+		pgbench_run "$t" "$c" "$SECONDS_EACH" "$log"
+		tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log")
+		lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$log")
+		failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
+		printf -v "T_${t}_$c" '%s' "${tps:-0}"
+		printf -v "L_${t}_$c" '%s' "${lat:-?}"
+		printf -v "F_${t}_$c" '%s' "${failed:-0}"
+		echo "tps=$tps latency=${lat} ms failed=${failed:-0}"
+		if [ "$t" = diy ] && [ "$c" -ge 8 ]; then
+			printf -v "FORK_$c" '%s' "$(fork_check)"
+			eval "echo \"diy chain after $c clients: \$FORK_$c\""
+		fi
+	done
+done
+
+say "after the insert runs: verify both chains (not timed for the results)"
+post_protected=$(psql_b -F ' ' -c "SELECT 'ok=' || ok, 'rows=' || rows_checked, 'chains=' || chains,
+	'problems=' || problems, coalesce('first=' || first_problem, '') FROM hipaa_audit.verify('protected_t')")
+post_diy=$(psql_b -F ' ' -c "SELECT 'rows=' || count(*), 'problems=' || count(*) FILTER (WHERE NOT ok)
+  FROM (SELECT seq = row_number() OVER w
+           AND prev = coalesce(lag(hash) OVER w, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+           AND hash = digest(prev || diy_row_bytes(d), 'sha256') AS ok
+          FROM diy_t AS d WINDOW w AS (ORDER BY seq)) AS s")
+echo "protected_t: $post_protected"
+echo "diy_t:       $post_diy"
+
+# ----------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
+meets() { awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 >= t) ? "met" : "NOT met" }'; }
+
+results=$work/results.txt
+{
+	echo "==================== hipaa_audit benchmark results ===================="
+	echo "date:        $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "host:        $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo) RAM, load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "server:      $pg_version"
+	echo "settings:    $settings"
+	echo "hipaa_audit: $(psql_b -c "SELECT extversion FROM pg_extension WHERE extname = 'hipaa_audit'"), protected_t chains = $CHAINS"
+	echo "pgbench:     -M prepared -j 2 -T $SECONDS_EACH, one INSERT per transaction, Unix socket"
+	echo
+	echo "1. Single-row INSERT transactions (TPS; synchronous_commit = on, fsync = on)"
+	printf '   %-8s %12s %12s %12s   %-16s %-10s %s\n' clients plain protected diy "protected/plain" "diy/plain" "target protected >= 0.85x"
+	for c in $CLIENTS; do
+		p=T_plain_$c; q=T_protected_$c; d=T_diy_$c
+		printf '   %-8s %12.1f %12.1f %12.1f   %-16s %-10s %s\n' "$c" "${!p}" "${!q}" "${!d}" \
+			"$(ratio "${!q}" "${!p}")" "$(ratio "${!d}" "${!p}")" \
+			"$(meets "$(awk -v a="${!q}" -v b="${!p}" 'BEGIN { print (b > 0) ? a / b : 0 }')" 0.85)"
+	done
+	printf '   %-8s %12s %12s %12s\n' "latency" "(avg ms)" "" ""
+	for c in $CLIENTS; do
+		p=L_plain_$c; q=L_protected_$c; d=L_diy_$c
+		printf '   %-8s %12s %12s %12s\n' "$c" "${!p}" "${!q}" "${!d}"
+	done
+	for c in $CLIENTS; do
+		for t in plain protected diy; do
+			f=F_${t}_$c
+			[ "${!f}" = 0 ] || echo "   WARNING: $t, $c clients: ${!f} failed transactions"
+		done
+	done
+	for c in $CLIENTS; do
+		f=FORK_$c
+		if [ -n "${!f:-}" ]; then
+			case ${!f} in
+			"dup_seq=0 dup_prev=0") echo "   diy chain after $c clients: no fork (${!f})" ;;
+			*) echo "   diy chain after $c clients: FORKED (${!f})" ;;
+			esac
+		fi
+	done
+	echo
+	echo "2. COPY $ROWS rows from a file (server-side COPY FROM, one transaction)"
+	printf '   %-10s %10s %12s %8s   %s\n' table seconds rows/s ratio target
+	for t in plain protected diy; do
+		s=R_copy_${t}_secs
+		tgt=""
+		[ "$t" = protected ] && tgt="protected >= 0.5x: $(meets "$(awk -v a="$R_copy_plain_secs" -v b="${!s}" 'BEGIN { print (b > 0) ? a / b : 0 }')" 0.5)"
+		printf '   %-10s %10.2f %12s %8s   %s\n' "$t" "${!s}" "$(rate "$ROWS" "${!s}")" \
+			"$(ratio "$R_copy_plain_secs" "${!s}")" "$tgt"
+	done
+	echo "$sizes" | sed 's/^/   /'
+	echo
+	echo "3. Verification of the $ROWS COPYed rows"
+	printf '   %-34s %10s %12s %s\n' "" seconds rows/s result
+	printf '   %-34s %10.2f %12s %s\n' "hipaa_audit.verify('protected_t')" "$R_verify_protected_secs" \
+		"$(rate "$R_verify_protected_rows" "$R_verify_protected_secs")" \
+		"ok=$R_verify_protected_ok rows=$R_verify_protected_rows chains=$R_verify_protected_chains problems=$R_verify_protected_problems"
+	printf '   %-34s %10.2f %12s %s\n' "DIY query (digest, lag, row_number)" "$R_verify_diy_secs" \
+		"$(rate "$R_verify_diy_rows" "$R_verify_diy_secs")" \
+		"rows=$R_verify_diy_rows problems=$R_verify_diy_problems"
+	echo "   target: verify >= 1,000,000 rows/s: $(meets "$(rate "$R_verify_protected_rows" "$R_verify_protected_secs")" 1000000)"
+	echo "   after the insert runs: protected_t $post_protected"
+	echo "                          diy_t       $post_diy"
+	echo
+	echo "4. Backend memory (the backend that did the work; fresh session per step)"
+	echo "   peak RssAnon = private memory, sampled every 0.1 s;"
+	echo "   VmHWM = peak resident set, includes the shared_buffers pages the backend touched"
+	printf '   %-22s %16s %16s\n' step "peak RssAnon" "VmHWM"
+	for s in idle copy_plain copy_protected copy_diy verify_protected verify_diy; do
+		a=R_${s}_anon_kb; h=R_${s}_hwm_kb
+		printf '   %-22s %16s %16s\n' "$s" "$(mb "${!a:-0}")" "$(mb "${!h:-0}")"
+	done
+	echo "======================================================================="
+} >"$results"
+
+say "results"
+cat "$results"
+if [ -n "${BENCH_OUT:-}" ]; then
+	cp "$results" "$BENCH_OUT"
+	echo "(also written to $BENCH_OUT)"
+fi
