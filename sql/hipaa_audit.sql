@@ -77,6 +77,21 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE ROWS 10;
 COMMENT ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass) IS
     'hipaa_audit: one row per problem found in a protected table''s chains; empty when intact';
 
+CREATE FUNCTION @extschema@.verify_progress()
+RETURNS TABLE (pid pg_catalog.int4, tbl pg_catalog.regclass, rows_checked pg_catalog.int8,
+               rows_estimated pg_catalog.int8, started pg_catalog.timestamptz)
+AS 'MODULE_PATHNAME', 'verify_progress'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION @extschema@.verify_progress() IS
+    'hipaa_audit: verify() calls running now, with the rows checked so far';
+
+CREATE VIEW @extschema@.verify_progress AS
+SELECT p.pid, p.tbl, p.rows_checked, p.rows_estimated, p.started,
+       pg_catalog.round(100.0 * p.rows_checked / NULLIF(p.rows_estimated, 0), 1) AS percent
+  FROM @extschema@.verify_progress() p;
+COMMENT ON VIEW @extschema@.verify_progress IS
+    'hipaa_audit: progress of running verify() and verify_problems() calls';
+
 CREATE FUNCTION @extschema@.guard_row()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'guard_row'
@@ -125,6 +140,8 @@ REVOKE ALL ON FUNCTION @extschema@.guard_truncate() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.chain_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify(pg_catalog.regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify_progress() FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.verify_progress FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.protected_tables FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) TO PUBLIC;
@@ -135,3 +152,5 @@ GRANT EXECUTE ON FUNCTION @extschema@.verify(pg_catalog.regclass) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass) TO PUBLIC;
 GRANT SELECT ON TABLE @extschema@.registry TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT SELECT ON TABLE @extschema@.protected_tables TO hipaa_audit_admin, hipaa_audit_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.verify_progress() TO hipaa_audit_admin, hipaa_audit_auditor;
+GRANT SELECT ON TABLE @extschema@.verify_progress TO hipaa_audit_admin, hipaa_audit_auditor;

@@ -51,6 +51,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -83,6 +84,8 @@ typedef struct ChainHead
 typedef struct HaShared
 {
 	LWLock	   *lock;
+	int			nslots;			/* verify progress: one slot per backend */
+	HaVerifyProgress slots[FLEXIBLE_ARRAY_MEMBER];
 } HaShared;
 
 static HaShared *Shared = NULL;
@@ -123,9 +126,16 @@ static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
 
 static Size
+SharedStructSize(void)
+{
+	return add_size(offsetof(HaShared, slots),
+					mul_size(MaxBackends, sizeof(HaVerifyProgress)));
+}
+
+static Size
 SharedSize(void)
 {
-	return add_size(MAXALIGN(sizeof(HaShared)),
+	return add_size(MAXALIGN(SharedStructSize()),
 					hash_estimate_size(ha_max_cached_chains, sizeof(ChainHead)));
 }
 
@@ -148,9 +158,17 @@ ChainShmemStartup(void)
 		prev_shmem_startup();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	Shared = ShmemInitStruct("hipaa_audit", sizeof(HaShared), &found);
+	Shared = ShmemInitStruct("hipaa_audit", SharedStructSize(), &found);
 	if (!found)
+	{
 		Shared->lock = &(GetNamedLWLockTranche("hipaa_audit"))->lock;
+		Shared->nslots = MaxBackends;
+		for (int i = 0; i < MaxBackends; i++)
+		{
+			Shared->slots[i].pid = 0;
+			pg_atomic_init_u64(&Shared->slots[i].rows_checked, 0);
+		}
+	}
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(ChainKey);
 	info.entrysize = sizeof(ChainHead);
@@ -167,6 +185,28 @@ HaChainShmemRequest(void)
 	shmem_request_hook = ChainShmemRequest;
 	prev_shmem_startup = shmem_startup_hook;
 	shmem_startup_hook = ChainShmemStartup;
+}
+
+/* ----------------------------------------------------------------
+ * Verification progress: each backend writes only its own slot; readers
+ * may see a slightly stale count, never a torn one (atomics).
+ * ----------------------------------------------------------------
+ */
+
+HaVerifyProgress *
+HaProgressSlot(void)
+{
+	if (Shared == NULL || MyBackendId == InvalidBackendId ||
+		MyBackendId > Shared->nslots)
+		return NULL;
+	return &Shared->slots[MyBackendId - 1];
+}
+
+HaVerifyProgress *
+HaProgressSlots(int *nslots)
+{
+	*nslots = Shared ? Shared->nslots : 0;
+	return Shared ? Shared->slots : NULL;
 }
 
 /* ----------------------------------------------------------------
@@ -619,6 +659,16 @@ ChainXactCallback(XactEvent event, void *arg pg_attribute_unused())
 			SpeculativeRels = NIL;
 			break;
 		case XACT_EVENT_ABORT:
+			{
+				/* A verify() that failed or was cancelled is no longer running. */
+				HaVerifyProgress *progress = HaProgressSlot();
+
+				if (progress != NULL)
+					progress->pid = 0;
+			}
+			Held = NIL;
+			SpeculativeRels = NIL;
+			break;
 		case XACT_EVENT_PREPARE:
 			Held = NIL;
 			SpeculativeRels = NIL;

@@ -26,7 +26,9 @@
 
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "port/atomics.h"
 #include "nodes/pg_list.h"
 #include "utils/relcache.h"
 #include "utils/uuid.h"
@@ -112,7 +114,19 @@ extern bool HaIsChainIndex(Oid indexid);
 extern Oid	HaChainIndexOf(Relation rel, bool require_unique);
 extern bool HaIsChainColumnName(const char *name);
 
+/* Progress of a running verify(), one slot per backend (chain.c). */
+typedef struct HaVerifyProgress
+{
+	int			pid;			/* 0 when idle */
+	Oid			relid;
+	TimestampTz started;
+	int64		rows_estimated;
+	pg_atomic_uint64 rows_checked;
+} HaVerifyProgress;
+
 /* chain.c */
+extern HaVerifyProgress *HaProgressSlot(void);
+extern HaVerifyProgress *HaProgressSlots(int *nslots);
 extern void HaChainShmemRequest(void);
 extern void HaChainShmemStartup(void);
 extern void HaChainInit(void);

@@ -39,6 +39,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 typedef struct VerifyState
@@ -141,6 +142,7 @@ VerifyTable(Oid relid, VerifyState *st)
 	uint8		last_hash[HA_HASH_LEN];
 	uint8		zero[HA_HASH_LEN];
 	bool		have_last = false;
+	HaVerifyProgress *progress;
 
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
@@ -179,6 +181,19 @@ VerifyTable(Oid relid, VerifyState *st)
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit verify row",
 								   ALLOCSET_DEFAULT_SIZES);
 
+	progress = HaProgressSlot();
+	if (progress != NULL)
+	{
+		progress->pid = 0;
+		pg_write_barrier();
+		progress->relid = relid;
+		progress->started = GetCurrentTimestamp();
+		progress->rows_estimated = (int64) Max(rel->rd_rel->reltuples, 0);
+		pg_atomic_write_u64(&progress->rows_checked, 0);
+		pg_write_barrier();
+		progress->pid = MyProcPid;	/* cleared below, or at abort (chain.c) */
+	}
+
 	scan = index_beginscan(rel, idx, snap, 0, 0);
 	index_rescan(scan, NULL, 0, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
@@ -196,6 +211,8 @@ VerifyTable(Oid relid, VerifyState *st)
 		old = MemoryContextSwitchTo(rowcxt);
 		slot_getallattrs(slot);
 		st->rows_checked++;
+		if (progress != NULL && (st->rows_checked & 1023) == 0)
+			pg_atomic_write_u64(&progress->rows_checked, st->rows_checked);
 
 		if (slot->tts_isnull[shape->att_chain - 1] || slot->tts_isnull[shape->att_seq - 1])
 		{
@@ -274,6 +291,8 @@ VerifyTable(Oid relid, VerifyState *st)
 		st->heap_rows++;
 	}
 	table_endscan(hscan);
+	if (progress != NULL)
+		progress->pid = 0;
 	if (st->heap_rows != st->rows_checked)
 		Report(st, -1, -1, "unindexed_rows",
 			   psprintf("the table holds " INT64_FORMAT " rows but the chain index reaches " INT64_FORMAT,
@@ -284,6 +303,39 @@ VerifyTable(Oid relid, VerifyState *st)
 	UnregisterSnapshot(snap);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
+}
+
+PG_FUNCTION_INFO_V1(verify_progress);
+
+/*
+ * verify_progress() -> setof (pid, tbl, rows_checked, rows_estimated, started)
+ */
+Datum
+verify_progress(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HaVerifyProgress *slots;
+	int			nslots;
+
+	InitMaterializedSRF(fcinfo, 0);
+	slots = HaProgressSlots(&nslots);
+	for (int i = 0; i < nslots; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		int			pid = slots[i].pid;
+
+		pg_read_barrier();
+		if (pid == 0)
+			continue;
+		values[0] = Int32GetDatum(pid);
+		values[1] = ObjectIdGetDatum(slots[i].relid);
+		values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&slots[i].rows_checked));
+		values[3] = Int64GetDatum(slots[i].rows_estimated);
+		values[4] = TimestampTzGetDatum(slots[i].started);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 PG_FUNCTION_INFO_V1(verify);
