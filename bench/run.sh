@@ -45,6 +45,7 @@ HA_PACKAGES="make gcc libc6-dev sudo
   postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
   libssl-dev libkrb5-dev"
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 install_packages
 ensure_test_user
 
@@ -113,7 +114,7 @@ as_test_user "$PG_BIN/psql" -X -q -h "$PGH" -p "$PORT" -U postgres -d postgres \
 psql_b -v chains="$CHAINS" -f "$work/src/bench/setup.sql" >/dev/null
 
 pg_version=$(psql_b -c "SELECT version()")
-settings=$(psql_b -F ' ' -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name)
+settings=$(psql_b -F ' ' -c "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name)
 	FROM pg_settings WHERE name IN ('fsync','synchronous_commit','shared_buffers','wal_buffers',
 	'max_connections','max_wal_size','autovacuum','full_page_writes','wal_sync_method')")
 
@@ -227,6 +228,24 @@ fork_check() {	# prints "dup_seq=N dup_prev=N"
 	              || ' dup_prev=' || (SELECT count(*) FROM (SELECT prev FROM diy_t GROUP BY prev HAVING count(*) > 1) x)"
 }
 
+# What the pgbench backends wait on, sampled 10 times a second from one extra
+# session while a run lasts: "CPU" is a backend running (or runnable), e.g.
+# "Lock:advisory" one waiting for a chain, "IO:WALSync" one flushing WAL.
+wait_profile() {	# wait_profile SECONDS OUTFILE
+	psql_b -F ' ' -c "CREATE TEMP TABLE ws (ev text)" -c "DO \$\$
+DECLARE t_end timestamptz := clock_timestamp() + interval '$1 seconds';
+BEGIN
+    WHILE clock_timestamp() < t_end LOOP
+        PERFORM pg_stat_clear_snapshot();
+        INSERT INTO ws SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU')
+          FROM pg_stat_activity WHERE application_name = 'pgbench';
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END \$\$" -c "SELECT string_agg(format('%s %s%%', ev, pct), ', ' ORDER BY n DESC)
+  FROM (SELECT ev, count(*) AS n, round(100.0 * count(*) / sum(count(*)) OVER ()) AS pct
+          FROM ws GROUP BY ev ORDER BY n DESC LIMIT 5) x" >"$2" 2>&1 || true
+}
+
 pgbench_run() {	# pgbench_run TABLE CLIENTS SECONDS LOG
 	local jobs=2
 	as_test_user "$PG_BIN/pgbench" -n -M prepared -c "$2" -j "$jobs" -T "$3" \
@@ -244,7 +263,12 @@ for c in $CLIENTS; do
 		say "pgbench: single-row INSERT transactions into ${t}_t, $c clients, $SECONDS_EACH s"
 		checkpoint
 		log=$work/steps/pgbench_${t}_$c.log
+		wait_profile "$((SECONDS_EACH > 2 ? SECONDS_EACH - 1 : 1))" "$work/steps/waits_${t}_$c.txt" &
+		samplers+=($!)
 		pgbench_run "$t" "$c" "$SECONDS_EACH" "$log"
+		wait "${samplers[-1]}" || true
+		unset 'samplers[-1]'
+		printf -v "W_${t}_$c" '%s' "$(head -c 300 "$work/steps/waits_${t}_$c.txt")"
 		tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log")
 		lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$log")
 		failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
@@ -252,6 +276,7 @@ for c in $CLIENTS; do
 		printf -v "L_${t}_$c" '%s' "${lat:-?}"
 		printf -v "F_${t}_$c" '%s' "${failed:-0}"
 		echo "tps=$tps latency=${lat} ms failed=${failed:-0}"
+		eval "echo \"waits: \$W_${t}_$c\""
 		if [ "$t" = diy ] && [ "$c" -ge 8 ]; then
 			printf -v "FORK_$c" '%s' "$(fork_check)"
 			eval "echo \"diy chain after $c clients: \$FORK_$c\""
@@ -280,7 +305,8 @@ results=$work/results.txt
 {
 	echo "==================== hipaa_audit benchmark results ===================="
 	echo "date:        $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-	echo "host:        $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo) RAM, load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "host:        $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo) RAM"
+	echo "load:        load average at start $load_start, at end $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews results)"
 	echo "server:      $pg_version"
 	echo "settings:    $settings"
 	echo "hipaa_audit: $(psql_b -c "SELECT extversion FROM pg_extension WHERE extname = 'hipaa_audit'"), protected_t chains = $CHAINS"
@@ -298,6 +324,13 @@ results=$work/results.txt
 	for c in $CLIENTS; do
 		p=L_plain_$c; q=L_protected_$c; d=L_diy_$c
 		printf '   %-8s %12s %12s %12s\n' "$c" "${!p}" "${!q}" "${!d}"
+	done
+	echo "   what the pgbench backends were doing (share of samples, 10/s):"
+	for c in $CLIENTS; do
+		for t in plain protected diy; do
+			w=W_${t}_$c
+			printf '   %3s clients %-10s %s\n' "$c" "$t" "${!w}"
+		done
 	done
 	for c in $CLIENTS; do
 		for t in plain protected diy; do

@@ -120,6 +120,40 @@ TypeMayHoldFloat(Oid typid, int depth)
 	return false;
 }
 
+static char
+FastKind(Oid typid)
+{
+	switch (getBaseType(typid))
+	{
+		case INT2OID:
+			return HA_FAST_INT2;
+		case INT4OID:
+		case DATEOID:
+			return HA_FAST_INT4;
+		case INT8OID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case TIMEOID:
+			return HA_FAST_INT8;
+		case FLOAT4OID:
+			return HA_FAST_FLOAT4;
+		case FLOAT8OID:
+			return HA_FAST_FLOAT8;
+		case BOOLOID:
+			return HA_FAST_BOOL;
+		case UUIDOID:
+			return HA_FAST_UUID;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case BYTEAOID:
+		case JSONOID:
+			return HA_FAST_VARLENA;
+		default:
+			return HA_FAST_NONE;
+	}
+}
+
 static HaShape *
 BuildShape(Relation rel, MemoryContext cxt)
 {
@@ -176,6 +210,7 @@ BuildShape(Relation rel, MemoryContext cxt)
 		getTypeBinaryOutputInfo(att->atttypid, &sendfn, &isvarlena);
 		fmgr_info_cxt(sendfn, &col->sendfn, cxt);
 		col->may_hold_float = TypeMayHoldFloat(att->atttypid, 0);
+		col->fastkind = FastKind(att->atttypid);
 	}
 
 	if (shape->att_chain == 0 || shape->att_seq == 0 || shape->att_prev == 0 ||
@@ -408,22 +443,96 @@ HaRowHash(HaShape *shape, const pg_uuid_t *uuid, int32 chain, int64 seq,
 		{
 			HaShapeColumn *col = &shape->columns[i];
 			int			idx = col->attnum - 1;
-			bytea	   *sent;
+			bytea	   *sent = NULL;
 			char	   *data;
 			int			len;
+			char		fixed[16];
 
 			if (isnull[idx])
 				continue;
-			sent = SendFunctionCall(&col->sendfn, values[idx]);
-			data = VARDATA(sent);
-			len = VARSIZE(sent) - VARHDRSZ;
-			if (col->may_hold_float)
-				CanonicalizeValue(col->typid, data, len, 0);
+			data = fixed;
+			switch (col->fastkind)
+			{
+				case HA_FAST_INT2:
+					{
+						uint16		v = pg_hton16((uint16) DatumGetInt16(values[idx]));
+
+						memcpy(fixed, &v, 2);
+						len = 2;
+					}
+					break;
+				case HA_FAST_INT4:
+					{
+						uint32		v = pg_hton32((uint32) DatumGetInt32(values[idx]));
+
+						memcpy(fixed, &v, 4);
+						len = 4;
+					}
+					break;
+				case HA_FAST_INT8:
+					{
+						uint64		v = pg_hton64((uint64) DatumGetInt64(values[idx]));
+
+						memcpy(fixed, &v, 8);
+						len = 8;
+					}
+					break;
+				case HA_FAST_FLOAT4:
+					{
+						float4		f = DatumGetFloat4(values[idx]);
+						uint32		v;
+
+						memcpy(&v, &f, 4);
+						if (isnan(f))
+							v = 0x7fc00000;
+						v = pg_hton32(v);
+						memcpy(fixed, &v, 4);
+						len = 4;
+					}
+					break;
+				case HA_FAST_FLOAT8:
+					{
+						float8		f = DatumGetFloat8(values[idx]);
+						uint64		v;
+
+						memcpy(&v, &f, 8);
+						if (isnan(f))
+							v = UINT64CONST(0x7ff8000000000000);
+						v = pg_hton64(v);
+						memcpy(fixed, &v, 8);
+						len = 8;
+					}
+					break;
+				case HA_FAST_BOOL:
+					fixed[0] = DatumGetBool(values[idx]) ? 1 : 0;
+					len = 1;
+					break;
+				case HA_FAST_UUID:
+					memcpy(fixed, DatumGetUUIDP(values[idx])->data, UUID_LEN);
+					len = UUID_LEN;
+					break;
+				case HA_FAST_VARLENA:
+					{
+						struct varlena *v = PG_DETOAST_DATUM_PACKED(values[idx]);
+
+						data = VARDATA_ANY(v);
+						len = VARSIZE_ANY_EXHDR(v);
+					}
+					break;
+				default:
+					sent = SendFunctionCall(&col->sendfn, values[idx]);
+					data = VARDATA(sent);
+					len = VARSIZE(sent) - VARHDRSZ;
+					if (col->may_hold_float)
+						CanonicalizeValue(col->typid, data, len, 0);
+					break;
+			}
 			UpdateU32(RowHasher, (uint32) col->namelen);
 			HaSha256Update(RowHasher, col->name, col->namelen);
 			UpdateU32(RowHasher, (uint32) len);
 			HaSha256Update(RowHasher, data, len);
-			pfree(sent);
+			if (sent != NULL)
+				pfree(sent);
 		}
 	}
 	PG_FINALLY();

@@ -86,7 +86,23 @@ typedef struct HaShapeColumn
 	Oid			typid;
 	FmgrInfo	sendfn;
 	bool		may_hold_float;	/* needs NaN normalisation */
+	char		fastkind;		/* HA_FAST_*: send output built directly */
 } HaShapeColumn;
+
+/*
+ * Types whose send output the encoder writes itself, byte for byte what the
+ * send function would produce (fixed-width big-endian integers; raw text in
+ * the database encoding, which the encoder pins the client encoding to).
+ */
+#define HA_FAST_NONE	0
+#define HA_FAST_INT2	1
+#define HA_FAST_INT4	2
+#define HA_FAST_INT8	3
+#define HA_FAST_FLOAT4	4
+#define HA_FAST_FLOAT8	5
+#define HA_FAST_BOOL	6
+#define HA_FAST_UUID	7
+#define HA_FAST_VARLENA 8
 
 typedef struct HaShape
 {

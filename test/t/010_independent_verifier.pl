@@ -583,7 +583,7 @@ $node->safe_psql('postgres', q{
 });
 check_table('t', 'after ADD COLUMN');
 
-# ------------------------------------------------ composite, domain, geometric
+# ------------------------------------------------ composite, domain
 #
 # Composite values carry their fields' type OIDs; NaN inside them (and in
 # arrays inside them) is normalised.  A domain over double precision uses
@@ -591,15 +591,23 @@ check_table('t', 'after ADD COLUMN');
 $node->safe_psql('postgres', q{
 	CREATE TYPE pt AS (x double precision, y real, label text, tags double precision[]);
 	CREATE DOMAIN dfloat AS double precision;
-	CREATE TABLE t2 (id int, c_pt pt, c_dfloat dfloat, c_point point, note text);
+	CREATE TABLE t2 (id int, c_pt pt, c_dfloat dfloat, note text);
 	SELECT hipaa_audit.protect('t2', chains => 2);
 	INSERT INTO t2 VALUES
-	  (1, ROW(1.5, 'NaN', 'é', '{NaN,1}'), 'NaN', '(NaN,1)', 'a'),
+	  (1, ROW(1.5, 'NaN', 'é', '{NaN,1}'), 'NaN', 'a'),
 	  (2, ROW('Infinity'::float8 - 'Infinity'::float8, NULL, NULL,
 	          ARRAY['Infinity'::float8 - 'Infinity'::float8]), 'Infinity'::float8 - 'Infinity'::float8,
-	      point('Infinity'::float8 - 'Infinity'::float8, 0), NULL),
-	  (3, NULL, -0, NULL, 'c');
+	      NULL),
+	  (3, NULL, -0, 'c');
 });
+# point (like the other geometric types) keeps NaN bits inside a format of its
+# own; protect() refuses it rather than hash something pg_restore changes.
+{
+	my ($rc, $out, $err) = $node->psql('postgres',
+		q{CREATE TABLE t_point (p point); SELECT hipaa_audit.protect('t_point')});
+	like($err, qr/cannot protect public\.t_point: column "p" has type point/,
+		'protect() refuses a point column');
+}
 {
 	my $pt = $node->safe_psql('postgres', "SELECT 'pt'::regtype::oid");
 	my $n8 = pack('H*', 'fff8000000000123');
@@ -611,11 +619,11 @@ $node->safe_psql('postgres', q{
 	  . pack('N l>', 700, 4) . $n4
 	  . pack('N l>', 25, 2) . 'ok'
 	  . pack('N l>', 1022, length $arr) . $arr;
-	copy_in_binary('t2', 'id, c_pt, c_dfloat, c_point', [
-		[ pack('l>', 4), $rec, $n8, $n8 . pack('H*', '3ff0000000000000') ],
+	copy_in_binary('t2', 'id, c_pt, c_dfloat', [
+		[ pack('l>', 4), $rec, $n8 ],
 	]);
 }
-check_table('t2', 'composite, domain, point');
+check_table('t2', 'composite, domain');
 
 $node->stop;
 done_testing();

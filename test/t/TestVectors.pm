@@ -306,17 +306,18 @@ EOT
 		$out .= sprintf "| `audit_chain` | %d | `%s` |\n", $v->{chain}, unpack('H*', int4_bytes($v->{chain}));
 		$out .= sprintf "| `audit_seq` | %d | `%s` |\n", $v->{seq}, unpack('H*', int8_bytes($v->{seq}));
 		$out .= sprintf "| `audit_prev_hash` | %s | `%s` |\n", $prev_desc, unpack('H*', $v->{prev});
-		$out .= "\nFields ($nonnull included, NULLs left out):\n\n";
+		$out .= "\nThe included columns, in order ($nonnull not NULL, each giving one field"
+		  . " entry of `M`):\n\n";
 		$out .= "| column | SQL value | length | value bytes (hex) |\n| --- | --- | --- | --- |\n";
 		for my $f (@{ $v->{fields} })
 		{
 			my ($name, $sql, $type, $bytes) = @$f;
 			my $lit = defined $sql ? "`$sql`" : 'NULL';
-			$lit = "`$sql::$type`" if defined $sql && $name eq 'tags';
+			$lit = "`${sql}::$type`" if defined $sql && $name eq 'tags';
 			if (defined $bytes)
 			{
-				$out .= sprintf "| `%s` | %s | %d | `%s` |\n", $name, $lit, length $bytes,
-				  unpack('H*', $bytes);
+				$out .= sprintf "| `%s` | %s | %d | %s |\n", $name, $lit, length $bytes,
+				  length $bytes ? '`' . unpack('H*', $bytes) . '`' : '(no bytes)';
 			}
 			else
 			{
@@ -349,9 +350,10 @@ sub parse_doc
 		($v{chain_hex}) = $part =~ /^\| `audit_chain` \| [^|]+ \| `([0-9a-f]+)` \|$/m;
 		($v{seq_hex})   = $part =~ /^\| `audit_seq` \| [^|]+ \| `([0-9a-f]+)` \|$/m;
 		($v{prev_hex})  = $part =~ /^\| `audit_prev_hash` \| [^|]+ \| `([0-9a-f]+)` \|$/m;
-		while ($part =~ /^\| `(\w+)` \| .* \| (?:\d+ \| `([0-9a-f]*)`|- \| \(left out\)) \|$/mg)
+		while ($part =~
+			/^\| `(\w+)` \| .* \| (?:\d+ \| (?:`([0-9a-f]+)`|(\(no bytes\)))|- \| \(left out\)) \|$/mg)
 		{
-			push @{ $v{fields} }, [ $1, $2 ];
+			push @{ $v{fields} }, [ $1, defined $3 ? '' : $2 ];
 		}
 		my ($m) = $part =~ /^`M` of vector \w+ \(\d+ bytes\):\n\n```\n([0-9a-f\n]+)```$/m;
 		($v{m_hex} = $m // '') =~ s/\n//g;
