@@ -148,7 +148,7 @@ is($node->safe_psql('postgres', q{
 	SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
 	 WHERE attrelid = 'vec'::regclass AND attnum > 0 AND NOT attisdropped}),
 	join(',', @ALL_COLUMNS), 'protect() gave the table the documented columns, in order');
-my $triggers_sql = q{SELECT string_agg(tgname || ':' || tgenabled, ' ' ORDER BY tgname)
+my $triggers_sql = q{SELECT string_agg(tgname || ':' || tgenabled::text, ' ' ORDER BY tgname)
 	FROM pg_trigger WHERE tgrelid = 'vec'::regclass};
 my $triggers = $node->safe_psql('postgres', $triggers_sql);
 is($triggers,
@@ -269,7 +269,7 @@ my %vargs = (
 my $res = verify(%vargs, rows => $copy->{rows});
 is_deeply($res->{problems}, [], 'the independent verifier finds no problem');
 is($res->{rows_checked}, 3, 'the independent verifier checked 3 rows');
-is_deeply($res->{hashes}, { map { "$POS{$_}[0]/$POS{$_}[1]" => $HASH{$_} } keys %HASH },
+is_deeply($res->{hashes}, { map {; "$POS{$_}[0]/$POS{$_}[1]" => $HASH{$_} } keys %HASH },
 	'the independent verifier recomputes the documented hashes');
 
 # ------------------------------------------------- and it can fail

@@ -1,0 +1,64 @@
+# Verification is read-only: it runs on a hot standby and agrees with the
+# primary.  After promotion the new primary rebuilds the chain heads from
+# the table and continues every chain without a fork.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use HaTest;
+
+my $primary = ha_node('primary', init => { allows_streaming => 1 });
+$primary->safe_psql('postgres', q{
+	CREATE TABLE access_log (id int, actor text);
+	SELECT hipaa_audit.protect('access_log', chains => 3);
+	INSERT INTO access_log SELECT g, 'user' || g FROM generate_series(1, 300) g;
+});
+$primary->backup('base');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'base', has_streaming => 1);
+$standby->start;
+
+# Rows written after the backup reach the standby through streaming.
+$primary->safe_psql('postgres',
+	q{INSERT INTO access_log SELECT g, 'later' || g FROM generate_series(301, 400) g});
+$primary->wait_for_catchup($standby);
+
+my $summary = q{SELECT ok::int || ':' || rows_checked || ':' || problems FROM hipaa_audit.verify('access_log')};
+is($standby->safe_psql('postgres', $summary), '1:400:0', 'verify() runs on the hot standby');
+is($standby->safe_psql('postgres', $summary), $primary->safe_psql('postgres', $summary),
+	'and agrees with the primary');
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM hipaa_audit.verify_problems('access_log')}),
+	'0', 'verify_problems() too');
+
+my ($rc, $out, $err) = $standby->psql('postgres', q{INSERT INTO access_log VALUES (0, 'x')});
+like($err, qr/cannot execute INSERT in a read-only transaction/,
+	'the standby refuses writes with PostgreSQL\'s own message');
+($rc, $out, $err) = $standby->psql('postgres', q{DELETE FROM access_log});
+like($err, qr/ERROR:  (cannot DELETE FROM protected table|cannot execute DELETE in a read-only transaction)/,
+	'and deletes');
+
+# Take the chains' heads as the primary has them, then promote.
+my $heads_sql = q{SELECT string_agg(audit_chain || ':' || max_seq, ',' ORDER BY audit_chain)
+                    FROM (SELECT audit_chain, max(audit_seq) AS max_seq FROM access_log GROUP BY 1) h};
+my $heads = $primary->safe_psql('postgres', $heads_sql);
+$primary->stop;
+$standby->promote;
+
+# Several concurrent writers after promotion, each taking a chain.
+$standby->safe_psql('postgres', q{INSERT INTO access_log VALUES (401, 'after promotion')});
+$standby->safe_psql('postgres', q{
+	BEGIN; INSERT INTO access_log VALUES (402, 'a'); INSERT INTO access_log VALUES (403, 'b'); COMMIT;
+});
+is($standby->safe_psql('postgres', $summary), '1:403:0',
+	'after promotion new rows continue the chains and everything verifies');
+is($standby->safe_psql('postgres',
+		q{SELECT count(*) FROM (SELECT audit_chain, audit_seq FROM access_log GROUP BY 1, 2 HAVING count(*) > 1) d}),
+	'0', 'no position is used twice');
+is($standby->safe_psql('postgres',
+		q{SELECT bool_and(max_seq = n) FROM (SELECT audit_chain, max(audit_seq) AS max_seq, count(*) AS n FROM access_log GROUP BY 1) c}),
+	't', 'every chain is 1..n without a hole');
+isnt($standby->safe_psql('postgres', $heads_sql), $heads, 'and the heads moved on from the old primary\'s');
+
+$standby->stop;
+done_testing();
