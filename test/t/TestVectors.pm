@@ -339,7 +339,7 @@ EOT
 sub parse_doc
 {
 	my ($text) = @_;
-	my ($sec) = $text =~ /^## Test vectors\n(.*)\z/ms
+	my ($sec) = $text =~ /^## Test vectors\n(.*?)(?=^## |\z)/ms
 	  or die "no \"## Test vectors\" section\n";
 	my @v;
 	for my $part (split /^### /m, $sec)
