@@ -43,12 +43,12 @@
 #include "access/relation.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/backendid.h"
@@ -121,6 +121,9 @@ static List *Held = NIL;
 
 /* Tables this transaction inserted into with ON CONFLICT DO NOTHING. */
 static List *SpeculativeRels = NIL;
+
+static Oid	ChainIndex(Relation rel, AttrNumber att_chain, AttrNumber att_seq,
+					   bool require_unique);
 
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
@@ -285,48 +288,45 @@ HaChainForgetTable(Oid relid)
 
 /*
  * The head of a chain as the table says: its row with the highest position,
- * read with a fresh snapshot (the caller holds the chain, so nobody else is
- * appending, and every earlier holder has committed or aborted).
+ * read backwards through the chain index with a fresh snapshot (the caller
+ * holds the chain, so nobody else is appending, and every earlier holder has
+ * committed or aborted).  A direct index scan, not SQL: the inserting role
+ * may have no SELECT right, and row level security must not hide rows here.
  */
 static void
 RebuildHead(Relation rel, int32 chain, int64 *seq, uint8 *hash)
 {
+	HaShape    *shape = HaGetShape(rel);
+	Oid			idxoid = ChainIndex(rel, shape->att_chain, shape->att_seq, true);
+	Relation	idx;
 	Snapshot	snap;
-	SPIPlanPtr	plan;
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1];
-	char	   *sql;
-	int			rc;
-
-	sql = psprintf("SELECT %s, %s FROM ONLY %s WHERE %s = $1 ORDER BY %s DESC LIMIT 1",
-				   HA_COL_SEQ, HA_COL_HASH,
-				   HaRelDisplayName(RelationGetRelid(rel)),
-				   HA_COL_CHAIN, HA_COL_SEQ);
-	values[0] = Int32GetDatum(chain);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(sql, 1, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	rc = SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot,
-							  true, false, 1);
-	UnregisterSnapshot(snap);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
+	IndexScanDesc scan;
+	ScanKeyData key;
+	TupleTableSlot *slot;
 
 	*seq = 0;
 	memset(hash, 0, HA_HASH_LEN);
-	if (SPI_processed > 0)
+	if (!OidIsValid(idxoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protected table %s lacks its unique index on (%s, %s)",
+						HaRelDisplayName(RelationGetRelid(rel)), HA_COL_CHAIN, HA_COL_SEQ)));
+
+	idx = index_open(idxoid, AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
+	scan = index_beginscan(rel, idx, snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
 	{
 		bool		isnull;
 		Datum		d;
 
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		d = slot_getattr(slot, shape->att_seq, &isnull);
 		if (!isnull)
 			*seq = DatumGetInt64(d);
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		d = slot_getattr(slot, shape->att_hash, &isnull);
 		if (!isnull)
 		{
 			bytea	   *b = DatumGetByteaPP(d);
@@ -341,7 +341,10 @@ RebuildHead(Relation rel, int32 chain, int64 *seq, uint8 *hash)
 			memcpy(hash, VARDATA_ANY(b), HA_HASH_LEN);
 		}
 	}
-	SPI_finish();
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
 }
 
 /* ----------------------------------------------------------------

@@ -9,7 +9,7 @@ use HaTest;
 my $node = ha_node('restart');
 $node->safe_psql('postgres', q{
 	CREATE TABLE access_log (id int PRIMARY KEY, actor text NOT NULL);
-	SELECT hipaa_audit.protect('access_log');
+	SELECT hipaa_audit.protect('access_log', chains => 1);
 	INSERT INTO access_log SELECT g, 'user' || g FROM generate_series(1, 100) g;
 });
 my $before = $node->safe_psql('postgres',
@@ -51,6 +51,27 @@ $before = $node->safe_psql('postgres',
 $node->stop('immediate');
 $node->start;
 check_protected('after crash recovery');
+
+# After a restart the chain heads are rebuilt from the table.  The writer
+# may be a role that can only INSERT, and row level security may hide every
+# row from it: the rebuild must still see them all, or the chain would fork.
+$node->safe_psql('postgres', q{
+	CREATE ROLE app_writer LOGIN;
+	GRANT INSERT ON access_log TO app_writer;
+	ALTER TABLE access_log ENABLE ROW LEVEL SECURITY;
+	CREATE POLICY writer_inserts ON access_log FOR INSERT TO app_writer WITH CHECK (true);
+});
+$node->restart;
+$node->safe_psql('postgres', q{
+	SET ROLE app_writer;
+	INSERT INTO access_log VALUES (102, 'insert-only writer');
+	INSERT INTO access_log VALUES (103, 'insert-only writer');
+});
+is($node->safe_psql('postgres', q{
+		SELECT string_agg(audit_seq::text, ',' ORDER BY id) FROM access_log WHERE id >= 101}),
+	'101,102,103', 'an INSERT-only writer behind row level security continues the chain');
+is($node->safe_psql('postgres', q{SELECT ok FROM hipaa_audit.verify('access_log')}),
+	't', 'and it verifies');
 
 $node->stop;
 done_testing();
