@@ -8,6 +8,8 @@ use warnings;
 use PostgreSQL::Test::Utils;
 use PostgreSQL::Test::Cluster;
 use Test::More;
+use IPC::Run;
+use Time::HiRes qw(time);
 use HaTest;
 
 my $node = ha_node('concurrency', conf => "log_statement = none\nlog_lock_waits = on\n");
@@ -17,6 +19,8 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE t2 (client int NOT NULL, marker bigint NOT NULL, kind text NOT NULL);
 	CREATE TABLE acks (client int NOT NULL, marker bigint PRIMARY KEY, extra_kept int NOT NULL);
 	CREATE SEQUENCE marker_seq;
+	CREATE INDEX ON t1 (marker);
+	CREATE INDEX ON t2 (marker);
 	SELECT hipaa_audit.protect('t1', chains => 4);
 	SELECT hipaa_audit.protect('t2', chains => 2);
 });
@@ -96,15 +100,48 @@ EOS
 my $clients = 16;
 my $per_client = 250;
 my $total = $clients * $per_client;
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+my $script_file = "$tmp/007_mixed.sql";
+PostgreSQL::Test::Utils::append_to_file($script_file, $script);
+
+# pgbench in the background; meanwhile verify() and the SQL chain checks run
+# again and again, each on one snapshot, and must never see a problem: a
+# snapshot of a table under load holds, for every chain, exactly positions
+# 1..k (the holder of a chain commits before the next one may write it).
 my $t0 = time;
-$node->pgbench(
-	"--no-vacuum --client=$clients --jobs=2 --transactions=$per_client --random-seed=20241123",
-	0,
-	[qr{processed: $total/$total}],
-	[qr{^(?!.*(?:ERROR|aborted))}s],
-	'pgbench: all transactions ran without error',
-	{ '007_mixed' => $script });
-note sprintf('pgbench took %d s', time - $t0);
+my ($pgb_out, $pgb_err) = ('', '');
+my $pgb = IPC::Run::start(
+	[
+		'pgbench', '--no-vacuum', "--client=$clients", '--jobs=2',
+		"--transactions=$per_client", '--random-seed=20241123',
+		'-f', $script_file, '-h', $node->host, '-p', $node->port, 'postgres'
+	],
+	'>', \$pgb_out, '2>', \$pgb_err, IPC::Run::timeout(100));
+my ($checks, @seen) = (0);
+while ($pgb->pumpable)
+{
+	my $r = $node->safe_psql('postgres', q{
+		SELECT (SELECT ok::text || ' ' || rows_checked || ' ' || coalesce(first_problem, '')
+		          FROM hipaa_audit.verify('t1')),
+		       (SELECT ok::text || ' ' || rows_checked || ' ' || coalesce(first_problem, '')
+		          FROM hipaa_audit.verify('t2')),
+		       (SELECT count(*) FROM (SELECT audit_chain FROM t1 GROUP BY 1
+		                              HAVING min(audit_seq) <> 1 OR max(audit_seq) <> count(*)) h1),
+		       (SELECT count(*) FROM (SELECT audit_chain FROM t2 GROUP BY 1
+		                              HAVING min(audit_seq) <> 1 OR max(audit_seq) <> count(*)) h2)});
+	$checks++;
+	my ($v1, $v2, $h1, $h2) = split /\|/, $r;
+	push @seen, $r unless $v1 =~ /^true \d+ $/ && $v2 =~ /^true \d+ $/ && $h1 eq '0' && $h2 eq '0';
+	$pgb->pump_nb;
+}
+my $pgb_ok = $pgb->finish;
+note sprintf('pgbench took %.0f s; %d verify rounds ran during the load', time - $t0, $checks);
+ok($pgb_ok, 'pgbench exited with status 0') or diag "stdout:\n$pgb_out\nstderr:\n$pgb_err";
+like($pgb_out, qr{processed: $total/$total}, "pgbench: all $total transactions processed");
+unlike($pgb_err, qr/ERROR|aborted/, 'pgbench: no client hit an error');
+cmp_ok($checks, '>=', 1, 'verify() ran while the load was going on');
+ok(!@seen, 'verify() and the chain checks were clean on every snapshot taken under load')
+  or diag join("\n", @seen[0 .. ($#seen < 9 ? $#seen : 9)]);
 
 my ($acks, $kept, $dropped) = split /\|/, $node->safe_psql('postgres',
 	'SELECT count(*), sum(extra_kept), count(*) FILTER (WHERE extra_kept = 0) FROM acks');

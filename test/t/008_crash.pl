@@ -3,7 +3,11 @@
 # protected tables in the same transactions; the postmaster is killed with
 # SIGKILL while they run; after the restart every acknowledged commit is in
 # both tables, verify() is ok, and new rows continue each chain at the next
-# position (the chain heads are rebuilt from the tables).  Three rounds.
+# position (the chain heads are rebuilt from the tables).  Three rounds, then
+# one in which the postmaster and all its processes are killed at once (no
+# backend gets to write anything more, as in a power cut that keeps the OS
+# cache), then one in which a single backend is killed and the postmaster
+# reinitializes shared memory itself (restart_after_crash).
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -13,12 +17,14 @@ use IPC::Run;
 use Time::HiRes qw(time usleep);
 use HaTest;
 
-my $node = ha_node('crash', conf => "log_statement = none\n");
+my $node = ha_node('crash', conf => "log_statement = none\nrestart_after_crash = on\n");
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 
 $node->safe_psql('postgres', q{
 	CREATE TABLE t1 (round int NOT NULL, client int NOT NULL, n int NOT NULL, payload text NOT NULL);
 	CREATE TABLE t2 (round int NOT NULL, client int NOT NULL, n int NOT NULL, note text NOT NULL);
+	CREATE INDEX ON t1 (round, client, n);
+	CREATE INDEX ON t2 (round, client, n);
 	SELECT hipaa_audit.protect('t1', chains => 4);
 	SELECT hipaa_audit.protect('t2', chains => 2);
 });
@@ -122,12 +128,13 @@ sub start_load
 	return @clients;
 }
 
-# Kill the postmaster with SIGKILL in the middle of the load, wait for the
-# clients and every old server process to go, restart.  Returns, per client,
-# the number of acknowledged commits.
+# Kill the postmaster (or, with $mode 'backend', one backend) with SIGKILL
+# in the middle of the load, wait for the clients and every old server
+# process to go, restart.  Returns, per client, the number of acknowledged
+# commits.
 sub crash_during_load
 {
-	my ($round) = @_;
+	my ($round, $mode) = @_;
 	my @clients = start_load($round);
 	my $t0 = time;
 
@@ -145,9 +152,33 @@ sub crash_during_load
 	my $pidfile = $node->data_dir . '/postmaster.pid';
 	my $pm = (split /\n/, PostgreSQL::Test::Utils::slurp_file($pidfile))[0];
 	my @old = children_of($pm);
-	note sprintf('round %d: killing postmaster %d (%d children) after %.1f s of load',
-		$round, $pm, scalar @old, time - $t0);
-	$node->kill9;
+	my $log_offset = -s $node->logfile;
+	if ($mode eq 'backend')
+	{
+		my $victim = $node->safe_psql('postgres', q{
+			SELECT pid FROM pg_stat_activity
+			 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+			 ORDER BY pid LIMIT 1});
+		note sprintf('round %d: killing backend %d after %.1f s of load',
+			$round, $victim, time - $t0);
+		kill 9, $victim;
+	}
+	elsif ($mode eq 'all')
+	{
+		note sprintf('round %d: killing postmaster %d and its %d children at once after %.1f s of load',
+			$round, $pm, scalar @old, time - $t0);
+		kill 'STOP', $pm;    # no new children from here on
+		@old = children_of($pm);
+		kill 9, @old;
+		kill 'CONT', $pm;
+		$node->kill9;
+	}
+	else
+	{
+		note sprintf('round %d: killing postmaster %d (%d children) after %.1f s of load',
+			$round, $pm, scalar @old, time - $t0);
+		$node->kill9;
+	}
 
 	# The clients end when their (orphaned) backends notice the postmaster
 	# is gone.
@@ -172,6 +203,17 @@ sub crash_during_load
 	note "round $round: acknowledged commits per client: @acked";
 	is($running, $nclients, "round $round: every client was still running at the crash");
 	ok(!grep({ $_ == 0 } @acked), "round $round: every client had acknowledged commits");
+
+	if ($mode eq 'backend')
+	{
+		# The postmaster itself kills the other backends, reinitializes
+		# shared memory and runs crash recovery.
+		ok($node->poll_query_until('postgres', 'SELECT true'),
+			"round $round: server is back after reinitializing");
+		ok($node->log_contains(qr/all server processes terminated; reinitializing/, $log_offset),
+			"round $round: the postmaster reinitialized shared memory");
+		return @acked;
+	}
 
 	# Wait for the old postmaster (even as a zombie, its PID blocks a new
 	# start) and its children to be gone, then restart.
@@ -207,6 +249,7 @@ sub check_round
 			$have{$c} = \@v;
 		}
 		my (@lost, @bad);
+		my $unacked = 0;
 		for my $c (1 .. $nclients)
 		{
 			my $k = $acked[ $c - 1 ];
@@ -215,12 +258,14 @@ sub check_round
 				SELECT count(DISTINCT n) FROM $tbl
 				 WHERE round = $round AND client = $c AND n BETWEEN 1 AND $k});
 			push @lost, "client $c: acked $k, present $present" if $present != $k;
+			$unacked++ if $cnt == $k + 1;
 			push @bad, "client $c: acked $k, rows $cnt, distinct $distinct, n $min..$max"
 			  unless $cnt == $distinct
 			  && ($cnt == 0 || $min == 1)
 			  && $max == $cnt
 			  && ($cnt == $k || $cnt == $k + 1);
 		}
+		note "round $round: $tbl: $unacked client(s) had a commit in flight that made it unacknowledged";
 		ok(!@lost, "round $round: $tbl: every acknowledged commit survived the crash")
 		  or diag join("\n", @lost);
 		ok(!@bad, "round $round: $tbl: each client's rows are exactly 1..acked(+1 in flight)")
@@ -283,10 +328,11 @@ sub check_continuation
 	check_chains($_, "round $round after new inserts") for 't1', 't2';
 }
 
-for my $round (1 .. 3)
+my @modes = ('postmaster', 'postmaster', 'postmaster', 'all', 'backend');
+for my $round (1 .. @modes)
 {
 	my $t0 = time;
-	my @acked = crash_during_load($round);
+	my @acked = crash_during_load($round, $modes[ $round - 1 ]);
 	check_round($round, @acked);
 	check_continuation($round);
 	note sprintf('round %d took %.1f s', $round, time - $t0);
