@@ -21,7 +21,9 @@
 #include "utils/builtins.h"
 #include "utils/inet.h"
 #include "utils/memutils.h"
+#include "utils/inval.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 /* The client address, computed once per backend; NULL for local sockets. */
@@ -48,6 +50,53 @@ GetClientAddr(void)
 		ClientKnown = true;
 	}
 	return ClientAddr;
+}
+
+/*
+ * Role names as text, remembered per role OID: a COPY of a million rows
+ * should not look up the same two names a million times.  A renamed role is
+ * picked up through the syscache invalidation callback.
+ */
+typedef struct RoleNameCache
+{
+	Oid			roleid;
+	text	   *name;
+} RoleNameCache;
+
+static RoleNameCache SessionRoleName = {InvalidOid, NULL};
+static RoleNameCache CurrentRoleName = {InvalidOid, NULL};
+static bool RoleCallbackRegistered = false;
+
+static void
+RoleNameInval(Datum arg pg_attribute_unused(), int cacheid pg_attribute_unused(),
+			  uint32 hashvalue pg_attribute_unused())
+{
+	SessionRoleName.roleid = InvalidOid;
+	CurrentRoleName.roleid = InvalidOid;
+}
+
+static Datum
+RoleNameDatum(RoleNameCache *cache, Oid roleid)
+{
+	if (!RoleCallbackRegistered)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, RoleNameInval, (Datum) 0);
+		RoleCallbackRegistered = true;
+	}
+	if (cache->roleid != roleid || cache->name == NULL)
+	{
+		char	   *name = GetUserNameFromId(roleid, false);
+		text	   *t;
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		t = cstring_to_text(name);
+		MemoryContextSwitchTo(old);
+		if (cache->name != NULL)
+			pfree(cache->name);
+		cache->name = t;
+		cache->roleid = roleid;
+	}
+	return PointerGetDatum(cache->name);
 }
 
 static Datum
@@ -109,10 +158,9 @@ chain_row(PG_FUNCTION_ARGS)
 	values[shape->att_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	isnull[shape->att_at - 1] = false;
 	values[shape->att_session_role - 1] =
-		CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+		RoleNameDatum(&SessionRoleName, GetSessionUserId());
 	isnull[shape->att_session_role - 1] = false;
-	values[shape->att_role - 1] =
-		CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	values[shape->att_role - 1] = RoleNameDatum(&CurrentRoleName, GetUserId());
 	isnull[shape->att_role - 1] = false;
 	client = GetClientAddr();
 	values[shape->att_client - 1] = PointerGetDatum(client);
