@@ -82,3 +82,7 @@ SELECT hipaa_audit.protect('ch_ok');
 -- Verification errors.
 SELECT * FROM hipaa_audit.verify(NULL);
 SELECT * FROM hipaa_audit.verify('ch_bad1');
+
+-- Clean up the cluster-wide role (the table keeps its rows, as it must).
+REVOKE ALL ON ch_log FROM regress_ha_clerk;
+DROP ROLE regress_ha_clerk;

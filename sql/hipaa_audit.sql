@@ -36,7 +36,7 @@ REVOKE ALL ON TABLE @extschema@.registry FROM PUBLIC;
 CREATE FUNCTION @extschema@.protect(
     tbl       pg_catalog.regclass,
     retention pg_catalog.interval DEFAULT '6 years',
-    chains    pg_catalog.int4     DEFAULT 8)
+    chains    pg_catalog.int4     DEFAULT 32)
 RETURNS void
 AS 'MODULE_PATHNAME', 'protect'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;

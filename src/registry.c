@@ -565,17 +565,22 @@ protect(PG_FUNCTION_ARGS)
 				 errdetail("Its functions remove or freeze rows without going through the executor."),
 				 errhint("DROP EXTENSION pg_surgery first.")));
 
-	/* 1. The chain columns and the trigger that fills them. */
+	/*
+	 * 1. The chain columns, the unique index the chain is walked through
+	 * (also by the trigger when it rebuilds a head), and the trigger.
+	 */
 	sql = psprintf("ALTER TABLE %s "
 				   "ADD COLUMN %s pg_catalog.int4, ADD COLUMN %s pg_catalog.int8, "
 				   "ADD COLUMN %s pg_catalog.timestamptz, ADD COLUMN %s pg_catalog.text, "
 				   "ADD COLUMN %s pg_catalog.text, ADD COLUMN %s pg_catalog.inet, "
 				   "ADD COLUMN %s pg_catalog.bytea, ADD COLUMN %s pg_catalog.bytea; "
+				   "CREATE UNIQUE INDEX ON %s (%s, %s); "
 				   "CREATE TRIGGER %s BEFORE INSERT ON %s "
 				   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.chain_row(); "
 				   "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s",
 				   name, HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
 				   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH,
+				   name, HA_COL_CHAIN, HA_COL_SEQ,
 				   quote_identifier(HA_TRIGGER_CHAIN), name,
 				   name, quote_identifier(HA_TRIGGER_CHAIN));
 	RunAsExtensionOwner(sql, 0, NULL, NULL, false);
@@ -610,7 +615,7 @@ protect(PG_FUNCTION_ARGS)
 		RunAsExtensionOwner(sql, 0, NULL, NULL, true);
 	}
 
-	/* 4. The guards, NOT NULL, and the unique index verification walks. */
+	/* 4. The guards, and NOT NULL now that every row is stamped. */
 	sql = psprintf("CREATE TRIGGER %s BEFORE UPDATE OR DELETE ON %s "
 				   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.guard_row(); "
 				   "CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
@@ -620,15 +625,13 @@ protect(PG_FUNCTION_ARGS)
 				   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
 				   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
 				   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
-				   "ALTER COLUMN %s SET NOT NULL; "
-				   "CREATE UNIQUE INDEX ON %s (%s, %s)",
+				   "ALTER COLUMN %s SET NOT NULL",
 				   quote_identifier(HA_TRIGGER_ROW), name,
 				   quote_identifier(HA_TRIGGER_TRUNCATE), name,
 				   name, quote_identifier(HA_TRIGGER_ROW),
 				   quote_identifier(HA_TRIGGER_TRUNCATE),
 				   HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
-				   HA_COL_ROLE, HA_COL_PREV, HA_COL_HASH,
-				   name, HA_COL_CHAIN, HA_COL_SEQ);
+				   HA_COL_ROLE, HA_COL_PREV, HA_COL_HASH);
 	RunAsExtensionOwner(sql, 0, NULL, NULL, false);
 
 	ereport(LOG_SERVER_ONLY,
