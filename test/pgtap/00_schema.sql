@@ -4,7 +4,7 @@
 -- function or grant added, removed or changed makes this file fail: update it
 -- in the same change, on purpose.
 BEGIN;
-SELECT plan(107);
+SELECT plan(121);
 
 -- The schema and the extension ---------------------------------------------------
 SELECT has_schema('hipaa_audit', 'schema hipaa_audit exists');
@@ -38,8 +38,10 @@ SELECT bag_eq(
              ('function hipaa_audit.unprotect(regclass)'),
              ('function hipaa_audit.verify(regclass)'),
              ('function hipaa_audit.verify_problems(regclass)'),
+             ('function hipaa_audit.verify_progress()'),
              ('table hipaa_audit.registry'),
-             ('view hipaa_audit.protected_tables')$$,
+             ('view hipaa_audit.protected_tables'),
+             ('view hipaa_audit.verify_progress')$$,
     'the extension owns exactly these objects');
 SELECT results_eq(
     $$SELECT extconfig::regclass[]::text[] COLLATE "default", extcondition COLLATE "default" FROM pg_extension WHERE extname = 'hipaa_audit'$$,
@@ -49,7 +51,7 @@ SELECT results_eq(
 -- Functions ------------------------------------------------------------------------
 SELECT functions_are('hipaa_audit',
     ARRAY['chain_row', 'guard_row', 'guard_truncate', 'is_protected', 'protect', 'unprotect',
-          'verify', 'verify_problems'],
+          'verify', 'verify_problems', 'verify_progress'],
     'schema hipaa_audit has exactly these functions');
 
 SELECT has_function('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
@@ -120,6 +122,14 @@ SELECT isnt_definer('hipaa_audit', 'verify_problems', ARRAY['regclass'],
 SELECT isnt_strict('hipaa_audit', 'verify_problems', ARRAY['regclass'],
     'verify_problems is CALLED ON NULL INPUT (NULL is an error)');
 
+SELECT has_function('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'verify_progress() exists');
+SELECT function_lang_is('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'c', 'verify_progress is LANGUAGE C');
+SELECT function_returns('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'setof record',
+    'verify_progress returns setof record (RETURNS TABLE)');
+SELECT volatility_is('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'volatile', 'verify_progress is VOLATILE');
+SELECT isnt_definer('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'verify_progress is not SECURITY DEFINER');
+SELECT is_strict('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'verify_progress is STRICT');
+
 -- Everything about each function in one place, so that any drift (argument
 -- names or defaults, parallel safety, SET clauses, the C symbol) shows up.
 SELECT bag_eq(
@@ -145,7 +155,7 @@ SELECT bag_eq(
        false, true, false, false, '{}'::text[], 'is_protected', '$libdir/hipaa_audit', true,
        1::real, 0::real),
       ('hipaa_audit.protect(regclass,interval,integer)',
-       'tbl regclass, retention interval DEFAULT ''6 years''::interval, chains integer DEFAULT 8',
+       'tbl regclass, retention interval DEFAULT ''6 years''::interval, chains integer DEFAULT 32',
        'void', 'c', 'f', 'v', 'u',
        false, false, false, false, '{}'::text[], 'protect', '$libdir/hipaa_audit', true,
        1::real, 0::real),
@@ -160,7 +170,12 @@ SELECT bag_eq(
       ('hipaa_audit.verify_problems(regclass)', 'tbl regclass',
        'TABLE(chain integer, seq bigint, kind text, detail text)', 'c', 'f', 'v', 'u',
        false, false, false, true, '{}'::text[], 'verify_problems', '$libdir/hipaa_audit', true,
-       1::real, 10::real)$$,
+       1::real, 10::real),
+      ('hipaa_audit.verify_progress()', '',
+       'TABLE(pid integer, tbl regclass, rows_checked bigint, rows_estimated bigint, started timestamp with time zone)',
+       'c', 'f', 'v', 'u',
+       false, true, false, true, '{}'::text[], 'verify_progress', '$libdir/hipaa_audit', true,
+       1::real, 1000::real)$$,
     'every function: signature, arguments and defaults, result, language, kind, volatility, parallel, definer, strict, leakproof, returns set, SET, symbol, library, comment, cost, rows');
 
 -- EXECUTE grants -----------------------------------------------------------------
@@ -180,6 +195,8 @@ SELECT function_privs_are('hipaa_audit', 'verify', ARRAY['regclass'], 'public', 
     'PUBLIC may execute verify (it checks SELECT or auditor/admin membership itself)');
 SELECT function_privs_are('hipaa_audit', 'verify_problems', ARRAY['regclass'], 'public', ARRAY['EXECUTE'],
     'PUBLIC may execute verify_problems (it checks SELECT or auditor/admin membership itself)');
+SELECT function_privs_are('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'public', ARRAY[]::name[],
+    'PUBLIC may not execute verify_progress');
 
 SELECT function_privs_are('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'], 'hipaa_audit_admin', ARRAY['EXECUTE'],
     'hipaa_audit_admin may execute protect');
@@ -197,6 +214,8 @@ SELECT function_privs_are('hipaa_audit', 'verify', ARRAY['regclass'], 'hipaa_aud
     'hipaa_audit_admin may execute verify (through PUBLIC)');
 SELECT function_privs_are('hipaa_audit', 'verify_problems', ARRAY['regclass'], 'hipaa_audit_admin', ARRAY['EXECUTE'],
     'hipaa_audit_admin may execute verify_problems (through PUBLIC)');
+SELECT function_privs_are('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'hipaa_audit_admin', ARRAY['EXECUTE'],
+    'hipaa_audit_admin may execute verify_progress');
 
 SELECT function_privs_are('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'], 'hipaa_audit_auditor', ARRAY['EXECUTE'],
     'hipaa_audit_auditor may execute protect (through PUBLIC)');
@@ -214,6 +233,8 @@ SELECT function_privs_are('hipaa_audit', 'verify', ARRAY['regclass'], 'hipaa_aud
     'hipaa_audit_auditor may execute verify (through PUBLIC)');
 SELECT function_privs_are('hipaa_audit', 'verify_problems', ARRAY['regclass'], 'hipaa_audit_auditor', ARRAY['EXECUTE'],
     'hipaa_audit_auditor may execute verify_problems (through PUBLIC)');
+SELECT function_privs_are('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'hipaa_audit_auditor', ARRAY['EXECUTE'],
+    'hipaa_audit_auditor may execute verify_progress');
 
 -- Every ACL entry of the schema, its functions and its relations, whoever the
 -- grantee: a grant to any other role fails here.
@@ -249,6 +270,9 @@ SELECT bag_eq(
       ('function hipaa_audit.verify(regclass)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.verify_problems(regclass)', 'PUBLIC', 'EXECUTE', false),
       ('function hipaa_audit.verify_problems(regclass)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.verify_progress()', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.verify_progress()', 'hipaa_audit_auditor', 'EXECUTE', false),
+      ('function hipaa_audit.verify_progress()', 'owner', 'EXECUTE', false),
       ('relation hipaa_audit.protected_tables', 'hipaa_audit_admin', 'SELECT', false),
       ('relation hipaa_audit.protected_tables', 'hipaa_audit_auditor', 'SELECT', false),
       ('relation hipaa_audit.protected_tables', 'owner', 'DELETE', false),
@@ -267,6 +291,15 @@ SELECT bag_eq(
       ('relation hipaa_audit.registry', 'owner', 'TRIGGER', false),
       ('relation hipaa_audit.registry', 'owner', 'TRUNCATE', false),
       ('relation hipaa_audit.registry', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.verify_progress', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.verify_progress', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.verify_progress', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.verify_progress', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.verify_progress', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.verify_progress', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.verify_progress', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.verify_progress', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.verify_progress', 'owner', 'UPDATE', false),
       ('schema hipaa_audit', 'PUBLIC', 'USAGE', false),
       ('schema hipaa_audit', 'owner', 'CREATE', false),
       ('schema hipaa_audit', 'owner', 'USAGE', false)$$,
@@ -281,12 +314,13 @@ SELECT is(
 
 -- Tables, views, columns ----------------------------------------------------------
 SELECT tables_are('hipaa_audit', ARRAY['registry'], 'schema hipaa_audit has exactly one table, registry');
-SELECT views_are('hipaa_audit', ARRAY['protected_tables'], 'schema hipaa_audit has exactly one view, protected_tables');
+SELECT views_are('hipaa_audit', ARRAY['protected_tables', 'verify_progress'],
+    'schema hipaa_audit has exactly two views, protected_tables and verify_progress');
 SELECT bag_eq(
     $$SELECT relname::text COLLATE "default", relkind::text FROM pg_class
        WHERE relnamespace = 'hipaa_audit'::regnamespace$$,
     $$VALUES ('protected_tables', 'v'), ('registry', 'r'),
-             ('registry_pkey', 'i'), ('registry_table_uuid_key', 'i')$$,
+             ('registry_pkey', 'i'), ('registry_table_uuid_key', 'i'), ('verify_progress', 'v')$$,
     'schema hipaa_audit holds no other relation (no sequence, index, matview or foreign table)');
 SELECT is(
     (SELECT count(*) FROM pg_type t
@@ -337,6 +371,18 @@ SELECT results_eq(
              ('owner', 'name'), ('estimated_rows', 'bigint')$$,
     'hipaa_audit.protected_tables columns: order and types');
 
+SELECT columns_are('hipaa_audit', 'verify_progress',
+    ARRAY['pid', 'tbl', 'rows_checked', 'rows_estimated', 'started', 'percent'],
+    'hipaa_audit.verify_progress has exactly these columns');
+SELECT results_eq(
+    $$SELECT attname::text COLLATE "default", format_type(atttypid, atttypmod)
+        FROM pg_attribute
+       WHERE attrelid = 'hipaa_audit.verify_progress'::regclass AND attnum > 0 AND NOT attisdropped
+       ORDER BY attnum$$,
+    $$VALUES ('pid', 'integer'), ('tbl', 'regclass'), ('rows_checked', 'bigint'),
+             ('rows_estimated', 'bigint'), ('started', 'timestamp with time zone'), ('percent', 'numeric')$$,
+    'hipaa_audit.verify_progress columns: order and types');
+
 -- SELECT grants ------------------------------------------------------------------
 SELECT table_privs_are('hipaa_audit', 'registry', 'public', ARRAY[]::name[],
     'PUBLIC has no privilege on hipaa_audit.registry');
@@ -350,6 +396,12 @@ SELECT table_privs_are('hipaa_audit', 'protected_tables', 'hipaa_audit_admin', A
     'hipaa_audit_admin may only SELECT hipaa_audit.protected_tables');
 SELECT table_privs_are('hipaa_audit', 'protected_tables', 'hipaa_audit_auditor', ARRAY['SELECT'],
     'hipaa_audit_auditor may only SELECT hipaa_audit.protected_tables');
+SELECT table_privs_are('hipaa_audit', 'verify_progress', 'public', ARRAY[]::name[],
+    'PUBLIC has no privilege on hipaa_audit.verify_progress');
+SELECT table_privs_are('hipaa_audit', 'verify_progress', 'hipaa_audit_admin', ARRAY['SELECT'],
+    'hipaa_audit_admin may only SELECT hipaa_audit.verify_progress');
+SELECT table_privs_are('hipaa_audit', 'verify_progress', 'hipaa_audit_auditor', ARRAY['SELECT'],
+    'hipaa_audit_auditor may only SELECT hipaa_audit.verify_progress');
 
 -- Schema privileges ----------------------------------------------------------------
 SELECT schema_privs_are('hipaa_audit', 'public', ARRAY['USAGE'],

@@ -84,6 +84,22 @@ $$;
 CREATE TABLE regress_ha_drop.baseline AS
 SELECT tbl, regress_ha_drop.state(tbl) AS fp
   FROM (VALUES ('regress_ha_drop.audit'), ('regress_ha_owned.owned')) v(tbl);
+-- A refused statement's SQLSTATE and message, for cascades: which of the
+-- protected table's objects PostgreSQL reaches first depends on dependency
+-- order, so the tests accept a refusal at any of them (the table itself, one
+-- of its three triggers, its chain index), but nothing else.
+CREATE FUNCTION regress_ha_drop.refusal(cmd text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE cmd;
+    RETURN 'not refused';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+CREATE FUNCTION regress_ha_drop.refused_at(tbl text) RETURNS text LANGUAGE sql AS $$
+    SELECT format('^42501: cannot (DROP|drop trigger hipaa_audit_(chain|guard_row|guard_truncate) of|DROP INDEX %s_audit_chain_audit_seq_idx of) protected table %s$',
+                  regexp_replace(tbl, '\.', '\.', 'g'), regexp_replace(tbl, '\.', '\.', 'g'))
+$$;
 CREATE FUNCTION regress_ha_drop.unchanged(tbl text) RETURNS text LANGUAGE sql AS $$
     SELECT regress_ha_drop.state(tbl)
 $$;
@@ -125,24 +141,23 @@ SELECT is(regress_ha_drop.state('regress_ha_drop.audit'), regress_ha_drop.baseli
 SELECT has_table('regress_ha_drop', 'plain', '... and the plain table of the same statement is still there');
 
 -- Cascaded drops (object_access hook) -------------------------------------------
--- The chain index and the triggers are dropped before their table; the
--- chain index (auto-dependent on the chain columns) comes first, so a cascade
--- that reaches a protected table is refused at its chain index.
-SELECT throws_ok('DROP SCHEMA regress_ha_drop CASCADE', '42501',
-    'cannot DROP INDEX regress_ha_drop.audit_audit_chain_audit_seq_idx of protected table regress_ha_drop.audit',
+-- The chain index and the triggers are dropped before their table, so a
+-- cascade that reaches a protected table is refused at the first of them.
+SELECT matches(regress_ha_drop.refusal('DROP SCHEMA regress_ha_drop CASCADE'),
+    regress_ha_drop.refused_at('regress_ha_drop.audit'),
     'DROP SCHEMA ... CASCADE of the schema holding a protected table is refused');
 SELECT is(regress_ha_drop.state('regress_ha_drop.audit'), regress_ha_drop.baseline('regress_ha_drop.audit'),
     '... table, rows, triggers and registry row intact');
 SELECT has_table('regress_ha_drop', 'plain', '... and the rest of the schema is still there');
 
-SELECT throws_ok('DROP OWNED BY regress_ha_ddl_owner', '42501',
-    'cannot DROP INDEX regress_ha_owned.owned_audit_chain_audit_seq_idx of protected table regress_ha_owned.owned',
+SELECT matches(regress_ha_drop.refusal('DROP OWNED BY regress_ha_ddl_owner'),
+    regress_ha_drop.refused_at('regress_ha_owned.owned'),
     'DROP OWNED BY the role owning a protected table is refused');
 SELECT is(regress_ha_drop.state('regress_ha_owned.owned'), regress_ha_drop.baseline('regress_ha_owned.owned'),
     '... table, rows, triggers and registry row intact');
 
-SELECT throws_ok('DROP OWNED BY regress_ha_ddl_owner CASCADE', '42501',
-    'cannot DROP INDEX regress_ha_owned.owned_audit_chain_audit_seq_idx of protected table regress_ha_owned.owned',
+SELECT matches(regress_ha_drop.refusal('DROP OWNED BY regress_ha_ddl_owner CASCADE'),
+    regress_ha_drop.refused_at('regress_ha_owned.owned'),
     'DROP OWNED BY ... CASCADE is refused');
 SELECT is(regress_ha_drop.state('regress_ha_owned.owned'), regress_ha_drop.baseline('regress_ha_owned.owned'),
     '... table, rows, triggers and registry row intact');
@@ -195,7 +210,7 @@ SELECT is((SELECT count(*) FROM pg_depend
             WHERE refclassid = 'pg_extension'::regclass
               AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'hipaa_audit')
               AND deptype = 'e'),
-    10::bigint, '... the extension still owns its 10 objects');
+    12::bigint, '... the extension still owns its 12 objects');
 SELECT ok(EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hipaa_audit'),
     'the extension is still installed');
 SELECT results_eq(

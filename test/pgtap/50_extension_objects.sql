@@ -2,7 +2,7 @@
 -- refusal where it comes first), and protect() refuses everything it cannot
 -- make safe, with its own SQLSTATE, registering nothing.
 BEGIN;
-SELECT plan(97);
+SELECT plan(102);
 
 SET LOCAL client_min_messages = warning;
 
@@ -147,6 +147,23 @@ SELECT throws_ok('DROP FUNCTION hipaa_audit.guard_row()', '2BP01',
 SELECT throws_ok('DROP FUNCTION hipaa_audit.guard_row() CASCADE', '2BP01',
     'cannot drop function hipaa_audit.guard_row() because extension hipaa_audit requires it',
     'DROP FUNCTION hipaa_audit.guard_row() CASCADE is refused');
+SELECT throws_ok($$CREATE OR REPLACE FUNCTION hipaa_audit.chain_row() RETURNS trigger
+      LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'$$, '42501',
+    'cannot replace function chain_row of the hipaa_audit extension',
+    'CREATE OR REPLACE FUNCTION hipaa_audit.chain_row() (the function that stamps and hashes rows) is refused');
+SELECT throws_ok('ALTER FUNCTION hipaa_audit.verify(regclass) SECURITY DEFINER', '42501',
+    'cannot ALTER a function of the hipaa_audit extension',
+    'ALTER FUNCTION hipaa_audit.verify(regclass) SECURITY DEFINER is refused');
+SELECT throws_ok('ALTER FUNCTION hipaa_audit.verify_problems(regclass) OWNER TO regress_ha_ddl_owner', '42501',
+    'cannot change the owner of an object of the hipaa_audit extension',
+    'ALTER FUNCTION hipaa_audit.verify_problems(regclass) OWNER TO is refused');
+SELECT throws_ok('DROP FUNCTION hipaa_audit.verify(regclass)', '2BP01',
+    'cannot drop function hipaa_audit.verify(regclass) because extension hipaa_audit requires it',
+    'DROP FUNCTION hipaa_audit.verify(regclass) is refused (by PostgreSQL: an extension member)');
+SELECT throws_ok($$CREATE OR REPLACE VIEW hipaa_audit.verify_progress AS
+      SELECT * FROM hipaa_audit.verify_progress() p, LATERAL (SELECT NULL::numeric AS percent) x$$, '42501',
+    'cannot replace a view in the schema of the hipaa_audit extension',
+    'CREATE OR REPLACE VIEW hipaa_audit.verify_progress is refused');
 SELECT is(regress_ha_ext.ext_state(), (SELECT fp FROM regress_ha_ext.baseline),
     'after the function statements: the extension objects and the registry rows are unchanged');
 SELECT isnt_definer('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
@@ -332,8 +349,10 @@ SELECT results_eq(
        ORDER BY 1$$,
     $$VALUES ('regress_ha_ext.max_chains', '6 years'::interval, 256),
              ('regress_ha_ext.one_chain', '6 years'::interval, 1),
-             ('regress_ha_ext.one_second', '1 second'::interval, 8)$$,
-    '... registered with those settings (default chains 8)');
+             ('regress_ha_ext.one_second', '1 second'::interval,
+              (regexp_match(pg_get_function_arguments('hipaa_audit.protect(regclass,interval,integer)'::regprocedure),
+                            'chains integer DEFAULT (\d+)'))[1]::int)$$,
+    '... registered with those settings (chains defaulting to protect()''s declared default, pinned in 00_schema)');
 SELECT results_eq(
     $$SELECT tgname::text COLLATE "default", tgenabled::text FROM pg_trigger
        WHERE tgrelid = 'regress_ha_ext.one_chain'::regclass ORDER BY 1$$,
