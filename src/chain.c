@@ -691,6 +691,14 @@ ChainSubXactCallback(SubXactEvent event, SubTransactionId mySubid pg_attribute_u
 
 	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		/* A verify() that failed inside a savepoint is no longer running. */
+		HaVerifyProgress *progress = HaProgressSlot();
+
+		if (progress != NULL)
+			progress->pid = 0;
+	}
 
 	foreach(lc, Held)
 	{

@@ -163,6 +163,7 @@ extern void HaRegistryInit(void);
 extern bool HaIsProtected(Oid relid);
 extern const HaProtectedEntry *HaLookupProtected(Oid relid);
 extern bool HaAnyProtected(void);
+extern List *HaProtectedRelids(void);
 extern Oid	HaSchemaOid(void);
 extern bool HaIsOurTrigger(const char *tgname);
 extern bool HaRelationHasRows(Oid relid);

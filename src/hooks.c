@@ -53,10 +53,12 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_func.h"
 #include "parser/parse_type.h"
+#include "utils/typcache.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -128,6 +130,87 @@ OwnRelName(Oid relid)
 					relkind == RELKIND_INDEX ? "index" :
 					relkind == RELKIND_SEQUENCE ? "sequence" : "table",
 					HaRelDisplayName(relid));
+}
+
+/*
+ * Does a column of a protected table use this type, directly or inside an
+ * array, domain or composite?  Changing such a type changes the stored
+ * values' binary form, and so their hashes.
+ */
+static bool
+TypeReaches(Oid typid, Oid target, int depth)
+{
+	Oid			base;
+	Oid			elem;
+
+	if (depth > 16 || !OidIsValid(typid))
+		return false;
+	if (typid == target)
+		return true;
+	if (get_typtype(typid) == TYPTYPE_DOMAIN)
+	{
+		base = getBaseType(typid);
+		if (base == target)
+			return true;
+		typid = base;
+	}
+	elem = get_element_type(typid);
+	if (OidIsValid(elem))
+		return TypeReaches(elem, target, depth + 1);
+	if (get_typtype(typid) == TYPTYPE_COMPOSITE)
+	{
+		Oid			relid = get_typ_typrelid(typid);
+		Relation	rel = relation_open(relid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		found = false;
+
+		for (int i = 0; i < desc->natts && !found; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			if (!att->attisdropped)
+				found = TypeReaches(att->atttypid, target, depth + 1);
+		}
+		relation_close(rel, AccessShareLock);
+		return found;
+	}
+	return false;
+}
+
+static Oid
+ProtectedTableUsingType(Oid typid)
+{
+	List	   *relids = HaProtectedRelids();
+	ListCell   *lc;
+
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Relation	rel = relation_open(relid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		found = false;
+
+		for (int i = 0; i < desc->natts && !found; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			if (!att->attisdropped)
+				found = TypeReaches(att->atttypid, typid, 0);
+		}
+		relation_close(rel, AccessShareLock);
+		if (found)
+			return relid;
+	}
+	return InvalidOid;
+}
+
+static void
+RefuseTypeChange(const char *action, Oid typid, Oid tableid)
+{
+	HaRefuse(action, psprintf("type %s, which protected table %s uses",
+							  format_type_be(typid), HaRelDisplayName(tableid)),
+			 "The stored values' binary form, and so their hashes, would change.",
+			 "Create a new type and use it in a new column instead.");
 }
 
 static void
@@ -413,6 +496,9 @@ RefusedSubcommand(AlterTableCmd *cmd)
 			return "DISABLE TRIGGER USER";
 		case AT_SetAccessMethod:
 			return "SET ACCESS METHOD";
+		case AT_DropExpression:
+			/* The column would start being hashed: every old row would fail. */
+			return "ALTER COLUMN ... DROP EXPRESSION";
 		case AT_EnableAlwaysTrig:
 			/* What protect() sets and pg_dump restores: never a weakening. */
 			return NULL;
@@ -439,6 +525,27 @@ CheckAlterTable(AlterTableStmt *stmt)
 
 	if (RelInOurSchema(relid))
 		RefuseOwn("ALTER", OwnRelName(relid));
+
+	/* A composite type (or a table's row type) a protected column uses. */
+	if (!protected && OidIsValid(relid))
+	{
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+			if (cmd->subtype == AT_AddColumn || cmd->subtype == AT_DropColumn ||
+				cmd->subtype == AT_AlterColumnType)
+			{
+				Oid			rowtype = get_rel_type_id(relid);
+				Oid			user = OidIsValid(rowtype) ? ProtectedTableUsingType(rowtype) : InvalidOid;
+
+				if (OidIsValid(user))
+					RefuseTypeChange(stmt->objtype == OBJECT_TYPE ?
+									 "change the attributes of" : "change the columns of",
+									 rowtype, user);
+			}
+		}
+	}
 
 	foreach(lc, stmt->cmds)
 	{
@@ -502,6 +609,33 @@ ObjectInOurSchema(ObjectType type, Node *object)
 	return InOurSchema(nspid);
 }
 
+static bool
+IsBeforeInsertRowTrigger(Oid relid, const char *tgname)
+{
+	Relation	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		result = false;
+
+	ScanKeyInit(&keys[0], Anum_pg_trigger_tgrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&keys[1], Anum_pg_trigger_tgname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(tgname));
+	scan = systable_beginscan(tgrel, TriggerRelidNameIndexId, true, NULL, 2, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		int16		tgtype = ((Form_pg_trigger) GETSTRUCT(tup))->tgtype;
+
+		result = TRIGGER_FOR_ROW(tgtype) && TRIGGER_FOR_BEFORE(tgtype) &&
+			TRIGGER_FOR_INSERT(tgtype);
+	}
+	systable_endscan(scan);
+	table_close(tgrel, AccessShareLock);
+	return result;
+}
+
 static void
 CheckRename(RenameStmt *stmt)
 {
@@ -519,6 +653,14 @@ CheckRename(RenameStmt *stmt)
 				if (HaIsOurTrigger(stmt->subname))
 					HaRefuse(psprintf("RENAME TRIGGER %s on", stmt->subname),
 							 ProtectedName(relid), DDL_DETAIL, NULL);
+				if (strcmp(stmt->newname, HA_TRIGGER_CHAIN) > 0 &&
+					IsBeforeInsertRowTrigger(relid, stmt->subname))
+					HaRefuse(psprintf("rename BEFORE INSERT trigger \"%s\" to \"%s\" on",
+									  stmt->subname, stmt->newname),
+							 ProtectedName(relid),
+							 psprintf("Triggers fire in name order; it would change rows after \"%s\" has hashed them.",
+									  HA_TRIGGER_CHAIN),
+							 psprintf("Give it a name that sorts before \"%s\".", HA_TRIGGER_CHAIN));
 				break;
 			case OBJECT_TABCONSTRAINT:
 			case OBJECT_POLICY:
@@ -745,6 +887,20 @@ CheckUtility(Node *parsetree)
 		case T_AlterSystemStmt:
 			CheckAlterSystem((AlterSystemStmt *) parsetree);
 			break;
+		case T_AlterEnumStmt:
+			{
+				AlterEnumStmt *stmt = (AlterEnumStmt *) parsetree;
+
+				if (stmt->oldVal != NULL)
+				{
+					Oid			typid = typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName));
+					Oid			user = ProtectedTableUsingType(typid);
+
+					if (OidIsValid(user))
+						RefuseTypeChange("RENAME VALUE of", typid, user);
+				}
+			}
+			break;
 		case T_TruncateStmt:
 			CheckTruncate((TruncateStmt *) parsetree);
 			break;
@@ -869,6 +1025,7 @@ IsCheckedStatement(Node *parsetree)
 	switch (nodeTag(parsetree))
 	{
 		case T_AlterSystemStmt:
+		case T_AlterEnumStmt:
 		case T_TruncateStmt:
 		case T_AlterTableStmt:
 		case T_RenameStmt:

@@ -172,6 +172,23 @@ HaLookupProtected(Oid relid)
 	return hash_search(ProtectedRels, &relid, HASH_FIND, NULL);
 }
 
+/* The OIDs of every protected table of this database. */
+List *
+HaProtectedRelids(void)
+{
+	HASH_SEQ_STATUS status;
+	HaProtectedEntry *entry;
+	List	   *result = NIL;
+
+	if (!IsTransactionState())
+		return NIL;
+	EnsureLoaded();
+	hash_seq_init(&status, ProtectedRels);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		result = lappend_oid(result, entry->relid);
+	return result;
+}
+
 bool
 HaAnyProtected(void)
 {
