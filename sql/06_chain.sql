@@ -79,6 +79,18 @@ SELECT hipaa_audit.protect('ch_bad3');
 CREATE TABLE ch_ok (mood ch_mood, moods_text text[], f float8[]);
 SELECT hipaa_audit.protect('ch_ok');
 
+-- A composite type (here a table's row type) or an enum a protected column
+-- uses cannot change: the stored values' binary form would.
+CREATE TABLE ch_addr (street text, city text);
+CREATE TABLE ch_uses_addr (id int, addr ch_addr, mood ch_mood);
+SELECT hipaa_audit.protect('ch_uses_addr');
+INSERT INTO ch_uses_addr VALUES (1, ROW('1 Main St', 'Springfield'), 'calm');
+ALTER TABLE ch_addr DROP COLUMN city;
+ALTER TABLE ch_addr ADD COLUMN zip text;
+ALTER TYPE ch_mood RENAME VALUE 'calm' TO 'furious';
+ALTER TYPE ch_mood ADD VALUE 'curious';
+SELECT ok, rows_checked FROM hipaa_audit.verify('ch_uses_addr');
+
 -- Verification errors.
 SELECT * FROM hipaa_audit.verify(NULL);
 SELECT * FROM hipaa_audit.verify('ch_bad1');

@@ -177,11 +177,14 @@ TypeReaches(Oid typid, Oid target, int depth)
 	return false;
 }
 
+/* The first by name, so that messages do not depend on OID order. */
 static Oid
 ProtectedTableUsingType(Oid typid)
 {
 	List	   *relids = HaProtectedRelids();
 	ListCell   *lc;
+	Oid			best = InvalidOid;
+	char	   *bestname = NULL;
 
 	foreach(lc, relids)
 	{
@@ -199,9 +202,17 @@ ProtectedTableUsingType(Oid typid)
 		}
 		relation_close(rel, AccessShareLock);
 		if (found)
-			return relid;
+		{
+			char	   *name = HaRelDisplayName(relid);
+
+			if (bestname == NULL || strcmp(name, bestname) < 0)
+			{
+				best = relid;
+				bestname = name;
+			}
+		}
 	}
-	return InvalidOid;
+	return best;
 }
 
 static void
