@@ -20,7 +20,7 @@
 # Environment:
 #   BENCH_SECONDS=20     duration of each pgbench run
 #   BENCH_ROWS=1000000   rows COPYed into each table (and verified)
-#   BENCH_CHAINS=8       chains of the protected table
+#   BENCH_CHAINS=32      chains of the protected table (protect()'s default)
 #   BENCH_CLIENTS="1 8 32"
 #   BENCH_PORT=54340
 #   BENCH_WARMUP=3       seconds of pgbench warm-up per table before the runs
@@ -37,7 +37,7 @@ source "$repo/test/lib.sh"
 
 SECONDS_EACH=${BENCH_SECONDS:-20}
 ROWS=${BENCH_ROWS:-1000000}
-CHAINS=${BENCH_CHAINS:-8}
+CHAINS=${BENCH_CHAINS:-32}
 CLIENTS=${BENCH_CLIENTS:-"1 8 32"}
 PORT=${BENCH_PORT:-54340}
 WARMUP=${BENCH_WARMUP:-3}
