@@ -106,6 +106,9 @@ $node->safe_psql('postgres', q{
 	SELECT o.id, o.actor, o.note, 0, 22, o.audit_at, o.audit_session_role, o.audit_role,
 	       o.audit_client, f.audit_hash, o.audit_hash
 	  FROM other_log o, access_log f WHERE f.audit_seq = 21;
+	-- chain columns changed: a server-stamped fact, and a stored hash
+	UPDATE access_log SET audit_at = audit_at - interval '1 day' WHERE audit_seq = 12;
+	UPDATE access_log SET audit_hash = sha256('rewritten hash') WHERE audit_seq = 14;
 	-- a duplicated row, after swapping the unique index for a plain one
 	DROP INDEX access_log_audit_chain_audit_seq_idx;
 	CREATE INDEX access_log_plain_idx ON access_log (audit_chain, audit_seq);
@@ -119,9 +122,11 @@ $node->restart;
 
 is(problems('access_log'),
 	'-1:-1:malformed 0:1:gap 0:3:duplicate 0:5:hash_mismatch 0:7:hash_mismatch '
-	  . '0:8:hash_mismatch 0:10:gap 0:19:gap 0:21:hash_mismatch 0:22:hash_mismatch',
+	  . '0:8:hash_mismatch 0:10:gap 0:12:hash_mismatch 0:14:hash_mismatch 0:15:broken_link '
+	  . '0:19:gap 0:21:hash_mismatch 0:22:hash_mismatch',
 	'every change is reported at its position: deletions as gaps, edits, swaps, '
-	  . 'forged and copied rows as hash mismatches, the duplicate, the replaced index');
+	  . 'changed chain columns, forged and copied rows as hash mismatches, a rewritten '
+	  . 'hash also as the next row\'s broken link, the duplicate, the replaced index');
 my ($ok, $checked) = split /\|/, $node->safe_psql('postgres',
 	q{SELECT ok, rows_checked FROM hipaa_audit.verify('access_log')});
 is($ok, 'f', 'verify() says the table is not intact');
