@@ -13,7 +13,8 @@ OBJS = \
 	src/encoding.o \
 	src/chain.o \
 	src/stamp.o \
-	src/verify.o
+	src/verify.o \
+	src/checkpoint.o
 
 PG_CPPFLAGS = -I$(srcdir)/src -DHIPAA_AUDIT_VERSION=\"$(EXTVERSION)\"
 SHLIB_LINK = -lcrypto

@@ -33,6 +33,23 @@ COMMENT ON TABLE @extschema@.registry IS
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.registry', '');
 REVOKE ALL ON TABLE @extschema@.registry FROM PUBLIC;
 
+-- Signed checkpoints, insert-only and hash-chained: hash = SHA-256 of
+-- 'hipaa_audit/checkpoint/v1' || 0x00 || prev_hash || note (UTF-8).
+CREATE TABLE @extschema@.checkpoints (
+    id         pg_catalog.int8        GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    table_uuid pg_catalog.uuid        NOT NULL,
+    relid      pg_catalog.regclass,
+    created_at pg_catalog.timestamptz NOT NULL,
+    note       pg_catalog.text        NOT NULL,
+    prev_hash  pg_catalog.bytea       NOT NULL,
+    hash       pg_catalog.bytea       NOT NULL
+);
+CREATE INDEX ON @extschema@.checkpoints (table_uuid, id);
+COMMENT ON TABLE @extschema@.checkpoints IS
+    'hipaa_audit: every signed checkpoint, insert-only and hash-chained; written only by checkpoint()';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.checkpoints', '');
+REVOKE ALL ON TABLE @extschema@.checkpoints FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.protect(
     tbl       pg_catalog.regclass,
     retention pg_catalog.interval DEFAULT '6 years',
@@ -92,6 +109,33 @@ SELECT p.pid, p.tbl, p.rows_checked, p.rows_estimated, p.started,
 COMMENT ON VIEW @extschema@.verify_progress IS
     'hipaa_audit: progress of running verify() and verify_problems() calls';
 
+CREATE FUNCTION @extschema@.checkpoint(tbl pg_catalog.regclass)
+RETURNS pg_catalog.text
+AS 'MODULE_PATHNAME', 'checkpoint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.checkpoint(pg_catalog.regclass) IS
+    'hipaa_audit: sign the heads of every chain of a protected table (C2SP signed note), store and return the note';
+
+CREATE FUNCTION @extschema@.verifier_key()
+RETURNS pg_catalog.text
+AS 'MODULE_PATHNAME', 'verifier_key'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION @extschema@.verifier_key() IS
+    'hipaa_audit: the public key that checks checkpoints, as <name>+<key ID>+<base64 key>';
+
+CREATE FUNCTION @extschema@.verify_checkpoint(
+    note       pg_catalog.text,
+    key        pg_catalog.text,
+    OUT ok     pg_catalog.bool,
+    OUT status pg_catalog.text,
+    OUT tbl    pg_catalog.regclass,
+    OUT detail pg_catalog.text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'verify_checkpoint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.verify_checkpoint(pg_catalog.text, pg_catalog.text) IS
+    'hipaa_audit: check a checkpoint''s signature against the given key and the table against the checkpoint';
+
 CREATE FUNCTION @extschema@.guard_row()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'guard_row'
@@ -141,6 +185,9 @@ REVOKE ALL ON FUNCTION @extschema@.chain_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify(pg_catalog.regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify_progress() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.checkpoint(pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verifier_key() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify_checkpoint(pg_catalog.text, pg_catalog.text) FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.verify_progress FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.protected_tables FROM PUBLIC;
 
@@ -153,4 +200,9 @@ GRANT EXECUTE ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass) TO PU
 GRANT SELECT ON TABLE @extschema@.registry TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT SELECT ON TABLE @extschema@.protected_tables TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_progress() TO hipaa_audit_admin, hipaa_audit_auditor;
+-- checkpoint() checks for itself: the table's owner or the admin role.
+GRANT EXECUTE ON FUNCTION @extschema@.checkpoint(pg_catalog.regclass) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.verifier_key() TO hipaa_audit_admin, hipaa_audit_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.verify_checkpoint(pg_catalog.text, pg_catalog.text) TO hipaa_audit_admin, hipaa_audit_auditor;
+GRANT SELECT ON TABLE @extschema@.checkpoints TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT SELECT ON TABLE @extschema@.verify_progress TO hipaa_audit_admin, hipaa_audit_auditor;

@@ -1,16 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * crypto.c
- *	  The only file that includes OpenSSL: SHA-256 through the EVP API.
+ *	  The only file that includes OpenSSL: SHA-256 and Ed25519 through the
+ *	  EVP API.
  *
- * Everything else hashes through HaSha256Init/Update/Final, so that the
- * choice of library, and its error handling, lives in one place.
+ * Everything else hashes and signs through the functions here, so that the
+ * choice of library, its error handling, and the wiping of key material
+ * live in one place.
  *
  *-------------------------------------------------------------------------
  */
 #include "hipaa_audit.h"
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "utils/memutils.h"
 
@@ -103,4 +108,119 @@ HaSha256Final(HaSha256 *h, uint8 out[HA_HASH_LEN])
 	Flush(h);
 	if (EVP_DigestFinal_ex(h->ctx, out, &outlen) != 1 || outlen != HA_HASH_LEN)
 		OpenSSLFailed("EVP_DigestFinal_ex");
+}
+
+/* ----------------------------------------------------------------
+ * Ed25519 (RFC 8032) for signed checkpoints
+ * ----------------------------------------------------------------
+ */
+
+void
+HaSha256Once(const void *data, size_t len, uint8 out[HA_HASH_LEN])
+{
+	unsigned int outlen = 0;
+
+	if (EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) != 1 ||
+		outlen != HA_HASH_LEN)
+		OpenSSLFailed("EVP_Digest");
+}
+
+void
+HaSecureZero(void *p, size_t len)
+{
+	OPENSSL_cleanse(p, len);
+}
+
+/*
+ * Read an Ed25519 private key (PKCS#8 PEM, as `openssl genpkey -algorithm
+ * ed25519` writes it) and return its raw private and public halves.  The
+ * caller zeroes priv after use.  Errors never show key material.
+ */
+void
+HaEd25519ReadKeyFile(const char *path, uint8 priv[HA_ED25519_KEY_LEN],
+					 uint8 pub[HA_ED25519_KEY_LEN])
+{
+	BIO		   *bio;
+	EVP_PKEY   *pkey;
+	size_t		privlen = HA_ED25519_KEY_LEN;
+	size_t		publen = HA_ED25519_KEY_LEN;
+	bool		ok;
+
+	bio = BIO_new_file(path, "r");
+	if (bio == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("could not open signing key file \"%s\"", path)));
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	ERR_clear_error();
+	if (pkey == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("signing key file \"%s\" does not hold a PEM private key", path),
+				 errhint("Create one with: openssl genpkey -algorithm ed25519 -out FILE")));
+	if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519)
+	{
+		EVP_PKEY_free(pkey);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("signing key file \"%s\" holds a key of the wrong type", path),
+				 errdetail("hipaa_audit signs checkpoints with Ed25519 keys."),
+				 errhint("Create one with: openssl genpkey -algorithm ed25519 -out FILE")));
+	}
+	ok = EVP_PKEY_get_raw_private_key(pkey, priv, &privlen) == 1 &&
+		EVP_PKEY_get_raw_public_key(pkey, pub, &publen) == 1 &&
+		privlen == HA_ED25519_KEY_LEN && publen == HA_ED25519_KEY_LEN;
+	EVP_PKEY_free(pkey);
+	if (!ok)
+	{
+		OPENSSL_cleanse(priv, HA_ED25519_KEY_LEN);
+		OpenSSLFailed("EVP_PKEY_get_raw_private_key");
+	}
+}
+
+void
+HaEd25519Sign(const uint8 priv[HA_ED25519_KEY_LEN], const uint8 *msg, size_t len,
+			  uint8 sig[HA_ED25519_SIG_LEN])
+{
+	EVP_PKEY   *pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv,
+													HA_ED25519_KEY_LEN);
+	EVP_MD_CTX *ctx;
+	size_t		siglen = HA_ED25519_SIG_LEN;
+	bool		ok;
+
+	if (pkey == NULL)
+		OpenSSLFailed("EVP_PKEY_new_raw_private_key");
+	ctx = EVP_MD_CTX_new();
+	ok = ctx != NULL &&
+		EVP_DigestSignInit(ctx, NULL, NULL, NULL, pkey) == 1 &&
+		EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 &&
+		siglen == HA_ED25519_SIG_LEN;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pkey);			/* clears its copy of the key */
+	if (!ok)
+		OpenSSLFailed("EVP_DigestSign");
+}
+
+bool
+HaEd25519Verify(const uint8 pub[HA_ED25519_KEY_LEN], const uint8 *msg, size_t len,
+				const uint8 sig[HA_ED25519_SIG_LEN])
+{
+	EVP_PKEY   *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub,
+												   HA_ED25519_KEY_LEN);
+	EVP_MD_CTX *ctx;
+	int			rc = 0;
+
+	if (pkey == NULL)
+	{
+		ERR_clear_error();
+		return false;
+	}
+	ctx = EVP_MD_CTX_new();
+	if (ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) == 1)
+		rc = EVP_DigestVerify(ctx, sig, HA_ED25519_SIG_LEN, msg, len);
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	return rc == 1;
 }

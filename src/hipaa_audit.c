@@ -38,6 +38,22 @@ _PG_init(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("hipaa_audit.signing_key_file",
+							   "Ed25519 private key (PKCS#8 PEM) that signs checkpoints.",
+							   "Keep it outside the data directory, readable by the server's account only.",
+							   &ha_signing_key_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("hipaa_audit.signer_name",
+							   "Name in the signature lines of checkpoints and in the verifier key.",
+							   "No spaces, control characters or \"+\"; a host-like name such as audit.example.org.",
+							   &ha_signer_name,
+							   "hipaa_audit",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   HaCheckSignerName, NULL, NULL);
 	MarkGUCPrefixReserved("hipaa_audit");
 
 	HaChainShmemRequest();

@@ -30,6 +30,7 @@
 #include "fmgr.h"
 #include "port/atomics.h"
 #include "nodes/pg_list.h"
+#include "utils/guc.h"
 #include "utils/relcache.h"
 #include "utils/uuid.h"
 
@@ -76,6 +77,17 @@ extern HaSha256 *HaSha256Create(void);
 extern void HaSha256Init(HaSha256 *h);
 extern void HaSha256Update(HaSha256 *h, const void *data, size_t len);
 extern void HaSha256Final(HaSha256 *h, uint8 out[HA_HASH_LEN]);
+extern void HaSha256Once(const void *data, size_t len, uint8 out[HA_HASH_LEN]);
+extern void HaSecureZero(void *p, size_t len);
+
+#define HA_ED25519_KEY_LEN	32
+#define HA_ED25519_SIG_LEN	64
+extern void HaEd25519ReadKeyFile(const char *path, uint8 priv[HA_ED25519_KEY_LEN],
+								 uint8 pub[HA_ED25519_KEY_LEN]);
+extern void HaEd25519Sign(const uint8 priv[HA_ED25519_KEY_LEN], const uint8 *msg,
+						  size_t len, uint8 sig[HA_ED25519_SIG_LEN]);
+extern bool HaEd25519Verify(const uint8 pub[HA_ED25519_KEY_LEN], const uint8 *msg,
+							size_t len, const uint8 sig[HA_ED25519_SIG_LEN]);
 
 /* encoding.c */
 typedef struct HaShapeColumn
@@ -168,6 +180,21 @@ extern Oid	HaSchemaOid(void);
 extern bool HaIsOurTrigger(const char *tgname);
 extern bool HaRelationHasRows(Oid relid);
 extern void HaRegistryForget(Oid relid);
+extern bool HaIsAuditAdmin(Oid roleid);
+extern void HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
+								  Datum *values, bool replica);
+
+/* checkpoint.c */
+extern char *ha_signing_key_file;
+extern char *ha_signer_name;
+extern bool HaCheckSignerName(char **newval, void **extra, GucSource source);
+extern int64 HaCheckStoredCheckpoints(Oid relid,
+									  void (*report) (void *arg, int32 chain, int64 seq,
+													  const char *kind, const char *detail),
+									  void *arg);
+
+/* verify.c */
+extern int64 HaVerifyCount(Oid relid);
 
 /* refuse.c */
 extern void HaRefuse(const char *action, const char *object,

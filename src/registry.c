@@ -281,8 +281,8 @@ CheckRelationExists(Oid relid)
 				 errmsg("relation with OID %u does not exist", relid)));
 }
 
-static bool
-IsAuditAdmin(Oid roleid)
+bool
+HaIsAuditAdmin(Oid roleid)
 {
 	Oid			admin = get_role_oid(HA_ADMIN_ROLE, true);
 
@@ -295,9 +295,9 @@ IsAuditAdmin(Oid roleid)
  * search_path, marked as our own change so the hooks let it through;
  * optionally with session_replication_role = replica.
  */
-static void
-RunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
-					bool replica)
+void
+HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
+					  bool replica)
 {
 	Oid			owner;
 	Oid			save_userid;
@@ -553,7 +553,7 @@ protect(PG_FUNCTION_ARGS)
 	 * Check the caller's right before taking the lock, so that nobody can
 	 * queue an AccessExclusiveLock on a table they may not protect.
 	 */
-	if (!HaRelOwnerCheck(relid, GetUserId()) && !IsAuditAdmin(GetUserId()))
+	if (!HaRelOwnerCheck(relid, GetUserId()) && !HaIsAuditAdmin(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to protect table %s", HaRelDisplayName(relid)),
@@ -600,7 +600,7 @@ protect(PG_FUNCTION_ARGS)
 				   name, HA_COL_CHAIN, HA_COL_SEQ,
 				   quote_identifier(HA_TRIGGER_CHAIN), name,
 				   name, quote_identifier(HA_TRIGGER_CHAIN));
-	RunAsExtensionOwner(sql, 0, NULL, NULL, false);
+	HaRunAsExtensionOwner(sql, 0, NULL, NULL, false);
 
 	/* 2. The registry row, which the chain trigger reads. */
 	values[0] = ObjectIdGetDatum(relid);
@@ -608,7 +608,7 @@ protect(PG_FUNCTION_ARGS)
 	values[2] = Int32GetDatum(chains);
 	values[3] = DirectFunctionCall1(namein,
 									CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	RunAsExtensionOwner("INSERT INTO hipaa_audit.registry "
+	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.registry "
 						"(relid, table_uuid, retention, chains, protected_at, protected_by) "
 						"VALUES ($1, pg_catalog.gen_random_uuid(), $2, $3, "
 						"pg_catalog.clock_timestamp(), $4)",
@@ -629,7 +629,7 @@ protect(PG_FUNCTION_ARGS)
 					   "SELECT %s FROM hipaa_audit_protect_rows; "
 					   "DROP TABLE hipaa_audit_protect_rows",
 					   cols, name, name, name, cols, cols);
-		RunAsExtensionOwner(sql, 0, NULL, NULL, true);
+		HaRunAsExtensionOwner(sql, 0, NULL, NULL, true);
 	}
 
 	/* 4. The guards, and NOT NULL now that every row is stamped. */
@@ -649,7 +649,7 @@ protect(PG_FUNCTION_ARGS)
 				   quote_identifier(HA_TRIGGER_TRUNCATE),
 				   HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
 				   HA_COL_ROLE, HA_COL_PREV, HA_COL_HASH);
-	RunAsExtensionOwner(sql, 0, NULL, NULL, false);
+	HaRunAsExtensionOwner(sql, 0, NULL, NULL, false);
 
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: table %s protected by role %s", name,
@@ -679,7 +679,7 @@ unprotect(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	CheckRelationExists(relid);
 
-	if (!IsAuditAdmin(GetUserId()))
+	if (!HaIsAuditAdmin(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to unprotect table %s", HaRelDisplayName(relid)),
@@ -706,9 +706,9 @@ unprotect(PG_FUNCTION_ARGS)
 				   quote_identifier(HA_TRIGGER_CHAIN), name,
 				   name, HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
 				   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH);
-	RunAsExtensionOwner(sql, 0, NULL, NULL, false);
+	HaRunAsExtensionOwner(sql, 0, NULL, NULL, false);
 	values[0] = ObjectIdGetDatum(relid);
-	RunAsExtensionOwner("DELETE FROM hipaa_audit.registry WHERE relid = $1",
+	HaRunAsExtensionOwner("DELETE FROM hipaa_audit.registry WHERE relid = $1",
 						1, argtypes, values, false);
 	CacheInvalidateRelcacheByRelid(RegistryRelid);
 	CommandCounterIncrement();

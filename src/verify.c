@@ -80,6 +80,13 @@ Report(VerifyState *st, int32 chain, int64 seq, const char *kind,
 	}
 }
 
+static void
+ReportFromCheckpoint(void *arg, int32 chain, int64 seq, const char *kind,
+					 const char *detail)
+{
+	Report((VerifyState *) arg, chain, seq, kind, detail);
+}
+
 static bool
 GetHash(TupleTableSlot *slot, AttrNumber att, uint8 *out)
 {
@@ -293,6 +300,9 @@ VerifyTable(Oid relid, VerifyState *st)
 	table_endscan(hscan);
 	if (progress != NULL)
 		progress->pid = 0;
+	/* Rows deleted from the end, or history rewritten before a checkpoint. */
+	(void) HaCheckStoredCheckpoints(relid, ReportFromCheckpoint, st);
+
 	if (st->heap_rows != st->rows_checked)
 		Report(st, -1, -1, "unindexed_rows",
 			   psprintf("the table holds " INT64_FORMAT " rows but the chain index reaches " INT64_FORMAT,
@@ -303,6 +313,18 @@ VerifyTable(Oid relid, VerifyState *st)
 	UnregisterSnapshot(snap);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
+}
+
+/* How many problems verify() would report (for verify_checkpoint). */
+int64
+HaVerifyCount(Oid relid)
+{
+	VerifyState st;
+
+	memset(&st, 0, sizeof(st));
+	st.result_cxt = CurrentMemoryContext;
+	VerifyTable(relid, &st);
+	return st.problems;
 }
 
 PG_FUNCTION_INFO_V1(verify_progress);

@@ -1,0 +1,735 @@
+/*-------------------------------------------------------------------------
+ *
+ * checkpoint.c
+ *	  Signed checkpoints: the heads of a table's chains, signed with an
+ *	  Ed25519 key the database does not hold, in the C2SP signed-note format.
+ *
+ * Terms: a "checkpoint" pins, for one table, every chain's last position and
+ * hash at one moment; its "note" is the signed text (docs/checkpoints.md).
+ * The private key lives in the file named by hipaa_audit.signing_key_file,
+ * outside the data directory, readable by the server's account only; it is
+ * read for each signature and wiped right after.  Checkpoints are stored,
+ * hash-chained, in hipaa_audit.checkpoints, which only this file writes.
+ *
+ * A note is verified against a verifier key given by the caller, never
+ * against anything stored in the database.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include <sys/stat.h>
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "common/base64.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+char	   *ha_signing_key_file = NULL;
+char	   *ha_signer_name = NULL;
+
+#define NOTE_MAX_LEN	(1024 * 1024)
+#define SIG_DASH		"\xe2\x80\x94 "	/* U+2014 EM DASH, then a space */
+#define ED25519_ALG		0x01
+
+/* ----------------------------------------------------------------
+ * Keys
+ * ----------------------------------------------------------------
+ */
+
+/* C2SP key ID: the first 4 bytes of SHA-256(name || 0x0A || 0x01 || pub). */
+static void
+KeyId(const char *name, const uint8 *pub, uint8 id[4])
+{
+	size_t		nlen = strlen(name);
+	uint8	   *buf = palloc(nlen + 2 + HA_ED25519_KEY_LEN);
+	uint8		h[HA_HASH_LEN];
+
+	memcpy(buf, name, nlen);
+	buf[nlen] = '\n';
+	buf[nlen + 1] = ED25519_ALG;
+	memcpy(buf + nlen + 2, pub, HA_ED25519_KEY_LEN);
+	HaSha256Once(buf, nlen + 2 + HA_ED25519_KEY_LEN, h);
+	memcpy(id, h, 4);
+	pfree(buf);
+}
+
+static char *
+Base64(const uint8 *data, int len)
+{
+	int			enclen = pg_b64_enc_len(len);
+	char	   *out = palloc(enclen + 1);
+	int			n = pg_b64_encode((const char *) data, len, out, enclen);
+
+	if (n < 0)
+		elog(ERROR, "base64 encoding failed");
+	out[n] = '\0';
+	return out;
+}
+
+/* Decode base64; -1 if it is not valid base64. */
+static int
+Unbase64(const char *text, int textlen, uint8 *out, int outlen)
+{
+	if (textlen == 0 || pg_b64_dec_len(textlen) > outlen + 3)
+		return -1;
+	{
+		char	   *buf = palloc(pg_b64_dec_len(textlen) + 1);
+		int			n = pg_b64_decode(text, textlen, buf, pg_b64_dec_len(textlen));
+
+		if (n < 0 || n > outlen)
+		{
+			pfree(buf);
+			return -1;
+		}
+		memcpy(out, buf, n);
+		pfree(buf);
+		return n;
+	}
+}
+
+static void
+CheckKeyName(const char *name)
+{
+	if (name == NULL || name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hipaa_audit.signer_name is empty")));
+	for (const char *p = name; *p; p++)
+		if ((unsigned char) *p <= ' ' || *p == '+')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("signer name \"%s\" contains a space, control character or \"+\"", name)));
+}
+
+/* GUC check hook for hipaa_audit.signer_name. */
+bool
+HaCheckSignerName(char **newval, void **extra pg_attribute_unused(),
+				  GucSource source pg_attribute_unused())
+{
+	for (const char *p = *newval; p && *p; p++)
+	{
+		if ((unsigned char) *p <= ' ' || *p == '+')
+		{
+			GUC_check_errdetail("A signer name may not contain spaces, control characters or \"+\".");
+			return false;
+		}
+	}
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		GUC_check_errdetail("A signer name may not be empty.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Read the configured signing key after checking where it lives and who can
+ * read it.  The caller wipes priv.
+ */
+static void
+LoadSigningKey(uint8 priv[HA_ED25519_KEY_LEN], uint8 pub[HA_ED25519_KEY_LEN])
+{
+	const char *path = ha_signing_key_file;
+	struct stat st;
+	char	   *real;
+	char	   *realdata;
+
+	if (path == NULL || path[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no signing key is configured"),
+				 errhint("Set hipaa_audit.signing_key_file to an Ed25519 private key outside the data directory, and reload.")));
+	if (stat(path, &st) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("could not open signing key file \"%s\": %m", path)));
+	if (!S_ISREG(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("signing key file \"%s\" is not a regular file", path)));
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("signing key file \"%s\" is accessible by group or others", path),
+				 errdetail("Its mode is %04o.", (unsigned int) (st.st_mode & 07777)),
+				 errhint("Run chmod 600 on it.")));
+	real = realpath(path, NULL);
+	realdata = realpath(DataDir, NULL);
+	if (real != NULL && realdata != NULL &&
+		strncmp(real, realdata, strlen(realdata)) == 0 &&
+		(real[strlen(realdata)] == '/' || real[strlen(realdata)] == '\0'))
+	{
+		free(real);
+		free(realdata);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("signing key file \"%s\" is inside the data directory", path),
+				 errdetail("Backups and replicas of the data directory would carry the key."),
+				 errhint("Keep the key outside the data directory.")));
+	}
+	free(real);
+	free(realdata);
+	HaEd25519ReadKeyFile(path, priv, pub);
+}
+
+static char *
+VerifierKey(const char *name, const uint8 *pub)
+{
+	uint8		id[4];
+	uint8		blob[1 + HA_ED25519_KEY_LEN];
+
+	KeyId(name, pub, id);
+	blob[0] = ED25519_ALG;
+	memcpy(blob + 1, pub, HA_ED25519_KEY_LEN);
+	return psprintf("%s+%02x%02x%02x%02x+%s", name, id[0], id[1], id[2], id[3],
+					Base64(blob, sizeof(blob)));
+}
+
+PG_FUNCTION_INFO_V1(verifier_key);
+
+Datum
+verifier_key(PG_FUNCTION_ARGS)
+{
+	uint8		priv[HA_ED25519_KEY_LEN];
+	uint8		pub[HA_ED25519_KEY_LEN];
+
+	CheckKeyName(ha_signer_name);
+	LoadSigningKey(priv, pub);
+	HaSecureZero(priv, sizeof(priv));
+	PG_RETURN_TEXT_P(cstring_to_text(VerifierKey(ha_signer_name, pub)));
+}
+
+/* ----------------------------------------------------------------
+ * Chain heads and the note body
+ * ----------------------------------------------------------------
+ */
+
+static char *
+Hex(const uint8 *h, int len)
+{
+	char	   *s = palloc(len * 2 + 1);
+
+	for (int i = 0; i < len; i++)
+		sprintf(s + i * 2, "%02x", h[i]);
+	return s;
+}
+
+static bool
+Unhex(const char *s, uint8 *out, int len)
+{
+	for (int i = 0; i < len; i++)
+	{
+		unsigned int v;
+
+		if (!isxdigit((unsigned char) s[2 * i]) || !isxdigit((unsigned char) s[2 * i + 1]) ||
+			isupper((unsigned char) s[2 * i]) || isupper((unsigned char) s[2 * i + 1]))
+			return false;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return false;
+		out[i] = (uint8) v;
+	}
+	return s[2 * len] == '\0' || s[2 * len] == '\n';
+}
+
+/*
+ * Find the row at (chain, seq) and return its stored hash; with seq < 0,
+ * the chain's last row.  A fresh snapshot: committed rows only, no locks
+ * beyond AccessShareLock, so writers are never blocked.
+ */
+static bool
+FindRow(Relation rel, int32 chain, int64 seq, int64 *seq_out, uint8 *hash)
+{
+	HaShape    *shape = HaGetShape(rel);
+	Oid			idxoid = HaChainIndexOf(rel, false);
+	Relation	idx;
+	Snapshot	snap;
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	TupleTableSlot *slot;
+	bool		found = false;
+
+	if (!OidIsValid(idxoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("protected table %s has lost its index on (%s, %s)",
+						HaRelDisplayName(RelationGetRelid(rel)), HA_COL_CHAIN, HA_COL_SEQ)));
+	idx = index_open(idxoid, AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
+	scan = index_beginscan(rel, idx, snap, seq < 0 ? 1 : 2, 0);
+	index_rescan(scan, keys, seq < 0 ? 1 : 2, NULL, 0);
+	if (index_getnext_slot(scan, seq < 0 ? BackwardScanDirection : ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, shape->att_hash, &isnull);
+
+		if (!isnull)
+		{
+			bytea	   *b = DatumGetByteaPP(d);
+
+			if (VARSIZE_ANY_EXHDR(b) == HA_HASH_LEN)
+			{
+				memcpy(hash, VARDATA_ANY(b), HA_HASH_LEN);
+				found = true;
+			}
+		}
+		d = slot_getattr(slot, shape->att_seq, &isnull);
+		if (seq_out)
+			*seq_out = isnull ? 0 : DatumGetInt64(d);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	return found;
+}
+
+static char *
+BuildBody(Relation rel, const HaProtectedEntry *entry)
+{
+	StringInfoData buf;
+	char	   *uuid = DatumGetCString(DirectFunctionCall1(uuid_out,
+														   UUIDPGetDatum((pg_uuid_t *) &entry->uuid)));
+	int64		rows = 0;
+	StringInfoData chains;
+
+	initStringInfo(&chains);
+	for (int32 c = 0; c < entry->chains; c++)
+	{
+		int64		seq = 0;
+		uint8		hash[HA_HASH_LEN];
+
+		if (FindRow(rel, c, -1, &seq, hash) && seq > 0)
+		{
+			appendStringInfo(&chains, "chain %d " INT64_FORMAT " %s\n", c, seq,
+							 Hex(hash, HA_HASH_LEN));
+			rows += seq;
+		}
+	}
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "hipaa_audit/" UINT64_FORMAT "/%s\n", GetSystemIdentifier(), uuid);
+	appendStringInfo(&buf, "checkpoint v1\n");
+	appendStringInfo(&buf, "table %s\n", HaRelDisplayName(RelationGetRelid(rel)));
+	appendStringInfo(&buf, "database %s\n", get_database_name(MyDatabaseId));
+	appendStringInfo(&buf, "time %s\n",
+					 DatumGetCString(DirectFunctionCall1(timestamptz_out,
+														 TimestampTzGetDatum(GetCurrentTimestamp()))));
+	appendStringInfo(&buf, "chains %d\n", entry->chains);
+	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", rows);
+	appendStringInfoString(&buf, chains.data);
+	return buf.data;
+}
+
+/* The text of a timestamp must not depend on DateStyle/TimeZone. */
+static void
+PinDateSettings(int *nestlevel)
+{
+	*nestlevel = NewGUCNestLevel();
+	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+PG_FUNCTION_INFO_V1(checkpoint);
+
+Datum
+checkpoint(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	const HaProtectedEntry *entry;
+	Relation	rel;
+	char	   *body;
+	char	   *note;
+	uint8		priv[HA_ED25519_KEY_LEN];
+	uint8		pub[HA_ED25519_KEY_LEN];
+	uint8		sig[4 + HA_ED25519_SIG_LEN];
+	int			nestlevel;
+	Oid			argtypes[4] = {UUIDOID, REGCLASSOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		values[4];
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument of hipaa_audit.checkpoint must not be null")));
+	relid = PG_GETARG_OID(0);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	entry = HaLookupProtected(relid);
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not protected", HaRelDisplayName(relid)),
+				 errhint("Only tables registered with hipaa_audit.protect() have chains to checkpoint.")));
+	if (!HaRelOwnerCheck(relid, GetUserId()) && !HaIsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to checkpoint table %s", HaRelDisplayName(relid)),
+				 errdetail("Only the table's owner or a member of %s may checkpoint it.", HA_ADMIN_ROLE)));
+	CheckKeyName(ha_signer_name);
+
+	PinDateSettings(&nestlevel);
+	rel = table_open(relid, AccessShareLock);
+	body = BuildBody(rel, entry);
+	table_close(rel, AccessShareLock);
+	AtEOXact_GUC(true, nestlevel);
+
+	LoadSigningKey(priv, pub);
+	KeyId(ha_signer_name, pub, sig);
+	HaEd25519Sign(priv, (const uint8 *) body, strlen(body), sig + 4);
+	HaSecureZero(priv, sizeof(priv));
+	note = psprintf("%s\n" SIG_DASH "%s %s\n", body, ha_signer_name, Base64(sig, sizeof(sig)));
+
+	/* Stored insert-only and hash-chained; one writer at a time. */
+	HaRunAsExtensionOwner("LOCK TABLE hipaa_audit.checkpoints IN EXCLUSIVE MODE",
+						  0, NULL, NULL, false);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
+	values[1] = ObjectIdGetDatum(relid);
+	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[3] = CStringGetTextDatum(note);
+	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.checkpoints "
+						  "(table_uuid, relid, created_at, note, prev_hash, hash) "
+						  "SELECT $1, $2, $3, $4, p.h, pg_catalog.sha256("
+						  "'\\x68697061615f61756469742f636865636b706f696e742f763100'::pg_catalog.bytea "
+						  "|| p.h || pg_catalog.convert_to($4, 'UTF8')) "
+						  "FROM (SELECT COALESCE((SELECT hash FROM hipaa_audit.checkpoints "
+						  "ORDER BY id DESC LIMIT 1), "
+						  "'\\x0000000000000000000000000000000000000000000000000000000000000000'::pg_catalog.bytea) AS h) p",
+						  4, argtypes, values, false);
+
+	PG_RETURN_TEXT_P(cstring_to_text(note));
+}
+
+/* ----------------------------------------------------------------
+ * Verifying a note
+ * ----------------------------------------------------------------
+ */
+
+typedef struct NoteCheck
+{
+	const char *status;
+	char	   *detail;
+	Oid			relid;
+} NoteCheck;
+
+static bool
+Fail(NoteCheck *nc, const char *status, char *detail)
+{
+	nc->status = status;
+	nc->detail = detail;
+	return false;
+}
+
+/* Parse "<name>+<8 hex>+<base64(0x01 || 32-byte key)>". */
+static bool
+ParseVerifierKey(const char *key, char **name, uint8 id[4], uint8 pub[HA_ED25519_KEY_LEN],
+				 NoteCheck *nc)
+{
+	const char *p1 = strchr(key, '+');
+	const char *p2 = p1 ? strchr(p1 + 1, '+') : NULL;
+	uint8		blob[1 + HA_ED25519_KEY_LEN + 4];
+	uint8		computed[4];
+	int			n;
+
+	if (p1 == NULL || p2 == NULL || p1 == key || p2 - p1 != 9 || strchr(p2 + 1, '+') != NULL)
+		return Fail(nc, "malformed_key", pstrdup("a verifier key is <name>+<8 hex digits>+<base64 key>"));
+	*name = pnstrdup(key, p1 - key);
+	for (const char *p = *name; *p; p++)
+		if ((unsigned char) *p <= ' ')
+			return Fail(nc, "malformed_key", pstrdup("the key name contains a space or control character"));
+	{
+		char		hex[9];
+
+		memcpy(hex, p1 + 1, 8);
+		hex[8] = '\0';
+		if (!Unhex(hex, id, 4))
+			return Fail(nc, "malformed_key", pstrdup("the key ID is not 8 lowercase hex digits"));
+	}
+	n = Unbase64(p2 + 1, strlen(p2 + 1), blob, sizeof(blob));
+	if (n != 1 + HA_ED25519_KEY_LEN || blob[0] != ED25519_ALG)
+		return Fail(nc, "malformed_key", pstrdup("the key is not base64 of 0x01 and a 32-byte Ed25519 public key"));
+	memcpy(pub, blob + 1, HA_ED25519_KEY_LEN);
+	KeyId(*name, pub, computed);
+	if (memcmp(computed, id, 4) != 0)
+		return Fail(nc, "malformed_key", pstrdup("the key ID does not match the name and key"));
+	return true;
+}
+
+/*
+ * Check a note's signature by one key; on success, *body holds the signed
+ * text.  Signature lines other than the key's are ignored (co-signers).
+ */
+static bool
+CheckSignature(const char *note, const char *name, const uint8 *id, const uint8 *pub,
+			   char **body, NoteCheck *nc)
+{
+	size_t		len = strlen(note);
+	const char *sep;
+	const char *p;
+	bool		seen_key = false;
+
+	if (len > NOTE_MAX_LEN)
+		return Fail(nc, "malformed_note", psprintf("the note is longer than %d bytes", NOTE_MAX_LEN));
+	if (strchr(note, '\r') != NULL)
+		return Fail(nc, "malformed_note", pstrdup("the note contains a carriage return"));
+	if (len == 0 || note[len - 1] != '\n')
+		return Fail(nc, "malformed_note", pstrdup("the note does not end with a newline"));
+	sep = strstr(note, "\n\n");
+	if (sep == NULL)
+		return Fail(nc, "malformed_note", pstrdup("the note has no blank line before its signatures"));
+	*body = pnstrdup(note, sep - note + 1);
+
+	for (p = sep + 2; *p; )
+	{
+		const char *eol = strchr(p, '\n');
+		const char *sp;
+		char	   *lname;
+		uint8		sigblob[4 + HA_ED25519_SIG_LEN + 4];
+		int			n;
+
+		if (strncmp(p, SIG_DASH, strlen(SIG_DASH)) != 0)
+			return Fail(nc, "malformed_note", pstrdup("a signature line does not start with an em dash and a space"));
+		p += strlen(SIG_DASH);
+		sp = memchr(p, ' ', eol - p);
+		if (sp == NULL || sp == p)
+			return Fail(nc, "malformed_note", pstrdup("a signature line has no name and signature"));
+		lname = pnstrdup(p, sp - p);
+		n = Unbase64(sp + 1, eol - sp - 1, sigblob, sizeof(sigblob));
+		if (n < 5)
+			return Fail(nc, "malformed_note", pstrdup("a signature is not valid base64"));
+		if (strcmp(lname, name) == 0 && memcmp(sigblob, id, 4) == 0)
+		{
+			seen_key = true;
+			if (n != 4 + HA_ED25519_SIG_LEN)
+				return Fail(nc, "bad_signature", pstrdup("the signature has the wrong length"));
+			if (!HaEd25519Verify(pub, (const uint8 *) *body, strlen(*body), sigblob + 4))
+				return Fail(nc, "bad_signature",
+							psprintf("the signature by %s does not match the note", name));
+			return true;
+		}
+		p = eol + 1;
+	}
+	if (!seen_key)
+		return Fail(nc, "unknown_key", psprintf("the note has no signature by key %s", name));
+	return true;
+}
+
+/* Check a signed body against the table it names. */
+static bool
+CheckBody(const char *body, NoteCheck *nc, bool check_chain)
+{
+	uint64		sysid;
+	char		uuidtext[37];
+	const HaProtectedEntry *entry = NULL;
+	Relation	rel;
+	const char *line;
+	int			nchains_seen = 0;
+	List	   *relids;
+	ListCell   *lc;
+
+	if (sscanf(body, "hipaa_audit/" UINT64_FORMAT "/%36[0-9a-f-]\n", &sysid, uuidtext) != 2 ||
+		strstr(body, "\ncheckpoint v1\n") == NULL)
+		return Fail(nc, "malformed_note", pstrdup("the note is not a hipaa_audit checkpoint (v1)"));
+	if (sysid != GetSystemIdentifier())
+		return Fail(nc, "other_cluster",
+					psprintf("the note is from database cluster " UINT64_FORMAT ", this is " UINT64_FORMAT,
+							 sysid, GetSystemIdentifier()));
+
+	relids = HaProtectedRelids();
+	foreach(lc, relids)
+	{
+		const HaProtectedEntry *e = HaLookupProtected(lfirst_oid(lc));
+		char	   *u = DatumGetCString(DirectFunctionCall1(uuid_out,
+															UUIDPGetDatum((pg_uuid_t *) &e->uuid)));
+
+		if (strcmp(u, uuidtext) == 0)
+			entry = e;
+	}
+	if (entry == NULL)
+		return Fail(nc, "unknown_table",
+					psprintf("no protected table in this database has identity %s", uuidtext));
+	nc->relid = entry->relid;
+
+	rel = table_open(entry->relid, AccessShareLock);
+	for (line = body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+	{
+		int32		chain;
+		int64		seq;
+		char		hex[65];
+		uint8		want[HA_HASH_LEN];
+		uint8		have[HA_HASH_LEN];
+
+		if (strncmp(line, "chain ", 6) != 0)
+			continue;
+		if (sscanf(line, "chain %d " INT64_FORMAT " %64[0-9a-f]\n", &chain, &seq, hex) != 3 ||
+			strlen(hex) != 64 || !Unhex(hex, want, HA_HASH_LEN))
+		{
+			table_close(rel, AccessShareLock);
+			return Fail(nc, "malformed_note", pstrdup("a chain line is not \"chain <n> <position> <64 hex digits>\""));
+		}
+		nchains_seen++;
+		if (!FindRow(rel, chain, seq, NULL, have))
+		{
+			table_close(rel, AccessShareLock);
+			return Fail(nc, "rows_missing",
+						psprintf("chain %d has no row at position " INT64_FORMAT ", which the checkpoint recorded",
+								 chain, seq));
+		}
+		if (memcmp(want, have, HA_HASH_LEN) != 0)
+		{
+			table_close(rel, AccessShareLock);
+			return Fail(nc, "table_rewritten",
+						psprintf("chain %d position " INT64_FORMAT " holds a different row than the checkpoint recorded",
+								 chain, seq));
+		}
+	}
+	table_close(rel, AccessShareLock);
+
+	if (check_chain)
+	{
+		/* The rows up to the recorded heads must also verify. */
+		int64		problems = HaVerifyCount(entry->relid);
+
+		if (problems > 0)
+			return Fail(nc, "table_rewritten",
+						psprintf("the recorded heads are present, but verify() finds " INT64_FORMAT " problems in the chains",
+								 problems));
+	}
+	(void) nchains_seen;
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(verify_checkpoint);
+
+/*
+ * verify_checkpoint(note, key) -> (ok, status, tbl, detail)
+ */
+Datum
+verify_checkpoint(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	NoteCheck	nc;
+	char	   *note;
+	char	   *key;
+	char	   *name;
+	char	   *body;
+	uint8		id[4];
+	uint8		pub[HA_ED25519_KEY_LEN];
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	bool		ok;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.verify_checkpoint must not be null")));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	note = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	key = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	memset(&nc, 0, sizeof(nc));
+	nc.status = "ok";
+	ok = ParseVerifierKey(key, &name, id, pub, &nc) &&
+		CheckSignature(note, name, id, pub, &body, &nc) &&
+		CheckBody(body, &nc, true);
+
+	values[0] = BoolGetDatum(ok);
+	values[1] = CStringGetTextDatum(nc.status);
+	if (OidIsValid(nc.relid))
+		values[2] = ObjectIdGetDatum(nc.relid);
+	else
+		nulls[2] = true;
+	if (nc.detail)
+		values[3] = CStringGetTextDatum(nc.detail);
+	else
+		nulls[3] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * For verify(): every stored checkpoint of the table must still find its
+ * recorded heads.  Reports through the callback; returns how many checked.
+ */
+int64
+HaCheckStoredCheckpoints(Oid relid, void (*report) (void *arg, int32 chain, int64 seq,
+													const char *kind, const char *detail),
+						 void *arg)
+{
+	const HaProtectedEntry *entry = HaLookupProtected(relid);
+	Oid			cprelid = get_relname_relid("checkpoints", HaSchemaOid());
+	Relation	cprel;
+	Relation	rel;
+	Snapshot	snap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	int64		checked = 0;
+
+	if (entry == NULL || !OidIsValid(cprelid))
+		return 0;
+	cprel = table_open(cprelid, AccessShareLock);
+	rel = table_open(relid, AccessShareLock);
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	scan = table_beginscan(cprel, snap, 0, NULL);
+	slot = table_slot_create(cprel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		u = slot_getattr(slot, 2, &isnull);
+		char	   *note;
+		const char *line;
+
+		if (isnull || memcmp(DatumGetUUIDP(u)->data, entry->uuid.data, UUID_LEN) != 0)
+			continue;
+		note = TextDatumGetCString(slot_getattr(slot, 5, &isnull));
+		checked++;
+		for (line = note; line && *line && *line != '\n';
+			 line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		{
+			int32		chain;
+			int64		seq;
+			char		hex[65];
+			uint8		want[HA_HASH_LEN];
+			uint8		have[HA_HASH_LEN];
+
+			if (strncmp(line, "chain ", 6) != 0 ||
+				sscanf(line, "chain %d " INT64_FORMAT " %64[0-9a-f]\n", &chain, &seq, hex) != 3 ||
+				!Unhex(hex, want, HA_HASH_LEN))
+				continue;
+			if (!FindRow(rel, chain, seq, NULL, have))
+				report(arg, chain, seq, "checkpoint_rows_missing",
+					   "a stored checkpoint recorded a row at this position; it is gone (rows deleted from the end?)");
+			else if (memcmp(want, have, HA_HASH_LEN) != 0)
+				report(arg, chain, seq, "checkpoint_mismatch",
+					   "a stored checkpoint recorded a different row at this position (history rewritten?)");
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	table_close(cprel, AccessShareLock);
+	return checked;
+}
