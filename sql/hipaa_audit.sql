@@ -48,6 +48,8 @@ CREATE INDEX ON @extschema@.checkpoints (table_uuid, id);
 COMMENT ON TABLE @extschema@.checkpoints IS
     'hipaa_audit: every signed checkpoint, insert-only and hash-chained; written only by checkpoint()';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.checkpoints', '');
+-- Its identity sequence too, or a restored database would reuse ids.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.checkpoints_id_seq', '');
 REVOKE ALL ON TABLE @extschema@.checkpoints FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.protect(

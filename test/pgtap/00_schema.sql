@@ -31,6 +31,11 @@ SELECT bag_eq(
        WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
          AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'hipaa_audit')$$,
     $$VALUES ('function hipaa_audit.chain_row()'),
+             ('function hipaa_audit.checkpoint(regclass)'),
+             ('function hipaa_audit.verifier_key()'),
+             ('function hipaa_audit.verify_checkpoint(text,text)'),
+             ('table hipaa_audit.checkpoints'),
+             ('sequence hipaa_audit.checkpoints_id_seq'),
              ('function hipaa_audit.guard_row()'),
              ('function hipaa_audit.guard_truncate()'),
              ('function hipaa_audit.is_protected(regclass)'),
@@ -45,13 +50,15 @@ SELECT bag_eq(
     'the extension owns exactly these objects');
 SELECT results_eq(
     $$SELECT extconfig::regclass[]::text[] COLLATE "default", extcondition COLLATE "default" FROM pg_extension WHERE extname = 'hipaa_audit'$$,
-    $$VALUES (ARRAY['hipaa_audit.registry'], ARRAY[''])$$,
-    'hipaa_audit.registry is the one extension configuration table, dumped whole');
+    $$VALUES (ARRAY['hipaa_audit.registry', 'hipaa_audit.checkpoints', 'hipaa_audit.checkpoints_id_seq'],
+              ARRAY['', '', ''])$$,
+    'the registry, the checkpoints and their id sequence are the extension configuration, dumped whole');
 
 -- Functions ------------------------------------------------------------------------
 SELECT functions_are('hipaa_audit',
-    ARRAY['chain_row', 'guard_row', 'guard_truncate', 'is_protected', 'protect', 'unprotect',
-          'verify', 'verify_problems', 'verify_progress'],
+    ARRAY['chain_row', 'checkpoint', 'guard_row', 'guard_truncate', 'is_protected', 'protect',
+          'unprotect', 'verifier_key', 'verify', 'verify_checkpoint', 'verify_problems',
+          'verify_progress'],
     'schema hipaa_audit has exactly these functions');
 
 SELECT has_function('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
@@ -142,6 +149,17 @@ SELECT bag_eq(
         FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
        WHERE p.pronamespace = 'hipaa_audit'::regnamespace$$,
     $$VALUES
+      ('hipaa_audit.checkpoint(regclass)', 'tbl regclass', 'text', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'checkpoint', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.verifier_key()', '', 'text', 'c', 'f', 's', 'u',
+       false, true, false, false, '{}'::text[], 'verifier_key', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.verify_checkpoint(text,text)',
+       'note text, key text, OUT ok boolean, OUT status text, OUT tbl regclass, OUT detail text',
+       'record', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'verify_checkpoint', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
       ('hipaa_audit.chain_row()', '', 'trigger', 'c', 'f', 'v', 'u',
        false, false, false, false, '{}'::text[], 'chain_row', '$libdir/hipaa_audit', true,
        1::real, 0::real),
@@ -258,6 +276,30 @@ SELECT bag_eq(
              aclexplode(o.acl) a$$,
     $$VALUES
       ('function hipaa_audit.chain_row()', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.checkpoint(regclass)', 'PUBLIC', 'EXECUTE', false),
+      ('function hipaa_audit.checkpoint(regclass)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.verifier_key()', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.verifier_key()', 'hipaa_audit_auditor', 'EXECUTE', false),
+      ('function hipaa_audit.verifier_key()', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.verify_checkpoint(text,text)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.verify_checkpoint(text,text)', 'hipaa_audit_auditor', 'EXECUTE', false),
+      ('function hipaa_audit.verify_checkpoint(text,text)', 'owner', 'EXECUTE', false),
+      ('relation hipaa_audit.checkpoints', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.checkpoints', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.checkpoints', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.checkpoints', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.checkpoints', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.checkpoints', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.checkpoints', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.checkpoints', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.checkpoints', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.checkpoints_id_seq', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.checkpoints_id_seq', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.checkpoints_id_seq', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.checkpoints_id_seq', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.checkpoints_id_seq', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.checkpoints_id_seq', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.checkpoints_id_seq', 'owner', 'UPDATE', false),
       ('function hipaa_audit.guard_row()', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.guard_truncate()', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.is_protected(regclass)', 'PUBLIC', 'EXECUTE', false),
@@ -313,15 +355,18 @@ SELECT is(
     0::bigint, 'no default privileges in schema hipaa_audit');
 
 -- Tables, views, columns ----------------------------------------------------------
-SELECT tables_are('hipaa_audit', ARRAY['registry'], 'schema hipaa_audit has exactly one table, registry');
+SELECT tables_are('hipaa_audit', ARRAY['checkpoints', 'registry'],
+    'schema hipaa_audit has exactly two tables, checkpoints and registry');
 SELECT views_are('hipaa_audit', ARRAY['protected_tables', 'verify_progress'],
     'schema hipaa_audit has exactly two views, protected_tables and verify_progress');
 SELECT bag_eq(
     $$SELECT relname::text COLLATE "default", relkind::text FROM pg_class
        WHERE relnamespace = 'hipaa_audit'::regnamespace$$,
     $$VALUES ('protected_tables', 'v'), ('registry', 'r'),
-             ('registry_pkey', 'i'), ('registry_table_uuid_key', 'i'), ('verify_progress', 'v')$$,
-    'schema hipaa_audit holds no other relation (no sequence, index, matview or foreign table)');
+             ('registry_pkey', 'i'), ('registry_table_uuid_key', 'i'), ('verify_progress', 'v'),
+             ('checkpoints', 'r'), ('checkpoints_pkey', 'i'), ('checkpoints_id_seq', 'S'),
+             ('checkpoints_table_uuid_id_idx', 'i')$$,
+    'schema hipaa_audit holds no other relation (no other sequence, index, matview or foreign table)');
 SELECT is(
     (SELECT count(*) FROM pg_type t
       WHERE t.typnamespace = 'hipaa_audit'::regnamespace
