@@ -56,3 +56,16 @@ SELECT id, actor, audit_chain AS chain, audit_seq AS pos, audit_role,
 
 -- An auditor recomputes every hash and every link.
 SELECT * FROM hipaa_audit.verify('record_access');
+
+-- A signed checkpoint pins the head of every chain with an Ed25519 key kept
+-- outside the database (here a throwaway key made for the demo).  Anyone
+-- with the public verifier key can check it, also without PostgreSQL.
+ALTER SYSTEM SET hipaa_audit.signing_key_file = :'keyfile';
+ALTER SYSTEM SET hipaa_audit.signer_name = 'demo.hipaa-audit.example';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT hipaa_audit.checkpoint('record_access') AS note \gset
+\echo :note
+SELECT hipaa_audit.verifier_key() AS verifier_key \gset
+\echo :verifier_key
+SELECT ok, status FROM hipaa_audit.verify_checkpoint(:'note', :'verifier_key');

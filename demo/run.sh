@@ -31,9 +31,16 @@ chown -R "$HA_USER" "$work" 2>/dev/null || true
 say "starting a throwaway PostgreSQL with hipaa_audit preloaded"
 as_test_user bash -c "source '$work/src/test/lib.sh'; pg_start '$work/pg' 54330"
 
+# The checkpoint signing key: Ed25519, outside the data directory, mode 600.
+mkdir -p "$work/keys"
+chown "$HA_USER" "$work/keys" 2>/dev/null || true
+chmod 700 "$work/keys"
+as_test_user openssl genpkey -algorithm ed25519 -out "$work/keys/signer.pem"
+chmod 600 "$work/keys/signer.pem"
+
 say "the demo session"
 as_test_user "$PG_BIN/psql" -X -h "$work/pg" -p 54330 -U postgres -d postgres \
-	-v ON_ERROR_STOP=0 --echo-queries -f "$work/src/demo/demo.sql"
+	-v ON_ERROR_STOP=0 -v keyfile="$work/keys/signer.pem" --echo-queries -f "$work/src/demo/demo.sql"
 
 say "tampering with the data file itself, with the server stopped"
 # What an insider with access to the disk could do: no SQL, no hooks.
@@ -53,9 +60,16 @@ as_test_user "$PG_BIN/psql" -X -h "$work/pg" -p 54330 -U postgres -d postgres --
 SELECT id, actor, patient_mrn FROM record_access WHERE patient_mrn LIKE 'MRN-100%' ORDER BY id;
 SELECT ok, rows_checked, problems FROM hipaa_audit.verify('record_access');
 SELECT * FROM hipaa_audit.verify_problems('record_access');
+-- The signed checkpoint taken before the edit no longer matches the table.
+SELECT ok, status, detail
+  FROM hipaa_audit.verify_checkpoint(
+         (SELECT note FROM hipaa_audit.checkpoints ORDER BY id DESC LIMIT 1),
+         hipaa_audit.verifier_key());
 SQL
 detected=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
 	-c "SELECT count(*) FROM hipaa_audit.verify_problems('record_access') WHERE kind = 'hash_mismatch'")
+checkpoint_status=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
+	-c "SELECT status FROM hipaa_audit.verify_checkpoint((SELECT note FROM hipaa_audit.checkpoints ORDER BY id DESC LIMIT 1), hipaa_audit.verifier_key())")
 
 say "what the server log recorded about the refused attempts"
 grep 'hipaa_audit: refused' "$work/pg/server.log" | sed 's/^.*LOG:  //' | cut -c1-200
@@ -65,8 +79,8 @@ grep 'hipaa_audit: refused' "$work/pg/server.log" | sed 's/^.*LOG:  //' | cut -c
 refused=$(grep -c 'hipaa_audit: refused' "$work/pg/server.log" || true)
 kept=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
 	-c 'SELECT count(*) FROM record_access')
-if [ "$refused" -ne 8 ] || [ "$kept" -ne 5 ] || [ "$detected" -ne 1 ]; then
-	echo "demo FAILED: $refused of 8 attempts refused and logged, $kept of 5 rows kept, $detected of 1 edited row detected" >&2
+if [ "$refused" -ne 8 ] || [ "$kept" -ne 5 ] || [ "$detected" -ne 1 ] || [ "$checkpoint_status" != table_rewritten ]; then
+	echo "demo FAILED: $refused of 8 attempts refused and logged, $kept of 5 rows kept, $detected of 1 edited row detected, checkpoint check: $checkpoint_status" >&2
 	exit 1
 fi
-say "demo passed: 8 of 8 attempts refused and logged, 5 of 5 rows kept, the edited row detected"
+say "demo passed: 8 of 8 attempts refused and logged, 5 of 5 rows kept, the edited row detected, the signed checkpoint no longer matches"

@@ -210,6 +210,8 @@ verifier_key(PG_FUNCTION_ARGS)
 	uint8		priv[HA_ED25519_KEY_LEN];
 	uint8		pub[HA_ED25519_KEY_LEN];
 
+	(void) fcinfo;
+
 	CheckKeyName(ha_signer_name);
 	LoadSigningKey(priv, pub);
 	HaSecureZero(priv, sizeof(priv));
@@ -453,7 +455,8 @@ ParseVerifierKey(const char *key, char **name, uint8 id[4], uint8 pub[HA_ED25519
 	uint8		computed[4];
 	int			n;
 
-	if (p1 == NULL || p2 == NULL || p1 == key || p2 - p1 != 9 || strchr(p2 + 1, '+') != NULL)
+	/* The key data is base64 and may itself contain "+". */
+	if (p1 == NULL || p2 == NULL || p1 == key || p2 - p1 != 9)
 		return Fail(nc, "malformed_key", pstrdup("a verifier key is <name>+<8 hex digits>+<base64 key>"));
 	*name = pnstrdup(key, p1 - key);
 	for (const char *p = *name; *p; p++)
@@ -614,7 +617,7 @@ CheckBody(const char *body, NoteCheck *nc, bool check_chain)
 
 		if (problems > 0)
 			return Fail(nc, "table_rewritten",
-						psprintf("the recorded heads are present, but verify() finds " INT64_FORMAT " problems in the chains",
+						psprintf("the recorded heads are present, but verify() reports " INT64_FORMAT " problem(s) in the chains",
 								 problems));
 	}
 	(void) nchains_seen;
