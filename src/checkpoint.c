@@ -156,19 +156,27 @@ LoadSigningKey(uint8 priv[HA_ED25519_KEY_LEN], uint8 pub[HA_ED25519_KEY_LEN])
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no signing key is configured"),
 				 errhint("Set hipaa_audit.signing_key_file to an Ed25519 private key outside the data directory, and reload.")));
+	/*
+	 * The path is a superuser-only setting: it goes to the server log only,
+	 * never to the client (a table owner may call checkpoint()).
+	 */
 	if (stat(path, &st) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("could not open signing key file \"%s\": %m", path)));
+				 errmsg("could not open the signing key file: %m"),
+				 errdetail_log("hipaa_audit.signing_key_file is \"%s\".", path)));
 	if (!S_ISREG(st.st_mode))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("signing key file \"%s\" is not a regular file", path)));
+				 errmsg("the signing key file is not a regular file"),
+				 errdetail_log("hipaa_audit.signing_key_file is \"%s\".", path)));
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("signing key file \"%s\" is accessible by group or others", path),
+				 errmsg("the signing key file is accessible by group or others"),
 				 errdetail("Its mode is %04o.", (unsigned int) (st.st_mode & 07777)),
+				 errdetail_log("hipaa_audit.signing_key_file is \"%s\"; its mode is %04o.",
+							   path, (unsigned int) (st.st_mode & 07777)),
 				 errhint("Run chmod 600 on it.")));
 	real = realpath(path, NULL);
 	realdata = realpath(DataDir, NULL);
@@ -180,8 +188,9 @@ LoadSigningKey(uint8 priv[HA_ED25519_KEY_LEN], uint8 pub[HA_ED25519_KEY_LEN])
 		free(realdata);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("signing key file \"%s\" is inside the data directory", path),
+				 errmsg("the signing key file is inside the data directory"),
 				 errdetail("Backups and replicas of the data directory would carry the key."),
+				 errdetail_log("hipaa_audit.signing_key_file is \"%s\".", path),
 				 errhint("Keep the key outside the data directory.")));
 	}
 	free(real);

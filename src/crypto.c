@@ -150,22 +150,25 @@ HaEd25519ReadKeyFile(const char *path, uint8 priv[HA_ED25519_KEY_LEN],
 	if (bio == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("could not open signing key file \"%s\"", path)));
+				 errmsg("could not open the signing key file"),
+				 errdetail_log("hipaa_audit.signing_key_file is \"%s\".", path)));
 	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	BIO_free(bio);
 	ERR_clear_error();
 	if (pkey == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("signing key file \"%s\" does not hold a PEM private key", path),
+				 errmsg("the signing key file does not hold a PEM private key"),
+				 errdetail_log("hipaa_audit.signing_key_file is \"%s\".", path),
 				 errhint("Create one with: openssl genpkey -algorithm ed25519 -out FILE")));
 	if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519)
 	{
 		EVP_PKEY_free(pkey);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("signing key file \"%s\" holds a key of the wrong type", path),
+				 errmsg("the signing key file holds a key of the wrong type"),
 				 errdetail("hipaa_audit signs checkpoints with Ed25519 keys."),
+				 errdetail_log("hipaa_audit.signing_key_file is \"%s\"; hipaa_audit signs checkpoints with Ed25519 keys.", path),
 				 errhint("Create one with: openssl genpkey -algorithm ed25519 -out FILE")));
 	}
 	ok = EVP_PKEY_get_raw_private_key(pkey, priv, &privlen) == 1 &&

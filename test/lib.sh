@@ -11,7 +11,7 @@ HA_PACKAGES="make gcc libc6-dev perl sudo
   postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
   libssl-dev libkrb5-dev
   postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl
-  libipc-run-perl libtest-simple-perl"
+  libipc-run-perl libtest-simple-perl postgresql-$PG_MAJOR-cron openssl"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
