@@ -52,6 +52,33 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.checkpoints_id_seq', '');
 REVOKE ALL ON TABLE @extschema@.checkpoints FROM PUBLIC;
 
+-- Outside signers whose co-signatures cosign() accepts, and the
+-- co-signatures themselves; both insert-only.
+CREATE TABLE @extschema@.trusted_keys (
+    verifier_key pg_catalog.text        PRIMARY KEY,
+    name         pg_catalog.text        NOT NULL,
+    added_at     pg_catalog.timestamptz NOT NULL,
+    added_by     pg_catalog.name        NOT NULL
+);
+COMMENT ON TABLE @extschema@.trusted_keys IS
+    'hipaa_audit: verifier keys of co-signers, registered with trust_key()';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.trusted_keys', '');
+REVOKE ALL ON TABLE @extschema@.trusted_keys FROM PUBLIC;
+
+CREATE TABLE @extschema@.cosignatures (
+    id            pg_catalog.int8        GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    checkpoint_id pg_catalog.int8        NOT NULL REFERENCES @extschema@.checkpoints (id),
+    signer        pg_catalog.text        NOT NULL,
+    line          pg_catalog.text        NOT NULL,
+    added_at      pg_catalog.timestamptz NOT NULL,
+    UNIQUE (checkpoint_id, signer)
+);
+COMMENT ON TABLE @extschema@.cosignatures IS
+    'hipaa_audit: signature lines added to stored checkpoints by cosign()';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.cosignatures', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.cosignatures_id_seq', '');
+REVOKE ALL ON TABLE @extschema@.cosignatures FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.protect(
     tbl       pg_catalog.regclass,
     retention pg_catalog.interval DEFAULT '6 years',
@@ -118,6 +145,13 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.checkpoint(pg_catalog.regclass) IS
     'hipaa_audit: sign the heads of every chain of a protected table (C2SP signed note), store and return the note';
 
+CREATE FUNCTION @extschema@.checkpoint_all()
+RETURNS TABLE (tbl pg_catalog.regclass, note pg_catalog.text)
+AS 'MODULE_PATHNAME', 'checkpoint_all'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION @extschema@.checkpoint_all() IS
+    'hipaa_audit: checkpoint every protected table (hipaa_audit_admin)';
+
 CREATE FUNCTION @extschema@.verifier_key()
 RETURNS pg_catalog.text
 AS 'MODULE_PATHNAME', 'verifier_key'
@@ -137,6 +171,49 @@ AS 'MODULE_PATHNAME', 'verify_checkpoint'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.verify_checkpoint(pg_catalog.text, pg_catalog.text) IS
     'hipaa_audit: check a checkpoint''s signature against the given key and the table against the checkpoint';
+
+CREATE FUNCTION @extschema@.verify_checkpoint(
+    note        pg_catalog.text,
+    keys        pg_catalog.text[],
+    quorum      pg_catalog.int4,
+    OUT ok      pg_catalog.bool,
+    OUT status  pg_catalog.text,
+    OUT tbl     pg_catalog.regclass,
+    OUT detail  pg_catalog.text,
+    OUT signers pg_catalog.text[])
+RETURNS record
+AS 'MODULE_PATHNAME', 'verify_checkpoint_quorum'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.verify_checkpoint(pg_catalog.text, pg_catalog.text[], pg_catalog.int4) IS
+    'hipaa_audit: check that at least quorum of the given keys signed a checkpoint, and the table against it';
+
+CREATE FUNCTION @extschema@.trust_key(verifier_key pg_catalog.text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'trust_key'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.trust_key(pg_catalog.text) IS
+    'hipaa_audit: register a co-signer''s verifier key (hipaa_audit_admin)';
+
+CREATE FUNCTION @extschema@.checkpoint_note(checkpoint_id pg_catalog.int8)
+RETURNS pg_catalog.text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.note || COALESCE((SELECT pg_catalog.string_agg(s.line, '' ORDER BY s.id)
+                                 FROM @extschema@.cosignatures s
+                                WHERE s.checkpoint_id = c.id), '')
+      FROM @extschema@.checkpoints c
+     WHERE c.id = checkpoint_id
+$$;
+COMMENT ON FUNCTION @extschema@.checkpoint_note(pg_catalog.int8) IS
+    'hipaa_audit: a stored checkpoint''s note with every co-signature';
+
+CREATE FUNCTION @extschema@.cosign(checkpoint_id pg_catalog.int8, signature_line pg_catalog.text)
+RETURNS pg_catalog.text
+AS 'MODULE_PATHNAME', 'cosign'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.cosign(pg_catalog.int8, pg_catalog.text) IS
+    'hipaa_audit: add a trusted co-signer''s signature line to a stored checkpoint (hipaa_audit_admin)';
 
 CREATE FUNCTION @extschema@.guard_row()
 RETURNS trigger
@@ -190,6 +267,11 @@ REVOKE ALL ON FUNCTION @extschema@.verify_progress() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.checkpoint(pg_catalog.regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verifier_key() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify_checkpoint(pg_catalog.text, pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify_checkpoint(pg_catalog.text, pg_catalog.text[], pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.checkpoint_all() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.trust_key(pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.cosign(pg_catalog.int8, pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.checkpoint_note(pg_catalog.int8) FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.verify_progress FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.protected_tables FROM PUBLIC;
 
@@ -206,5 +288,11 @@ GRANT EXECUTE ON FUNCTION @extschema@.verify_progress() TO hipaa_audit_admin, hi
 GRANT EXECUTE ON FUNCTION @extschema@.checkpoint(pg_catalog.regclass) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.verifier_key() TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_checkpoint(pg_catalog.text, pg_catalog.text) TO hipaa_audit_admin, hipaa_audit_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.verify_checkpoint(pg_catalog.text, pg_catalog.text[], pg_catalog.int4) TO hipaa_audit_admin, hipaa_audit_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.checkpoint_all() TO hipaa_audit_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.trust_key(pg_catalog.text) TO hipaa_audit_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.cosign(pg_catalog.int8, pg_catalog.text) TO hipaa_audit_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.checkpoint_note(pg_catalog.int8) TO hipaa_audit_admin, hipaa_audit_auditor;
+GRANT SELECT ON TABLE @extschema@.trusted_keys, @extschema@.cosignatures TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT SELECT ON TABLE @extschema@.checkpoints TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT SELECT ON TABLE @extschema@.verify_progress TO hipaa_audit_admin, hipaa_audit_auditor;

@@ -28,17 +28,21 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "common/base64.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 #include "utils/uuid.h"
 
 char	   *ha_signing_key_file = NULL;
@@ -362,12 +366,10 @@ PinDateSettings(int *nestlevel)
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
-PG_FUNCTION_INFO_V1(checkpoint);
-
-Datum
-checkpoint(PG_FUNCTION_ARGS)
+/* Sign, store and return a checkpoint of one protected table. */
+static char *
+TakeCheckpoint(Oid relid)
 {
-	Oid			relid;
 	const HaProtectedEntry *entry;
 	Relation	rel;
 	char	   *body;
@@ -379,11 +381,6 @@ checkpoint(PG_FUNCTION_ARGS)
 	Oid			argtypes[4] = {UUIDOID, REGCLASSOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[4];
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument of hipaa_audit.checkpoint must not be null")));
-	relid = PG_GETARG_OID(0);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -429,8 +426,68 @@ checkpoint(PG_FUNCTION_ARGS)
 						  "ORDER BY id DESC LIMIT 1), "
 						  "'\\x0000000000000000000000000000000000000000000000000000000000000000'::pg_catalog.bytea) AS h) p",
 						  4, argtypes, values, false);
+	return note;
+}
 
-	PG_RETURN_TEXT_P(cstring_to_text(note));
+PG_FUNCTION_INFO_V1(checkpoint);
+
+Datum
+checkpoint(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument of hipaa_audit.checkpoint must not be null")));
+	PG_RETURN_TEXT_P(cstring_to_text(TakeCheckpoint(PG_GETARG_OID(0))));
+}
+
+PG_FUNCTION_INFO_V1(checkpoint_all);
+
+/*
+ * checkpoint_all() -> setof (tbl, note): every protected table, by name.
+ */
+Datum
+checkpoint_all(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *relids = HaProtectedRelids();
+	List	   *sorted = NIL;
+	ListCell   *lc;
+
+	if (!HaIsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to checkpoint every protected table"),
+				 errdetail("Only members of %s may; table owners can checkpoint their own tables.",
+						   HA_ADMIN_ROLE)));
+	InitMaterializedSRF(fcinfo, 0);
+
+	/* By name, so that the order does not depend on OIDs. */
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		ListCell   *pos;
+		int			i = 0;
+
+		foreach(pos, sorted)
+		{
+			if (strcmp(HaRelDisplayName(relid), HaRelDisplayName(lfirst_oid(pos))) < 0)
+				break;
+			i++;
+		}
+		sorted = list_insert_nth_oid(sorted, i, relid);
+	}
+	foreach(lc, sorted)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = ObjectIdGetDatum(relid);
+		values[1] = CStringGetTextDatum(TakeCheckpoint(relid));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /* ----------------------------------------------------------------
@@ -679,6 +736,276 @@ verify_checkpoint(PG_FUNCTION_ARGS)
 	else
 		nulls[3] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(verify_checkpoint_quorum);
+
+/*
+ * verify_checkpoint(note, keys[], quorum) -> (ok, status, tbl, detail, signers)
+ *
+ * At least quorum of the given keys must have signed the note (say the
+ * server's key and an outside witness's); a signature line that is present
+ * for one of the keys but wrong fails the whole check.
+ */
+Datum
+verify_checkpoint_quorum(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	NoteCheck	nc;
+	char	   *note;
+	ArrayType  *keys;
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			nkeys;
+	int32		quorum;
+	int			valid = 0;
+	char	   *body = NULL;
+	ArrayBuildState *signers = NULL;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	bool		ok = true;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.verify_checkpoint must not be null")));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	note = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	keys = PG_GETARG_ARRAYTYPE_P(1);
+	quorum = PG_GETARG_INT32(2);
+	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &nkeys);
+	if (quorum < 1 || quorum > nkeys)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("quorum must be between 1 and the number of keys (%d)", nkeys)));
+
+	memset(&nc, 0, sizeof(nc));
+	nc.status = "ok";
+	for (int i = 0; i < nkeys && ok; i++)
+	{
+		char	   *name;
+		uint8		id[4];
+		uint8		pub[HA_ED25519_KEY_LEN];
+		NoteCheck	one;
+
+		memset(&one, 0, sizeof(one));
+		if (elemnulls[i])
+		{
+			ok = Fail(&nc, "malformed_key", pstrdup("a key is NULL"));
+			break;
+		}
+		if (!ParseVerifierKey(TextDatumGetCString(elems[i]), &name, id, pub, &one))
+		{
+			nc = one;
+			ok = false;
+			break;
+		}
+		if (CheckSignature(note, name, id, pub, &body, &one))
+		{
+			valid++;
+			signers = accumArrayResult(signers, CStringGetTextDatum(name), false,
+									   TEXTOID, CurrentMemoryContext);
+		}
+		else if (strcmp(one.status, "unknown_key") != 0)
+		{
+			nc = one;
+			ok = false;
+		}
+	}
+	if (ok && valid < quorum)
+		ok = Fail(&nc, "quorum_not_met",
+				  psprintf("%d of the %d keys signed the note; %d required", valid, nkeys, quorum));
+	if (ok)
+		ok = CheckBody(body, &nc, true);
+
+	values[0] = BoolGetDatum(ok);
+	values[1] = CStringGetTextDatum(nc.status);
+	if (OidIsValid(nc.relid))
+		values[2] = ObjectIdGetDatum(nc.relid);
+	else
+		nulls[2] = true;
+	if (nc.detail)
+		values[3] = CStringGetTextDatum(nc.detail);
+	else
+		nulls[3] = true;
+	if (signers != NULL)
+		values[4] = makeArrayResult(signers, CurrentMemoryContext);
+	else
+		values[4] = PointerGetDatum(construct_empty_array(TEXTOID));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* ----------------------------------------------------------------
+ * Co-signing: trusted keys and their signatures on stored checkpoints
+ * ----------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(trust_key);
+
+/*
+ * trust_key(verifier_key): register an outside signer (a compliance
+ * officer's key, a second site) whose co-signatures cosign() accepts.
+ */
+Datum
+trust_key(PG_FUNCTION_ARGS)
+{
+	char	   *key;
+	char	   *name;
+	uint8		id[4];
+	uint8		pub[HA_ED25519_KEY_LEN];
+	NoteCheck	nc;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, NAMEOID};
+	Datum		values[3];
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument of hipaa_audit.trust_key must not be null")));
+	if (!HaIsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to register a trusted key"),
+				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
+	key = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	memset(&nc, 0, sizeof(nc));
+	if (!ParseVerifierKey(key, &name, id, pub, &nc))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid verifier key"),
+				 errdetail("%s", nc.detail),
+				 errhint("A verifier key is <name>+<8 hex key ID>+<base64(0x01 || Ed25519 public key)>.")));
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(key);
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.trusted_keys (name, verifier_key, added_at, added_by) "
+						  "VALUES ($1, $2, pg_catalog.clock_timestamp(), $3)",
+						  3, argtypes, values, false);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(cosign);
+
+/*
+ * cosign(checkpoint_id, signature_line) -> the note with every signature.
+ * The line must verify against a registered trusted key of its name.
+ */
+Datum
+cosign(PG_FUNCTION_ARGS)
+{
+	int64		cpid;
+	char	   *line;
+	char	   *note;
+	char	   *body;
+	char	   *name;
+	const char *p;
+	const char *sp;
+	uint8		sigblob[4 + HA_ED25519_SIG_LEN + 4];
+	int			n;
+	bool		verified = false;
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char	   *result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.cosign must not be null")));
+	if (!HaIsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to add a co-signature"),
+				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
+	cpid = PG_GETARG_INT64(0);
+	line = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strlen(line) > 0 && line[strlen(line) - 1] != '\n')
+		line = psprintf("%s\n", line);
+
+	/* The stored note (read as the extension owner: auditors may not write). */
+	values[0] = Int64GetDatum(cpid);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT note FROM hipaa_audit.checkpoints WHERE id = $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hipaa_audit.checkpoints");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("checkpoint " INT64_FORMAT " does not exist", cpid)));
+	note = MemoryContextStrdup(TopTransactionContext,
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	body = pnstrdup(note, strstr(note, "\n\n") - note + 1);
+
+	/* "— <name> <base64>\n" */
+	if (strncmp(line, SIG_DASH, strlen(SIG_DASH)) != 0 || strchr(line, '\r') != NULL ||
+		strchr(line, '\n') != line + strlen(line) - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid signature line"),
+				 errdetail("A signature line is an em dash (U+2014), a space, the signer's name, a space and base64 of key ID and signature.")));
+	p = line + strlen(SIG_DASH);
+	sp = strchr(p, ' ');
+	if (sp == NULL || sp == p)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid signature line"),
+				 errdetail("It has no name and signature.")));
+	name = pnstrdup(p, sp - p);
+	n = Unbase64(sp + 1, strlen(sp + 1) - 1, sigblob, sizeof(sigblob));
+	if (n != 4 + HA_ED25519_SIG_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid signature line"),
+				 errdetail("The signature is not base64 of a 4-byte key ID and a 64-byte Ed25519 signature.")));
+
+	/* Against every registered key of that name with that key ID. */
+	values[0] = CStringGetTextDatum(name);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT verifier_key FROM hipaa_audit.trusted_keys WHERE name = $1",
+							  1, &argtypes[1], values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hipaa_audit.trusted_keys");
+	for (uint64 i = 0; i < SPI_processed && !verified; i++)
+	{
+		char	   *kname;
+		uint8		id[4];
+		uint8		pub[HA_ED25519_KEY_LEN];
+		NoteCheck	nc;
+
+		memset(&nc, 0, sizeof(nc));
+		if (ParseVerifierKey(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+							 &kname, id, pub, &nc) &&
+			memcmp(id, sigblob, 4) == 0)
+			verified = HaEd25519Verify(pub, (const uint8 *) body, strlen(body), sigblob + 4);
+	}
+	SPI_finish();
+	if (!verified)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the co-signature by \"%s\" does not verify against a trusted key", name),
+				 errhint("Register the signer's verifier key with hipaa_audit.trust_key() first.")));
+
+	values[0] = Int64GetDatum(cpid);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = CStringGetTextDatum(line);
+	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.cosignatures (checkpoint_id, signer, line, added_at) "
+						  "VALUES ($1, $2, $3, pg_catalog.clock_timestamp())",
+						  3, argtypes, values, false);
+
+	/* The note with every signature line it has now. */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = Int64GetDatum(cpid);
+	/* read_only = false: a fresh snapshot that sees the line just added. */
+	if (SPI_execute_with_args("SELECT hipaa_audit.checkpoint_note($1)",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read the co-signed note");
+	result = MemoryContextStrdup(TopTransactionContext,
+								 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
 
 /*
