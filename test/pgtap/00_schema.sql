@@ -4,7 +4,7 @@
 -- function or grant added, removed or changed makes this file fail: update it
 -- in the same change, on purpose.
 BEGIN;
-SELECT plan(121);
+SELECT plan(122);
 
 -- The schema and the extension ---------------------------------------------------
 SELECT has_schema('hipaa_audit', 'schema hipaa_audit exists');
@@ -36,6 +36,14 @@ SELECT bag_eq(
              ('function hipaa_audit.verify_checkpoint(text,text)'),
              ('table hipaa_audit.checkpoints'),
              ('sequence hipaa_audit.checkpoints_id_seq'),
+             ('table hipaa_audit.trusted_keys'),
+             ('table hipaa_audit.cosignatures'),
+             ('sequence hipaa_audit.cosignatures_id_seq'),
+             ('function hipaa_audit.checkpoint_all()'),
+             ('function hipaa_audit.verify_checkpoint(text,text[],integer)'),
+             ('function hipaa_audit.trust_key(text)'),
+             ('function hipaa_audit.checkpoint_note(bigint)'),
+             ('function hipaa_audit.cosign(bigint,text)'),
              ('function hipaa_audit.guard_row()'),
              ('function hipaa_audit.guard_truncate()'),
              ('function hipaa_audit.is_protected(regclass)'),
@@ -50,15 +58,16 @@ SELECT bag_eq(
     'the extension owns exactly these objects');
 SELECT results_eq(
     $$SELECT extconfig::regclass[]::text[] COLLATE "default", extcondition COLLATE "default" FROM pg_extension WHERE extname = 'hipaa_audit'$$,
-    $$VALUES (ARRAY['hipaa_audit.registry', 'hipaa_audit.checkpoints', 'hipaa_audit.checkpoints_id_seq'],
-              ARRAY['', '', ''])$$,
+    $$VALUES (ARRAY['hipaa_audit.registry', 'hipaa_audit.checkpoints', 'hipaa_audit.checkpoints_id_seq',
+                    'hipaa_audit.trusted_keys', 'hipaa_audit.cosignatures', 'hipaa_audit.cosignatures_id_seq'],
+              ARRAY['', '', '', '', '', ''])$$,
     'the registry, the checkpoints and their id sequence are the extension configuration, dumped whole');
 
 -- Functions ------------------------------------------------------------------------
 SELECT functions_are('hipaa_audit',
-    ARRAY['chain_row', 'checkpoint', 'guard_row', 'guard_truncate', 'is_protected', 'protect',
-          'unprotect', 'verifier_key', 'verify', 'verify_checkpoint', 'verify_problems',
-          'verify_progress'],
+    ARRAY['chain_row', 'checkpoint', 'checkpoint_all', 'checkpoint_note', 'cosign', 'guard_row',
+          'guard_truncate', 'is_protected', 'protect', 'trust_key', 'unprotect', 'verifier_key',
+          'verify', 'verify_checkpoint', 'verify_problems', 'verify_progress'],
     'schema hipaa_audit has exactly these functions');
 
 SELECT has_function('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
@@ -137,6 +146,16 @@ SELECT volatility_is('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'volatil
 SELECT isnt_definer('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'verify_progress is not SECURITY DEFINER');
 SELECT is_strict('hipaa_audit', 'verify_progress', ARRAY[]::name[], 'verify_progress is STRICT');
 
+-- The one SQL-language function: read-only, pinned search_path.
+SELECT results_eq(
+    $$SELECT pg_get_function_arguments(p.oid) COLLATE "default", pg_get_function_result(p.oid) COLLATE "default", l.lanname::text COLLATE "default",
+             p.provolatile::text COLLATE "default", p.prosecdef, p.proisstrict, p.proconfig::text COLLATE "default"
+        FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+       WHERE p.oid = 'hipaa_audit.checkpoint_note(bigint)'::regprocedure$$,
+    $$VALUES ('checkpoint_id bigint', 'text', 'sql', 's', false, true,
+              '{"search_path=pg_catalog, pg_temp"}')$$,
+    'checkpoint_note(bigint): SQL, STABLE, STRICT, not SECURITY DEFINER, search_path pinned');
+
 -- Everything about each function in one place, so that any drift (argument
 -- names or defaults, parallel safety, SET clauses, the C symbol) shows up.
 SELECT bag_eq(
@@ -147,8 +166,22 @@ SELECT bag_eq(
              coalesce(p.proconfig, '{}'), p.prosrc, p.probin,
              obj_description(p.oid, 'pg_proc') IS NOT NULL, p.procost, p.prorows
         FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-       WHERE p.pronamespace = 'hipaa_audit'::regnamespace$$,
+       WHERE p.pronamespace = 'hipaa_audit'::regnamespace AND l.lanname = 'c'$$,
     $$VALUES
+      ('hipaa_audit.checkpoint_all()', '', 'TABLE(tbl regclass, note text)', 'c', 'f', 'v', 'u',
+       false, true, false, true, '{}'::text[], 'checkpoint_all', '$libdir/hipaa_audit', true,
+       1::real, 1000::real),
+      ('hipaa_audit.verify_checkpoint(text,text[],integer)',
+       'note text, keys text[], quorum integer, OUT ok boolean, OUT status text, OUT tbl regclass, OUT detail text, OUT signers text[]',
+       'record', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'verify_checkpoint_quorum', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.trust_key(text)', 'verifier_key text', 'void', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'trust_key', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.cosign(bigint,text)', 'checkpoint_id bigint, signature_line text', 'text', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'cosign', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
       ('hipaa_audit.checkpoint(regclass)', 'tbl regclass', 'text', 'c', 'f', 'v', 'u',
        false, false, false, false, '{}'::text[], 'checkpoint', '$libdir/hipaa_audit', true,
        1::real, 0::real),
@@ -276,6 +309,18 @@ SELECT bag_eq(
              aclexplode(o.acl) a$$,
     $$VALUES
       ('function hipaa_audit.chain_row()', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.checkpoint_all()', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.checkpoint_all()', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.verify_checkpoint(text,text[],integer)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.verify_checkpoint(text,text[],integer)', 'hipaa_audit_auditor', 'EXECUTE', false),
+      ('function hipaa_audit.verify_checkpoint(text,text[],integer)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.trust_key(text)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.trust_key(text)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.cosign(bigint,text)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.cosign(bigint,text)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.checkpoint_note(bigint)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.checkpoint_note(bigint)', 'hipaa_audit_auditor', 'EXECUTE', false),
+      ('function hipaa_audit.checkpoint_note(bigint)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.checkpoint(regclass)', 'PUBLIC', 'EXECUTE', false),
       ('function hipaa_audit.checkpoint(regclass)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.verifier_key()', 'hipaa_audit_admin', 'EXECUTE', false),
@@ -293,6 +338,31 @@ SELECT bag_eq(
       ('relation hipaa_audit.checkpoints', 'owner', 'TRIGGER', false),
       ('relation hipaa_audit.checkpoints', 'owner', 'TRUNCATE', false),
       ('relation hipaa_audit.checkpoints', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.trusted_keys', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.trusted_keys', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.trusted_keys', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.trusted_keys', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.trusted_keys', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.trusted_keys', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.trusted_keys', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.trusted_keys', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.trusted_keys', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.cosignatures', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.cosignatures', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.cosignatures', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.cosignatures', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.cosignatures', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.cosignatures', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.cosignatures', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.cosignatures', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.cosignatures', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.cosignatures_id_seq', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.cosignatures_id_seq', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.cosignatures_id_seq', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.cosignatures_id_seq', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.cosignatures_id_seq', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.cosignatures_id_seq', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.cosignatures_id_seq', 'owner', 'UPDATE', false),
       ('relation hipaa_audit.checkpoints_id_seq', 'owner', 'DELETE', false),
       ('relation hipaa_audit.checkpoints_id_seq', 'owner', 'INSERT', false),
       ('relation hipaa_audit.checkpoints_id_seq', 'owner', 'REFERENCES', false),
@@ -355,8 +425,8 @@ SELECT is(
     0::bigint, 'no default privileges in schema hipaa_audit');
 
 -- Tables, views, columns ----------------------------------------------------------
-SELECT tables_are('hipaa_audit', ARRAY['checkpoints', 'registry'],
-    'schema hipaa_audit has exactly two tables, checkpoints and registry');
+SELECT tables_are('hipaa_audit', ARRAY['checkpoints', 'cosignatures', 'registry', 'trusted_keys'],
+    'schema hipaa_audit has exactly these tables');
 SELECT views_are('hipaa_audit', ARRAY['protected_tables', 'verify_progress'],
     'schema hipaa_audit has exactly two views, protected_tables and verify_progress');
 SELECT bag_eq(
@@ -365,7 +435,9 @@ SELECT bag_eq(
     $$VALUES ('protected_tables', 'v'), ('registry', 'r'),
              ('registry_pkey', 'i'), ('registry_table_uuid_key', 'i'), ('verify_progress', 'v'),
              ('checkpoints', 'r'), ('checkpoints_pkey', 'i'), ('checkpoints_id_seq', 'S'),
-             ('checkpoints_table_uuid_id_idx', 'i')$$,
+             ('checkpoints_table_uuid_id_idx', 'i'), ('cosignatures', 'r'),
+             ('cosignatures_checkpoint_id_signer_key', 'i'), ('cosignatures_id_seq', 'S'),
+             ('cosignatures_pkey', 'i'), ('trusted_keys', 'r'), ('trusted_keys_pkey', 'i')$$,
     'schema hipaa_audit holds no other relation (no other sequence, index, matview or foreign table)');
 SELECT is(
     (SELECT count(*) FROM pg_type t
