@@ -570,6 +570,7 @@ CheckSignature(const char *note, const char *name, const uint8 *id, const uint8 
 		return Fail(nc, "malformed_note", pstrdup("the note has no blank line before its signatures"));
 	*body = pnstrdup(note, sep - note + 1);
 
+	/* Every signature line must be well formed, whoever signed it. */
 	for (p = sep + 2; *p; )
 	{
 		const char *eol = strchr(p, '\n');
@@ -588,7 +589,7 @@ CheckSignature(const char *note, const char *name, const uint8 *id, const uint8 
 		n = Unbase64(sp + 1, eol - sp - 1, sigblob, sizeof(sigblob));
 		if (n < 5)
 			return Fail(nc, "malformed_note", pstrdup("a signature is not valid base64"));
-		if (strcmp(lname, name) == 0 && memcmp(sigblob, id, 4) == 0)
+		if (!seen_key && strcmp(lname, name) == 0 && memcmp(sigblob, id, 4) == 0)
 		{
 			seen_key = true;
 			if (n != 4 + HA_ED25519_SIG_LEN)
@@ -596,7 +597,6 @@ CheckSignature(const char *note, const char *name, const uint8 *id, const uint8 
 			if (!HaEd25519Verify(pub, (const uint8 *) *body, strlen(*body), sigblob + 4))
 				return Fail(nc, "bad_signature",
 							psprintf("the signature by %s does not match the note", name));
-			return true;
 		}
 		p = eol + 1;
 	}

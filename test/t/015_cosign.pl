@@ -1,0 +1,113 @@
+# Several signers: checkpoint_all(), a quorum of keys, and co-signatures an
+# outside party makes with stock OpenSSL, registered with trust_key() and
+# added with cosign().
+use strict;
+use warnings;
+use Digest::SHA qw(sha256);
+use MIME::Base64 qw(encode_base64);
+use PostgreSQL::Test::Utils;
+use Test::More;
+use HaTest;
+
+my $keys = PostgreSQL::Test::Utils::tempdir;
+chmod 0700, $keys;
+foreach my $k ('server', 'witness', 'stranger')
+{
+	system('openssl', 'genpkey', '-algorithm', 'ed25519', '-out', "$keys/$k.pem") == 0
+	  or die "openssl genpkey $k failed";
+	chmod 0600, "$keys/$k.pem";
+}
+
+my $node = ha_node('cosign', conf => qq{
+hipaa_audit.signing_key_file = '$keys/server.pem'
+hipaa_audit.signer_name = 'server.example'
+});
+$node->safe_psql('postgres', q{
+	CREATE TABLE b_log (id int); CREATE TABLE a_log (id int);
+	SELECT hipaa_audit.protect('b_log'); SELECT hipaa_audit.protect('a_log');
+	INSERT INTO a_log VALUES (1), (2); INSERT INTO b_log VALUES (1);
+});
+
+# checkpoint_all(): every protected table, in name order.
+is($node->safe_psql('postgres', q{SELECT string_agg(tbl::text, ',') FROM hipaa_audit.checkpoint_all()}),
+	'a_log,b_log', 'checkpoint_all() checkpoints every protected table');
+my $server_key = $node->safe_psql('postgres', 'SELECT hipaa_audit.verifier_key()');
+my $cp = $node->safe_psql('postgres', q{SELECT id FROM hipaa_audit.checkpoints WHERE relid = 'a_log'::regclass});
+# (psql prints the note's own final newline; safe_psql keeps it.)
+my $note = $node->safe_psql('postgres', "SELECT note FROM hipaa_audit.checkpoints WHERE id = $cp");
+
+# An outside party signs the body with stock OpenSSL.
+sub signer
+{
+	my ($who, $name, $body) = @_;
+	my $pub = `openssl pkey -in $keys/$who.pem -pubout -outform DER`;
+	$pub = substr($pub, -32);
+	my $id = substr(sha256("$name\n\x01$pub"), 0, 4);
+	open(my $fh, '>:raw', "$keys/body.txt") or die;
+	print $fh $body;
+	close $fh;
+	system('openssl', 'pkeyutl', '-sign', '-inkey', "$keys/$who.pem", '-rawin',
+		'-in', "$keys/body.txt", '-out', "$keys/sig.bin") == 0 or die 'openssl sign failed';
+	my $sig = slurp_file("$keys/sig.bin");
+	return ("$name+" . unpack('H*', $id) . '+' . encode_base64("\x01$pub", ''),
+		"\xe2\x80\x94 $name " . encode_base64($id . $sig, ''));
+}
+my ($body) = $note =~ /\A(.*?\n)\n/s;
+my ($witness_key, $witness_line) = signer('witness', 'witness.example', $body);
+my ($stranger_key, $stranger_line) = signer('stranger', 'witness.example', $body);
+
+sub q_lit { my ($s) = @_; $s =~ s/'/''/g; return "'$s'"; }
+
+my ($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign($cp, " . q_lit($witness_line) . ')');
+like($err, qr/co-signature by "witness\.example" does not verify against a trusted key/,
+	'a co-signature from an unregistered key is refused');
+$node->safe_psql('postgres', 'SELECT hipaa_audit.trust_key(' . q_lit($witness_key) . ')');
+($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign($cp, " . q_lit($stranger_line) . ')');
+like($err, qr/does not verify against a trusted key/,
+	'a co-signature under a trusted name but by another key is refused');
+($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign($cp, 'not a signature line')");
+like($err, qr/invalid signature line/, 'a malformed signature line is refused');
+($rc, $out, $err) = $node->psql('postgres', q{SELECT hipaa_audit.trust_key('not+a+key')});
+like($err, qr/invalid verifier key/, 'trust_key() refuses a malformed key');
+($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign(999999, " . q_lit($witness_line) . ')');
+like($err, qr/checkpoint 999999 does not exist/, 'cosign() of a missing checkpoint');
+
+my $cosigned = $node->safe_psql('postgres', "SELECT hipaa_audit.cosign($cp, " . q_lit($witness_line) . ')');
+like($cosigned, qr/\n\n\xe2\x80\x94 server\.example \S+\n\xe2\x80\x94 witness\.example \S+\n?\z/,
+	'cosign() returns the note with both signature lines');
+($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign($cp, " . q_lit($witness_line) . ')');
+like($err, qr/duplicate key value/, 'the same signer cannot co-sign twice');
+is($node->safe_psql('postgres', "SELECT hipaa_audit.checkpoint_note($cp)"), $cosigned,
+	'checkpoint_note() gives the same co-signed note');
+
+my $full = $node->safe_psql('postgres', "SELECT hipaa_audit.checkpoint_note($cp)");
+my $keys_arr = 'ARRAY[' . q_lit($server_key) . ', ' . q_lit($witness_key) . ']';
+is($node->safe_psql('postgres', 'SELECT ok::int || status || array_to_string(signers, \',\') FROM hipaa_audit.verify_checkpoint('
+		  . q_lit($full) . ", $keys_arr, 2)"),
+	'1okserver.example,witness.example', 'a quorum of 2 of 2 keys is met by the co-signed note');
+is($node->safe_psql('postgres', 'SELECT ok::int || status || coalesce(detail, \'\') FROM hipaa_audit.verify_checkpoint('
+		  . q_lit($note) . ", $keys_arr, 2)"),
+	'0quorum_not_met1 of the 2 keys signed the note; 2 required',
+	'the note without the co-signature does not meet it');
+is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_checkpoint('
+		  . q_lit($note) . ", $keys_arr, 1)"),
+	'1ok', 'but meets a quorum of 1');
+# Change a character of the signature itself (after the key ID's 8 base64
+# characters), so the line still names the witness key but does not verify.
+(my $forged = $full) =~ s/(witness\.example \S{20})(\S)/$1 . ($2 eq 'A' ? 'B' : 'A')/e;
+is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_checkpoint('
+		  . q_lit($forged) . ", $keys_arr, 1)"),
+	'0bad_signature', 'a broken co-signature fails the check even when the quorum would be met without it');
+($rc, $out, $err) = $node->psql('postgres', 'SELECT * FROM hipaa_audit.verify_checkpoint('
+	  . q_lit($note) . ", $keys_arr, 3)");
+like($err, qr/quorum must be between 1 and the number of keys \(2\)/, 'a quorum above the number of keys is an error');
+
+# The co-signature tables are insert-only.
+foreach my $sql ('DELETE FROM hipaa_audit.cosignatures', 'UPDATE hipaa_audit.trusted_keys SET name = \'x\'')
+{
+	($rc, $out, $err) = $node->psql('postgres', $sql);
+	like($err, qr/ERROR:  cannot (DELETE FROM|UPDATE) table hipaa_audit\./, "refused: $sql");
+}
+
+$node->stop;
+done_testing();
