@@ -208,6 +208,33 @@ $$;
 COMMENT ON FUNCTION @extschema@.checkpoint_note(pg_catalog.int8) IS
     'hipaa_audit: a stored checkpoint''s note with every co-signature';
 
+CREATE FUNCTION @extschema@.verify_checkpoint_chain(
+    OUT ok            pg_catalog.bool,
+    OUT checkpoints   pg_catalog.int8,
+    OUT first_problem pg_catalog.text)
+RETURNS record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH c AS (
+        SELECT id,
+               CASE
+                 WHEN hash <> sha256('\x68697061615f61756469742f636865636b706f696e742f763100'::bytea
+                                     || prev_hash || convert_to(note, 'UTF8'))
+                   THEN 'checkpoint ' || id || ': its hash does not match its note'
+                 WHEN prev_hash <> COALESCE(lag(hash) OVER (ORDER BY id),
+                                            '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+                   THEN 'checkpoint ' || id || ': it does not link to the checkpoint stored before it'
+               END AS problem
+          FROM @extschema@.checkpoints)
+    SELECT count(*) FILTER (WHERE problem IS NOT NULL) = 0,
+           count(*),
+           (array_agg(problem ORDER BY id) FILTER (WHERE problem IS NOT NULL))[1]
+      FROM c
+$$;
+COMMENT ON FUNCTION @extschema@.verify_checkpoint_chain() IS
+    'hipaa_audit: check the hash chain of the stored checkpoints (a deleted or edited one breaks it)';
+
 CREATE FUNCTION @extschema@.cosign(checkpoint_id pg_catalog.int8, signature_line pg_catalog.text)
 RETURNS pg_catalog.text
 AS 'MODULE_PATHNAME', 'cosign'
@@ -272,6 +299,7 @@ REVOKE ALL ON FUNCTION @extschema@.checkpoint_all() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.trust_key(pg_catalog.text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.cosign(pg_catalog.int8, pg_catalog.text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.checkpoint_note(pg_catalog.int8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify_checkpoint_chain() FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.verify_progress FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.protected_tables FROM PUBLIC;
 
@@ -293,6 +321,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.checkpoint_all() TO hipaa_audit_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.trust_key(pg_catalog.text) TO hipaa_audit_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.cosign(pg_catalog.int8, pg_catalog.text) TO hipaa_audit_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.checkpoint_note(pg_catalog.int8) TO hipaa_audit_admin, hipaa_audit_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.verify_checkpoint_chain() TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT SELECT ON TABLE @extschema@.trusted_keys, @extschema@.cosignatures TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT SELECT ON TABLE @extschema@.checkpoints TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT SELECT ON TABLE @extschema@.verify_progress TO hipaa_audit_admin, hipaa_audit_auditor;

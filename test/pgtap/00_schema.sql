@@ -44,6 +44,7 @@ SELECT bag_eq(
              ('function hipaa_audit.trust_key(text)'),
              ('function hipaa_audit.checkpoint_note(bigint)'),
              ('function hipaa_audit.cosign(bigint,text)'),
+             ('function hipaa_audit.verify_checkpoint_chain()'),
              ('function hipaa_audit.guard_row()'),
              ('function hipaa_audit.guard_truncate()'),
              ('function hipaa_audit.is_protected(regclass)'),
@@ -67,7 +68,7 @@ SELECT results_eq(
 SELECT functions_are('hipaa_audit',
     ARRAY['chain_row', 'checkpoint', 'checkpoint_all', 'checkpoint_note', 'cosign', 'guard_row',
           'guard_truncate', 'is_protected', 'protect', 'trust_key', 'unprotect', 'verifier_key',
-          'verify', 'verify_checkpoint', 'verify_problems', 'verify_progress'],
+          'verify', 'verify_checkpoint', 'verify_checkpoint_chain', 'verify_problems', 'verify_progress'],
     'schema hipaa_audit has exactly these functions');
 
 SELECT has_function('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
@@ -321,6 +322,9 @@ SELECT bag_eq(
       ('function hipaa_audit.checkpoint_note(bigint)', 'hipaa_audit_admin', 'EXECUTE', false),
       ('function hipaa_audit.checkpoint_note(bigint)', 'hipaa_audit_auditor', 'EXECUTE', false),
       ('function hipaa_audit.checkpoint_note(bigint)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.verify_checkpoint_chain()', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.verify_checkpoint_chain()', 'hipaa_audit_auditor', 'EXECUTE', false),
+      ('function hipaa_audit.verify_checkpoint_chain()', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.checkpoint(regclass)', 'PUBLIC', 'EXECUTE', false),
       ('function hipaa_audit.checkpoint(regclass)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.verifier_key()', 'hipaa_audit_admin', 'EXECUTE', false),

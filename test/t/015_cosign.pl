@@ -109,5 +109,22 @@ foreach my $sql ('DELETE FROM hipaa_audit.cosignatures', 'UPDATE hipaa_audit.tru
 	like($err, qr/ERROR:  cannot (DELETE FROM|UPDATE) table hipaa_audit\./, "refused: $sql");
 }
 
+# The stored checkpoints form a chain of their own: deleting or editing one
+# (here by a superuser with the library unloaded) breaks it.
+$node->safe_psql('postgres', q{SELECT hipaa_audit.checkpoint('a_log'); SELECT hipaa_audit.checkpoint('b_log')});
+is($node->safe_psql('postgres', q{SELECT ok::int || ':' || checkpoints FROM hipaa_audit.verify_checkpoint_chain()}),
+	'1:4', 'the four stored checkpoints link up');
+$node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
+$node->restart;
+$node->safe_psql('postgres', q{
+	ALTER TABLE hipaa_audit.cosignatures DROP CONSTRAINT cosignatures_checkpoint_id_fkey;
+	DELETE FROM hipaa_audit.checkpoints WHERE id = 3;
+});
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'hipaa_audit'\n");
+$node->restart;
+is($node->safe_psql('postgres', q{SELECT ok::int || ':' || first_problem FROM hipaa_audit.verify_checkpoint_chain()}),
+	'0:checkpoint 4: it does not link to the checkpoint stored before it',
+	'a deleted checkpoint breaks the link of the next one');
+
 $node->stop;
 done_testing();
