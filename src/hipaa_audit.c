@@ -54,6 +54,14 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   HaCheckSignerName, NULL, NULL);
+	DefineCustomBoolVariable("hipaa_audit.database_protected",
+							 "Marks a database that holds protected tables (set by protect()).",
+							 "DROP DATABASE of a marked database is refused from every database; do not set it by hand.",
+							 &ha_database_protected,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("hipaa_audit");
 
 	HaChainShmemRequest();

@@ -57,6 +57,9 @@
 #define HA_COL_PREV			"audit_prev_hash"
 #define HA_COL_HASH			"audit_hash"
 
+/* The per-database setting that marks a database holding protected tables. */
+#define HA_DB_MARKER		"hipaa_audit.database_protected"
+
 #define HA_HASH_LEN			32
 #define HA_MAX_CHAINS		256
 
@@ -169,6 +172,7 @@ extern int	ha_max_cached_chains;
 /* hooks.c */
 extern void HaInstallHooks(void);
 extern bool ha_internal_change;	/* our own code is changing our objects */
+extern bool ha_database_protected;
 
 /* registry.c */
 extern void HaRegistryInit(void);
@@ -181,6 +185,7 @@ extern bool HaIsOurTrigger(const char *tgname);
 extern bool HaRelationHasRows(Oid relid);
 extern void HaRegistryForget(Oid relid);
 extern bool HaIsAuditAdmin(Oid roleid);
+extern void HaMarkDatabase(bool on);
 extern void HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
 								  Datum *values, bool replica);
 

@@ -43,12 +43,14 @@
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/index.h"
+#include "catalog/pg_db_role_setting.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -61,6 +63,7 @@
 #include "utils/typcache.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -73,6 +76,8 @@ bool		ha_internal_change = false;
 
 /* True while DROP EXTENSION hipaa_audit (allowed: nothing protected) runs. */
 static bool dropping_extension = false;
+
+static bool DatabaseMarked(Oid dboid);
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -944,6 +949,18 @@ CheckUtility(Node *parsetree)
 					(stmt->replace || !IsOurGuardFunction(stmt->funcname)))
 					HaRefuse(psprintf("replace trigger %s on", stmt->trigname),
 							 ProtectedName(relid), DDL_DETAIL, NULL);
+
+				/*
+				 * pg_restore recreating our triggers: the restored database
+				 * holds protected tables, so mark it (pg_dump without
+				 * --create does not carry database settings).  The registry
+				 * cache of the restoring session may not have seen the
+				 * restored registry rows yet, so the triggers themselves
+				 * are the sign.
+				 */
+				if (OidIsValid(relid) && HaIsOurTrigger(stmt->trigname) &&
+					IsOurGuardFunction(stmt->funcname) && !DatabaseMarked(MyDatabaseId))
+					HaMarkDatabase(true);
 				if (HaIsProtected(relid) && stmt->row &&
 					(stmt->timing & TRIGGER_TYPE_BEFORE) != 0 &&
 					(stmt->events & TRIGGER_TYPE_INSERT) != 0 &&
@@ -1026,6 +1043,98 @@ CheckUtility(Node *parsetree)
 	}
 }
 
+/* ----------------------------------------------------------------
+ * Databases: DROP DATABASE runs from another database, where the registry
+ * of the dropped one cannot be read.  protect() therefore marks its
+ * database in a shared catalog (pg_db_role_setting, through ALTER DATABASE
+ * ... SET hipaa_audit.database_protected = on), which every database sees.
+ * ----------------------------------------------------------------
+ */
+
+static bool
+DatabaseMarked(Oid dboid)
+{
+	Relation	rel;
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		marked = false;
+
+	if (!OidIsValid(dboid))
+		return false;
+	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
+	ScanKeyInit(&keys[0], Anum_pg_db_role_setting_setdatabase, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(dboid));
+	ScanKeyInit(&keys[1], Anum_pg_db_role_setting_setrole, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(InvalidOid));
+	scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true, NULL, 2, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_db_role_setting_setconfig,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			ArrayType  *arr = DatumGetArrayTypeP(d);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+
+			deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+			for (int i = 0; i < n; i++)
+			{
+				char	   *item;
+
+				if (nulls[i])
+					continue;
+				item = TextDatumGetCString(elems[i]);
+				if (pg_strcasecmp(item, HA_DB_MARKER "=on") == 0 ||
+					pg_strcasecmp(item, HA_DB_MARKER "=true") == 0)
+					marked = true;
+			}
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return marked;
+}
+
+static void
+CheckDatabaseStatement(Node *parsetree)
+{
+	if (IsA(parsetree, DropdbStmt))
+	{
+		DropdbStmt *stmt = (DropdbStmt *) parsetree;
+		Oid			dboid = get_database_oid(stmt->dbname, true);
+
+		if (DatabaseMarked(dboid))
+			HaRefuse("DROP DATABASE", psprintf("\"%s\", which holds protected tables", stmt->dbname),
+					 "Dropping the database would remove every audit row in it.",
+					 "Unprotect or lawfully purge its tables first; protection is marked by hipaa_audit.database_protected.");
+	}
+	else if (IsA(parsetree, AlterDatabaseSetStmt))
+	{
+		AlterDatabaseSetStmt *stmt = (AlterDatabaseSetStmt *) parsetree;
+		VariableSetStmt *set = stmt->setstmt;
+		Oid			dboid = get_database_oid(stmt->dbname, true);
+
+		if (set->kind != VAR_RESET_ALL &&
+			(set->name == NULL || strcmp(set->name, HA_DB_MARKER) != 0))
+			return;
+		if (!DatabaseMarked(dboid))
+			return;
+		/* Only from inside the database, once nothing is protected there. */
+		if (dboid != MyDatabaseId || HaAnyProtected())
+			HaRefuse(set->kind == VAR_RESET_ALL ? "ALTER DATABASE ... RESET ALL on" :
+					 psprintf("change %s of", HA_DB_MARKER),
+					 psprintf("database \"%s\", which holds protected tables", stmt->dbname),
+					 "The setting marks the database so that DROP DATABASE can be refused.",
+					 "hipaa_audit clears it when the last table is unprotected.");
+	}
+}
+
 /*
  * Only the statements CheckUtility looks at pay for a registry lookup; the
  * rest (transaction control, SET, SHOW, ...) pass untouched.
@@ -1070,6 +1179,11 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	PG_TRY();
 	{
+		/* Database-level statements, also from databases without us. */
+		if ((IsA(pstmt->utilityStmt, DropdbStmt) ||
+			 IsA(pstmt->utilityStmt, AlterDatabaseSetStmt)) && !Bypass())
+			CheckDatabaseStatement(pstmt->utilityStmt);
+
 		if (IsCheckedStatement(pstmt->utilityStmt) && !Bypass() &&
 			OidIsValid(HaSchemaOid()))
 			CheckUtility(pstmt->utilityStmt);

@@ -28,6 +28,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
@@ -52,6 +53,8 @@
 #include "utils/timestamp.h"
 
 #define MAX_CHAINS 256
+
+bool		ha_database_protected = false;
 
 static HTAB *ProtectedRels = NULL;
 static bool ProtectedValid = false;
@@ -444,6 +447,19 @@ CheckProtectable(Relation rel)
 }
 
 /*
+ * Mark (or unmark) the current database in pg_db_role_setting, which every
+ * database can read, so that DROP DATABASE from elsewhere can be refused.
+ */
+void
+HaMarkDatabase(bool on)
+{
+	char	   *sql = psprintf(on ? "ALTER DATABASE %s SET %s = on" : "ALTER DATABASE %s RESET %s",
+							   quote_identifier(get_database_name(MyDatabaseId)), HA_DB_MARKER);
+
+	HaRunAsExtensionOwner(sql, 0, NULL, NULL, false);
+}
+
+/*
  * protect() re-inserts the rows a table already has so that they enter the
  * chain; that needs a TRUNCATE, which a referencing foreign key forbids.  A
  * BEFORE INSERT row trigger that would fire after the chain trigger would
@@ -616,6 +632,7 @@ protect(PG_FUNCTION_ARGS)
 	CacheInvalidateRelcacheByRelid(RegistryRelid);
 	CommandCounterIncrement();
 	HaChainForgetTable(relid);
+	HaMarkDatabase(true);
 
 	/* 3. Rows already there enter the chain, in their physical order. */
 	if (had_rows)
@@ -713,6 +730,8 @@ unprotect(PG_FUNCTION_ARGS)
 	CacheInvalidateRelcacheByRelid(RegistryRelid);
 	CommandCounterIncrement();
 	HaChainForgetTable(relid);
+	if (!HaAnyProtected())
+		HaMarkDatabase(false);
 
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: table %s unprotected by role %s", name,

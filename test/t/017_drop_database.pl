@@ -1,0 +1,60 @@
+# DROP DATABASE runs from another database, where the dropped one's registry
+# cannot be read: protect() marks its database in a shared catalog, and
+# every database refuses to drop a marked one.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use HaTest;
+
+my $node = ha_node('dropdb');
+$node->safe_psql('postgres', 'CREATE DATABASE clinic');
+$node->safe_psql('clinic', q{
+	CREATE EXTENSION hipaa_audit;
+	CREATE TABLE access_log (id int); SELECT hipaa_audit.protect('access_log');
+	INSERT INTO access_log VALUES (1);
+	CREATE TABLE empty_log (id int); SELECT hipaa_audit.protect('empty_log');
+});
+$node->safe_psql('postgres', 'CREATE DATABASE plain');
+
+foreach my $sql ('DROP DATABASE clinic', 'DROP DATABASE clinic WITH (FORCE)',
+	'ALTER DATABASE clinic RESET ALL',
+	'ALTER DATABASE clinic RESET hipaa_audit.database_protected',
+	'ALTER DATABASE clinic SET hipaa_audit.database_protected = off')
+{
+	my ($rc, $out, $err) = $node->psql('postgres', $sql);
+	like($err, qr/ERROR:  cannot .*"clinic", which holds protected tables/,
+		"refused from another database: $sql");
+}
+my ($rc, $out, $err) = $node->psql('clinic', 'ALTER DATABASE clinic RESET ALL');
+like($err, qr/which holds protected tables/, 'refused inside it while tables are protected');
+is($node->safe_psql('clinic', 'SELECT count(*) FROM access_log'), '1', 'the audit rows are there');
+$node->command_ok([ 'dropdb', '--host', $node->host, '--port', $node->port, 'plain' ],
+	'other databases can still be dropped');
+
+# pg_dump/pg_restore into a new database marks it as it recreates the guards.
+my $dump = PostgreSQL::Test::Utils::tempdir . '/clinic.dump';
+$node->command_ok([ 'pg_dump', '--format', 'custom', '--file', $dump, '--dbname', $node->connstr('clinic') ],
+	'pg_dump of the database');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '--dbname', $node->connstr('restored'), $dump ],
+	'pg_restore into a new database');
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE restored');
+like($err, qr/cannot DROP DATABASE "restored", which holds protected tables/,
+	'the restored database is protected from DROP DATABASE too');
+
+# Unprotecting the last table (an empty one) clears the mark.
+$node->safe_psql('postgres', q{CREATE DATABASE scratch});
+$node->safe_psql('scratch', q{
+	CREATE EXTENSION hipaa_audit;
+	CREATE TABLE t (id int); SELECT hipaa_audit.protect('t');
+});
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE scratch');
+like($err, qr/which holds protected tables/, 'a database with an empty protected table is marked');
+$node->safe_psql('scratch', q{SELECT hipaa_audit.unprotect('t')});
+$node->safe_psql('postgres', 'DROP DATABASE scratch');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'scratch'}),
+	'0', 'after the last table is unprotected, the database can be dropped');
+
+$node->stop;
+done_testing();
