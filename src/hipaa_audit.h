@@ -167,6 +167,9 @@ extern void HaChainAdvance(Oid relid, int32 chain, int64 seq,
 						   const uint8 hash[HA_HASH_LEN]);
 extern void HaChainForgetTable(Oid relid);
 extern void HaChainMarkSpeculative(Oid relid);
+
+/* stamp.c */
+extern Oid	ha_stamp_role;
 extern int	ha_max_cached_chains;
 
 /* hooks.c */

@@ -646,7 +646,16 @@ protect(PG_FUNCTION_ARGS)
 					   "SELECT %s FROM hipaa_audit_protect_rows; "
 					   "DROP TABLE hipaa_audit_protect_rows",
 					   cols, name, name, name, cols, cols);
-		HaRunAsExtensionOwner(sql, 0, NULL, NULL, true);
+		ha_stamp_role = GetUserId();
+		PG_TRY();
+		{
+			HaRunAsExtensionOwner(sql, 0, NULL, NULL, true);
+		}
+		PG_FINALLY();
+		{
+			ha_stamp_role = InvalidOid;
+		}
+		PG_END_TRY();
 	}
 
 	/* 4. The guards, and NOT NULL now that every row is stamped. */

@@ -26,6 +26,12 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+/*
+ * Set by protect() while it re-inserts a table's existing rows as the
+ * extension owner: those rows are stamped with the role that protected them.
+ */
+Oid			ha_stamp_role = InvalidOid;
+
 /* The client address, computed once per backend; NULL for local sockets. */
 static bool ClientKnown = false;
 static inet *ClientAddr = NULL;
@@ -160,7 +166,9 @@ chain_row(PG_FUNCTION_ARGS)
 	values[shape->att_session_role - 1] =
 		RoleNameDatum(&SessionRoleName, GetSessionUserId());
 	isnull[shape->att_session_role - 1] = false;
-	values[shape->att_role - 1] = RoleNameDatum(&CurrentRoleName, GetUserId());
+	values[shape->att_role - 1] =
+		RoleNameDatum(&CurrentRoleName,
+					  OidIsValid(ha_stamp_role) ? ha_stamp_role : GetUserId());
 	isnull[shape->att_role - 1] = false;
 	client = GetClientAddr();
 	values[shape->att_client - 1] = PointerGetDatum(client);
