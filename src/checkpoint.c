@@ -615,16 +615,19 @@ CheckBody(const char *body, NoteCheck *nc, bool check_chain)
 	Relation	rel;
 	const char *line;
 	int			nchains_seen = 0;
+	bool		other_cluster;
 	List	   *relids;
 	ListCell   *lc;
 
 	if (sscanf(body, "hipaa_audit/" UINT64_FORMAT "/%36[0-9a-f-]\n", &sysid, uuidtext) != 2 ||
 		strstr(body, "\ncheckpoint v1\n") == NULL)
 		return Fail(nc, "malformed_note", pstrdup("the note is not a hipaa_audit checkpoint (v1)"));
-	if (sysid != GetSystemIdentifier())
-		return Fail(nc, "other_cluster",
-					psprintf("the note is from database cluster " UINT64_FORMAT ", this is " UINT64_FORMAT,
-							 sysid, GetSystemIdentifier()));
+	/*
+	 * Another cluster's note is fine for a restored copy of the same table
+	 * (same identity, pg_dump/pg_restore into a new cluster); without such a
+	 * table it is another cluster's business.
+	 */
+	other_cluster = (sysid != GetSystemIdentifier());
 
 	relids = HaProtectedRelids();
 	foreach(lc, relids)
@@ -636,10 +639,17 @@ CheckBody(const char *body, NoteCheck *nc, bool check_chain)
 		if (strcmp(u, uuidtext) == 0)
 			entry = e;
 	}
+	if (entry == NULL && other_cluster)
+		return Fail(nc, "other_cluster",
+					psprintf("the note is from database cluster " UINT64_FORMAT ", this is " UINT64_FORMAT ", and no table here has identity %s",
+							 sysid, GetSystemIdentifier(), uuidtext));
 	if (entry == NULL)
 		return Fail(nc, "unknown_table",
 					psprintf("no protected table in this database has identity %s", uuidtext));
 	nc->relid = entry->relid;
+	if (other_cluster)
+		nc->detail = psprintf("signed in database cluster " UINT64_FORMAT "; this is " UINT64_FORMAT ", holding a restored copy of the table",
+							  sysid, GetSystemIdentifier());
 
 	rel = table_open(entry->relid, AccessShareLock);
 	for (line = body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)

@@ -7,7 +7,13 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use HaTest;
 
-my $src = ha_node('dump_source');
+my $keydir = PostgreSQL::Test::Utils::tempdir;
+chmod 0700, $keydir;
+system('openssl', 'genpkey', '-algorithm', 'ed25519', '-out', "$keydir/signer.pem") == 0
+  or die 'openssl genpkey failed';
+chmod 0600, "$keydir/signer.pem";
+my $src = ha_node('dump_source',
+	conf => "hipaa_audit.signing_key_file = '$keydir/signer.pem'\nhipaa_audit.signer_name = 'source.example'\n");
 $src->safe_psql('postgres', q{
 	CREATE SCHEMA clinic;
 	CREATE TABLE clinic.access_log (id int PRIMARY KEY, actor text NOT NULL, at timestamptz);
@@ -27,6 +33,9 @@ is($src->safe_psql('postgres', q{SELECT ok FROM hipaa_audit.verify('clinic.acces
 my $registry = $src->safe_psql('postgres', $registry_sql);
 my $rows = $src->safe_psql('postgres', $rows_sql);
 like($registry, qr/^clinic\.access_log\|[0-9a-f-]{36}\|7 years\|4$/, 'registry on the source');
+
+my $note = $src->safe_psql('postgres', q{SELECT hipaa_audit.checkpoint('clinic.access_log')});
+my $vkey = $src->safe_psql('postgres', 'SELECT hipaa_audit.verifier_key()');
 
 my $tempdir = PostgreSQL::Test::Utils::tempdir;
 
@@ -61,6 +70,12 @@ foreach my $format ('custom', 'plain')
 			"SELECT string_agg(tgname || '=' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'clinic.access_log'::regclass"),
 		'hipaa_audit_chain=A,hipaa_audit_guard_row=A,hipaa_audit_guard_truncate=A',
 		"$format: chain and guard triggers restored ENABLE ALWAYS");
+	like($dst->safe_psql('postgres',
+			"SELECT ok::int || ':' || status || ':' || detail FROM hipaa_audit.verify_checkpoint(\$n\$$note\$n\$, '$vkey')"),
+		qr/^1:ok:signed in database cluster \d+; this is \d+, holding a restored copy of the table$/,
+		"$format: a checkpoint signed before the dump verifies against the restored copy");
+	is($dst->safe_psql('postgres', 'SELECT count(*) FROM hipaa_audit.checkpoints'), '1',
+		"$format: the stored checkpoint came along");
 	foreach my $sql ('UPDATE clinic.access_log SET actor = NULL',
 		'DELETE FROM clinic.access_log', 'TRUNCATE clinic.access_log',
 		'DROP TABLE clinic.access_log')
