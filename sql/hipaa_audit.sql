@@ -26,7 +26,8 @@ CREATE TABLE @extschema@.registry (
     retention    pg_catalog.interval    NOT NULL CHECK (retention > '0'::pg_catalog.interval),
     chains       pg_catalog.int4        NOT NULL CHECK (chains BETWEEN 1 AND 256),
     protected_at pg_catalog.timestamptz NOT NULL,
-    protected_by pg_catalog.name        NOT NULL
+    protected_by pg_catalog.name        NOT NULL,
+    replica      pg_catalog.bool        NOT NULL DEFAULT false
 );
 COMMENT ON TABLE @extschema@.registry IS
     'hipaa_audit: one row per protected table; written only by protect(), unprotect() and the drop of an empty protected table';
@@ -88,6 +89,17 @@ AS 'MODULE_PATHNAME', 'protect'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) IS
     'hipaa_audit: make a table insert-only and tamper-evident (owner or hipaa_audit_admin)';
+
+CREATE FUNCTION @extschema@.protect_replica(
+    tbl        pg_catalog.regclass,
+    table_uuid pg_catalog.uuid,
+    retention  pg_catalog.interval DEFAULT '6 years',
+    chains     pg_catalog.int4     DEFAULT 32)
+RETURNS void
+AS 'MODULE_PATHNAME', 'protect_replica'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.protect_replica(pg_catalog.regclass, pg_catalog.uuid, pg_catalog.interval, pg_catalog.int4) IS
+    'hipaa_audit: protect a logical replication subscriber''s copy of a protected table under the publisher''s table identity';
 
 CREATE FUNCTION @extschema@.unprotect(tbl pg_catalog.regclass)
 RETURNS void
@@ -272,6 +284,7 @@ SELECT n.nspname                              AS schema_name,
        r.chains                               AS chains,
        r.protected_at                         AS protected_at,
        r.protected_by                         AS protected_by,
+       r.replica                              AS replica,
        pg_catalog.pg_get_userbyid(c.relowner) AS owner,
        GREATEST(c.reltuples, 0)::pg_catalog.int8 AS estimated_rows
   FROM ONLY @extschema@.registry r
@@ -284,6 +297,7 @@ COMMENT ON VIEW @extschema@.protected_tables IS
 -- their own table (protect() checks ownership itself).
 REVOKE ALL ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.protect_replica(pg_catalog.regclass, pg_catalog.uuid, pg_catalog.interval, pg_catalog.int4) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.guard_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.guard_truncate() FROM PUBLIC;
@@ -306,6 +320,7 @@ REVOKE ALL ON TABLE @extschema@.protected_tables FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) TO hipaa_audit_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.protect_replica(pg_catalog.regclass, pg_catalog.uuid, pg_catalog.interval, pg_catalog.int4) TO hipaa_audit_admin;
 -- verify checks for itself: SELECT on the table, or the auditor or admin role.
 GRANT EXECUTE ON FUNCTION @extschema@.verify(pg_catalog.regclass) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass) TO PUBLIC;

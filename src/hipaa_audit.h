@@ -72,6 +72,7 @@ typedef struct HaProtectedEntry
 	Oid			relid;
 	pg_uuid_t	uuid;
 	int32		chains;
+	bool		replica;		/* filled by logical replication only */
 } HaProtectedEntry;
 
 /* crypto.c: the only user of OpenSSL */

@@ -141,6 +141,12 @@ LoadProtected(void)
 				else
 					memset(&entry->uuid, 0, sizeof(pg_uuid_t));
 				entry->chains = chains_null ? 1 : DatumGetInt32(chains);
+				{
+					bool		rnull;
+					Datum		r = slot_getattr(slot, 7, &rnull);
+
+					entry->replica = !rnull && DatumGetBool(r);
+				}
 			}
 		}
 		ExecDropSingleTupleTableSlot(slot);
@@ -298,9 +304,26 @@ HaIsAuditAdmin(Oid roleid)
  * search_path, marked as our own change so the hooks let it through;
  * optionally with session_replication_role = replica.
  */
+static void RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
+					   const bool *nulls, bool replica);
+
 void
 HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
 					  bool replica)
+{
+	RunAsOwner(sql, nargs, argtypes, values, NULL, replica);
+}
+
+static void
+HaRunAsExtensionOwnerNulls(const char *sql, int nargs, Oid *argtypes, Datum *values,
+						   const bool *nulls)
+{
+	RunAsOwner(sql, nargs, argtypes, values, nulls, false);
+}
+
+static void
+RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
+		   const bool *nulls, bool replica)
 {
 	Oid			owner;
 	Oid			save_userid;
@@ -335,10 +358,18 @@ HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	PG_TRY();
 	{
 		int			rc;
+		char	   *nullflags = NULL;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
+		if (nulls != NULL)
+		{
+			nullflags = palloc(nargs + 1);
+			for (int i = 0; i < nargs; i++)
+				nullflags[i] = nulls[i] ? 'n' : ' ';
+			nullflags[nargs] = '\0';
+		}
+		rc = SPI_execute_with_args(sql, nargs, argtypes, values, nullflags, false, 0);
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 		SPI_finish();
@@ -520,32 +551,22 @@ InsertableColumns(Oid relid)
 	return buf.data;
 }
 
-PG_FUNCTION_INFO_V1(protect);
-
 /*
- * protect(tbl regclass, retention interval, chains int)
+ * The work of protect() and protect_replica(); uuid is NULL for a new table
+ * identity, or the publisher's for a logical replica.
  */
-Datum
-protect(PG_FUNCTION_ARGS)
+static void
+ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
+			 bool replica)
 {
-	Oid			relid;
-	Interval   *retention;
-	int32		chains;
 	Relation	rel;
 	char	   *name;
 	Interval	zero;
 	bool		had_rows;
-	Oid			argtypes[4] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID};
-	Datum		values[4];
+	Oid			argtypes[6] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID, UUIDOID, BOOLOID};
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
 	char	   *sql;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments of hipaa_audit.protect must not be null")));
-	relid = PG_GETARG_OID(0);
-	retention = PG_GETARG_INTERVAL_P(1);
-	chains = PG_GETARG_INT32(2);
 
 	if (!OidIsValid(HaSchemaOid()))
 		elog(ERROR, "hipaa_audit is not installed in this database");
@@ -624,11 +645,15 @@ protect(PG_FUNCTION_ARGS)
 	values[2] = Int32GetDatum(chains);
 	values[3] = DirectFunctionCall1(namein,
 									CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.registry "
-						"(relid, table_uuid, retention, chains, protected_at, protected_by) "
-						"VALUES ($1, pg_catalog.gen_random_uuid(), $2, $3, "
-						"pg_catalog.clock_timestamp(), $4)",
-						4, argtypes, values, false);
+	values[4] = UUIDPGetDatum(uuid);
+	values[5] = BoolGetDatum(replica);
+	if (uuid == NULL)
+		nulls[4] = true;
+	HaRunAsExtensionOwnerNulls("INSERT INTO hipaa_audit.registry "
+							   "(relid, table_uuid, retention, chains, protected_at, protected_by, replica) "
+							   "VALUES ($1, COALESCE($5, pg_catalog.gen_random_uuid()), $2, $3, "
+							   "pg_catalog.clock_timestamp(), $4, $6)",
+							   6, argtypes, values, nulls);
 	CacheInvalidateRelcacheByRelid(RegistryRelid);
 	CommandCounterIncrement();
 	HaChainForgetTable(relid);
@@ -678,8 +703,46 @@ protect(PG_FUNCTION_ARGS)
 	HaRunAsExtensionOwner(sql, 0, NULL, NULL, false);
 
 	ereport(LOG_SERVER_ONLY,
-			(errmsg("hipaa_audit: table %s protected by role %s", name,
+			(errmsg("hipaa_audit: table %s protected%s by role %s", name,
+					replica ? " as a logical replica" : "",
 					GetUserNameFromId(GetUserId(), false))));
+}
+
+PG_FUNCTION_INFO_V1(protect);
+
+/*
+ * protect(tbl regclass, retention interval, chains int)
+ */
+Datum
+protect(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.protect must not be null")));
+	ProtectTable(PG_GETARG_OID(0), PG_GETARG_INTERVAL_P(1), PG_GETARG_INT32(2),
+				 NULL, false);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(protect_replica);
+
+/*
+ * protect_replica(tbl regclass, table_uuid uuid, retention interval, chains int)
+ *
+ * The subscriber's copy of a protected table that logical replication
+ * fills: it takes the publisher's table identity, keeps the chain columns
+ * rows arrive with (checking each row's hash), and accepts no local inserts.
+ */
+Datum
+protect_replica(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.protect_replica must not be null")));
+	ProtectTable(PG_GETARG_OID(0), PG_GETARG_INTERVAL_P(2), PG_GETARG_INT32(3),
+				 PG_GETARG_UUID_P(1), true);
 	PG_RETURN_VOID();
 }
 

@@ -18,6 +18,7 @@
 #include "commands/trigger.h"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
+#include "replication/logicalworker.h"
 #include "utils/builtins.h"
 #include "utils/inet.h"
 #include "utils/memutils.h"
@@ -115,6 +116,53 @@ HashDatum(const uint8 *hash)
 	return PointerGetDatum(b);
 }
 
+/*
+ * A logical replica keeps the rows as the publisher chained them: only
+ * logical replication may insert, and every arriving row must match its own
+ * hash under the table identity both sides share.
+ */
+static HeapTuple
+CheckReplicatedRow(Relation rel, const HaProtectedEntry *entry, HaShape *shape,
+				   Datum *values, bool *isnull, HeapTuple tuple)
+{
+	uint8		computed[HA_HASH_LEN];
+	bytea	   *prev;
+	bytea	   *stored;
+	int32		chain;
+	int64		seq;
+
+	if (!IsLogicalWorker())
+		HaRefuse("INSERT INTO",
+				 psprintf("protected table %s, a logical replica", HaRelDisplayName(RelationGetRelid(rel))),
+				 "Its rows come only from the publisher, chained there.",
+				 "Insert on the publisher.");
+	if (isnull[shape->att_chain - 1] || isnull[shape->att_seq - 1] ||
+		isnull[shape->att_prev - 1] || isnull[shape->att_hash - 1])
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a row replicated into %s has no chain position",
+						HaRelDisplayName(RelationGetRelid(rel))),
+				 errhint("Publish from a table protected with hipaa_audit.protect().")));
+	chain = DatumGetInt32(values[shape->att_chain - 1]);
+	seq = DatumGetInt64(values[shape->att_seq - 1]);
+	prev = DatumGetByteaPP(values[shape->att_prev - 1]);
+	stored = DatumGetByteaPP(values[shape->att_hash - 1]);
+	if (VARSIZE_ANY_EXHDR(prev) != HA_HASH_LEN || VARSIZE_ANY_EXHDR(stored) != HA_HASH_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a row replicated into %s has malformed chain hashes",
+						HaRelDisplayName(RelationGetRelid(rel)))));
+	HaRowHash(shape, &entry->uuid, chain, seq, (const uint8 *) VARDATA_ANY(prev),
+			  values, isnull, computed);
+	if (memcmp(computed, VARDATA_ANY(stored), HA_HASH_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the row replicated into %s at chain %d position " INT64_FORMAT " does not match its hash",
+						HaRelDisplayName(RelationGetRelid(rel)), chain, seq),
+				 errhint("Check that the replica was protected with the publisher's table_uuid, and verify the publisher.")));
+	return tuple;
+}
+
 PG_FUNCTION_INFO_V1(chain_row);
 
 Datum
@@ -159,6 +207,10 @@ chain_row(PG_FUNCTION_ARGS)
 	values = palloc(sizeof(Datum) * desc->natts);
 	isnull = palloc(sizeof(bool) * desc->natts);
 	heap_deform_tuple(trigdata->tg_trigtuple, desc, values, isnull);
+
+	if (entry->replica)
+		return PointerGetDatum(CheckReplicatedRow(rel, entry, shape, values, isnull,
+												  trigdata->tg_trigtuple));
 
 	/* Server-assigned facts: never what the client sent. */
 	values[shape->att_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());

@@ -45,6 +45,7 @@ SELECT bag_eq(
              ('function hipaa_audit.checkpoint_note(bigint)'),
              ('function hipaa_audit.cosign(bigint,text)'),
              ('function hipaa_audit.verify_checkpoint_chain()'),
+             ('function hipaa_audit.protect_replica(regclass,uuid,interval,integer)'),
              ('function hipaa_audit.guard_row()'),
              ('function hipaa_audit.guard_truncate()'),
              ('function hipaa_audit.is_protected(regclass)'),
@@ -67,7 +68,7 @@ SELECT results_eq(
 -- Functions ------------------------------------------------------------------------
 SELECT functions_are('hipaa_audit',
     ARRAY['chain_row', 'checkpoint', 'checkpoint_all', 'checkpoint_note', 'cosign', 'guard_row',
-          'guard_truncate', 'is_protected', 'protect', 'trust_key', 'unprotect', 'verifier_key',
+          'guard_truncate', 'is_protected', 'protect', 'protect_replica', 'trust_key', 'unprotect', 'verifier_key',
           'verify', 'verify_checkpoint', 'verify_checkpoint_chain', 'verify_problems', 'verify_progress'],
     'schema hipaa_audit has exactly these functions');
 
@@ -169,6 +170,11 @@ SELECT bag_eq(
         FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
        WHERE p.pronamespace = 'hipaa_audit'::regnamespace AND l.lanname = 'c'$$,
     $$VALUES
+      ('hipaa_audit.protect_replica(regclass,uuid,interval,integer)',
+       'tbl regclass, table_uuid uuid, retention interval DEFAULT ''6 years''::interval, chains integer DEFAULT 32',
+       'void', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'protect_replica', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
       ('hipaa_audit.checkpoint_all()', '', 'TABLE(tbl regclass, note text)', 'c', 'f', 'v', 'u',
        false, true, false, true, '{}'::text[], 'checkpoint_all', '$libdir/hipaa_audit', true,
        1::real, 1000::real),
@@ -310,6 +316,8 @@ SELECT bag_eq(
              aclexplode(o.acl) a$$,
     $$VALUES
       ('function hipaa_audit.chain_row()', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.protect_replica(regclass,uuid,interval,integer)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.protect_replica(regclass,uuid,interval,integer)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.checkpoint_all()', 'hipaa_audit_admin', 'EXECUTE', false),
       ('function hipaa_audit.checkpoint_all()', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.verify_checkpoint(text,text[],integer)', 'hipaa_audit_admin', 'EXECUTE', false),
@@ -452,7 +460,7 @@ SELECT is(
     0::bigint, 'schema hipaa_audit defines no types beyond the row types of its relations');
 
 SELECT columns_are('hipaa_audit', 'registry',
-    ARRAY['relid', 'table_uuid', 'retention', 'chains', 'protected_at', 'protected_by'],
+    ARRAY['relid', 'table_uuid', 'retention', 'chains', 'protected_at', 'protected_by', 'replica'],
     'hipaa_audit.registry has exactly these columns');
 SELECT results_eq(
     $$SELECT attname::text COLLATE "default", format_type(atttypid, atttypmod), attnotnull
@@ -461,7 +469,8 @@ SELECT results_eq(
        ORDER BY attnum$$,
     $$VALUES ('relid', 'regclass', true), ('table_uuid', 'uuid', true),
              ('retention', 'interval', true), ('chains', 'integer', true),
-             ('protected_at', 'timestamp with time zone', true), ('protected_by', 'name', true)$$,
+             ('protected_at', 'timestamp with time zone', true), ('protected_by', 'name', true),
+             ('replica', 'boolean', true)$$,
     'hipaa_audit.registry columns: order, types, NOT NULL');
 SELECT bag_eq(
     $$SELECT conname::text COLLATE "default", pg_get_constraintdef(oid) FROM pg_constraint
@@ -479,7 +488,7 @@ SELECT is(
 
 SELECT columns_are('hipaa_audit', 'protected_tables',
     ARRAY['schema_name', 'table_name', 'relid', 'table_uuid', 'retention', 'chains',
-          'protected_at', 'protected_by', 'owner', 'estimated_rows'],
+          'protected_at', 'protected_by', 'replica', 'owner', 'estimated_rows'],
     'hipaa_audit.protected_tables has exactly these columns');
 SELECT results_eq(
     $$SELECT attname::text COLLATE "default", format_type(atttypid, atttypmod)
@@ -489,7 +498,7 @@ SELECT results_eq(
     $$VALUES ('schema_name', 'name'), ('table_name', 'name'), ('relid', 'regclass'),
              ('table_uuid', 'uuid'), ('retention', 'interval'), ('chains', 'integer'),
              ('protected_at', 'timestamp with time zone'), ('protected_by', 'name'),
-             ('owner', 'name'), ('estimated_rows', 'bigint')$$,
+             ('replica', 'boolean'), ('owner', 'name'), ('estimated_rows', 'bigint')$$,
     'hipaa_audit.protected_tables columns: order and types');
 
 SELECT columns_are('hipaa_audit', 'verify_progress',

@@ -1,0 +1,73 @@
+# Logical replication of a protected table to a subscriber that also runs
+# hipaa_audit: the subscriber's copy, protected with protect_replica() and
+# the publisher's table identity, keeps every row's chain columns as the
+# publisher stamped them (no re-chaining), checks each arriving row's hash,
+# verifies, refuses local inserts, and refuses UPDATE/DELETE like the
+# publisher.  A checkpoint signed on the publisher verifies on it.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use HaTest;
+
+my $keys = PostgreSQL::Test::Utils::tempdir;
+chmod 0700, $keys;
+system('openssl', 'genpkey', '-algorithm', 'ed25519', '-out', "$keys/signer.pem") == 0 or die;
+chmod 0600, "$keys/signer.pem";
+
+my $pub = ha_node('lr_publisher', init => { allows_streaming => 'logical' },
+	conf => "hipaa_audit.signing_key_file = '$keys/signer.pem'\nhipaa_audit.signer_name = 'site-a.example'\n");
+my $sub = ha_node('lr_subscriber');
+
+my $ddl = 'CREATE TABLE access_log (id int PRIMARY KEY, actor text NOT NULL)';
+$pub->safe_psql('postgres', $ddl);
+$pub->safe_psql('postgres', q{
+	SELECT hipaa_audit.protect('access_log', chains => 4);
+	INSERT INTO access_log SELECT g, 'before subscription ' || g FROM generate_series(1, 20) g;
+});
+my $uuid = $pub->safe_psql('postgres', q{SELECT table_uuid FROM hipaa_audit.registry});
+
+# The subscriber's table: the same columns, protected as a replica.
+$sub->safe_psql('postgres', $ddl);
+$sub->safe_psql('postgres', "SELECT hipaa_audit.protect_replica('access_log', '$uuid', chains => 4)");
+is($sub->safe_psql('postgres', q{SELECT replica, table_uuid FROM hipaa_audit.protected_tables}),
+	"t|$uuid", 'the replica carries the publisher\'s table identity');
+
+$pub->safe_psql('postgres', 'CREATE PUBLICATION audit_pub FOR TABLE access_log');
+my $connstr = $pub->connstr . ' dbname=postgres';
+$sub->safe_psql('postgres', "CREATE SUBSCRIPTION audit_sub CONNECTION '$connstr' PUBLICATION audit_pub");
+$sub->wait_for_subscription_sync($pub, 'audit_sub');
+
+$pub->safe_psql('postgres', q{
+	INSERT INTO access_log SELECT g, 'streamed ' || g FROM generate_series(21, 40) g;
+	BEGIN; INSERT INTO access_log VALUES (41, 'a'); INSERT INTO access_log VALUES (42, 'b'); COMMIT;
+});
+$pub->wait_for_catchup('audit_sub');
+
+my $rows = q{SELECT string_agg(id || ':' || audit_chain || ':' || audit_seq || ':' || encode(audit_hash, 'hex'), ',' ORDER BY id) FROM access_log};
+is($sub->safe_psql('postgres', $rows), $pub->safe_psql('postgres', $rows),
+	'every row arrives with the chain position and hash the publisher gave it');
+is($sub->safe_psql('postgres', q{SELECT ok::int || ':' || rows_checked FROM hipaa_audit.verify('access_log')}),
+	'1:42', 'the subscriber verifies the publisher\'s chains');
+
+my $note = $pub->safe_psql('postgres', q{SELECT hipaa_audit.checkpoint('access_log')});
+my $vkey = $pub->safe_psql('postgres', 'SELECT hipaa_audit.verifier_key()');
+$pub->safe_psql('postgres', q{INSERT INTO access_log VALUES (43, 'after the checkpoint')});
+$pub->wait_for_catchup('audit_sub');
+like($sub->safe_psql('postgres',
+		"SELECT ok::int || ':' || status || ':' || coalesce(detail, '') FROM hipaa_audit.verify_checkpoint(\$n\$$note\$n\$, '$vkey')"),
+	qr/^1:ok:signed in database cluster/, 'a checkpoint signed on the publisher verifies on the subscriber');
+
+my ($rc, $out, $err) = $sub->psql('postgres', q{INSERT INTO access_log VALUES (100, 'local')});
+like($err, qr/cannot INSERT INTO protected table public\.access_log, a logical replica/,
+	'local inserts on the replica are refused');
+foreach my $sql ('UPDATE access_log SET actor = NULL', 'DELETE FROM access_log', 'TRUNCATE access_log')
+{
+	($rc, $out, $err) = $sub->psql('postgres', $sql);
+	like($err, qr/ERROR:  cannot .*protected table public\.access_log/, "the replica refuses: $sql");
+}
+is($sub->safe_psql('postgres', 'SELECT count(*) FROM access_log'), '43', 'rows intact');
+
+$sub->stop;
+$pub->stop;
+done_testing();
