@@ -8,7 +8,12 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use HaTest;
 
-my $primary = ha_node('primary', init => { allows_streaming => 1 });
+my $keys = PostgreSQL::Test::Utils::tempdir;
+chmod 0700, $keys;
+system('openssl', 'genpkey', '-algorithm', 'ed25519', '-out', "$keys/signer.pem") == 0 or die;
+chmod 0600, "$keys/signer.pem";
+my $primary = ha_node('primary', init => { allows_streaming => 1 },
+	conf => "hipaa_audit.signing_key_file = '$keys/signer.pem'\n");
 $primary->safe_psql('postgres', q{
 	CREATE TABLE access_log (id int, actor text);
 	SELECT hipaa_audit.protect('access_log', chains => 3);
@@ -31,7 +36,20 @@ is($standby->safe_psql('postgres', $summary), $primary->safe_psql('postgres', $s
 is($standby->safe_psql('postgres', q{SELECT count(*) FROM hipaa_audit.verify_problems('access_log')}),
 	'0', 'verify_problems() too');
 
-my ($rc, $out, $err) = $standby->psql('postgres', q{INSERT INTO access_log VALUES (0, 'x')});
+# A checkpoint signed on the primary verifies on the standby, read-only.
+my $note = $primary->safe_psql('postgres', q{SELECT hipaa_audit.checkpoint('access_log')});
+my $vkey = $primary->safe_psql('postgres', 'SELECT hipaa_audit.verifier_key()');
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres',
+		"SELECT ok::int || ':' || status FROM hipaa_audit.verify_checkpoint(\$n\$$note\$n\$, '$vkey')"),
+	'1:ok', 'verify_checkpoint() runs on the hot standby');
+is($standby->safe_psql('postgres', 'SELECT count(*) FROM hipaa_audit.checkpoints'), '1',
+	'the stored checkpoint replicated');
+my ($rc, $out, $err) = $standby->psql('postgres', q{SELECT hipaa_audit.checkpoint('access_log')});
+like($err, qr/cannot execute (INSERT|LOCK TABLE) (in a read-only transaction|during recovery)/,
+	'a checkpoint cannot be taken on the standby (it is stored)');
+
+($rc, $out, $err) = $standby->psql('postgres', q{INSERT INTO access_log VALUES (0, 'x')});
 like($err, qr/cannot execute INSERT in a read-only transaction/,
 	'the standby refuses writes with PostgreSQL\'s own message');
 ($rc, $out, $err) = $standby->psql('postgres', q{DELETE FROM access_log});
