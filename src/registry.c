@@ -609,6 +609,12 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 	CheckProtectable(rel);
 	HaCheckEncodable(rel);
 	had_rows = HaRelationHasRows(relid);
+	if (replica && had_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot protect %s as a logical replica: it already has rows", name),
+				 errdetail("A replica's rows come only from the publisher, with the publisher's chain columns."),
+				 errhint("Start from an empty table; the subscription's initial copy fills it.")));
 	CheckRewritable(rel, had_rows);
 	table_close(rel, NoLock);
 

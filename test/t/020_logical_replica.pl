@@ -27,6 +27,12 @@ $pub->safe_psql('postgres', q{
 });
 my $uuid = $pub->safe_psql('postgres', q{SELECT table_uuid FROM hipaa_audit.registry});
 
+# A replica starts empty: its rows come only from the publisher.
+$sub->safe_psql('postgres', 'CREATE TABLE not_empty (id int); INSERT INTO not_empty VALUES (1)');
+my ($rc0, $out0, $err0) = $sub->psql('postgres', "SELECT hipaa_audit.protect_replica('not_empty', '$uuid')");
+like($err0, qr/cannot protect public\.not_empty as a logical replica: it already has rows/,
+	'protect_replica() refuses a table that already has rows');
+
 # The subscriber's table: the same columns, protected as a replica.
 $sub->safe_psql('postgres', $ddl);
 $sub->safe_psql('postgres', "SELECT hipaa_audit.protect_replica('access_log', '$uuid', chains => 4)");
