@@ -769,6 +769,7 @@ verify_checkpoint_quorum(PG_FUNCTION_ARGS)
 	int			nkeys;
 	int32		quorum;
 	int			valid = 0;
+	uint8		(*seen)[HA_ED25519_KEY_LEN];
 	char	   *body = NULL;
 	ArrayBuildState *signers = NULL;
 	Datum		values[5];
@@ -789,6 +790,7 @@ verify_checkpoint_quorum(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("quorum must be between 1 and the number of keys (%d)", nkeys)));
+	seen = palloc(sizeof(*seen) * nkeys);
 
 	memset(&nc, 0, sizeof(nc));
 	nc.status = "ok";
@@ -813,9 +815,19 @@ verify_checkpoint_quorum(PG_FUNCTION_ARGS)
 		}
 		if (CheckSignature(note, name, id, pub, &body, &one))
 		{
-			valid++;
-			signers = accumArrayResult(signers, CStringGetTextDatum(name), false,
-									   TEXTOID, CurrentMemoryContext);
+			bool		repeated = false;
+
+			/* One signer counts once, however often its key is given. */
+			for (int j = 0; j < valid; j++)
+				if (memcmp(seen[j], pub, HA_ED25519_KEY_LEN) == 0)
+					repeated = true;
+			if (!repeated)
+			{
+				memcpy(seen[valid], pub, HA_ED25519_KEY_LEN);
+				valid++;
+				signers = accumArrayResult(signers, CStringGetTextDatum(name), false,
+										   TEXTOID, CurrentMemoryContext);
+			}
 		}
 		else if (strcmp(one.status, "unknown_key") != 0)
 		{
@@ -825,7 +837,7 @@ verify_checkpoint_quorum(PG_FUNCTION_ARGS)
 	}
 	if (ok && valid < quorum)
 		ok = Fail(&nc, "quorum_not_met",
-				  psprintf("%d of the %d keys signed the note; %d required", valid, nkeys, quorum));
+				  psprintf("%d distinct signers of the %d keys signed the note; %d required", valid, nkeys, quorum));
 	if (ok)
 		ok = CheckBody(body, &nc, true);
 

@@ -202,15 +202,22 @@ chain_row(PG_FUNCTION_ARGS)
 						HaRelDisplayName(RelationGetRelid(rel))),
 				 errhint("Protect it with hipaa_audit.protect().")));
 
-	shape = HaGetShape(rel);
 	desc = RelationGetDescr(rel);
 	values = palloc(sizeof(Datum) * desc->natts);
 	isnull = palloc(sizeof(bool) * desc->natts);
 	heap_deform_tuple(trigdata->tg_trigtuple, desc, values, isnull);
 
 	if (entry->replica)
-		return PointerGetDatum(CheckReplicatedRow(rel, entry, shape, values, isnull,
-												  trigdata->tg_trigtuple));
+		return PointerGetDatum(CheckReplicatedRow(rel, entry, HaGetShape(rel), values,
+												  isnull, trigdata->tg_trigtuple));
+
+	/*
+	 * Take the chain position first: doing so may look up (and, after an
+	 * invalidation, rebuild) the table's shape, which would free one taken
+	 * earlier.
+	 */
+	HaChainNext(rel, entry, &chain, &seq, prev);
+	shape = HaGetShape(rel);
 
 	/* Server-assigned facts: never what the client sent. */
 	values[shape->att_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
@@ -226,7 +233,6 @@ chain_row(PG_FUNCTION_ARGS)
 	values[shape->att_client - 1] = PointerGetDatum(client);
 	isnull[shape->att_client - 1] = (client == NULL);
 
-	HaChainNext(rel, entry, &chain, &seq, prev);
 	values[shape->att_chain - 1] = Int32GetDatum(chain);
 	isnull[shape->att_chain - 1] = false;
 	values[shape->att_seq - 1] = Int64GetDatum(seq);

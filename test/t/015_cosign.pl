@@ -87,13 +87,16 @@ is($node->safe_psql('postgres', 'SELECT ok::int || status || array_to_string(sig
 	'1okserver.example,witness.example', 'a quorum of 2 of 2 keys is met by the co-signed note');
 is($node->safe_psql('postgres', 'SELECT ok::int || status || coalesce(detail, \'\') FROM hipaa_audit.verify_checkpoint('
 		  . q_lit($note) . ", $keys_arr, 2)"),
-	'0quorum_not_met1 of the 2 keys signed the note; 2 required',
+	'0quorum_not_met1 distinct signers of the 2 keys signed the note; 2 required',
 	'the note without the co-signature does not meet it');
 is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_checkpoint('
 		  . q_lit($note) . ", $keys_arr, 1)"),
 	'1ok', 'but meets a quorum of 1');
 # Change a character of the signature itself (after the key ID's 8 base64
 # characters), so the line still names the witness key but does not verify.
+is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_checkpoint('
+		  . q_lit($note) . ', ARRAY[' . q_lit($server_key) . ', ' . q_lit($server_key) . '], 2)'),
+	'0quorum_not_met', 'one signer counts once, however often its key is given');
 (my $forged = $full) =~ s/(witness\.example \S{20})(\S)/$1 . ($2 eq 'A' ? 'B' : 'A')/e;
 is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_checkpoint('
 		  . q_lit($forged) . ", $keys_arr, 1)"),
