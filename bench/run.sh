@@ -67,15 +67,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$work/src" "$work/pg" "$work/steps" "$work/data"
-tar -C "$repo" --exclude=.git --exclude=tmp_check --exclude=results -cf - . | tar -C "$work/src" -xf -
-if [ "${HA_SKIP_BUILD:-0}" = 1 ]; then
-	say "skipping build and install (HA_SKIP_BUILD=1)"
-else
-	build_and_install "$work/src"
-fi
-chmod 755 "$work"
-chown -R "$HA_USER" "$work" 2>/dev/null || true
+mkdir -p "$work/pg" "$work/steps" "$work/data"
+copy_and_build "$repo" "$work"
 
 for f in "$PG_BIN/pgbench" "$(dirname "$PG_BIN")/lib/hipaa_audit.so" \
 	"/usr/share/postgresql/$PG_MAJOR/extension/pgcrypto.control"; do

@@ -22,11 +22,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$work/src" "$work/pg"
-tar -C "$repo" --exclude=.git --exclude=tmp_check --exclude=results -cf - . | tar -C "$work/src" -xf -
-build_and_install "$work/src"
-chmod 755 "$work"
-chown -R "$HA_USER" "$work" 2>/dev/null || true
+mkdir -p "$work/pg"
+copy_and_build "$repo" "$work"
 
 say "starting a throwaway PostgreSQL with hipaa_audit preloaded"
 as_test_user bash -c "source '$work/src/test/lib.sh'; pg_start '$work/pg' 54330"

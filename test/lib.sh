@@ -44,6 +44,22 @@ build_and_install() {
 	as_root make -C "$src" -s PG_CONFIG="$PG_BIN/pg_config" install
 }
 
+# copy_and_build REPO WORK: copy the repository (without .git and test
+# leftovers) to WORK/src, build and install it unless HA_SKIP_BUILD=1, and
+# hand WORK to the unprivileged account.
+copy_and_build() {
+	local repo=$1 work=$2
+	mkdir -p "$work/src"
+	tar -C "$repo" --exclude=.git --exclude=tmp_check --exclude=results -cf - . | tar -C "$work/src" -xf -
+	if [ "${HA_SKIP_BUILD:-0}" = 1 ]; then
+		say "skipping build and install (HA_SKIP_BUILD=1)"
+	else
+		build_and_install "$work/src"
+	fi
+	chmod 755 "$work"
+	chown -R "$HA_USER" "$work" 2>/dev/null || true
+}
+
 # An unprivileged account to run the server and the tests (PostgreSQL
 # refuses to run as root).
 ensure_test_user() {

@@ -29,10 +29,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Build from a copy the unprivileged user can read and write.
-mkdir -p "$work/src"
-tar -C "$repo" --exclude=.git --exclude=tmp_check --exclude=results -cf - . | tar -C "$work/src" -xf -
-build_and_install "$work/src"
-chmod 755 "$work"
-chown -R "$HA_USER" "$work" 2>/dev/null || true
+copy_and_build "$repo" "$work"
 
 as_test_user bash "$work/src/test/suite.sh" "$work"
