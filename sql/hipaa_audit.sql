@@ -27,7 +27,8 @@ CREATE TABLE @extschema@.registry (
     chains       pg_catalog.int4        NOT NULL CHECK (chains BETWEEN 1 AND 256),
     protected_at pg_catalog.timestamptz NOT NULL,
     protected_by pg_catalog.name        NOT NULL,
-    replica      pg_catalog.bool        NOT NULL DEFAULT false
+    replica      pg_catalog.bool        NOT NULL DEFAULT false,
+    retention_locked pg_catalog.bool    NOT NULL DEFAULT false
 );
 COMMENT ON TABLE @extschema@.registry IS
     'hipaa_audit: one row per protected table; written only by protect(), unprotect() and the drop of an empty protected table';
@@ -100,6 +101,16 @@ AS 'MODULE_PATHNAME', 'protect_replica'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.protect_replica(pg_catalog.regclass, pg_catalog.uuid, pg_catalog.interval, pg_catalog.int4) IS
     'hipaa_audit: protect a logical replication subscriber''s copy of a protected table under the publisher''s table identity';
+
+CREATE FUNCTION @extschema@.set_retention(
+    tbl       pg_catalog.regclass,
+    retention pg_catalog.interval,
+    lock      pg_catalog.bool DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'set_retention'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.set_retention(pg_catalog.regclass, pg_catalog.interval, pg_catalog.bool) IS
+    'hipaa_audit: raise (never lower) a protected table''s retention, optionally locking it (hipaa_audit_admin)';
 
 CREATE FUNCTION @extschema@.unprotect(tbl pg_catalog.regclass)
 RETURNS void
@@ -281,6 +292,7 @@ SELECT n.nspname                              AS schema_name,
        r.relid                                AS relid,
        r.table_uuid                           AS table_uuid,
        r.retention                            AS retention,
+       r.retention_locked                     AS retention_locked,
        r.chains                               AS chains,
        r.protected_at                         AS protected_at,
        r.protected_by                         AS protected_by,
@@ -297,6 +309,7 @@ COMMENT ON VIEW @extschema@.protected_tables IS
 -- their own table (protect() checks ownership itself).
 REVOKE ALL ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.set_retention(pg_catalog.regclass, pg_catalog.interval, pg_catalog.bool) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.protect_replica(pg_catalog.regclass, pg_catalog.uuid, pg_catalog.interval, pg_catalog.int4) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.guard_row() FROM PUBLIC;
@@ -320,6 +333,7 @@ REVOKE ALL ON TABLE @extschema@.protected_tables FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) TO hipaa_audit_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.set_retention(pg_catalog.regclass, pg_catalog.interval, pg_catalog.bool) TO hipaa_audit_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.protect_replica(pg_catalog.regclass, pg_catalog.uuid, pg_catalog.interval, pg_catalog.int4) TO hipaa_audit_admin;
 -- verify checks for itself: SELECT on the table, or the auditor or admin role.
 GRANT EXECUTE ON FUNCTION @extschema@.verify(pg_catalog.regclass) TO PUBLIC;

@@ -42,6 +42,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -55,6 +56,9 @@
 #define MAX_CHAINS 256
 
 bool		ha_database_protected = false;
+
+/* Rows the last statement run by HaRunAsExtensionOwner processed. */
+static uint64 ha_last_processed = 0;
 
 static HTAB *ProtectedRels = NULL;
 static bool ProtectedValid = false;
@@ -370,6 +374,7 @@ RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
 			nullflags[nargs] = '\0';
 		}
 		rc = SPI_execute_with_args(sql, nargs, argtypes, values, nullflags, false, 0);
+		ha_last_processed = SPI_processed;
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 		SPI_finish();
@@ -813,6 +818,99 @@ unprotect(PG_FUNCTION_ARGS)
 
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: table %s unprotected by role %s", name,
+					GetUserNameFromId(GetUserId(), false))));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(set_retention);
+
+/*
+ * set_retention(tbl, retention, lock): retention can be raised, never
+ * lowered; once locked it cannot change at all (like Oracle's LOCKED).
+ */
+Datum
+set_retention(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Interval   *retention;
+	bool		lock;
+	char	   *name;
+	Oid			argtypes[3] = {REGCLASSOID, INTERVALOID, BOOLOID};
+	Datum		values[3];
+	Interval   *current = NULL;
+	bool		locked = false;
+	Interval	zero;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.set_retention must not be null")));
+	relid = PG_GETARG_OID(0);
+	retention = PG_GETARG_INTERVAL_P(1);
+	lock = PG_GETARG_BOOL(2);
+	CheckRelationExists(relid);
+	name = HaRelDisplayName(relid);
+	if (!HaIsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to change the retention of %s", name),
+				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
+	if (!HaIsProtected(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not protected", name)));
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(retention),
+										  IntervalPGetDatum(&zero))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention must be a positive interval")));
+
+	/* The current policy (the UPDATE below re-checks it atomically). */
+	values[0] = ObjectIdGetDatum(relid);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT retention, retention_locked FROM hipaa_audit.registry "
+							  "WHERE relid = $1",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "registry row of %s not found", name);
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
+
+		current = DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
+		MemoryContextSwitchTo(old);
+		locked = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_finish();
+
+	if (locked)
+		HaRefuse("change the retention of", psprintf("protected table %s", name),
+				 "Its retention is locked.", NULL);
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(retention),
+										  IntervalPGetDatum(current))) < 0)
+		HaRefuse("lower the retention of", psprintf("protected table %s", name),
+				 psprintf("Its retention is %s; retention can be raised, never lowered.",
+						  DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(current)))),
+				 NULL);
+
+	values[1] = IntervalPGetDatum(retention);
+	values[2] = BoolGetDatum(lock);
+	HaRunAsExtensionOwner("UPDATE hipaa_audit.registry SET retention = $2, "
+						  "retention_locked = retention_locked OR $3 "
+						  "WHERE relid = $1 AND NOT retention_locked AND retention <= $2",
+						  3, argtypes, values, false);
+	if (ha_last_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the retention of %s was changed concurrently", name),
+				 errhint("Try again.")));
+	ereport(LOG_SERVER_ONLY,
+			(errmsg("hipaa_audit: retention of %s set to %s%s by role %s", name,
+					DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention))),
+					lock ? " and locked" : "",
 					GetUserNameFromId(GetUserId(), false))));
 	PG_RETURN_VOID();
 }

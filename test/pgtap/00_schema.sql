@@ -46,6 +46,7 @@ SELECT bag_eq(
              ('function hipaa_audit.cosign(bigint,text)'),
              ('function hipaa_audit.verify_checkpoint_chain()'),
              ('function hipaa_audit.protect_replica(regclass,uuid,interval,integer)'),
+             ('function hipaa_audit.set_retention(regclass,interval,boolean)'),
              ('function hipaa_audit.guard_row()'),
              ('function hipaa_audit.guard_truncate()'),
              ('function hipaa_audit.is_protected(regclass)'),
@@ -68,7 +69,8 @@ SELECT results_eq(
 -- Functions ------------------------------------------------------------------------
 SELECT functions_are('hipaa_audit',
     ARRAY['chain_row', 'checkpoint', 'checkpoint_all', 'checkpoint_note', 'cosign', 'guard_row',
-          'guard_truncate', 'is_protected', 'protect', 'protect_replica', 'trust_key', 'unprotect', 'verifier_key',
+          'guard_truncate', 'is_protected', 'protect', 'protect_replica', 'set_retention', 'trust_key',
+          'unprotect', 'verifier_key',
           'verify', 'verify_checkpoint', 'verify_checkpoint_chain', 'verify_problems', 'verify_progress'],
     'schema hipaa_audit has exactly these functions');
 
@@ -170,6 +172,11 @@ SELECT bag_eq(
         FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
        WHERE p.pronamespace = 'hipaa_audit'::regnamespace AND l.lanname = 'c'$$,
     $$VALUES
+      ('hipaa_audit.set_retention(regclass,interval,boolean)',
+       'tbl regclass, retention interval, lock boolean DEFAULT false',
+       'void', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'set_retention', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
       ('hipaa_audit.protect_replica(regclass,uuid,interval,integer)',
        'tbl regclass, table_uuid uuid, retention interval DEFAULT ''6 years''::interval, chains integer DEFAULT 32',
        'void', 'c', 'f', 'v', 'u',
@@ -316,6 +323,8 @@ SELECT bag_eq(
              aclexplode(o.acl) a$$,
     $$VALUES
       ('function hipaa_audit.chain_row()', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.set_retention(regclass,interval,boolean)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.set_retention(regclass,interval,boolean)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.protect_replica(regclass,uuid,interval,integer)', 'hipaa_audit_admin', 'EXECUTE', false),
       ('function hipaa_audit.protect_replica(regclass,uuid,interval,integer)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.checkpoint_all()', 'hipaa_audit_admin', 'EXECUTE', false),
@@ -460,7 +469,8 @@ SELECT is(
     0::bigint, 'schema hipaa_audit defines no types beyond the row types of its relations');
 
 SELECT columns_are('hipaa_audit', 'registry',
-    ARRAY['relid', 'table_uuid', 'retention', 'chains', 'protected_at', 'protected_by', 'replica'],
+    ARRAY['relid', 'table_uuid', 'retention', 'chains', 'protected_at', 'protected_by', 'replica',
+          'retention_locked'],
     'hipaa_audit.registry has exactly these columns');
 SELECT results_eq(
     $$SELECT attname::text COLLATE "default", format_type(atttypid, atttypmod), attnotnull
@@ -470,7 +480,7 @@ SELECT results_eq(
     $$VALUES ('relid', 'regclass', true), ('table_uuid', 'uuid', true),
              ('retention', 'interval', true), ('chains', 'integer', true),
              ('protected_at', 'timestamp with time zone', true), ('protected_by', 'name', true),
-             ('replica', 'boolean', true)$$,
+             ('replica', 'boolean', true), ('retention_locked', 'boolean', true)$$,
     'hipaa_audit.registry columns: order, types, NOT NULL');
 SELECT bag_eq(
     $$SELECT conname::text COLLATE "default", pg_get_constraintdef(oid) FROM pg_constraint
@@ -488,7 +498,7 @@ SELECT is(
 
 SELECT columns_are('hipaa_audit', 'protected_tables',
     ARRAY['schema_name', 'table_name', 'relid', 'table_uuid', 'retention', 'chains',
-          'protected_at', 'protected_by', 'replica', 'owner', 'estimated_rows'],
+          'protected_at', 'protected_by', 'replica', 'owner', 'estimated_rows', 'retention_locked'],
     'hipaa_audit.protected_tables has exactly these columns');
 SELECT results_eq(
     $$SELECT attname::text COLLATE "default", format_type(atttypid, atttypmod)
@@ -496,7 +506,8 @@ SELECT results_eq(
        WHERE attrelid = 'hipaa_audit.protected_tables'::regclass AND attnum > 0 AND NOT attisdropped
        ORDER BY attnum$$,
     $$VALUES ('schema_name', 'name'), ('table_name', 'name'), ('relid', 'regclass'),
-             ('table_uuid', 'uuid'), ('retention', 'interval'), ('chains', 'integer'),
+             ('table_uuid', 'uuid'), ('retention', 'interval'), ('retention_locked', 'boolean'),
+             ('chains', 'integer'),
              ('protected_at', 'timestamp with time zone'), ('protected_by', 'name'),
              ('replica', 'boolean'), ('owner', 'name'), ('estimated_rows', 'bigint')$$,
     'hipaa_audit.protected_tables columns: order and types');
