@@ -81,6 +81,33 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.cosignatures', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.cosignatures_id_seq', '');
 REVOKE ALL ON TABLE @extschema@.cosignatures FROM PUBLIC;
 
+-- Legal holds and their releases, both insert-only: a hold stays on record
+-- after it is released.
+CREATE TABLE @extschema@.legal_holds (
+    id         pg_catalog.int8        GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    table_uuid pg_catalog.uuid        NOT NULL,
+    relid      pg_catalog.regclass,
+    placed_at  pg_catalog.timestamptz NOT NULL,
+    placed_by  pg_catalog.name        NOT NULL,
+    reason     pg_catalog.text        NOT NULL CHECK (reason <> '')
+);
+COMMENT ON TABLE @extschema@.legal_holds IS
+    'hipaa_audit: legal holds placed with place_hold(); insert-only';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.legal_holds', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.legal_holds_id_seq', '');
+REVOKE ALL ON TABLE @extschema@.legal_holds FROM PUBLIC;
+
+CREATE TABLE @extschema@.hold_releases (
+    hold_id     pg_catalog.int8        PRIMARY KEY REFERENCES @extschema@.legal_holds (id),
+    released_at pg_catalog.timestamptz NOT NULL,
+    released_by pg_catalog.name        NOT NULL,
+    reason      pg_catalog.text        NOT NULL CHECK (reason <> '')
+);
+COMMENT ON TABLE @extschema@.hold_releases IS
+    'hipaa_audit: releases of legal holds, by release_hold(); insert-only';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.hold_releases', '');
+REVOKE ALL ON TABLE @extschema@.hold_releases FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.protect(
     tbl       pg_catalog.regclass,
     retention pg_catalog.interval DEFAULT '6 years',
@@ -111,6 +138,20 @@ AS 'MODULE_PATHNAME', 'set_retention'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.set_retention(pg_catalog.regclass, pg_catalog.interval, pg_catalog.bool) IS
     'hipaa_audit: raise (never lower) a protected table''s retention, optionally locking it (hipaa_audit_admin)';
+
+CREATE FUNCTION @extschema@.place_hold(tbl pg_catalog.regclass, reason pg_catalog.text)
+RETURNS pg_catalog.int8
+AS 'MODULE_PATHNAME', 'place_hold'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.place_hold(pg_catalog.regclass, pg_catalog.text) IS
+    'hipaa_audit: place a legal hold on a protected table; returns the hold''s id (hipaa_audit_admin)';
+
+CREATE FUNCTION @extschema@.release_hold(hold_id pg_catalog.int8, reason pg_catalog.text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'release_hold'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.release_hold(pg_catalog.int8, pg_catalog.text) IS
+    'hipaa_audit: release a legal hold, with a reason; the hold stays on record (hipaa_audit_admin)';
 
 CREATE FUNCTION @extschema@.unprotect(tbl pg_catalog.regclass)
 RETURNS void
@@ -153,6 +194,13 @@ AS 'MODULE_PATHNAME', 'verify_progress'
 LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION @extschema@.verify_progress() IS
     'hipaa_audit: verify() calls running now, with the rows checked so far';
+
+CREATE VIEW @extschema@.legal_holds_active AS
+SELECT h.id, h.relid AS tbl, h.table_uuid, h.placed_at, h.placed_by, h.reason
+  FROM @extschema@.legal_holds h
+ WHERE NOT EXISTS (SELECT 1 FROM @extschema@.hold_releases r WHERE r.hold_id = h.id);
+COMMENT ON VIEW @extschema@.legal_holds_active IS
+    'hipaa_audit: legal holds placed and not released';
 
 CREATE VIEW @extschema@.verify_progress AS
 SELECT p.pid, p.tbl, p.rows_checked, p.rows_estimated, p.started,
@@ -309,6 +357,9 @@ COMMENT ON VIEW @extschema@.protected_tables IS
 -- their own table (protect() checks ownership itself).
 REVOKE ALL ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.place_hold(pg_catalog.regclass, pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.release_hold(pg_catalog.int8, pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.legal_holds_active FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.set_retention(pg_catalog.regclass, pg_catalog.interval, pg_catalog.bool) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.protect_replica(pg_catalog.regclass, pg_catalog.uuid, pg_catalog.interval, pg_catalog.int4) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) FROM PUBLIC;
@@ -333,6 +384,10 @@ REVOKE ALL ON TABLE @extschema@.protected_tables FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.protect(pg_catalog.regclass, pg_catalog.interval, pg_catalog.int4) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.is_protected(pg_catalog.regclass) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) TO hipaa_audit_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.place_hold(pg_catalog.regclass, pg_catalog.text) TO hipaa_audit_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.release_hold(pg_catalog.int8, pg_catalog.text) TO hipaa_audit_admin;
+GRANT SELECT ON TABLE @extschema@.legal_holds, @extschema@.hold_releases, @extschema@.legal_holds_active
+    TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.set_retention(pg_catalog.regclass, pg_catalog.interval, pg_catalog.bool) TO hipaa_audit_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.protect_replica(pg_catalog.regclass, pg_catalog.uuid, pg_catalog.interval, pg_catalog.int4) TO hipaa_audit_admin;
 -- verify checks for itself: SELECT on the table, or the auditor or admin role.

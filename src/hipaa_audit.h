@@ -190,6 +190,7 @@ extern bool HaRelationHasRows(Oid relid);
 extern void HaRegistryForget(Oid relid);
 extern bool HaIsAuditAdmin(Oid roleid);
 extern void HaMarkDatabase(bool on);
+extern bool HaTableHeld(Oid relid);
 extern void HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
 								  Datum *values, bool replica);
 

@@ -1247,6 +1247,10 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 			}
 			if (HaRelationHasRows(objectId))
 				RefuseDropTable(objectId);
+			if (HaTableHeld(objectId))
+				HaRefuse("DROP", ProtectedName(objectId),
+						 "The table is under a legal hold.",
+						 "See hipaa_audit.legal_holds_active; release the hold first.");
 			ereport(LOG_SERVER_ONLY,
 					(errmsg("hipaa_audit: dropping empty protected table %s",
 							HaRelDisplayName(objectId))));

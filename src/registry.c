@@ -791,6 +791,10 @@ unprotect(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table %s is not protected", name)));
+	if (HaTableHeld(relid))
+		HaRefuse("unprotect", psprintf("protected table %s", name),
+				 "The table is under a legal hold.",
+				 "See hipaa_audit.legal_holds_active; release the hold first.");
 	if (HaRelationHasRows(relid))
 		HaRefuse("unprotect", psprintf("protected table %s", name),
 				 "The table still holds audit rows.",
@@ -911,6 +915,196 @@ set_retention(PG_FUNCTION_ARGS)
 			(errmsg("hipaa_audit: retention of %s set to %s%s by role %s", name,
 					DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention))),
 					lock ? " and locked" : "",
+					GetUserNameFromId(GetUserId(), false))));
+	PG_RETURN_VOID();
+}
+
+/*
+ * Does an unreleased legal hold cover this table?  Read directly (no SQL):
+ * it is asked while a table owner drops an empty table, and the owner need
+ * not be able to read the holds.
+ */
+bool
+HaTableHeld(Oid relid)
+{
+	const HaProtectedEntry *entry = HaLookupProtected(relid);
+	Oid			holdsid;
+	Oid			releasesid;
+	Relation	rel;
+	Snapshot	snap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	List	   *ids = NIL;
+	bool		held;
+
+	if (entry == NULL)
+		return false;
+	holdsid = get_relname_relid("legal_holds", HaSchemaOid());
+	releasesid = get_relname_relid("hold_releases", HaSchemaOid());
+	if (!OidIsValid(holdsid) || !OidIsValid(releasesid))
+		return false;
+
+	snap = RegisterSnapshot(GetCatalogSnapshot(holdsid));
+	rel = table_open(holdsid, AccessShareLock);
+	scan = table_beginscan(rel, snap, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		u = slot_getattr(slot, 2, &isnull);
+
+		if (!isnull && memcmp(DatumGetUUIDP(u)->data, entry->uuid.data, UUID_LEN) == 0)
+		{
+			Datum		id = slot_getattr(slot, 1, &isnull);
+			int64	   *p = palloc(sizeof(int64));
+
+			*p = DatumGetInt64(id);
+			ids = lappend(ids, p);
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	held = (ids != NIL);
+	if (held)
+	{
+		int			released = 0;
+
+		rel = table_open(releasesid, AccessShareLock);
+		scan = table_beginscan(rel, snap, 0, NULL);
+		slot = table_slot_create(rel, NULL);
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+			ListCell   *lc;
+
+			foreach(lc, ids)
+				if (*(int64 *) lfirst(lc) == id)
+					released++;
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		table_endscan(scan);
+		table_close(rel, AccessShareLock);
+		held = released < list_length(ids);
+	}
+	UnregisterSnapshot(snap);
+	return held;
+}
+
+PG_FUNCTION_INFO_V1(place_hold);
+
+Datum
+place_hold(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	const HaProtectedEntry *entry;
+	Oid			argtypes[4] = {UUIDOID, REGCLASSOID, NAMEOID, TEXTOID};
+	Datum		values[4];
+	int64		id;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.place_hold must not be null")));
+	relid = PG_GETARG_OID(0);
+	CheckRelationExists(relid);
+	if (VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a legal hold needs a reason")));
+	if (!HaIsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to place a legal hold"),
+				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
+	entry = HaLookupProtected(relid);
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not protected", HaRelDisplayName(relid))));
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
+	values[1] = ObjectIdGetDatum(relid);
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[3] = PG_GETARG_DATUM(1);
+	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.legal_holds (table_uuid, relid, placed_at, placed_by, reason) "
+						  "VALUES ($1, $2, pg_catalog.clock_timestamp(), $3, $4)",
+						  4, argtypes, values, false);
+	/* The id just used, read back (the caller may not use the sequence). */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT max(id) FROM hipaa_audit.legal_holds WHERE table_uuid = $1",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hipaa_audit.legal_holds");
+	{
+		bool		isnull;
+
+		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	ereport(LOG_SERVER_ONLY,
+			(errmsg("hipaa_audit: legal hold " INT64_FORMAT " placed on %s by role %s", id,
+					HaRelDisplayName(relid), GetUserNameFromId(GetUserId(), false))));
+	PG_RETURN_INT64(id);
+}
+
+PG_FUNCTION_INFO_V1(release_hold);
+
+Datum
+release_hold(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[3] = {INT8OID, NAMEOID, TEXTOID};
+	Datum		values[3];
+	int64		id;
+	bool		exists;
+	bool		released = false;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.release_hold must not be null")));
+	if (!HaIsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to release a legal hold"),
+				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
+	if (VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("releasing a legal hold needs a reason")));
+	id = PG_GETARG_INT64(0);
+	values[0] = Int64GetDatum(id);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM hipaa_audit.hold_releases WHERE hold_id = h.id) "
+							  "FROM hipaa_audit.legal_holds h WHERE h.id = $1",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hipaa_audit.legal_holds");
+	exists = SPI_processed > 0;
+	if (exists)
+	{
+		bool		isnull;
+
+		released = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	if (!exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("legal hold " INT64_FORMAT " does not exist", id)));
+	if (released)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("legal hold " INT64_FORMAT " is already released", id)));
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[2] = PG_GETARG_DATUM(1);
+	/* A second release of the same hold is a duplicate key: refused. */
+	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.hold_releases (hold_id, released_at, released_by, reason) "
+						  "VALUES ($1, pg_catalog.clock_timestamp(), $2, $3)",
+						  3, argtypes, values, false);
+	ereport(LOG_SERVER_ONLY,
+			(errmsg("hipaa_audit: legal hold " INT64_FORMAT " released by role %s", id,
 					GetUserNameFromId(GetUserId(), false))));
 	PG_RETURN_VOID();
 }

@@ -47,6 +47,12 @@ SELECT bag_eq(
              ('function hipaa_audit.verify_checkpoint_chain()'),
              ('function hipaa_audit.protect_replica(regclass,uuid,interval,integer)'),
              ('function hipaa_audit.set_retention(regclass,interval,boolean)'),
+             ('function hipaa_audit.place_hold(regclass,text)'),
+             ('function hipaa_audit.release_hold(bigint,text)'),
+             ('table hipaa_audit.legal_holds'),
+             ('sequence hipaa_audit.legal_holds_id_seq'),
+             ('table hipaa_audit.hold_releases'),
+             ('view hipaa_audit.legal_holds_active'),
              ('function hipaa_audit.guard_row()'),
              ('function hipaa_audit.guard_truncate()'),
              ('function hipaa_audit.is_protected(regclass)'),
@@ -62,14 +68,16 @@ SELECT bag_eq(
 SELECT results_eq(
     $$SELECT extconfig::regclass[]::text[] COLLATE "default", extcondition COLLATE "default" FROM pg_extension WHERE extname = 'hipaa_audit'$$,
     $$VALUES (ARRAY['hipaa_audit.registry', 'hipaa_audit.checkpoints', 'hipaa_audit.checkpoints_id_seq',
-                    'hipaa_audit.trusted_keys', 'hipaa_audit.cosignatures', 'hipaa_audit.cosignatures_id_seq'],
-              ARRAY['', '', '', '', '', ''])$$,
+                    'hipaa_audit.trusted_keys', 'hipaa_audit.cosignatures', 'hipaa_audit.cosignatures_id_seq',
+                    'hipaa_audit.legal_holds', 'hipaa_audit.legal_holds_id_seq', 'hipaa_audit.hold_releases'],
+              ARRAY['', '', '', '', '', '', '', '', ''])$$,
     'the registry, the checkpoints and their id sequence are the extension configuration, dumped whole');
 
 -- Functions ------------------------------------------------------------------------
 SELECT functions_are('hipaa_audit',
     ARRAY['chain_row', 'checkpoint', 'checkpoint_all', 'checkpoint_note', 'cosign', 'guard_row',
-          'guard_truncate', 'is_protected', 'protect', 'protect_replica', 'set_retention', 'trust_key',
+          'guard_truncate', 'is_protected', 'place_hold', 'protect', 'protect_replica', 'release_hold',
+          'set_retention', 'trust_key',
           'unprotect', 'verifier_key',
           'verify', 'verify_checkpoint', 'verify_checkpoint_chain', 'verify_problems', 'verify_progress'],
     'schema hipaa_audit has exactly these functions');
@@ -172,6 +180,12 @@ SELECT bag_eq(
         FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
        WHERE p.pronamespace = 'hipaa_audit'::regnamespace AND l.lanname = 'c'$$,
     $$VALUES
+      ('hipaa_audit.place_hold(regclass,text)', 'tbl regclass, reason text', 'bigint', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'place_hold', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.release_hold(bigint,text)', 'hold_id bigint, reason text', 'void', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'release_hold', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
       ('hipaa_audit.set_retention(regclass,interval,boolean)',
        'tbl regclass, retention interval, lock boolean DEFAULT false',
        'void', 'c', 'f', 'v', 'u',
@@ -323,6 +337,44 @@ SELECT bag_eq(
              aclexplode(o.acl) a$$,
     $$VALUES
       ('function hipaa_audit.chain_row()', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.place_hold(regclass,text)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.place_hold(regclass,text)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.release_hold(bigint,text)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.release_hold(bigint,text)', 'owner', 'EXECUTE', false),
+      ('relation hipaa_audit.legal_holds', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.legal_holds', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.legal_holds', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.legal_holds', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.legal_holds', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.legal_holds', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.legal_holds', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.legal_holds', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.legal_holds', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.hold_releases', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.hold_releases', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.hold_releases', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.hold_releases', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.hold_releases', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.hold_releases', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.hold_releases', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.hold_releases', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.hold_releases', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.legal_holds_active', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.legal_holds_active', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.legal_holds_active', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.legal_holds_active', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.legal_holds_active', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.legal_holds_active', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.legal_holds_active', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.legal_holds_active', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.legal_holds_active', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.legal_holds_id_seq', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.legal_holds_id_seq', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.legal_holds_id_seq', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.legal_holds_id_seq', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.legal_holds_id_seq', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.legal_holds_id_seq', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.legal_holds_id_seq', 'owner', 'UPDATE', false),
       ('function hipaa_audit.set_retention(regclass,interval,boolean)', 'hipaa_audit_admin', 'EXECUTE', false),
       ('function hipaa_audit.set_retention(regclass,interval,boolean)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.protect_replica(regclass,uuid,interval,integer)', 'hipaa_audit_admin', 'EXECUTE', false),
@@ -446,10 +498,11 @@ SELECT is(
     0::bigint, 'no default privileges in schema hipaa_audit');
 
 -- Tables, views, columns ----------------------------------------------------------
-SELECT tables_are('hipaa_audit', ARRAY['checkpoints', 'cosignatures', 'registry', 'trusted_keys'],
+SELECT tables_are('hipaa_audit', ARRAY['checkpoints', 'cosignatures', 'hold_releases', 'legal_holds',
+                                      'registry', 'trusted_keys'],
     'schema hipaa_audit has exactly these tables');
-SELECT views_are('hipaa_audit', ARRAY['protected_tables', 'verify_progress'],
-    'schema hipaa_audit has exactly two views, protected_tables and verify_progress');
+SELECT views_are('hipaa_audit', ARRAY['legal_holds_active', 'protected_tables', 'verify_progress'],
+    'schema hipaa_audit has exactly these views');
 SELECT bag_eq(
     $$SELECT relname::text COLLATE "default", relkind::text FROM pg_class
        WHERE relnamespace = 'hipaa_audit'::regnamespace$$,
@@ -458,7 +511,9 @@ SELECT bag_eq(
              ('checkpoints', 'r'), ('checkpoints_pkey', 'i'), ('checkpoints_id_seq', 'S'),
              ('checkpoints_table_uuid_id_idx', 'i'), ('cosignatures', 'r'),
              ('cosignatures_checkpoint_id_signer_key', 'i'), ('cosignatures_id_seq', 'S'),
-             ('cosignatures_pkey', 'i'), ('trusted_keys', 'r'), ('trusted_keys_pkey', 'i')$$,
+             ('cosignatures_pkey', 'i'), ('trusted_keys', 'r'), ('trusted_keys_pkey', 'i'),
+             ('legal_holds', 'r'), ('legal_holds_pkey', 'i'), ('legal_holds_id_seq', 'S'),
+             ('hold_releases', 'r'), ('hold_releases_pkey', 'i'), ('legal_holds_active', 'v')$$,
     'schema hipaa_audit holds no other relation (no other sequence, index, matview or foreign table)');
 SELECT is(
     (SELECT count(*) FROM pg_type t
