@@ -381,10 +381,7 @@ TakeCheckpoint(Oid relid)
 	Oid			argtypes[4] = {UUIDOID, REGCLASSOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[4];
 
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
+	HaCheckRelationExists(relid);
 	entry = HaLookupProtected(relid);
 	if (entry == NULL)
 		ereport(ERROR,
@@ -607,14 +604,13 @@ CheckSignature(const char *note, const char *name, const uint8 *id, const uint8 
 
 /* Check a signed body against the table it names. */
 static bool
-CheckBody(const char *body, NoteCheck *nc, bool check_chain)
+CheckBody(const char *body, NoteCheck *nc)
 {
 	uint64		sysid;
 	char		uuidtext[37];
 	const HaProtectedEntry *entry = NULL;
 	Relation	rel;
 	const char *line;
-	int			nchains_seen = 0;
 	bool		other_cluster;
 	List	   *relids;
 	ListCell   *lc;
@@ -668,7 +664,6 @@ CheckBody(const char *body, NoteCheck *nc, bool check_chain)
 			table_close(rel, AccessShareLock);
 			return Fail(nc, "malformed_note", pstrdup("a chain line is not \"chain <n> <position> <64 hex digits>\""));
 		}
-		nchains_seen++;
 		if (!FindRow(rel, chain, seq, NULL, have))
 		{
 			table_close(rel, AccessShareLock);
@@ -686,9 +681,8 @@ CheckBody(const char *body, NoteCheck *nc, bool check_chain)
 	}
 	table_close(rel, AccessShareLock);
 
-	if (check_chain)
+	/* The rows up to the recorded heads must also verify. */
 	{
-		/* The rows up to the recorded heads must also verify. */
 		int64		problems = HaVerifyCount(entry->relid);
 
 		if (problems > 0)
@@ -696,8 +690,96 @@ CheckBody(const char *body, NoteCheck *nc, bool check_chain)
 						psprintf("the recorded heads are present, but verify() reports " INT64_FORMAT " problem(s) in the chains",
 								 problems));
 	}
-	(void) nchains_seen;
 	return true;
+}
+
+/*
+ * The check behind both verify_checkpoint() variants: at least quorum of
+ * the given keys signed the note (each signer counted once; a line that
+ * names one of the keys but does not verify fails the whole check), and the
+ * table agrees with the note.  signers collects the names that signed.
+ */
+static bool
+CheckNote(const char *note, char **keys, int nkeys, int quorum, NoteCheck *nc,
+		  ArrayBuildState **signers)
+{
+	uint8		(*seen)[HA_ED25519_KEY_LEN] = palloc(sizeof(*seen) * nkeys);
+	int			valid = 0;
+	char	   *body = NULL;
+	NoteCheck	last;
+
+	memset(nc, 0, sizeof(*nc));
+	nc->status = "ok";
+	memset(&last, 0, sizeof(last));
+	for (int i = 0; i < nkeys; i++)
+	{
+		char	   *name;
+		uint8		id[4];
+		uint8		pub[HA_ED25519_KEY_LEN];
+		bool		repeated = false;
+
+		memset(&last, 0, sizeof(last));
+		if (keys[i] == NULL)
+			return Fail(nc, "malformed_key", pstrdup("a key is NULL"));
+		if (!ParseVerifierKey(keys[i], &name, id, pub, &last))
+		{
+			*nc = last;
+			return false;
+		}
+		if (!CheckSignature(note, name, id, pub, &body, &last))
+		{
+			if (strcmp(last.status, "unknown_key") != 0)
+			{
+				*nc = last;
+				return false;
+			}
+			continue;
+		}
+		for (int j = 0; j < valid; j++)
+			if (memcmp(seen[j], pub, HA_ED25519_KEY_LEN) == 0)
+				repeated = true;
+		if (repeated)
+			continue;
+		memcpy(seen[valid], pub, HA_ED25519_KEY_LEN);
+		valid++;
+		*signers = accumArrayResult(*signers, CStringGetTextDatum(name), false,
+									TEXTOID, CurrentMemoryContext);
+	}
+	if (valid < quorum)
+	{
+		/* With one key, say why that key did not count. */
+		if (nkeys == 1)
+		{
+			*nc = last;
+			return false;
+		}
+		return Fail(nc, "quorum_not_met",
+					psprintf("%d distinct signers of the %d keys signed the note; %d required",
+							 valid, nkeys, quorum));
+	}
+	return CheckBody(body, nc);
+}
+
+static Datum
+NoteResult(FunctionCallInfo fcinfo, bool ok, NoteCheck *nc, ArrayBuildState *signers,
+		   bool with_signers)
+{
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = BoolGetDatum(ok);
+	values[1] = CStringGetTextDatum(nc->status);
+	values[2] = ObjectIdGetDatum(nc->relid);
+	nulls[2] = !OidIsValid(nc->relid);
+	values[3] = nc->detail ? CStringGetTextDatum(nc->detail) : (Datum) 0;
+	nulls[3] = (nc->detail == NULL);
+	if (with_signers)
+		values[4] = signers ? makeArrayResult(signers, CurrentMemoryContext) :
+			PointerGetDatum(construct_empty_array(TEXTOID));
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
 }
 
 PG_FUNCTION_INFO_V1(verify_checkpoint);
@@ -708,154 +790,53 @@ PG_FUNCTION_INFO_V1(verify_checkpoint);
 Datum
 verify_checkpoint(PG_FUNCTION_ARGS)
 {
-	TupleDesc	desc;
 	NoteCheck	nc;
-	char	   *note;
+	ArrayBuildState *signers = NULL;
 	char	   *key;
-	char	   *name;
-	char	   *body;
-	uint8		id[4];
-	uint8		pub[HA_ED25519_KEY_LEN];
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
 	bool		ok;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("arguments of hipaa_audit.verify_checkpoint must not be null")));
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	note = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	key = text_to_cstring(PG_GETARG_TEXT_PP(1));
-
-	memset(&nc, 0, sizeof(nc));
-	nc.status = "ok";
-	ok = ParseVerifierKey(key, &name, id, pub, &nc) &&
-		CheckSignature(note, name, id, pub, &body, &nc) &&
-		CheckBody(body, &nc, true);
-
-	values[0] = BoolGetDatum(ok);
-	values[1] = CStringGetTextDatum(nc.status);
-	if (OidIsValid(nc.relid))
-		values[2] = ObjectIdGetDatum(nc.relid);
-	else
-		nulls[2] = true;
-	if (nc.detail)
-		values[3] = CStringGetTextDatum(nc.detail);
-	else
-		nulls[3] = true;
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), &key, 1, 1, &nc, &signers);
+	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, false));
 }
 
 PG_FUNCTION_INFO_V1(verify_checkpoint_quorum);
 
 /*
  * verify_checkpoint(note, keys[], quorum) -> (ok, status, tbl, detail, signers)
- *
- * At least quorum of the given keys must have signed the note (say the
- * server's key and an outside witness's); a signature line that is present
- * for one of the keys but wrong fails the whole check.
  */
 Datum
 verify_checkpoint_quorum(PG_FUNCTION_ARGS)
 {
-	TupleDesc	desc;
 	NoteCheck	nc;
-	char	   *note;
-	ArrayType  *keys;
+	ArrayBuildState *signers = NULL;
 	Datum	   *elems;
 	bool	   *elemnulls;
+	char	  **keys;
 	int			nkeys;
 	int32		quorum;
-	int			valid = 0;
-	uint8		(*seen)[HA_ED25519_KEY_LEN];
-	char	   *body = NULL;
-	ArrayBuildState *signers = NULL;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
-	bool		ok = true;
+	bool		ok;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("arguments of hipaa_audit.verify_checkpoint must not be null")));
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	note = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	keys = PG_GETARG_ARRAYTYPE_P(1);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &elemnulls, &nkeys);
 	quorum = PG_GETARG_INT32(2);
-	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &nkeys);
 	if (quorum < 1 || quorum > nkeys)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("quorum must be between 1 and the number of keys (%d)", nkeys)));
-	seen = palloc(sizeof(*seen) * nkeys);
-
-	memset(&nc, 0, sizeof(nc));
-	nc.status = "ok";
-	for (int i = 0; i < nkeys && ok; i++)
-	{
-		char	   *name;
-		uint8		id[4];
-		uint8		pub[HA_ED25519_KEY_LEN];
-		NoteCheck	one;
-
-		memset(&one, 0, sizeof(one));
-		if (elemnulls[i])
-		{
-			ok = Fail(&nc, "malformed_key", pstrdup("a key is NULL"));
-			break;
-		}
-		if (!ParseVerifierKey(TextDatumGetCString(elems[i]), &name, id, pub, &one))
-		{
-			nc = one;
-			ok = false;
-			break;
-		}
-		if (CheckSignature(note, name, id, pub, &body, &one))
-		{
-			bool		repeated = false;
-
-			/* One signer counts once, however often its key is given. */
-			for (int j = 0; j < valid; j++)
-				if (memcmp(seen[j], pub, HA_ED25519_KEY_LEN) == 0)
-					repeated = true;
-			if (!repeated)
-			{
-				memcpy(seen[valid], pub, HA_ED25519_KEY_LEN);
-				valid++;
-				signers = accumArrayResult(signers, CStringGetTextDatum(name), false,
-										   TEXTOID, CurrentMemoryContext);
-			}
-		}
-		else if (strcmp(one.status, "unknown_key") != 0)
-		{
-			nc = one;
-			ok = false;
-		}
-	}
-	if (ok && valid < quorum)
-		ok = Fail(&nc, "quorum_not_met",
-				  psprintf("%d distinct signers of the %d keys signed the note; %d required", valid, nkeys, quorum));
-	if (ok)
-		ok = CheckBody(body, &nc, true);
-
-	values[0] = BoolGetDatum(ok);
-	values[1] = CStringGetTextDatum(nc.status);
-	if (OidIsValid(nc.relid))
-		values[2] = ObjectIdGetDatum(nc.relid);
-	else
-		nulls[2] = true;
-	if (nc.detail)
-		values[3] = CStringGetTextDatum(nc.detail);
-	else
-		nulls[3] = true;
-	if (signers != NULL)
-		values[4] = makeArrayResult(signers, CurrentMemoryContext);
-	else
-		values[4] = PointerGetDatum(construct_empty_array(TEXTOID));
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+	keys = palloc(sizeof(char *) * nkeys);
+	for (int i = 0; i < nkeys; i++)
+		keys[i] = elemnulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), keys, nkeys, quorum, &nc, &signers);
+	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, true));
 }
 
 /* ----------------------------------------------------------------

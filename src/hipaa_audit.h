@@ -191,6 +191,7 @@ extern void HaRegistryForget(Oid relid);
 extern bool HaIsAuditAdmin(Oid roleid);
 extern void HaMarkDatabase(bool on);
 extern bool HaTableHeld(Oid relid);
+extern void HaCheckRelationExists(Oid relid);
 extern void HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
 								  Datum *values, bool replica);
 

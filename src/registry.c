@@ -285,8 +285,8 @@ HaRegistryForget(Oid relid)
 }
 
 /* A regclass argument can name a relation that is gone (or OID 0). */
-static void
-CheckRelationExists(Oid relid)
+void
+HaCheckRelationExists(Oid relid)
 {
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
@@ -589,7 +589,7 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("chains must be between 1 and %d", MAX_CHAINS)));
 
-	CheckRelationExists(relid);
+	HaCheckRelationExists(relid);
 
 	/*
 	 * Check the caller's right before taking the lock, so that nobody can
@@ -777,7 +777,7 @@ unprotect(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("argument of hipaa_audit.unprotect must not be null")));
 	relid = PG_GETARG_OID(0);
-	CheckRelationExists(relid);
+	HaCheckRelationExists(relid);
 
 	if (!HaIsAuditAdmin(GetUserId()))
 		ereport(ERROR,
@@ -852,7 +852,7 @@ set_retention(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	retention = PG_GETARG_INTERVAL_P(1);
 	lock = PG_GETARG_BOOL(2);
-	CheckRelationExists(relid);
+	HaCheckRelationExists(relid);
 	name = HaRelDisplayName(relid);
 	if (!HaIsAuditAdmin(GetUserId()))
 		ereport(ERROR,
@@ -1009,7 +1009,7 @@ place_hold(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("arguments of hipaa_audit.place_hold must not be null")));
 	relid = PG_GETARG_OID(0);
-	CheckRelationExists(relid);
+	HaCheckRelationExists(relid);
 	if (VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -151,10 +151,7 @@ VerifyTable(Oid relid, VerifyState *st)
 	bool		have_last = false;
 	HaVerifyProgress *progress;
 
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
+	HaCheckRelationExists(relid);
 	entry = HaLookupProtected(relid);
 	if (entry == NULL)
 		ereport(ERROR,
