@@ -14,14 +14,21 @@ OBJS = \
 	src/chain.o \
 	src/stamp.o \
 	src/verify.o \
-	src/checkpoint.o
+	src/checkpoint.o \
+	src/purge.o
 
 PG_CPPFLAGS = -I$(srcdir)/src -DHIPAA_AUDIT_VERSION=\"$(EXTVERSION)\"
 SHLIB_LINK = -lcrypto
 
-# One editable install script; the versioned copy is generated.
+# Released install scripts never change.  The current version's script is
+# the first release's script followed by every upgrade script in order, so a
+# fresh install and an upgraded one run the same statements; new work goes
+# into the newest upgrade script.
+BASE_SCRIPT = sql/$(EXTENSION)--0.1.0.sql
+UPGRADE_SCRIPTS = \
+	sql/$(EXTENSION)--0.1.0--0.2.0.sql
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+DATA = $(BASE_SCRIPT) $(UPGRADE_SCRIPTS)
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 # pg_regress reads sql/<test>.sql and expected/<test>.out from the top level.
@@ -32,8 +39,8 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql $(EXTENSION).control
-	cp $< $@
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) $(EXTENSION).control
+	cat $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) > $@
 
 # pgTAP and TAP suites need a running server / PostgreSQL::Test::Cluster;
 # test/run.sh runs everything, these targets are for working on one suite.

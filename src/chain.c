@@ -341,6 +341,20 @@ RebuildHead(Relation rel, int32 chain, int64 *seq, uint8 *hash)
 			memcpy(hash, VARDATA_ANY(b), HA_HASH_LEN);
 		}
 	}
+	else
+	{
+		/* Every row purged (or none yet): the chain goes on from its anchor. */
+		const HaProtectedEntry *entry = HaLookupProtected(RelationGetRelid(rel));
+
+		if (entry != NULL && chain >= 0 && chain < HA_MAX_CHAINS)
+		{
+			HaAnchor   *anchors = HaLoadAnchors(&entry->uuid, snap);
+
+			*seq = anchors[chain].seq;
+			memcpy(hash, anchors[chain].hash, HA_HASH_LEN);
+			pfree(anchors);
+		}
+	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snap);

@@ -327,13 +327,21 @@ BuildBody(Relation rel, const HaProtectedEntry *entry)
 	int64		rows = 0;
 	StringInfoData chains;
 
+	HaAnchor   *anchors = HaLoadAnchors(&entry->uuid, NULL);
+
 	initStringInfo(&chains);
 	for (int32 c = 0; c < entry->chains; c++)
 	{
 		int64		seq = 0;
 		uint8		hash[HA_HASH_LEN];
 
-		if (FindRow(rel, c, -1, &seq, hash) && seq > 0)
+		/* A chain purged to its end keeps its head: the purge's anchor. */
+		if (!(FindRow(rel, c, -1, &seq, hash) && seq > 0) && anchors[c].seq > 0)
+		{
+			seq = anchors[c].seq;
+			memcpy(hash, anchors[c].hash, HA_HASH_LEN);
+		}
+		if (seq > 0)
 		{
 			appendStringInfo(&chains, "chain %d " INT64_FORMAT " %s\n", c, seq,
 							 Hex(hash, HA_HASH_LEN));
@@ -355,9 +363,40 @@ BuildBody(Relation rel, const HaProtectedEntry *entry)
 	return buf.data;
 }
 
+/*
+ * Sign a note body with the configured key: the body, a blank line and one
+ * signature line (C2SP signed note).
+ */
+char *
+HaSignNote(const char *body)
+{
+	uint8		priv[HA_ED25519_KEY_LEN];
+	uint8		pub[HA_ED25519_KEY_LEN];
+	uint8		sig[4 + HA_ED25519_SIG_LEN];
+
+	CheckKeyName(ha_signer_name);
+	LoadSigningKey(priv, pub);
+	KeyId(ha_signer_name, pub, sig);
+	HaEd25519Sign(priv, (const uint8 *) body, strlen(body), sig + 4);
+	HaSecureZero(priv, sizeof(priv));
+	return psprintf("%s\n" SIG_DASH "%s %s\n", body, ha_signer_name, Base64(sig, sizeof(sig)));
+}
+
+/* Fail now, before any work, if HaSignNote() would fail later. */
+void
+HaCheckSigningKey(void)
+{
+	uint8		priv[HA_ED25519_KEY_LEN];
+	uint8		pub[HA_ED25519_KEY_LEN];
+
+	CheckKeyName(ha_signer_name);
+	LoadSigningKey(priv, pub);
+	HaSecureZero(priv, sizeof(priv));
+}
+
 /* The text of a timestamp must not depend on DateStyle/TimeZone. */
-static void
-PinDateSettings(int *nestlevel)
+void
+HaPinDateSettings(int *nestlevel)
 {
 	*nestlevel = NewGUCNestLevel();
 	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
@@ -374,9 +413,6 @@ TakeCheckpoint(Oid relid)
 	Relation	rel;
 	char	   *body;
 	char	   *note;
-	uint8		priv[HA_ED25519_KEY_LEN];
-	uint8		pub[HA_ED25519_KEY_LEN];
-	uint8		sig[4 + HA_ED25519_SIG_LEN];
 	int			nestlevel;
 	Oid			argtypes[4] = {UUIDOID, REGCLASSOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[4];
@@ -395,17 +431,13 @@ TakeCheckpoint(Oid relid)
 				 errdetail("Only the table's owner or a member of %s may checkpoint it.", HA_ADMIN_ROLE)));
 	CheckKeyName(ha_signer_name);
 
-	PinDateSettings(&nestlevel);
+	HaPinDateSettings(&nestlevel);
 	rel = table_open(relid, AccessShareLock);
 	body = BuildBody(rel, entry);
 	table_close(rel, AccessShareLock);
 	AtEOXact_GUC(true, nestlevel);
 
-	LoadSigningKey(priv, pub);
-	KeyId(ha_signer_name, pub, sig);
-	HaEd25519Sign(priv, (const uint8 *) body, strlen(body), sig + 4);
-	HaSecureZero(priv, sizeof(priv));
-	note = psprintf("%s\n" SIG_DASH "%s %s\n", body, ha_signer_name, Base64(sig, sizeof(sig)));
+	note = HaSignNote(body);
 
 	/* Stored insert-only and hash-chained; one writer at a time. */
 	HaRunAsExtensionOwner("LOCK TABLE hipaa_audit.checkpoints IN EXCLUSIVE MODE",
@@ -602,22 +634,28 @@ CheckSignature(const char *note, const char *name, const uint8 *id, const uint8 
 	return true;
 }
 
-/* Check a signed body against the table it names. */
-static bool
-CheckBody(const char *body, NoteCheck *nc)
+/*
+ * The protected table a note's origin line names, or NULL after Fail().
+ * kind is the note's second line ("checkpoint v1", "purge v1").
+ */
+static const HaProtectedEntry *
+NoteTable(const char *body, const char *kind, const char *what, NoteCheck *nc)
 {
 	uint64		sysid;
 	char		uuidtext[37];
 	const HaProtectedEntry *entry = NULL;
-	Relation	rel;
-	const char *line;
 	bool		other_cluster;
 	List	   *relids;
 	ListCell   *lc;
+	char	   *kindline = psprintf("\n%s\n", kind);
 
 	if (sscanf(body, "hipaa_audit/" UINT64_FORMAT "/%36[0-9a-f-]\n", &sysid, uuidtext) != 2 ||
-		strstr(body, "\ncheckpoint v1\n") == NULL)
-		return Fail(nc, "malformed_note", pstrdup("the note is not a hipaa_audit checkpoint (v1)"));
+		strstr(body, kindline) == NULL ||
+		strstr(body, kindline) != strchr(body, '\n'))
+	{
+		Fail(nc, "malformed_note", psprintf("the note is not a hipaa_audit %s (%s)", what, kind));
+		return NULL;
+	}
 	/*
 	 * Another cluster's note is fine for a restored copy of the same table
 	 * (same identity, pg_dump/pg_restore into a new cluster); without such a
@@ -636,17 +674,37 @@ CheckBody(const char *body, NoteCheck *nc)
 			entry = e;
 	}
 	if (entry == NULL && other_cluster)
-		return Fail(nc, "other_cluster",
-					psprintf("the note is from database cluster " UINT64_FORMAT ", this is " UINT64_FORMAT ", and no table here has identity %s",
-							 sysid, GetSystemIdentifier(), uuidtext));
+	{
+		Fail(nc, "other_cluster",
+			 psprintf("the note is from database cluster " UINT64_FORMAT ", this is " UINT64_FORMAT ", and no table here has identity %s",
+					  sysid, GetSystemIdentifier(), uuidtext));
+		return NULL;
+	}
 	if (entry == NULL)
-		return Fail(nc, "unknown_table",
-					psprintf("no protected table in this database has identity %s", uuidtext));
+	{
+		Fail(nc, "unknown_table",
+			 psprintf("no protected table in this database has identity %s", uuidtext));
+		return NULL;
+	}
 	nc->relid = entry->relid;
 	if (other_cluster)
 		nc->detail = psprintf("signed in database cluster " UINT64_FORMAT "; this is " UINT64_FORMAT ", holding a restored copy of the table",
 							  sysid, GetSystemIdentifier());
+	return entry;
+}
 
+/* Check a signed checkpoint body against the table it names. */
+static bool
+CheckBody(const char *body, NoteCheck *nc)
+{
+	const HaProtectedEntry *entry = NoteTable(body, "checkpoint v1", "checkpoint", nc);
+	Relation	rel;
+	const char *line;
+	HaAnchor   *anchors;
+
+	if (entry == NULL)
+		return false;
+	anchors = HaLoadAnchors(&entry->uuid, NULL);
 	rel = table_open(entry->relid, AccessShareLock);
 	for (line = body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
 	{
@@ -666,10 +724,20 @@ CheckBody(const char *body, NoteCheck *nc)
 		}
 		if (!FindRow(rel, chain, seq, NULL, have))
 		{
-			table_close(rel, AccessShareLock);
-			return Fail(nc, "rows_missing",
-						psprintf("chain %d has no row at position " INT64_FORMAT ", which the checkpoint recorded",
-								 chain, seq));
+			/* Purged lawfully: a receipt covers it; at its end, the anchor. */
+			if (chain >= 0 && chain < HA_MAX_CHAINS && seq <= anchors[chain].seq)
+			{
+				if (seq < anchors[chain].seq)
+					continue;
+				memcpy(have, anchors[chain].hash, HA_HASH_LEN);
+			}
+			else
+			{
+				table_close(rel, AccessShareLock);
+				return Fail(nc, "rows_missing",
+							psprintf("chain %d has no row at position " INT64_FORMAT ", which the checkpoint recorded",
+									 chain, seq));
+			}
 		}
 		if (memcmp(want, have, HA_HASH_LEN) != 0)
 		{
@@ -699,9 +767,60 @@ CheckBody(const char *body, NoteCheck *nc)
  * names one of the keys but does not verify fails the whole check), and the
  * table agrees with the note.  signers collects the names that signed.
  */
+/*
+ * Check a signed purge receipt body: the database recorded every chain range
+ * it lists, and the table verifies, each chain starting from its anchor.
+ */
+static bool
+CheckReceiptBody(const char *body, NoteCheck *nc)
+{
+	const HaProtectedEntry *entry = NoteTable(body, "purge v1", "purge receipt", nc);
+	const char *line;
+	int			ranges = 0;
+
+	if (entry == NULL)
+		return false;
+	for (line = body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+	{
+		int32		chain;
+		int64		first;
+		int64		last;
+		char		hex[65];
+		uint8		hash[HA_HASH_LEN];
+
+		if (strncmp(line, "chain ", 6) != 0)
+			continue;
+		if (sscanf(line, "chain %d " INT64_FORMAT " " INT64_FORMAT " %64[0-9a-f]\n",
+				   &chain, &first, &last, hex) != 4 ||
+			strlen(hex) != 64 || !Unhex(hex, hash, HA_HASH_LEN))
+			return Fail(nc, "malformed_note",
+						pstrdup("a chain line is not \"chain <n> <first position> <last position> <64 hex digits>\""));
+		if (!HaAnchorRecorded(&entry->uuid, chain, first, last, hash))
+			return Fail(nc, "not_recorded",
+						psprintf("this database has no record of removing positions " INT64_FORMAT " to " INT64_FORMAT " of chain %d with this anchor",
+								 first, last, chain));
+		ranges++;
+	}
+	if (ranges == 0)
+		return Fail(nc, "malformed_note", pstrdup("the receipt lists no chain"));
+
+	/* The rows kept must continue from the anchors and verify. */
+	{
+		int64		problems = HaVerifyCount(entry->relid);
+
+		if (problems > 0)
+			return Fail(nc, "table_rewritten",
+						psprintf("the purge is on record, but verify() reports " INT64_FORMAT " problem(s) in the chains",
+								 problems));
+	}
+	return true;
+}
+
+typedef bool (*BodyCheck) (const char *body, NoteCheck *nc);
+
 static bool
 CheckNote(const char *note, char **keys, int nkeys, int quorum, NoteCheck *nc,
-		  ArrayBuildState **signers)
+		  ArrayBuildState **signers, BodyCheck check_body)
 {
 	uint8		(*seen)[HA_ED25519_KEY_LEN] = palloc(sizeof(*seen) * nkeys);
 	int			valid = 0;
@@ -757,7 +876,7 @@ CheckNote(const char *note, char **keys, int nkeys, int quorum, NoteCheck *nc,
 					psprintf("%d distinct signers of the %d keys signed the note; %d required",
 							 valid, nkeys, quorum));
 	}
-	return CheckBody(body, nc);
+	return check_body(body, nc);
 }
 
 static Datum
@@ -800,7 +919,7 @@ verify_checkpoint(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("arguments of hipaa_audit.verify_checkpoint must not be null")));
 	key = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), &key, 1, 1, &nc, &signers);
+	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), &key, 1, 1, &nc, &signers, CheckBody);
 	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, false));
 }
 
@@ -835,8 +954,31 @@ verify_checkpoint_quorum(PG_FUNCTION_ARGS)
 	keys = palloc(sizeof(char *) * nkeys);
 	for (int i = 0; i < nkeys; i++)
 		keys[i] = elemnulls[i] ? NULL : TextDatumGetCString(elems[i]);
-	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), keys, nkeys, quorum, &nc, &signers);
+	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), keys, nkeys, quorum, &nc, &signers, CheckBody);
 	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, true));
+}
+
+PG_FUNCTION_INFO_V1(verify_receipt);
+
+/*
+ * verify_receipt(note, key) -> (ok, status, tbl, detail)
+ */
+Datum
+verify_receipt(PG_FUNCTION_ARGS)
+{
+	NoteCheck	nc;
+	ArrayBuildState *signers = NULL;
+	char	   *key;
+	bool		ok;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.verify_receipt must not be null")));
+	key = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), &key, 1, 1, &nc, &signers,
+				   CheckReceiptBody);
+	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, false));
 }
 
 /* ----------------------------------------------------------------
@@ -1028,12 +1170,14 @@ HaCheckStoredCheckpoints(Oid relid, void (*report) (void *arg, int32 chain, int6
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	int64		checked = 0;
+	HaAnchor   *anchors;
 
 	if (entry == NULL || !OidIsValid(cprelid))
 		return 0;
 	cprel = table_open(cprelid, AccessShareLock);
 	rel = table_open(relid, AccessShareLock);
 	snap = RegisterSnapshot(GetTransactionSnapshot());
+	anchors = HaLoadAnchors(&entry->uuid, snap);
 	scan = table_beginscan(cprel, snap, 0, NULL);
 	slot = table_slot_create(cprel, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
@@ -1060,7 +1204,16 @@ HaCheckStoredCheckpoints(Oid relid, void (*report) (void *arg, int32 chain, int6
 				sscanf(line, "chain %d " INT64_FORMAT " %64[0-9a-f]\n", &chain, &seq, hex) != 3 ||
 				!Unhex(hex, want, HA_HASH_LEN))
 				continue;
-			if (!FindRow(rel, chain, seq, NULL, have))
+			if (!FindRow(rel, chain, seq, NULL, have) &&
+				chain >= 0 && chain < HA_MAX_CHAINS && seq <= anchors[chain].seq)
+			{
+				/* Purged lawfully; the anchor must be the recorded row. */
+				if (seq == anchors[chain].seq &&
+					memcmp(want, anchors[chain].hash, HA_HASH_LEN) != 0)
+					report(arg, chain, seq, "checkpoint_mismatch",
+						   "a stored checkpoint recorded a different row at this position than the purge receipt that removed it");
+			}
+			else if (!FindRow(rel, chain, seq, NULL, have))
 				report(arg, chain, seq, "checkpoint_rows_missing",
 					   "a stored checkpoint recorded a row at this position; it is gone (rows deleted from the end?)");
 			else if (memcmp(want, have, HA_HASH_LEN) != 0)

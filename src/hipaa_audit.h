@@ -32,6 +32,7 @@
 #include "nodes/pg_list.h"
 #include "utils/guc.h"
 #include "utils/relcache.h"
+#include "utils/snapshot.h"
 #include "utils/uuid.h"
 
 #include "compat.h"
@@ -194,15 +195,36 @@ extern bool HaTableHeld(Oid relid);
 extern void HaCheckRelationExists(Oid relid);
 extern void HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
 								  Datum *values, bool replica);
+extern void HaRunAsExtensionOwnerNulls(const char *sql, int nargs, Oid *argtypes,
+									   Datum *values, const bool *nulls);
+extern int64 HaRunAsExtensionOwnerInt8(const char *sql, int nargs, Oid *argtypes,
+									   Datum *values);
+extern bool HaRegistryRetention(Oid relid, Interval *retention);
 
 /* checkpoint.c */
 extern char *ha_signing_key_file;
 extern char *ha_signer_name;
 extern bool HaCheckSignerName(char **newval, void **extra, GucSource source);
+extern char *HaSignNote(const char *body);
+extern void HaCheckSigningKey(void);
+extern void HaPinDateSettings(int *nestlevel);
 extern int64 HaCheckStoredCheckpoints(Oid relid,
 									  void (*report) (void *arg, int32 chain, int64 seq,
 													  const char *kind, const char *detail),
 									  void *arg);
+
+/* purge.c: where each chain starts after lawful purges */
+typedef struct HaAnchor
+{
+	int64		seq;			/* last purged position; 0: nothing purged */
+	uint8		hash[HA_HASH_LEN];	/* its row's audit_hash; zeros when seq 0 */
+} HaAnchor;
+
+extern HaAnchor *HaLoadAnchors(const pg_uuid_t *uuid, Snapshot snap);
+extern bool HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first,
+							 int64 last, const uint8 *hash);
+extern bool HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest);
+extern void HaRecordRetired(Oid relid, const char *action);
 
 /* verify.c */
 extern int64 HaVerifyCount(Oid relid);

@@ -77,6 +77,13 @@ bool		ha_internal_change = false;
 /* True while DROP EXTENSION hipaa_audit (allowed: nothing protected) runs. */
 static bool dropping_extension = false;
 
+/*
+ * Protected tables a DROP TABLE statement may drop (idle past retention, not
+ * held): their guard triggers and chain index go with them.  Set by
+ * CheckDrop, reset when the statement ends.
+ */
+static List *dropping_tables = NIL;
+
 static bool DatabaseMarked(Oid dboid);
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
@@ -760,8 +767,23 @@ static void
 RefuseDropTable(Oid relid)
 {
 	HaRefuse("DROP", ProtectedName(relid),
-			 "The table holds audit rows.",
-			 "Audit rows leave a protected table only through lawful purging after their retention period.");
+			 "The table holds audit rows within their retention period.",
+			 "Audit rows leave a protected table only through lawful purging after their retention period; see hipaa_audit.purge_expired().");
+}
+
+static void
+RefuseDropHeld(Oid relid)
+{
+	HaRefuse("DROP", ProtectedName(relid),
+			 "The table is under a legal hold.",
+			 "See hipaa_audit.legal_holds_active; release the hold first.");
+}
+
+/* A table whose drop this statement allowed, with its triggers and index. */
+static bool
+DroppingTable(Oid relid)
+{
+	return list_member_oid(dropping_tables, relid);
 }
 
 static void
@@ -809,13 +831,25 @@ CheckDrop(DropStmt *stmt)
 			}
 			break;
 		case OBJECT_TABLE:
-			/* The common case, with its own message; cascades: see below. */
+			/*
+			 * The common case, with its own message: a table idle past its
+			 * retention and not held may go, with its triggers and index.
+			 * Cascades from other objects: see CheckDropObject.
+			 */
 			foreach(lc, stmt->objects)
 			{
 				Oid			relid = LookupRel(makeRangeVarFromNameList(castNode(List, lfirst(lc))));
+				MemoryContext old;
 
-				if (HaIsProtected(relid) && HaRelationHasRows(relid))
+				if (!HaIsProtected(relid))
+					continue;
+				if (HaRowsWithinRetention(relid, NULL, NULL))
 					RefuseDropTable(relid);
+				if (HaTableHeld(relid))
+					RefuseDropHeld(relid);
+				old = MemoryContextSwitchTo(TopTransactionContext);
+				dropping_tables = lappend_oid(dropping_tables, relid);
+				MemoryContextSwitchTo(old);
 			}
 			break;
 		default:
@@ -1176,7 +1210,9 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				 DestReceiver *dest, QueryCompletion *qc)
 {
 	bool		save_dropping = dropping_extension;
+	List	   *save_dropping_tables = dropping_tables;
 
+	dropping_tables = NIL;		/* each statement decides for itself */
 	PG_TRY();
 	{
 		/* Database-level statements, also from databases without us. */
@@ -1195,11 +1231,16 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 									params, queryEnv, dest, qc);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		dropping_extension = save_dropping;
+		dropping_tables = save_dropping_tables;
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	dropping_extension = save_dropping;
+	list_free(dropping_tables);
+	dropping_tables = save_dropping_tables;
 }
 
 /* ----------------------------------------------------------------
@@ -1245,15 +1286,16 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 				HaRefuse(psprintf("drop column \"%s\" of", attname ? attname : "?"),
 						 ProtectedName(objectId), DDL_DETAIL, NULL);
 			}
-			if (HaRelationHasRows(objectId))
+			/* Cascades (DROP SCHEMA, DROP OWNED) take empty tables only. */
+			if (DroppingTable(objectId) ? HaRowsWithinRetention(objectId, NULL, NULL) :
+				HaRelationHasRows(objectId))
 				RefuseDropTable(objectId);
 			if (HaTableHeld(objectId))
-				HaRefuse("DROP", ProtectedName(objectId),
-						 "The table is under a legal hold.",
-						 "See hipaa_audit.legal_holds_active; release the hold first.");
+				RefuseDropHeld(objectId);
 			ereport(LOG_SERVER_ONLY,
-					(errmsg("hipaa_audit: dropping empty protected table %s",
-							HaRelDisplayName(objectId))));
+					(errmsg("hipaa_audit: dropping protected table %s, idle past its retention, by role %s",
+							HaRelDisplayName(objectId), GetUserNameFromId(GetUserId(), false))));
+			HaRecordRetired(objectId, "drop");
 			HaRegistryForget(objectId);
 		}
 		else if (RelInOurSchema(objectId))
@@ -1263,7 +1305,7 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 			Oid			tableid = IndexGetRelation(objectId, true);
 
 			if (HaIsProtected(tableid) && HaIsChainIndex(objectId) &&
-				HaRelationHasRows(tableid))
+				!DroppingTable(tableid) && HaRelationHasRows(tableid))
 				HaRefuse(psprintf("DROP INDEX %s of", HaRelDisplayName(objectId)),
 						 ProtectedName(tableid),
 						 "Verification walks each chain through this index, and it keeps two rows from sharing a chain position.",
@@ -1277,7 +1319,7 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 
 		LookupTrigger(objectId, &tgrelid, &tgname);
 		if (HaIsProtected(tgrelid) && HaIsOurTrigger(NameStr(tgname)) &&
-			HaRelationHasRows(tgrelid))
+			!DroppingTable(tgrelid) && HaRelationHasRows(tgrelid))
 			HaRefuse(psprintf("drop trigger %s of", NameStr(tgname)),
 					 ProtectedName(tgrelid),
 					 "The table holds audit rows; neither it nor its guard triggers can be dropped.",

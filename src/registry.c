@@ -59,6 +59,7 @@ bool		ha_database_protected = false;
 
 /* Rows the last statement run by HaRunAsExtensionOwner processed. */
 static uint64 ha_last_processed = 0;
+static int64 ha_last_int8 = 0;	/* first column of the first row, if int8 */
 
 static HTAB *ProtectedRels = NULL;
 static bool ProtectedValid = false;
@@ -318,7 +319,56 @@ HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	RunAsOwner(sql, nargs, argtypes, values, NULL, replica);
 }
 
-static void
+/* As above; returns the int8 first column of the first row returned (or 0). */
+int64
+HaRunAsExtensionOwnerInt8(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	RunAsOwner(sql, nargs, argtypes, values, NULL, false);
+	return ha_last_int8;
+}
+
+/*
+ * A protected table's retention, read from the registry without SQL (it is
+ * asked while a table owner drops a table).
+ */
+bool
+HaRegistryRetention(Oid relid, Interval *retention)
+{
+	Relation	rel;
+	Snapshot	snap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		found = false;
+
+	EnsureLoaded();
+	if (!OidIsValid(RegistryRelid))
+		return false;
+	rel = table_open(RegistryRelid, AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snap, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (!found && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, 1, &isnull);
+
+		if (isnull || DatumGetObjectId(d) != relid)
+			continue;
+		d = slot_getattr(slot, 3, &isnull);
+		if (!isnull)
+		{
+			memcpy(retention, DatumGetIntervalP(d), sizeof(Interval));
+			found = true;
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+void
 HaRunAsExtensionOwnerNulls(const char *sql, int nargs, Oid *argtypes, Datum *values,
 						   const bool *nulls)
 {
@@ -377,6 +427,16 @@ RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
 		ha_last_processed = SPI_processed;
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+		ha_last_int8 = 0;
+		if (SPI_tuptable != NULL && SPI_processed > 0 &&
+			SPI_gettypeid(SPI_tuptable->tupdesc, 1) == INT8OID)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				ha_last_int8 = DatumGetInt64(d);
+		}
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -760,7 +820,8 @@ protect_replica(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(unprotect);
 
 /*
- * unprotect(tbl regclass): only for an empty table, and only by an admin.
+ * unprotect(tbl regclass): only for a table idle past its retention (no row
+ * inserted within it) and not held, only by an admin; recorded.
  */
 Datum
 unprotect(PG_FUNCTION_ARGS)
@@ -795,11 +856,12 @@ unprotect(PG_FUNCTION_ARGS)
 		HaRefuse("unprotect", psprintf("protected table %s", name),
 				 "The table is under a legal hold.",
 				 "See hipaa_audit.legal_holds_active; release the hold first.");
-	if (HaRelationHasRows(relid))
+	if (HaRowsWithinRetention(relid, NULL, NULL))
 		HaRefuse("unprotect", psprintf("protected table %s", name),
-				 "The table still holds audit rows.",
-				 "Audit rows leave a protected table only through lawful purging after their retention period.");
+				 "The table holds audit rows within their retention period.",
+				 "Audit rows leave a protected table only through lawful purging after their retention period; see hipaa_audit.purge_expired().");
 	table_close(rel, NoLock);
+	HaRecordRetired(relid, "unprotect");
 
 	sql = psprintf("DROP TRIGGER %s ON %s; DROP TRIGGER %s ON %s; DROP TRIGGER %s ON %s; "
 				   "ALTER TABLE %s DROP COLUMN %s, DROP COLUMN %s, DROP COLUMN %s, "

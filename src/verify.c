@@ -19,6 +19,10 @@
  *	  bad_chain		  audit_chain outside 0 .. chains-1
  *	  malformed		  a chain column is NULL or a hash is not 32 bytes
  *	  unindexed_rows  the table holds rows the chain index does not reach
+ *	  purged_row_present  a row at a position a purge receipt says was removed
+ *
+ * After a lawful purge (purge.c) each chain starts from its anchor: the
+ * first row kept must follow the last position removed and link to its hash.
  *
  *-------------------------------------------------------------------------
  */
@@ -150,6 +154,7 @@ VerifyTable(Oid relid, VerifyState *st)
 	uint8		zero[HA_HASH_LEN];
 	bool		have_last = false;
 	HaVerifyProgress *progress;
+	HaAnchor   *anchors;
 
 	HaCheckRelationExists(relid);
 	entry = HaLookupProtected(relid);
@@ -181,6 +186,7 @@ VerifyTable(Oid relid, VerifyState *st)
 	}
 	idx = index_open(idxoid, AccessShareLock);
 	snap = RegisterSnapshot(GetTransactionSnapshot());
+	anchors = HaLoadAnchors(&entry->uuid, snap);
 	slot = table_slot_create(rel, NULL);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit verify row",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -234,6 +240,12 @@ VerifyTable(Oid relid, VerifyState *st)
 			cur_chain = chain;
 			last_seq = 0;
 			memcpy(last_hash, zero, HA_HASH_LEN);
+			/* After a lawful purge the chain starts from its anchor. */
+			if (chain >= 0 && chain < HA_MAX_CHAINS && anchors[chain].seq > 0)
+			{
+				last_seq = anchors[chain].seq;
+				memcpy(last_hash, anchors[chain].hash, HA_HASH_LEN);
+			}
 			have_last = true;
 			st->chains_seen++;
 			if (chain < 0 || chain >= entry->chains)
@@ -241,6 +253,14 @@ VerifyTable(Oid relid, VerifyState *st)
 					   psprintf("the table has chains 0 to %d", entry->chains - 1));
 		}
 
+		if (chain >= 0 && chain < HA_MAX_CHAINS && seq <= anchors[chain].seq)
+		{
+			Report(st, chain, seq, "purged_row_present",
+				   psprintf("a purge receipt says positions up to " INT64_FORMAT " were removed, but this row is in the table",
+							anchors[chain].seq));
+			MemoryContextSwitchTo(old);
+			continue;
+		}
 		if (seq == last_seq)
 		{
 			Report(st, chain, seq, "duplicate", "another row has the same chain position");

@@ -1,0 +1,595 @@
+/*-------------------------------------------------------------------------
+ *
+ * purge.c
+ *	  Lawful destruction of expired rows: hipaa_audit.purge_expired(), the
+ *	  anchors the remaining chains start from, and the retention rules for
+ *	  dropping or unprotecting a table.
+ *
+ * Terms: a row is "expired" when it was inserted (audit_at, stamped by the
+ * server) before the purge's "cutoff", the transaction's start minus the
+ * table's retention.  A purge removes, per chain, the longest run of
+ * expired rows at the start of the chain, never a row after a kept one, so
+ * a chain never gets a hole.  Each removed run is recorded as an "anchor":
+ * its positions and the hash of its last row, from which verify() continues
+ * the chain.  A "receipt" is the signed note listing a purge's anchors
+ * (docs/retention.md); receipts are stored insert-only and hash-chained in
+ * hipaa_audit.purge_receipts, anchors in hipaa_audit.purge_anchors.
+ *
+ * A purge reads and removes one row at a time through the chain index, so
+ * memory stays flat.  It verifies every row before removing it; a row that
+ * does not verify raises an error, and the transaction's abort puts back
+ * every row removed so far.  Writers are not blocked: they append at the
+ * other end of each chain.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "access/xlog.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "tcop/utility.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+/* pg_locks shows a running purge as an advisory lock with this objsubid. */
+#define HA_LOCKTAG_PURGE	0x4850
+
+/* Columns of hipaa_audit.purge_anchors. */
+#define ANCHOR_TABLE		"purge_anchors"
+#define ANCHOR_ATT_UUID		2
+#define ANCHOR_ATT_CHAIN	3
+#define ANCHOR_ATT_FIRST	4
+#define ANCHOR_ATT_LAST		5
+#define ANCHOR_ATT_HASH		6
+
+/*
+ * Call fn for every anchor row of a table (by identity); the schema of 0.1.0
+ * has no anchor table, which means no purge ever happened.
+ */
+static void
+ScanAnchors(const pg_uuid_t *uuid, Snapshot snap,
+			void (*fn) (void *arg, int32 chain, int64 first, int64 last, const uint8 *hash),
+			void *arg)
+{
+	Oid			nsp = HaSchemaOid();
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(ANCHOR_TABLE, nsp) : InvalidOid;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		own_snap = (snap == NULL);
+
+	if (!OidIsValid(relid))
+		return;
+	if (own_snap)
+		snap = RegisterSnapshot(GetLatestSnapshot());
+	rel = table_open(relid, AccessShareLock);
+	scan = table_beginscan(rel, snap, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d;
+		bytea	   *h;
+
+		slot_getallattrs(slot);
+		if (slot->tts_isnull[ANCHOR_ATT_UUID - 1] ||
+			memcmp(DatumGetUUIDP(slot->tts_values[ANCHOR_ATT_UUID - 1])->data,
+				   uuid->data, UUID_LEN) != 0)
+			continue;
+		d = slot_getattr(slot, ANCHOR_ATT_HASH, &isnull);
+		h = isnull ? NULL : DatumGetByteaPP(d);
+		if (h == NULL || VARSIZE_ANY_EXHDR(h) != HA_HASH_LEN)
+			continue;
+		fn(arg,
+		   DatumGetInt32(slot->tts_values[ANCHOR_ATT_CHAIN - 1]),
+		   DatumGetInt64(slot->tts_values[ANCHOR_ATT_FIRST - 1]),
+		   DatumGetInt64(slot->tts_values[ANCHOR_ATT_LAST - 1]),
+		   (const uint8 *) VARDATA_ANY(h));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (own_snap)
+		UnregisterSnapshot(snap);
+}
+
+static void
+KeepLatest(void *arg, int32 chain, int64 first pg_attribute_unused(), int64 last,
+		   const uint8 *hash)
+{
+	HaAnchor   *anchors = (HaAnchor *) arg;
+
+	if (chain < 0 || chain >= HA_MAX_CHAINS || last <= anchors[chain].seq)
+		return;
+	anchors[chain].seq = last;
+	memcpy(anchors[chain].hash, hash, HA_HASH_LEN);
+}
+
+/*
+ * Where each chain of a table starts: after the latest purge's anchor, or
+ * at position 1 after zeros.  HA_MAX_CHAINS entries; snap NULL means a fresh
+ * snapshot.  Read without SQL: inserting roles rebuild heads with it.
+ */
+HaAnchor *
+HaLoadAnchors(const pg_uuid_t *uuid, Snapshot snap)
+{
+	HaAnchor   *anchors = palloc0(sizeof(HaAnchor) * HA_MAX_CHAINS);
+
+	ScanAnchors(uuid, snap, KeepLatest, anchors);
+	return anchors;
+}
+
+typedef struct AnchorProbe
+{
+	int32		chain;
+	int64		first;
+	int64		last;
+	const uint8 *hash;
+	bool		found;
+} AnchorProbe;
+
+static void
+MatchAnchor(void *arg, int32 chain, int64 first, int64 last, const uint8 *hash)
+{
+	AnchorProbe *p = (AnchorProbe *) arg;
+
+	if (chain == p->chain && first == p->first && last == p->last &&
+		memcmp(hash, p->hash, HA_HASH_LEN) == 0)
+		p->found = true;
+}
+
+/* Did this database record removing exactly this range with this anchor? */
+bool
+HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first, int64 last,
+				 const uint8 *hash)
+{
+	AnchorProbe p = {chain, first, last, hash, false};
+
+	ScanAnchors(uuid, NULL, MatchAnchor, &p);
+	return p.found;
+}
+
+/* Rows inserted before this time are past the table's retention. */
+static TimestampTz
+Cutoff(Oid relid, Interval *retention)
+{
+	if (!HaRegistryRetention(relid, retention))
+		elog(ERROR, "registry row of %s not found", HaRelDisplayName(relid));
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+												   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+												   IntervalPGetDatum(retention)));
+}
+
+/*
+ * Does a protected table hold a row inserted within its retention?  Also
+ * counts its rows and finds the newest insertion time, for the record of a
+ * drop.  A full scan: asked only before a drop or unprotect.
+ */
+bool
+HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
+{
+	Interval	retention;
+	TimestampTz cutoff = Cutoff(relid, &retention);
+	Relation	rel = table_open(relid, AccessShareLock);
+	HaShape    *shape = HaGetShape(rel);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		within = false;
+	int64		n = 0;
+	TimestampTz max = DT_NOBEGIN;
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d;
+
+		CHECK_FOR_INTERRUPTS();
+		n++;
+		d = slot_getattr(slot, shape->att_at, &isnull);
+		/* A row without an insertion time cannot be shown to be expired. */
+		if (isnull || DatumGetTimestampTz(d) >= cutoff)
+			within = true;
+		if (!isnull && DatumGetTimestampTz(d) > max)
+			max = DatumGetTimestampTz(d);
+		if (within && rows == NULL && newest == NULL)
+			break;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	if (rows)
+		*rows = n;
+	if (newest)
+		*newest = max;
+	return within;
+}
+
+/* Record the drop or unprotect of a protected table in retired_tables. */
+void
+HaRecordRetired(Oid relid, const char *action)
+{
+	const HaProtectedEntry *entry = HaLookupProtected(relid);
+	Oid			nsp = HaSchemaOid();
+	Interval	retention;
+	int64		rows;
+	TimestampTz newest;
+	Oid			argtypes[7] = {UUIDOID, TEXTOID, TEXTOID, NAMEOID, INTERVALOID, INT8OID, TIMESTAMPTZOID};
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
+
+	if (entry == NULL || !OidIsValid(nsp) ||
+		!OidIsValid(get_relname_relid("retired_tables", nsp)))
+		return;
+	(void) HaRowsWithinRetention(relid, &rows, &newest);
+	(void) Cutoff(relid, &retention);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
+	values[1] = CStringGetTextDatum(HaRelDisplayName(relid));
+	values[2] = CStringGetTextDatum(action);
+	values[3] = CStringGetDatum(GetUserNameFromId(GetUserId(), false));
+	values[4] = IntervalPGetDatum(&retention);
+	values[5] = Int64GetDatum(rows);
+	values[6] = TimestampTzGetDatum(newest);
+	nulls[6] = (rows == 0);
+	HaRunAsExtensionOwnerNulls("INSERT INTO hipaa_audit.retired_tables "
+							   "(table_uuid, table_name, action, retired_at, retired_by, "
+							   "retention, rows_left, newest_row_at) "
+							   "VALUES ($1, $2, $3, pg_catalog.now(), $4, $5, $6, $7)",
+							   7, argtypes, values, nulls);
+}
+
+/* ----------------------------------------------------------------
+ * purge_expired()
+ * ----------------------------------------------------------------
+ */
+
+typedef struct PurgedRange
+{
+	int32		chain;
+	int64		first;
+	int64		last;
+	uint8		hash[HA_HASH_LEN];
+} PurgedRange;
+
+static char *
+HexText(const uint8 *h)
+{
+	char	   *s = palloc(HA_HASH_LEN * 2 + 1);
+
+	for (int i = 0; i < HA_HASH_LEN; i++)
+		sprintf(s + i * 2, "%02x", h[i]);
+	return s;
+}
+
+static void pg_attribute_noreturn()
+BrokenPrefix(Oid relid, int32 chain, int64 seq, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("cannot purge %s: chain %d is broken at position " INT64_FORMAT,
+					HaRelDisplayName(relid), chain, seq),
+			 errdetail("%s  Nothing was removed.", what),
+			 errhint("Run hipaa_audit.verify_problems('%s') and investigate before purging.",
+					 HaRelDisplayName(relid))));
+}
+
+static bool
+SlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out)
+{
+	bytea	   *b;
+
+	if (slot->tts_isnull[att - 1])
+		return false;
+	b = DatumGetByteaPP(slot->tts_values[att - 1]);
+	if (VARSIZE_ANY_EXHDR(b) != HA_HASH_LEN)
+		return false;
+	memcpy(out, VARDATA_ANY(b), HA_HASH_LEN);
+	return true;
+}
+
+/*
+ * Verify and remove the expired run at the start of one chain.  Returns the
+ * number of rows removed; fills *range when it is more than zero.
+ */
+static int64
+PurgeChain(Relation rel, Relation idx, HaShape *shape, const HaProtectedEntry *entry,
+		   int32 chain, const HaAnchor *anchor, TimestampTz cutoff, Snapshot snap,
+		   MemoryContext rowcxt, PurgedRange *range)
+{
+	Oid			relid = RelationGetRelid(rel);
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	int64		expect = anchor->seq + 1;
+	uint8		prev[HA_HASH_LEN];
+	int64		removed = 0;
+
+	memcpy(prev, anchor->hash, HA_HASH_LEN);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
+	ScanKeyInit(&keys[1], 2, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(anchor->seq));
+	scan = index_beginscan(rel, idx, snap, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old;
+		int64		seq;
+		uint8		rowprev[HA_HASH_LEN];
+		uint8		stored[HA_HASH_LEN];
+		uint8		computed[HA_HASH_LEN];
+		bool		expired;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(rowcxt);
+		old = MemoryContextSwitchTo(rowcxt);
+		slot_getallattrs(slot);
+		seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
+		expired = !slot->tts_isnull[shape->att_at - 1] &&
+			DatumGetTimestampTz(slot->tts_values[shape->att_at - 1]) < cutoff;
+
+		/* The first row kept must link to the last one removed, too. */
+		if (seq != expect)
+			BrokenPrefix(relid, chain, expect,
+						 psprintf("The row at position " INT64_FORMAT " is missing.", expect));
+		if (!SlotHash(slot, shape->att_prev, rowprev) || !SlotHash(slot, shape->att_hash, stored))
+			BrokenPrefix(relid, chain, seq, "Its audit_prev_hash or audit_hash is NULL or not 32 bytes.");
+		if (memcmp(rowprev, prev, HA_HASH_LEN) != 0)
+			BrokenPrefix(relid, chain, seq,
+						 psprintf("Its audit_prev_hash %s does not match the audit_hash %s of the row before it.",
+								  HexText(rowprev), HexText(prev)));
+		if (!expired)
+		{
+			MemoryContextSwitchTo(old);
+			break;
+		}
+		HaRowHash(shape, &entry->uuid, chain, seq, rowprev,
+				  slot->tts_values, slot->tts_isnull, computed);
+		if (memcmp(computed, stored, HA_HASH_LEN) != 0)
+			BrokenPrefix(relid, chain, seq,
+						 "The row's content differs from what was hashed when it was inserted.");
+
+		simple_table_tuple_delete(rel, &slot->tts_tid, snap);
+		memcpy(prev, stored, HA_HASH_LEN);
+		expect++;
+		removed++;
+		MemoryContextSwitchTo(old);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+
+	if (removed > 0)
+	{
+		range->chain = chain;
+		range->first = anchor->seq + 1;
+		range->last = expect - 1;
+		memcpy(range->hash, prev, HA_HASH_LEN);
+	}
+	return removed;
+}
+
+static char *
+ReceiptBody(Oid relid, const HaProtectedEntry *entry, Interval *retention,
+			TimestampTz cutoff, int64 total, PurgedRange *ranges, int nranges)
+{
+	StringInfoData buf;
+	int			nestlevel;
+
+	HaPinDateSettings(&nestlevel);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "hipaa_audit/" UINT64_FORMAT "/%s\n", GetSystemIdentifier(),
+					 DatumGetCString(DirectFunctionCall1(uuid_out,
+														 UUIDPGetDatum((pg_uuid_t *) &entry->uuid))));
+	appendStringInfo(&buf, "purge v1\n");
+	appendStringInfo(&buf, "table %s\n", HaRelDisplayName(relid));
+	appendStringInfo(&buf, "database %s\n", get_database_name(MyDatabaseId));
+	appendStringInfo(&buf, "time %s\n",
+					 DatumGetCString(DirectFunctionCall1(timestamptz_out,
+														 TimestampTzGetDatum(GetCurrentTimestamp()))));
+	appendStringInfo(&buf, "by %s\n", GetUserNameFromId(GetUserId(), false));
+	appendStringInfo(&buf, "retention %s\n",
+					 DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention))));
+	appendStringInfo(&buf, "cutoff %s\n",
+					 DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(cutoff))));
+	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", total);
+	for (int i = 0; i < nranges; i++)
+		appendStringInfo(&buf, "chain %d " INT64_FORMAT " " INT64_FORMAT " %s\n",
+						 ranges[i].chain, ranges[i].first, ranges[i].last,
+						 HexText(ranges[i].hash));
+	AtEOXact_GUC(true, nestlevel);
+	return buf.data;
+}
+
+/* Store the receipt and its anchors; returns the receipt's id. */
+static int64
+StoreReceipt(Oid relid, const HaProtectedEntry *entry, TimestampTz cutoff, int64 total,
+			 const char *note, PurgedRange *ranges, int nranges)
+{
+	Datum	   *chains = palloc(sizeof(Datum) * nranges);
+	Datum	   *firsts = palloc(sizeof(Datum) * nranges);
+	Datum	   *lasts = palloc(sizeof(Datum) * nranges);
+	Datum	   *hashes = palloc(sizeof(Datum) * nranges);
+	Oid			argtypes[10] = {UUIDOID, REGCLASSOID, NAMEOID, TIMESTAMPTZOID, INT8OID,
+		TEXTOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, BYTEAARRAYOID};
+	Datum		values[10];
+
+	for (int i = 0; i < nranges; i++)
+	{
+		bytea	   *b = palloc(VARHDRSZ + HA_HASH_LEN);
+
+		SET_VARSIZE(b, VARHDRSZ + HA_HASH_LEN);
+		memcpy(VARDATA(b), ranges[i].hash, HA_HASH_LEN);
+		chains[i] = Int32GetDatum(ranges[i].chain);
+		firsts[i] = Int64GetDatum(ranges[i].first);
+		lasts[i] = Int64GetDatum(ranges[i].last);
+		hashes[i] = PointerGetDatum(b);
+	}
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
+	values[1] = ObjectIdGetDatum(relid);
+	values[2] = CStringGetDatum(GetUserNameFromId(GetUserId(), false));
+	values[3] = TimestampTzGetDatum(cutoff);
+	values[4] = Int64GetDatum(total);
+	values[5] = CStringGetTextDatum(note);
+	values[6] = PointerGetDatum(construct_array(chains, nranges, INT4OID, 4, true, TYPALIGN_INT));
+	values[7] = PointerGetDatum(construct_array(firsts, nranges, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[8] = PointerGetDatum(construct_array(lasts, nranges, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[9] = PointerGetDatum(construct_array(hashes, nranges, BYTEAOID, -1, false, TYPALIGN_INT));
+
+	/* Hash-chained: one writer at a time, the lock held to commit. */
+	HaRunAsExtensionOwner("LOCK TABLE hipaa_audit.purge_receipts IN EXCLUSIVE MODE",
+						  0, NULL, NULL, false);
+	return HaRunAsExtensionOwnerInt8(
+		"WITH r AS ("
+		"  INSERT INTO hipaa_audit.purge_receipts "
+		"  (table_uuid, relid, purged_at, purged_by, cutoff, rows_removed, note, prev_hash, hash) "
+		"  SELECT $1, $2, pg_catalog.now(), $3, $4, $5, $6, p.h, pg_catalog.sha256("
+		"  '\\x68697061615f61756469742f70757267652f763100'::pg_catalog.bytea "
+		"  || p.h || pg_catalog.convert_to($6, 'UTF8')) "
+		"  FROM (SELECT COALESCE((SELECT hash FROM hipaa_audit.purge_receipts "
+		"  ORDER BY id DESC LIMIT 1), "
+		"  '\\x0000000000000000000000000000000000000000000000000000000000000000'::pg_catalog.bytea) AS h) p "
+		"  RETURNING id) "
+		"INSERT INTO hipaa_audit.purge_anchors "
+		"(receipt_id, table_uuid, chain, first_seq, last_seq, anchor_hash) "
+		"SELECT r.id, $1, a.chain, a.first_seq, a.last_seq, a.hash "
+		"FROM r, ROWS FROM (pg_catalog.unnest($7), pg_catalog.unnest($8), "
+		"pg_catalog.unnest($9), pg_catalog.unnest($10)) AS a(chain, first_seq, last_seq, hash) "
+		"RETURNING receipt_id",
+		10, argtypes, values);
+}
+
+PG_FUNCTION_INFO_V1(purge_expired);
+
+/*
+ * purge_expired(tbl) -> (rows_removed, receipt_id, receipt)
+ */
+Datum
+purge_expired(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *name;
+	const HaProtectedEntry *entry;
+	Interval	retention;
+	TimestampTz cutoff;
+	LOCKTAG		tag;
+	Snapshot	snap;
+	HaAnchor   *anchors;
+	Relation	rel;
+	Relation	idx;
+	Oid			idxoid;
+	HaShape    *shape;
+	MemoryContext rowcxt;
+	PurgedRange *ranges;
+	int			nranges = 0;
+	int64		total = 0;
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3] = {false, true, true};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument of hipaa_audit.purge_expired must not be null")));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	relid = PG_GETARG_OID(0);
+	HaCheckRelationExists(relid);
+	name = HaRelDisplayName(relid);
+	if (!HaIsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to purge table %s", name),
+				 errdetail("Only members of %s may purge expired rows.", HA_ADMIN_ROLE)));
+	entry = HaLookupProtected(relid);
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not protected", name),
+				 errhint("purge_expired() removes expired rows from protected tables only.")));
+	PreventCommandIfReadOnly("hipaa_audit.purge_expired()");
+	PreventCommandDuringRecovery("hipaa_audit.purge_expired()");
+	/* A transaction snapshot could miss a receipt committed meanwhile. */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("hipaa_audit.purge_expired() must run at READ COMMITTED isolation")));
+	if (!OidIsValid(get_relname_relid(ANCHOR_TABLE, HaSchemaOid())))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the hipaa_audit schema in this database is older than its library"),
+				 errhint("Run ALTER EXTENSION hipaa_audit UPDATE.")));
+
+	/* One purge of a table at a time; writers are not blocked. */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, relid, 0, HA_LOCKTAG_PURGE);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	if (HaTableHeld(relid))
+		HaRefuse("purge", psprintf("protected table %s", name),
+				 "The table is under a legal hold.",
+				 "See hipaa_audit.legal_holds_active; release the hold first.");
+	/* No receipt, no purge: fail before removing anything. */
+	HaCheckSigningKey();
+
+	cutoff = Cutoff(relid, &retention);
+	rel = table_open(relid, RowExclusiveLock);
+	shape = HaGetShape(rel);
+	idxoid = HaChainIndexOf(rel, true);
+	if (!OidIsValid(idxoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("protected table %s lacks its unique index on (%s, %s)",
+						name, HA_COL_CHAIN, HA_COL_SEQ)));
+	idx = index_open(idxoid, AccessShareLock);
+	/* After the lock: a purge that ran meanwhile is seen, with its anchors. */
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	anchors = HaLoadAnchors(&entry->uuid, snap);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit purge row",
+								   ALLOCSET_DEFAULT_SIZES);
+	ranges = palloc(sizeof(PurgedRange) * entry->chains);
+	for (int32 c = 0; c < entry->chains; c++)
+	{
+		int64		n = PurgeChain(rel, idx, shape, entry, c, &anchors[c], cutoff, snap,
+								   rowcxt, &ranges[nranges]);
+
+		if (n > 0)
+		{
+			nranges++;
+			total += n;
+		}
+	}
+	MemoryContextDelete(rowcxt);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	table_close(rel, NoLock);
+
+	values[0] = Int64GetDatum(total);
+	if (total > 0)
+	{
+		char	   *body = ReceiptBody(relid, entry, &retention, cutoff, total, ranges, nranges);
+		char	   *note = HaSignNote(body);
+		int64		id = StoreReceipt(relid, entry, cutoff, total, note, ranges, nranges);
+
+		values[1] = Int64GetDatum(id);
+		values[2] = CStringGetTextDatum(note);
+		nulls[1] = nulls[2] = false;
+		ereport(LOG_SERVER_ONLY,
+				(errmsg("hipaa_audit: purged " INT64_FORMAT " expired rows from %s (receipt " INT64_FORMAT ") by role %s",
+						total, name, id, GetUserNameFromId(GetUserId(), false))));
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
