@@ -4,7 +4,7 @@
 -- function or grant added, removed or changed makes this file fail: update it
 -- in the same change, on purpose.
 BEGIN;
-SELECT plan(122);
+SELECT plan(126);
 
 -- The schema and the extension ---------------------------------------------------
 SELECT has_schema('hipaa_audit', 'schema hipaa_audit exists');
@@ -63,23 +63,34 @@ SELECT bag_eq(
              ('function hipaa_audit.verify_progress()'),
              ('table hipaa_audit.registry'),
              ('view hipaa_audit.protected_tables'),
-             ('view hipaa_audit.verify_progress')$$,
+             ('view hipaa_audit.verify_progress'),
+             ('table hipaa_audit.purge_receipts'),
+             ('sequence hipaa_audit.purge_receipts_id_seq'),
+             ('table hipaa_audit.purge_anchors'),
+             ('table hipaa_audit.retired_tables'),
+             ('sequence hipaa_audit.retired_tables_id_seq'),
+             ('function hipaa_audit.purge_expired(regclass)'),
+             ('function hipaa_audit.verify_receipt(text,text)'),
+             ('function hipaa_audit.verify_receipt_chain()')$$,
     'the extension owns exactly these objects');
 SELECT results_eq(
     $$SELECT extconfig::regclass[]::text[] COLLATE "default", extcondition COLLATE "default" FROM pg_extension WHERE extname = 'hipaa_audit'$$,
     $$VALUES (ARRAY['hipaa_audit.registry', 'hipaa_audit.checkpoints', 'hipaa_audit.checkpoints_id_seq',
                     'hipaa_audit.trusted_keys', 'hipaa_audit.cosignatures', 'hipaa_audit.cosignatures_id_seq',
-                    'hipaa_audit.legal_holds', 'hipaa_audit.legal_holds_id_seq', 'hipaa_audit.hold_releases'],
-              ARRAY['', '', '', '', '', '', '', '', ''])$$,
+                    'hipaa_audit.legal_holds', 'hipaa_audit.legal_holds_id_seq', 'hipaa_audit.hold_releases',
+                    'hipaa_audit.purge_receipts', 'hipaa_audit.purge_receipts_id_seq', 'hipaa_audit.purge_anchors',
+                    'hipaa_audit.retired_tables', 'hipaa_audit.retired_tables_id_seq'],
+              ARRAY['', '', '', '', '', '', '', '', '', '', '', '', '', ''])$$,
     'the registry, the checkpoints and their id sequence are the extension configuration, dumped whole');
 
 -- Functions ------------------------------------------------------------------------
 SELECT functions_are('hipaa_audit',
     ARRAY['chain_row', 'checkpoint', 'checkpoint_all', 'checkpoint_note', 'cosign', 'guard_row',
-          'guard_truncate', 'is_protected', 'place_hold', 'protect', 'protect_replica', 'release_hold',
-          'set_retention', 'trust_key',
+          'guard_truncate', 'is_protected', 'place_hold', 'protect', 'protect_replica', 'purge_expired',
+          'release_hold', 'set_retention', 'trust_key',
           'unprotect', 'verifier_key',
-          'verify', 'verify_checkpoint', 'verify_checkpoint_chain', 'verify_problems', 'verify_progress'],
+          'verify', 'verify_checkpoint', 'verify_checkpoint_chain', 'verify_problems', 'verify_progress',
+          'verify_receipt', 'verify_receipt_chain'],
     'schema hipaa_audit has exactly these functions');
 
 SELECT has_function('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
@@ -180,6 +191,16 @@ SELECT bag_eq(
         FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
        WHERE p.pronamespace = 'hipaa_audit'::regnamespace AND l.lanname = 'c'$$,
     $$VALUES
+      ('hipaa_audit.purge_expired(regclass)',
+       'tbl regclass, OUT rows_removed bigint, OUT receipt_id bigint, OUT receipt text',
+       'record', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'purge_expired', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.verify_receipt(text,text)',
+       'note text, key text, OUT ok boolean, OUT status text, OUT tbl regclass, OUT detail text',
+       'record', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'verify_receipt', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
       ('hipaa_audit.place_hold(regclass,text)', 'tbl regclass, reason text', 'bigint', 'c', 'f', 'v', 'u',
        false, false, false, false, '{}'::text[], 'place_hold', '$libdir/hipaa_audit', true,
        1::real, 0::real),
@@ -485,6 +506,55 @@ SELECT bag_eq(
       ('relation hipaa_audit.verify_progress', 'owner', 'TRIGGER', false),
       ('relation hipaa_audit.verify_progress', 'owner', 'TRUNCATE', false),
       ('relation hipaa_audit.verify_progress', 'owner', 'UPDATE', false),
+      ('function hipaa_audit.purge_expired(regclass)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.purge_expired(regclass)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.verify_receipt(text,text)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.verify_receipt(text,text)', 'hipaa_audit_auditor', 'EXECUTE', false),
+      ('function hipaa_audit.verify_receipt(text,text)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.verify_receipt_chain()', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.verify_receipt_chain()', 'hipaa_audit_auditor', 'EXECUTE', false),
+      ('function hipaa_audit.verify_receipt_chain()', 'owner', 'EXECUTE', false),
+      ('relation hipaa_audit.purge_receipts', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.purge_receipts', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.purge_receipts', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.purge_receipts', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.purge_receipts', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.purge_receipts', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.purge_receipts', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.purge_receipts', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.purge_receipts', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.purge_anchors', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.purge_anchors', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.purge_anchors', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.purge_anchors', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.purge_anchors', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.purge_anchors', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.purge_anchors', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.purge_anchors', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.purge_anchors', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.retired_tables', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.retired_tables', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.retired_tables', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.retired_tables', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.retired_tables', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.retired_tables', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.retired_tables', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.retired_tables', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.retired_tables', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.purge_receipts_id_seq', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.purge_receipts_id_seq', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.purge_receipts_id_seq', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.purge_receipts_id_seq', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.purge_receipts_id_seq', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.purge_receipts_id_seq', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.purge_receipts_id_seq', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.retired_tables_id_seq', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.retired_tables_id_seq', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.retired_tables_id_seq', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.retired_tables_id_seq', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.retired_tables_id_seq', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.retired_tables_id_seq', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.retired_tables_id_seq', 'owner', 'UPDATE', false),
       ('schema hipaa_audit', 'PUBLIC', 'USAGE', false),
       ('schema hipaa_audit', 'owner', 'CREATE', false),
       ('schema hipaa_audit', 'owner', 'USAGE', false)$$,
@@ -499,7 +569,8 @@ SELECT is(
 
 -- Tables, views, columns ----------------------------------------------------------
 SELECT tables_are('hipaa_audit', ARRAY['checkpoints', 'cosignatures', 'hold_releases', 'legal_holds',
-                                      'registry', 'trusted_keys'],
+                                      'purge_anchors', 'purge_receipts', 'registry', 'retired_tables',
+                                      'trusted_keys'],
     'schema hipaa_audit has exactly these tables');
 SELECT views_are('hipaa_audit', ARRAY['legal_holds_active', 'protected_tables', 'verify_progress'],
     'schema hipaa_audit has exactly these views');
@@ -513,7 +584,10 @@ SELECT bag_eq(
              ('cosignatures_checkpoint_id_signer_key', 'i'), ('cosignatures_id_seq', 'S'),
              ('cosignatures_pkey', 'i'), ('trusted_keys', 'r'), ('trusted_keys_pkey', 'i'),
              ('legal_holds', 'r'), ('legal_holds_pkey', 'i'), ('legal_holds_id_seq', 'S'),
-             ('hold_releases', 'r'), ('hold_releases_pkey', 'i'), ('legal_holds_active', 'v')$$,
+             ('hold_releases', 'r'), ('hold_releases_pkey', 'i'), ('legal_holds_active', 'v'),
+             ('purge_receipts', 'r'), ('purge_receipts_pkey', 'i'), ('purge_receipts_id_seq', 'S'),
+             ('purge_anchors', 'r'), ('purge_anchors_pkey', 'i'),
+             ('retired_tables', 'r'), ('retired_tables_pkey', 'i'), ('retired_tables_id_seq', 'S')$$,
     'schema hipaa_audit holds no other relation (no other sequence, index, matview or foreign table)');
 SELECT is(
     (SELECT count(*) FROM pg_type t
@@ -578,6 +652,25 @@ SELECT results_eq(
     $$VALUES ('pid', 'integer'), ('tbl', 'regclass'), ('rows_checked', 'bigint'),
              ('rows_estimated', 'bigint'), ('started', 'timestamp with time zone'), ('percent', 'numeric')$$,
     'hipaa_audit.verify_progress columns: order and types');
+
+SELECT columns_are('hipaa_audit', 'purge_receipts',
+    ARRAY['id', 'table_uuid', 'relid', 'purged_at', 'purged_by', 'cutoff', 'rows_removed', 'note',
+          'prev_hash', 'hash'],
+    'purge_receipts has exactly these columns');
+SELECT columns_are('hipaa_audit', 'purge_anchors',
+    ARRAY['receipt_id', 'table_uuid', 'chain', 'first_seq', 'last_seq', 'anchor_hash'],
+    'purge_anchors has exactly these columns (the order is read by purge.c)');
+SELECT columns_are('hipaa_audit', 'retired_tables',
+    ARRAY['id', 'table_uuid', 'table_name', 'action', 'retired_at', 'retired_by', 'retention',
+          'rows_left', 'newest_row_at'],
+    'retired_tables has exactly these columns');
+SELECT results_eq(
+    $$SELECT pg_get_function_result(p.oid) COLLATE "default", l.lanname::text COLLATE "default",
+             p.provolatile::text COLLATE "default", p.prosecdef, p.proconfig::text COLLATE "default"
+        FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+       WHERE p.oid = 'hipaa_audit.verify_receipt_chain()'::regprocedure$$,
+    $$VALUES ('record', 'sql', 's', false, '{"search_path=pg_catalog, pg_temp"}')$$,
+    'verify_receipt_chain(): SQL, STABLE, not SECURITY DEFINER, search_path pinned');
 
 -- SELECT grants ------------------------------------------------------------------
 SELECT table_privs_are('hipaa_audit', 'registry', 'public', ARRAY[]::name[],
