@@ -1,0 +1,85 @@
+-- Purging expired rows and retiring idle tables: every refusal, and what
+-- is recorded.  (Signed purges themselves need a key file: TAP 022.)
+\set SHOW_CONTEXT never
+CREATE TABLE purge_log (id int, msg text);
+SELECT hipaa_audit.protect('purge_log', '1 millisecond', 4);
+INSERT INTO purge_log SELECT g, 'row ' || g FROM generate_series(1, 10) g;
+SELECT pg_sleep(0.05);
+-- Bad input.
+SELECT * FROM hipaa_audit.purge_expired(NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM hipaa_audit.purge_expired(0);
+\echo :LAST_ERROR_SQLSTATE
+CREATE TABLE purge_plain (id int);
+SELECT * FROM hipaa_audit.purge_expired('purge_plain');
+\echo :LAST_ERROR_SQLSTATE
+-- Only the admin role purges.
+CREATE ROLE regress_ha_purger;
+SET ROLE regress_ha_purger;
+SELECT * FROM hipaa_audit.purge_expired('purge_log');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+-- No signing key: no receipt, so no purge; nothing removed.
+SELECT * FROM hipaa_audit.purge_expired('purge_log');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM purge_log;
+-- Only at READ COMMITTED, never read-only.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT * FROM hipaa_audit.purge_expired('purge_log');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT * FROM hipaa_audit.purge_expired('purge_log');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- Under a legal hold: refused before anything else.
+SELECT hipaa_audit.place_hold('purge_log', 'subpoena 44') AS hold \gset
+SELECT * FROM hipaa_audit.purge_expired('purge_log');
+\echo :LAST_ERROR_SQLSTATE
+-- Held and idle: neither unprotect nor drop.
+SELECT hipaa_audit.unprotect('purge_log');
+DROP TABLE purge_log;
+SELECT hipaa_audit.release_hold(:hold, 'subpoena withdrawn');
+SELECT count(*) FROM purge_log;
+-- Receipts, anchors and the record of retired tables are insert-only.
+INSERT INTO hipaa_audit.purge_anchors VALUES (1, gen_random_uuid(), 0, 1, 5, '\x00');
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM hipaa_audit.purge_receipts;
+\echo :LAST_ERROR_SQLSTATE
+UPDATE hipaa_audit.retired_tables SET action = 'drop';
+\echo :LAST_ERROR_SQLSTATE
+TRUNCATE hipaa_audit.purge_anchors;
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM hipaa_audit.verify_receipt_chain();
+-- verify_receipt: NULLs and malformed keys.
+SELECT * FROM hipaa_audit.verify_receipt(NULL, 'k');
+\echo :LAST_ERROR_SQLSTATE
+SELECT ok, status, detail FROM hipaa_audit.verify_receipt('x', 'not a key');
+-- A table with rows within retention can be neither dropped nor unprotected.
+CREATE TABLE purge_recent (id int);
+SELECT hipaa_audit.protect('purge_recent', '1 day');
+INSERT INTO purge_recent VALUES (1);
+DROP TABLE purge_recent;
+\echo :LAST_ERROR_SQLSTATE
+SELECT hipaa_audit.unprotect('purge_recent');
+\echo :LAST_ERROR_SQLSTATE
+-- A cascade takes empty protected tables only, idle or not.
+CREATE SCHEMA purge_schema;
+CREATE TABLE purge_schema.idle (id int);
+SELECT hipaa_audit.protect('purge_schema.idle', '1 millisecond');
+INSERT INTO purge_schema.idle VALUES (1);
+SELECT pg_sleep(0.05);
+DROP SCHEMA purge_schema CASCADE;
+SELECT hipaa_audit.is_protected('purge_schema.idle');
+-- Idle past retention, not held: DROP TABLE and unprotect are allowed, and
+-- recorded with what was left.
+DROP TABLE purge_schema.idle;
+SELECT hipaa_audit.unprotect('purge_log');
+SELECT hipaa_audit.is_protected('purge_log');
+SELECT count(*) FROM purge_log;
+SELECT table_name, action, retired_by = current_user AS by_me, retention, rows_left,
+       newest_row_at < now() AS newest_before_now
+  FROM hipaa_audit.retired_tables ORDER BY id;
+DROP SCHEMA purge_schema;
+DROP TABLE purge_log, purge_plain;
+DROP ROLE regress_ha_purger;
