@@ -25,6 +25,12 @@
 #   BENCH_PORT=54340
 #   BENCH_WARMUP=3       seconds of pgbench warm-up per table before the runs
 #   BENCH_OUT=FILE       also write the results block to FILE
+#   BENCH_PARTS="main purge"  main: COPY, verify, INSERTs (results 1-4);
+#                        purge: purge_expired() of BENCH_PURGE_ROWS expired
+#                        rows out of twice as many, against DELETE from a
+#                        plain table (results 5)
+#   BENCH_PURGE_ROWS=1000000
+#   BENCH_PURGE_RETENTION=60  seconds; both COPYs must fit in it
 #   HA_SKIP_APT=1        skip apt-get;  HA_SKIP_BUILD=1  skip build+install
 #   HA_KEEP=1            keep the work directory (server log, pgbench logs)
 # R_* results are assigned by step() through printf -v.
@@ -41,6 +47,10 @@ CHAINS=${BENCH_CHAINS:-32}
 CLIENTS=${BENCH_CLIENTS:-"1 8 32"}
 PORT=${BENCH_PORT:-54340}
 WARMUP=${BENCH_WARMUP:-3}
+PARTS=${BENCH_PARTS:-"main purge"}
+PURGE_ROWS=${BENCH_PURGE_ROWS:-1000000}
+PURGE_RETENTION=${BENCH_PURGE_RETENTION:-60}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # The benchmark needs less than the tests: no pgTAP, no Perl TAP modules.
 # pgbench and pgcrypto come with postgresql-$PG_MAJOR.
@@ -184,117 +194,177 @@ EOF
 checkpoint() { psql_b -c "CHECKPOINT" >/dev/null; }
 
 # ----------------------------------------------------------------------------
-say "generating $ROWS audit events into a file (server-side COPY TO)"
-datafile=$work/data/events.tsv
-psql_b -c "COPY (
-	SELECT 'user' || (g % 500),
-	       (ARRAY['view chart','print summary','export record','edit note'])[1 + g % 4],
-	       'MRN-' || lpad((g % 1000000)::text, 7, '0'),
-	       ('10.20.' || (g % 256) || '.' || (g % 250 + 1))::inet,
-	       rpad('accessed chart section ' || g || ' via EHR web client; reason: treatment; ', 100, 'x')
-	  FROM generate_series(1, $ROWS) AS g) TO '$datafile'" >/dev/null
-echo "$(du -h "$datafile" | cut -f1) in $datafile"
+# The COPY, verification and INSERT comparisons (results 1-4).
+run_main() {
+	say "generating $ROWS audit events into a file (server-side COPY TO)"
+	datafile=$work/data/events.tsv
+	psql_b -c "COPY (
+		SELECT 'user' || (g % 500),
+		       (ARRAY['view chart','print summary','export record','edit note'])[1 + g % 4],
+		       'MRN-' || lpad((g % 1000000)::text, 7, '0'),
+		       ('10.20.' || (g % 256) || '.' || (g % 250 + 1))::inet,
+		       rpad('accessed chart section ' || g || ' via EHR web client; reason: treatment; ', 100, 'x')
+		  FROM generate_series(1, $ROWS) AS g) TO '$datafile'" >/dev/null
+	echo "$(du -h "$datafile" | cut -f1) in $datafile"
 
-step idle "SELECT 1;"
+	step idle "SELECT 1;"
 
-for t in plain protected diy; do
-	say "COPY $ROWS rows into ${t}_t"
-	checkpoint
-	step "copy_$t" "COPY ${t}_t (actor, action, patient_mrn, client_addr, detail) FROM '$datafile';"
-	eval "echo \"\${R_copy_${t}_secs} s\""
-done
-
-say "VACUUM ANALYZE, CHECKPOINT"
-psql_b -c "VACUUM ANALYZE plain_t" -c "VACUUM ANALYZE protected_t" -c "VACUUM ANALYZE diy_t" -c "CHECKPOINT"
-sizes=$(psql_b -F ' ' -c "SELECT string_agg(format('%s: table %s, total %s', c,
-	pg_size_pretty(pg_relation_size(c)), pg_size_pretty(pg_total_relation_size(c))), E'\n' ORDER BY c)
-	FROM unnest(ARRAY['plain_t','protected_t','diy_t']::regclass[]) AS c")
-
-say "verify: hipaa_audit.verify('protected_t')"
-step verify_protected "SELECT 'ok=' || ok || E'\\nrows=' || rows_checked || E'\\nchains=' || chains
-    || E'\\nproblems=' || problems FROM hipaa_audit.verify('protected_t');"
-echo "ok=$R_verify_protected_ok rows=$R_verify_protected_rows chains=$R_verify_protected_chains problems=$R_verify_protected_problems in $R_verify_protected_secs s"
-
-say "verify: the DIY equivalent (recompute digest() over every row in seq order, check links)"
-step verify_diy "SELECT 'rows=' || count(*) || E'\\nproblems=' || count(*) FILTER (WHERE NOT ok)
-  FROM (SELECT seq = row_number() OVER w
-           AND prev = coalesce(lag(hash) OVER w, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
-           AND hash = digest(prev || diy_row_bytes(d), 'sha256') AS ok
-          FROM diy_t AS d WINDOW w AS (ORDER BY seq)) AS s;"
-echo "rows=$R_verify_diy_rows problems=$R_verify_diy_problems in $R_verify_diy_secs s"
-
-# ----------------------------------------------------------------------------
-fork_check() {	# prints "dup_seq=N dup_prev=N"
-	psql_b -c "SELECT 'dup_seq=' || (SELECT count(*) FROM (SELECT seq FROM diy_t GROUP BY seq HAVING count(*) > 1) x)
-	              || ' dup_prev=' || (SELECT count(*) FROM (SELECT prev FROM diy_t GROUP BY prev HAVING count(*) > 1) x)"
-}
-
-# What the pgbench backends wait on, sampled 10 times a second from one extra
-# session while a run lasts: "CPU" is a backend running (or runnable), e.g.
-# "Lock:advisory" one waiting for a chain, "IO:WALSync" one flushing WAL.
-wait_profile() {	# wait_profile SECONDS OUTFILE
-	psql_b -F ' ' -c "CREATE TEMP TABLE ws (ev text)" -c "DO \$\$
-DECLARE t_end timestamptz := clock_timestamp() + interval '$1 seconds';
-BEGIN
-    WHILE clock_timestamp() < t_end LOOP
-        PERFORM pg_stat_clear_snapshot();
-        INSERT INTO ws SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU')
-          FROM pg_stat_activity WHERE application_name = 'pgbench';
-        PERFORM pg_sleep(0.1);
-    END LOOP;
-END \$\$" -c "SELECT string_agg(format('%s %s%%', ev, pct), ', ' ORDER BY n DESC)
-  FROM (SELECT ev, count(*) AS n, round(100.0 * count(*) / sum(count(*)) OVER ()) AS pct
-          FROM ws GROUP BY ev ORDER BY n DESC LIMIT 5) x" >"$2" 2>&1 || true
-}
-
-pgbench_run() {	# pgbench_run TABLE CLIENTS SECONDS LOG
-	local jobs=2
-	as_test_user "$PG_BIN/pgbench" -n -M prepared -c "$2" -j "$jobs" -T "$3" \
-		-f "$work/src/bench/insert_$1.pgbench" -h "$PGH" -p "$PORT" -U postgres bench >"$4" 2>&1 ||
-		{ cat "$4" >&2; echo "pgbench failed ($1, $2 clients)" >&2; exit 1; }
-}
-
-say "pgbench warm-up ($WARMUP s per table, 8 clients)"
-for t in plain protected diy; do
-	pgbench_run "$t" 8 "$WARMUP" "$work/steps/warmup_$t.log"
-done
-
-for c in $CLIENTS; do
 	for t in plain protected diy; do
-		say "pgbench: single-row INSERT transactions into ${t}_t, $c clients, $SECONDS_EACH s"
+		say "COPY $ROWS rows into ${t}_t"
 		checkpoint
-		log=$work/steps/pgbench_${t}_$c.log
-		wait_profile "$((SECONDS_EACH > 2 ? SECONDS_EACH - 1 : 1))" "$work/steps/waits_${t}_$c.txt" &
-		samplers+=($!)
-		pgbench_run "$t" "$c" "$SECONDS_EACH" "$log"
-		wait "${samplers[-1]}" || true
-		unset 'samplers[-1]'
-		printf -v "W_${t}_$c" '%s' "$(head -c 300 "$work/steps/waits_${t}_$c.txt")"
-		tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log")
-		lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$log")
-		failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
-		printf -v "T_${t}_$c" '%s' "${tps:-0}"
-		printf -v "L_${t}_$c" '%s' "${lat:-?}"
-		printf -v "F_${t}_$c" '%s' "${failed:-0}"
-		echo "tps=$tps latency=${lat} ms failed=${failed:-0}"
-		eval "echo \"waits: \$W_${t}_$c\""
-		if [ "$t" = diy ] && [ "$c" -ge 8 ]; then
-			printf -v "FORK_$c" '%s' "$(fork_check)"
-			eval "echo \"diy chain after $c clients: \$FORK_$c\""
+		step "copy_$t" "COPY ${t}_t (actor, action, patient_mrn, client_addr, detail) FROM '$datafile';"
+		eval "echo \"\${R_copy_${t}_secs} s\""
+	done
+
+	say "VACUUM ANALYZE, CHECKPOINT"
+	psql_b -c "VACUUM ANALYZE plain_t" -c "VACUUM ANALYZE protected_t" -c "VACUUM ANALYZE diy_t" -c "CHECKPOINT"
+	sizes=$(psql_b -F ' ' -c "SELECT string_agg(format('%s: table %s, total %s', c,
+		pg_size_pretty(pg_relation_size(c)), pg_size_pretty(pg_total_relation_size(c))), E'\n' ORDER BY c)
+		FROM unnest(ARRAY['plain_t','protected_t','diy_t']::regclass[]) AS c")
+
+	say "verify: hipaa_audit.verify('protected_t')"
+	step verify_protected "SELECT 'ok=' || ok || E'\\nrows=' || rows_checked || E'\\nchains=' || chains
+	    || E'\\nproblems=' || problems FROM hipaa_audit.verify('protected_t');"
+	echo "ok=$R_verify_protected_ok rows=$R_verify_protected_rows chains=$R_verify_protected_chains problems=$R_verify_protected_problems in $R_verify_protected_secs s"
+
+	say "verify: the DIY equivalent (recompute digest() over every row in seq order, check links)"
+	step verify_diy "SELECT 'rows=' || count(*) || E'\\nproblems=' || count(*) FILTER (WHERE NOT ok)
+	  FROM (SELECT seq = row_number() OVER w
+	           AND prev = coalesce(lag(hash) OVER w, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+	           AND hash = digest(prev || diy_row_bytes(d), 'sha256') AS ok
+	          FROM diy_t AS d WINDOW w AS (ORDER BY seq)) AS s;"
+	echo "rows=$R_verify_diy_rows problems=$R_verify_diy_problems in $R_verify_diy_secs s"
+
+	# ----------------------------------------------------------------------------
+	fork_check() {	# prints "dup_seq=N dup_prev=N"
+		psql_b -c "SELECT 'dup_seq=' || (SELECT count(*) FROM (SELECT seq FROM diy_t GROUP BY seq HAVING count(*) > 1) x)
+		              || ' dup_prev=' || (SELECT count(*) FROM (SELECT prev FROM diy_t GROUP BY prev HAVING count(*) > 1) x)"
+	}
+
+	# What the pgbench backends wait on, sampled 10 times a second from one extra
+	# session while a run lasts: "CPU" is a backend running (or runnable), e.g.
+	# "Lock:advisory" one waiting for a chain, "IO:WALSync" one flushing WAL.
+	wait_profile() {	# wait_profile SECONDS OUTFILE
+		psql_b -F ' ' -c "CREATE TEMP TABLE ws (ev text)" -c "DO \$\$
+	DECLARE t_end timestamptz := clock_timestamp() + interval '$1 seconds';
+	BEGIN
+	    WHILE clock_timestamp() < t_end LOOP
+	        PERFORM pg_stat_clear_snapshot();
+	        INSERT INTO ws SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU')
+	          FROM pg_stat_activity WHERE application_name = 'pgbench';
+	        PERFORM pg_sleep(0.1);
+	    END LOOP;
+	END \$\$" -c "SELECT string_agg(format('%s %s%%', ev, pct), ', ' ORDER BY n DESC)
+	  FROM (SELECT ev, count(*) AS n, round(100.0 * count(*) / sum(count(*)) OVER ()) AS pct
+	          FROM ws GROUP BY ev ORDER BY n DESC LIMIT 5) x" >"$2" 2>&1 || true
+	}
+
+	pgbench_run() {	# pgbench_run TABLE CLIENTS SECONDS LOG
+		local jobs=2
+		as_test_user "$PG_BIN/pgbench" -n -M prepared -c "$2" -j "$jobs" -T "$3" \
+			-f "$work/src/bench/insert_$1.pgbench" -h "$PGH" -p "$PORT" -U postgres bench >"$4" 2>&1 ||
+			{ cat "$4" >&2; echo "pgbench failed ($1, $2 clients)" >&2; exit 1; }
+	}
+
+	say "pgbench warm-up ($WARMUP s per table, 8 clients)"
+	for t in plain protected diy; do
+		pgbench_run "$t" 8 "$WARMUP" "$work/steps/warmup_$t.log"
+	done
+
+	for c in $CLIENTS; do
+		for t in plain protected diy; do
+			say "pgbench: single-row INSERT transactions into ${t}_t, $c clients, $SECONDS_EACH s"
+			checkpoint
+			log=$work/steps/pgbench_${t}_$c.log
+			wait_profile "$((SECONDS_EACH > 2 ? SECONDS_EACH - 1 : 1))" "$work/steps/waits_${t}_$c.txt" &
+			samplers+=($!)
+			pgbench_run "$t" "$c" "$SECONDS_EACH" "$log"
+			wait "${samplers[-1]}" || true
+			unset 'samplers[-1]'
+			printf -v "W_${t}_$c" '%s' "$(head -c 300 "$work/steps/waits_${t}_$c.txt")"
+			tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log")
+			lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$log")
+			failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
+			printf -v "T_${t}_$c" '%s' "${tps:-0}"
+			printf -v "L_${t}_$c" '%s' "${lat:-?}"
+			printf -v "F_${t}_$c" '%s' "${failed:-0}"
+			echo "tps=$tps latency=${lat} ms failed=${failed:-0}"
+			eval "echo \"waits: \$W_${t}_$c\""
+			if [ "$t" = diy ] && [ "$c" -ge 8 ]; then
+				printf -v "FORK_$c" '%s' "$(fork_check)"
+				eval "echo \"diy chain after $c clients: \$FORK_$c\""
+			fi
+		done
+	done
+
+	say "after the insert runs: verify both chains (not timed for the results)"
+	post_protected=$(psql_b -F ' ' -c "SELECT 'ok=' || ok, 'rows=' || rows_checked, 'chains=' || chains,
+		'problems=' || problems, coalesce('first=' || first_problem, '') FROM hipaa_audit.verify('protected_t')")
+	post_diy=$(psql_b -F ' ' -c "SELECT 'rows=' || count(*), 'problems=' || count(*) FILTER (WHERE NOT ok)
+	  FROM (SELECT seq = row_number() OVER w
+	           AND prev = coalesce(lag(hash) OVER w, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+	           AND hash = digest(prev || diy_row_bytes(d), 'sha256') AS ok
+	          FROM diy_t AS d WINDOW w AS (ORDER BY seq)) AS s")
+	echo "protected_t: $post_protected"
+	echo "diy_t:       $post_diy"
+}
+
+# Purge: two batches of PURGE_ROWS rows, PURGE_RETENTION apart at most; the
+# purge starts just after the first batch expires, so exactly the first
+# batch goes.  The plain table loses the same rows by DELETE.
+run_purge() {
+	local file=$work/data/purge.tsv t1 late b
+	say "purge: a signing key outside the data directory"
+	mkdir -p "$work/key"
+	chown "$HA_USER" "$work/key" 2>/dev/null || true
+	as_test_user bash -c "umask 077; openssl genpkey -algorithm ed25519 -out '$work/key/bench.pem'"
+	as_test_user bash -c "printf '%s\n' \"hipaa_audit.signing_key_file = '$work/key/bench.pem'\" \
+		\"hipaa_audit.signer_name = 'bench.example'\" >> '$PGH/data/postgresql.conf'"
+	as_test_user "$PG_BIN/pg_ctl" -D "$PGH/data" reload >/dev/null
+	psql_b -c "COPY (
+		SELECT 'user' || (g % 500), 'view chart', 'MRN-' || lpad((g % 1000000)::text, 7, '0'),
+		       ('10.20.' || (g % 256) || '.' || (g % 250 + 1))::inet,
+		       rpad('accessed chart section ' || g || ' via EHR web client; reason: treatment; ', 100, 'x')
+		  FROM generate_series(1, $PURGE_ROWS) AS g) TO '$file'"
+	psql_b -c "CREATE TABLE purge_plain_t (LIKE plain_t INCLUDING ALL,
+		           at timestamptz NOT NULL DEFAULT clock_timestamp())" \
+		-c "CREATE INDEX ON purge_plain_t (at)" \
+		-c "CREATE TABLE purge_t (LIKE plain_t INCLUDING ALL)" \
+		-c "SELECT hipaa_audit.protect('purge_t', interval '$PURGE_RETENTION seconds', $CHAINS)" >/dev/null
+	for b in 1 2; do
+		say "purge: COPY batch $b ($PURGE_ROWS rows) into purge_plain_t and purge_t"
+		psql_b -c "COPY purge_plain_t (actor, action, patient_mrn, client_addr, detail) FROM '$file'"
+		psql_b -c "COPY purge_t (actor, action, patient_mrn, client_addr, detail) FROM '$file'"
+		if [ "$b" = 1 ]; then
+			t1=$(psql_b -c "SELECT extract(epoch FROM max(audit_at)) FROM purge_t")
+			sleep 3
 		fi
 	done
-done
+	psql_b -c "VACUUM ANALYZE purge_plain_t" -c "VACUUM ANALYZE purge_t" -c "CHECKPOINT"
+	say "purge: waiting until batch 1 is past its retention"
+	psql_b -c "SELECT pg_sleep(greatest(0, $t1 + $PURGE_RETENTION + 0.2 - extract(epoch FROM clock_timestamp())))" >/dev/null
+	# Batch 2 must still be within retention when the purge starts.
+	late=$(psql_b -c "SELECT extract(epoch FROM clock_timestamp()) - $PURGE_RETENTION
+		- extract(epoch FROM min(audit_at)) FROM purge_t WHERE audit_at > to_timestamp($t1)")
+	if ! awk -v l="$late" 'BEGIN { exit !(l + 0 < -1) }'; then
+		echo "the COPYs took longer than the retention; raise BENCH_PURGE_RETENTION" >&2
+		exit 1
+	fi
+	step purge_protected "SELECT 'removed=' || rows_removed FROM hipaa_audit.purge_expired('purge_t');"
+	step purge_plain "WITH d AS (DELETE FROM purge_plain_t
+		WHERE at < (SELECT cutoff FROM hipaa_audit.purge_receipts ORDER BY id DESC LIMIT 1) RETURNING 1)
+		SELECT 'removed=' || count(*) FROM d;"
+	echo "protected: removed $R_purge_protected_removed in $R_purge_protected_secs s; plain: removed $R_purge_plain_removed in $R_purge_plain_secs s"
+	purge_receipt=$(psql_b -F ' ' -c "SELECT 'id=' || id, 'rows=' || rows_removed, 'anchors=' ||
+		(SELECT count(*) FROM hipaa_audit.purge_anchors a WHERE a.receipt_id = r.id),
+		'verify_receipt=' || (hipaa_audit.verify_receipt(note, hipaa_audit.verifier_key())).status
+		FROM hipaa_audit.purge_receipts r ORDER BY id DESC LIMIT 1")
+	step verify_after_purge "SELECT 'ok=' || ok || E'\\nrows=' || rows_checked || E'\\nproblems=' || problems
+		FROM hipaa_audit.verify('purge_t');"
+}
 
-say "after the insert runs: verify both chains (not timed for the results)"
-post_protected=$(psql_b -F ' ' -c "SELECT 'ok=' || ok, 'rows=' || rows_checked, 'chains=' || chains,
-	'problems=' || problems, coalesce('first=' || first_problem, '') FROM hipaa_audit.verify('protected_t')")
-post_diy=$(psql_b -F ' ' -c "SELECT 'rows=' || count(*), 'problems=' || count(*) FILTER (WHERE NOT ok)
-  FROM (SELECT seq = row_number() OVER w
-           AND prev = coalesce(lag(hash) OVER w, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
-           AND hash = digest(prev || diy_row_bytes(d), 'sha256') AS ok
-          FROM diy_t AS d WINDOW w AS (ORDER BY seq)) AS s")
-echo "protected_t: $post_protected"
-echo "diy_t:       $post_diy"
+if part main; then run_main; fi
+if part purge; then run_purge; fi
 
 # ----------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
@@ -313,6 +383,7 @@ results=$work/results.txt
 	echo "hipaa_audit: $(psql_b -c "SELECT extversion FROM pg_extension WHERE extname = 'hipaa_audit'"), protected_t chains = $CHAINS"
 	echo "pgbench:     -M prepared -j 2 -T $SECONDS_EACH, one INSERT per transaction, Unix socket"
 	echo
+	if part main; then
 	echo "1. Single-row INSERT transactions (TPS; synchronous_commit = on, fsync = on)"
 	printf '   %-8s %12s %12s %12s   %-16s %-10s %s\n' clients plain protected diy "protected/plain" "diy/plain" "target protected >= 0.85x"
 	for c in $CLIENTS; do
@@ -384,6 +455,24 @@ results=$work/results.txt
 		a=R_${s}_anon_kb; h=R_${s}_hwm_kb
 		printf '   %-22s %16s %16s\n' "$s" "$(mb "${!a:-0}")" "$(mb "${!h:-0}")"
 	done
+	echo
+	fi
+	if part purge; then
+	echo "5. Purge: $PURGE_ROWS expired rows of $((2 * PURGE_ROWS)), one transaction (retention $PURGE_RETENTION s)"
+	echo "   (plain: DELETE ... WHERE at < the receipt's cutoff, through an index on at)"
+	printf '   %-30s %8s %10s %7s %9s %7s %10s %14s\n' "" seconds rows/s ratio "CPU s" ratio WAL "peak RssAnon"
+	for s in purge_plain purge_protected; do
+		t=R_${s}_secs c=R_${s}_cpu_secs w=R_${s}_wal_bytes r=R_${s}_removed a=R_${s}_anon_kb
+		printf '   %-30s %8.2f %10s %7s %9.2f %7s %10s %14s\n' \
+			"$([ $s = purge_plain ] && echo "plain DELETE" || echo "hipaa_audit.purge_expired()")" \
+			"${!t}" "$(rate "${!r}" "${!t}")" "$(ratio "$R_purge_plain_secs" "${!t}")" "${!c}" \
+			"$(ratio "$R_purge_plain_cpu_secs" "${!c}")" "$(mb "$(awk -v b="${!w}" 'BEGIN { print b / 1024 }')")" \
+			"$(mb "${!a:-0}")"
+	done
+	echo "   rows removed: plain $R_purge_plain_removed, protected $R_purge_protected_removed (expected $PURGE_ROWS each)"
+	echo "   receipt: $purge_receipt"
+	echo "   verify() of the $PURGE_ROWS rows kept: $R_verify_after_purge_secs s, ok=$R_verify_after_purge_ok rows=$R_verify_after_purge_rows problems=$R_verify_after_purge_problems"
+	fi
 	echo "======================================================================="
 } >"$results"
 

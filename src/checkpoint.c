@@ -394,7 +394,7 @@ HaCheckSigningKey(void)
 	HaSecureZero(priv, sizeof(priv));
 }
 
-/* The text of a timestamp must not depend on DateStyle/TimeZone. */
+/* The text of a time or interval must not depend on the session's settings. */
 void
 HaPinDateSettings(int *nestlevel)
 {
@@ -402,6 +402,8 @@ HaPinDateSettings(int *nestlevel)
 	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
