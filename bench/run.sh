@@ -381,7 +381,7 @@ results=$work/results.txt
 	echo "server:      $pg_version"
 	echo "settings:    $settings"
 	echo "hipaa_audit: $(psql_b -c "SELECT extversion FROM pg_extension WHERE extname = 'hipaa_audit'"), protected_t chains = $CHAINS"
-	echo "pgbench:     -M prepared -j 2 -T $SECONDS_EACH, one INSERT per transaction, Unix socket"
+	part main && echo "pgbench:     -M prepared -j 2 -T $SECONDS_EACH, one INSERT per transaction, Unix socket"
 	echo
 	if part main; then
 	echo "1. Single-row INSERT transactions (TPS; synchronous_commit = on, fsync = on)"

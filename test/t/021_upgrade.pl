@@ -156,7 +156,7 @@ lines (obj, prop, val) AS (
     FROM r JOIN pg_index x ON x.indrelid = r.oid JOIN pg_class i ON i.oid = x.indexrelid
   UNION ALL
   SELECT r.obj, 'trigger ' || t.tgname, pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
-    FROM r JOIN pg_trigger t ON t.tgrelid = r.oid
+    FROM r JOIN pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal
   UNION ALL
   SELECT r.obj, 'rule ' || w.rulename, pg_get_ruledef(w.oid)
     FROM r JOIN pg_rewrite w ON w.ev_class = r.oid
@@ -241,8 +241,7 @@ sub insert_round
 	my $id = $from;
 	foreach my $s (@s)
 	{
-		$s->query_safe('BEGIN');
-		$s->query_safe(rows_sql($id, $id + $per_session - 1));
+		$s->query_safe("BEGIN;\n" . rows_sql($id, $id + $per_session - 1));
 		$id += $per_session;
 	}
 	is(sql($db, qq{SELECT count(DISTINCT objid) FROM pg_locks
@@ -284,11 +283,12 @@ sub checkpoint_ok
 sub refusals_hold
 {
 	my ($db, $what) = @_;
-	foreach my $stmt ("UPDATE $TBL SET actor = 'x'", "DELETE FROM $TBL WHERE id = 1",
-		"TRUNCATE $TBL")
+	foreach my $c ([ "UPDATE $TBL SET actor = 'x'", 'UPDATE' ],
+		[ "DELETE FROM $TBL WHERE id = 1", 'DELETE FROM' ],
+		[ "TRUNCATE $TBL", 'TRUNCATE' ])
 	{
-		my ($verb) = $stmt =~ /^(\w+)/;
-		like(sql_err($db, $stmt), qr/ERROR:  42501: cannot \Q$verb\E protected table \Q$TBL\E/,
+		my ($stmt, $verb) = @$c;
+		like(sql_err($db, $stmt), qr/ERROR:  42501: cannot \Q$verb\E protected table \Q$TBL\E\n/,
 			"$what: $verb refused with 42501");
 	}
 }
@@ -471,7 +471,7 @@ foreach my $old (@released)
 
 	# --- same objects as a fresh install ----------------------------------
 	my $up_desc = describe_extension($db);
-	is($up_desc, $fresh_desc,
+	ok($up_desc eq $fresh_desc,
 		"$v: the upgraded extension's objects are identical to a fresh install of $default")
 	  or diag("- fresh install, + upgraded from $old:\n" . describe_diff($fresh_desc, $up_desc));
 
@@ -502,7 +502,7 @@ foreach my $old (@released)
 	verify_is($rdb, $TBL, $next - 1, "$v, restored, after more inserts");
 	chains_continue($rdb, $heads_restored, $max_id_restored, "$v, restored");
 	my $restored_desc = describe_extension($rdb);
-	is($restored_desc, $fresh_desc,
+	ok($restored_desc eq $fresh_desc,
 		"$v, restored: the extension's objects are identical to a fresh install")
 	  or diag("- fresh install, + restored:\n" . describe_diff($fresh_desc, $restored_desc));
 }
