@@ -69,3 +69,18 @@ SELECT hipaa_audit.checkpoint('record_access') AS note \gset
 SELECT hipaa_audit.verifier_key() AS verifier_key \gset
 \echo :verifier_key
 SELECT ok, status FROM hipaa_audit.verify_checkpoint(:'note', :'verifier_key');
+
+-- Retention: rows leave a protected table only once past their retention,
+-- only through purge_expired(), which verifies them first and signs a
+-- receipt.  (Six years is long for a demo: this table keeps rows 2 seconds.)
+CREATE TABLE login_events (who text NOT NULL, outcome text NOT NULL);
+SELECT hipaa_audit.protect('login_events', retention => '2 seconds');
+INSERT INTO login_events VALUES ('dr.alvarez', 'ok'), ('nurse.kim', 'ok'), ('mallory', 'bad password');
+SELECT pg_sleep(2.5);
+INSERT INTO login_events VALUES ('dr.osei', 'ok');
+SELECT rows_removed, receipt_id, receipt FROM hipaa_audit.purge_expired('login_events') \gset
+\echo removed :rows_removed rows; the signed receipt:
+\echo :receipt
+SELECT who, audit_seq AS pos FROM login_events;
+SELECT ok, status FROM hipaa_audit.verify_receipt(:'receipt', :'verifier_key');
+SELECT ok, rows_checked, problems FROM hipaa_audit.verify('login_events');

@@ -68,6 +68,11 @@ detected=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres
 checkpoint_status=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
 	-c "SELECT status FROM hipaa_audit.verify_checkpoint((SELECT note FROM hipaa_audit.checkpoints ORDER BY id DESC LIMIT 1), hipaa_audit.verifier_key())")
 
+purged=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
+	-c "SELECT (SELECT sum(rows_removed) FROM hipaa_audit.purge_receipts) || ' ' ||
+	    (SELECT status FROM hipaa_audit.verify_receipt((SELECT note FROM hipaa_audit.purge_receipts
+	       ORDER BY id DESC LIMIT 1), hipaa_audit.verifier_key()))")
+
 say "what the server log recorded about the refused attempts"
 grep 'hipaa_audit: refused' "$work/pg/server.log" | sed 's/^.*LOG:  //' | cut -c1-200
 
@@ -76,8 +81,9 @@ grep 'hipaa_audit: refused' "$work/pg/server.log" | sed 's/^.*LOG:  //' | cut -c
 refused=$(grep -c 'hipaa_audit: refused' "$work/pg/server.log" || true)
 kept=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
 	-c 'SELECT count(*) FROM record_access')
-if [ "$refused" -ne 8 ] || [ "$kept" -ne 5 ] || [ "$detected" -ne 1 ] || [ "$checkpoint_status" != table_rewritten ]; then
-	echo "demo FAILED: $refused of 8 attempts refused and logged, $kept of 5 rows kept, $detected of 1 edited row detected, checkpoint check: $checkpoint_status" >&2
+if [ "$refused" -ne 8 ] || [ "$kept" -ne 5 ] || [ "$detected" -ne 1 ] || [ "$checkpoint_status" != table_rewritten ] ||
+	[ "$purged" != "3 ok" ]; then
+	echo "demo FAILED: $refused of 8 attempts refused and logged, $kept of 5 rows kept, $detected of 1 edited row detected, checkpoint check: $checkpoint_status, purge (rows, receipt check): $purged" >&2
 	exit 1
 fi
-say "demo passed: 8 of 8 attempts refused and logged, 5 of 5 rows kept, the edited row detected, the signed checkpoint no longer matches"
+say "demo passed: 8 of 8 attempts refused and logged, 5 of 5 rows kept, the edited row detected, the signed checkpoint no longer matches, 3 expired rows purged with a receipt that verifies"
