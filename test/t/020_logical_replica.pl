@@ -22,7 +22,7 @@ my $sub = ha_node('lr_subscriber');
 my $ddl = 'CREATE TABLE access_log (id int PRIMARY KEY, actor text NOT NULL)';
 $pub->safe_psql('postgres', $ddl);
 $pub->safe_psql('postgres', q{
-	SELECT hipaa_audit.protect('access_log', chains => 4);
+	SELECT hipaa_audit.protect('access_log', retention => '3 seconds', chains => 4);
 	INSERT INTO access_log SELECT g, 'before subscription ' || g FROM generate_series(1, 20) g;
 });
 my $uuid = $pub->safe_psql('postgres', q{SELECT table_uuid FROM hipaa_audit.registry});
@@ -39,7 +39,8 @@ $sub->safe_psql('postgres', "SELECT hipaa_audit.protect_replica('access_log', '$
 is($sub->safe_psql('postgres', q{SELECT replica, table_uuid FROM hipaa_audit.protected_tables}),
 	"t|$uuid", 'the replica carries the publisher\'s table identity');
 
-$pub->safe_psql('postgres', 'CREATE PUBLICATION audit_pub FOR TABLE access_log');
+# Inserts only: purges on the publisher stay on the publisher (see below).
+$pub->safe_psql('postgres', "CREATE PUBLICATION audit_pub FOR TABLE access_log WITH (publish = 'insert')");
 my $connstr = $pub->connstr . ' dbname=postgres';
 $sub->safe_psql('postgres', "CREATE SUBSCRIPTION audit_sub CONNECTION '$connstr' PUBLICATION audit_pub");
 $sub->wait_for_subscription_sync($pub, 'audit_sub');
@@ -73,6 +74,22 @@ foreach my $sql ('UPDATE access_log SET actor = NULL', 'DELETE FROM access_log',
 	like($err, qr/ERROR:  cannot .*protected table public\.access_log/, "the replica refuses: $sql");
 }
 is($sub->safe_psql('postgres', 'SELECT count(*) FROM access_log'), '43', 'rows intact');
+
+# A lawful purge on the publisher is not replayed: the subscriber keeps its
+# copy under its own retention, and the subscription goes on.
+sleep 3.5;
+is($pub->safe_psql('postgres', q{SELECT rows_removed FROM hipaa_audit.purge_expired('access_log')}),
+	'43', 'the publisher purges its 43 expired rows');
+$pub->safe_psql('postgres', q{INSERT INTO access_log VALUES (44, 'after the purge')});
+$pub->wait_for_catchup('audit_sub');
+is($sub->safe_psql('postgres', 'SELECT count(*) FROM access_log'), '44',
+	'the subscriber keeps every row and receives the next one');
+is($pub->safe_psql('postgres', q{SELECT ok::int || ':' || rows_checked FROM hipaa_audit.verify('access_log')}),
+	'1:1', 'the publisher verifies from its purge anchors');
+is($sub->safe_psql('postgres', q{SELECT ok::int || ':' || rows_checked FROM hipaa_audit.verify('access_log')}),
+	'1:44', 'the subscriber verifies the whole history, the new row continuing its chain');
+is($sub->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_subscription WHERE subname = 'audit_sub' AND pid IS NOT NULL}),
+	'1', 'the subscription is still running');
 
 $sub->stop;
 $pub->stop;
