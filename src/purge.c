@@ -226,7 +226,8 @@ HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
 void
 HaRecordRetired(Oid relid, const char *action)
 {
-	const HaProtectedEntry *entry = HaLookupProtected(relid);
+	const HaProtectedEntry *cached = HaLookupProtected(relid);
+	pg_uuid_t	uuid;
 	Oid			nsp = HaSchemaOid();
 	Interval	retention;
 	int64		rows;
@@ -235,12 +236,13 @@ HaRecordRetired(Oid relid, const char *action)
 	Datum		values[7];
 	bool		nulls[7] = {false, false, false, false, false, false, false};
 
-	if (entry == NULL || !OidIsValid(nsp) ||
+	if (cached == NULL || !OidIsValid(nsp) ||
 		!OidIsValid(get_relname_relid("retired_tables", nsp)))
 		return;
+	uuid = cached->uuid;		/* the cache may be rebuilt while SQL runs */
 	(void) HaRowsWithinRetention(relid, &rows, &newest);
 	(void) Cutoff(relid, &retention);
-	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
+	values[0] = UUIDPGetDatum(&uuid);
 	values[1] = CStringGetTextDatum(HaRelDisplayName(relid));
 	values[2] = CStringGetTextDatum(action);
 	values[3] = CStringGetDatum(GetUserNameFromId(GetUserId(), false));
@@ -483,7 +485,9 @@ purge_expired(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
 	char	   *name;
-	const HaProtectedEntry *entry;
+	const HaProtectedEntry *cached;
+	HaProtectedEntry copy;
+	const HaProtectedEntry *entry = &copy;	/* the cache may be rebuilt while SQL runs */
 	Interval	retention;
 	TimestampTz cutoff;
 	LOCKTAG		tag;
@@ -515,12 +519,13 @@ purge_expired(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to purge table %s", name),
 				 errdetail("Only members of %s may purge expired rows.", HA_ADMIN_ROLE)));
-	entry = HaLookupProtected(relid);
-	if (entry == NULL)
+	cached = HaLookupProtected(relid);
+	if (cached == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table %s is not protected", name),
 				 errhint("purge_expired() removes expired rows from protected tables only.")));
+	copy = *cached;
 	PreventCommandIfReadOnly("hipaa_audit.purge_expired()");
 	PreventCommandDuringRecovery("hipaa_audit.purge_expired()");
 	/* A transaction snapshot could miss a receipt committed meanwhile. */
