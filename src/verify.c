@@ -20,6 +20,7 @@
  *	  malformed		  a chain column is NULL or a hash is not 32 bytes
  *	  unindexed_rows  the table holds rows the chain index does not reach
  *	  purged_row_present  a row at a position a purge receipt says was removed
+ *	  anchor_without_receipt  a chain starts from an anchor no stored receipt lists
  *
  * After a lawful purge (purge.c) each chain starts from its anchor: the
  * first row kept must follow the last position removed and link to its hash.
@@ -132,6 +133,38 @@ CheckCanVerify(Oid relid)
 			 errmsg("permission denied to verify table %s", HaRelDisplayName(relid)),
 			 errdetail("Verification needs SELECT on the table or membership in %s or %s.",
 					   HA_AUDITOR_ROLE, HA_ADMIN_ROLE)));
+}
+
+/*
+ * Every anchor a chain starts from must be listed in its receipt, and the
+ * receipt must match its stored hash: an anchor row added without a purge
+ * (to hide deleted rows) is reported.  The receipt's signature is checked
+ * by verify_receipt() with the published verifier key.
+ */
+static void
+CheckAnchorReceipts(const HaProtectedEntry *entry, VerifyState *st)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1];
+	pg_uuid_t	uuid = entry->uuid;
+	int64		bad;
+
+	if (!OidIsValid(get_relname_relid("purge_anchors", HaSchemaOid())))
+		return;					/* a 0.1.0 schema: no purge ever ran */
+	values[0] = UUIDPGetDatum(&uuid);
+	bad = HaRunAsExtensionOwnerInt8(
+		"SELECT count(*) FROM hipaa_audit.purge_anchors a WHERE a.table_uuid = $1 "
+		"AND NOT EXISTS (SELECT 1 FROM hipaa_audit.purge_receipts r "
+		"WHERE r.id = a.receipt_id AND r.table_uuid = a.table_uuid "
+		"AND r.hash = pg_catalog.sha256('\\x68697061615f61756469742f70757267652f763100'::pg_catalog.bytea "
+		"|| r.prev_hash || pg_catalog.convert_to(r.note, 'UTF8')) "
+		"AND pg_catalog.strpos(r.note, E'\\nchain ' || a.chain || ' ' || a.first_seq || ' ' "
+		"|| a.last_seq || ' ' || pg_catalog.encode(a.anchor_hash, 'hex') || E'\\n') > 0)",
+		1, argtypes, values);
+	if (bad > 0)
+		Report(st, -1, -1, "anchor_without_receipt",
+			   psprintf(INT64_FORMAT " purge anchor(s) of this table are not listed in a stored purge receipt that matches its hash (rows removed outside purge_expired()?)",
+						bad));
 }
 
 static void
@@ -319,6 +352,7 @@ VerifyTable(Oid relid, VerifyState *st)
 		progress->pid = 0;
 	/* Rows deleted from the end, or history rewritten before a checkpoint. */
 	(void) HaCheckStoredCheckpoints(relid, ReportFromCheckpoint, st);
+	CheckAnchorReceipts(entry, st);
 
 	if (st->heap_rows != st->rows_checked)
 		Report(st, -1, -1, "unindexed_rows",
