@@ -221,6 +221,7 @@ typedef struct HaAnchor
 } HaAnchor;
 
 extern HaAnchor *HaLoadAnchors(const pg_uuid_t *uuid, Snapshot snap);
+extern void HaLockPurge(Oid relid);
 extern bool HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first,
 							 int64 last, const uint8 *hash);
 extern bool HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest);

@@ -165,6 +165,19 @@ HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first, int64 last,
 	return p.found;
 }
 
+/*
+ * The per-table purge lock, held to the end of the transaction: purges of a
+ * table run one at a time, and place_hold() waits for a purge under way.
+ */
+void
+HaLockPurge(Oid relid)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, relid, 0, HA_LOCKTAG_PURGE);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
 /* Rows inserted before this time are past the table's retention. */
 static TimestampTz
 Cutoff(Oid relid, Interval *retention)
@@ -490,7 +503,6 @@ purge_expired(PG_FUNCTION_ARGS)
 	const HaProtectedEntry *entry = &copy;	/* the cache may be rebuilt while SQL runs */
 	Interval	retention;
 	TimestampTz cutoff;
-	LOCKTAG		tag;
 	Snapshot	snap;
 	HaAnchor   *anchors;
 	Relation	rel;
@@ -540,8 +552,7 @@ purge_expired(PG_FUNCTION_ARGS)
 				 errhint("Run ALTER EXTENSION hipaa_audit UPDATE.")));
 
 	/* One purge of a table at a time; writers are not blocked. */
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, relid, 0, HA_LOCKTAG_PURGE);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	HaLockPurge(relid);
 
 	if (HaTableHeld(relid))
 		HaRefuse("purge", psprintf("protected table %s", name),

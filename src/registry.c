@@ -36,6 +36,7 @@
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "storage/lmgr.h"
 #include "lib/stringinfo.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
@@ -1006,7 +1007,8 @@ HaTableHeld(Oid relid)
 	if (!OidIsValid(holdsid) || !OidIsValid(releasesid))
 		return false;
 
-	snap = RegisterSnapshot(GetCatalogSnapshot(holdsid));
+	/* Latest: a hold committed while the caller waited for its lock counts. */
+	snap = RegisterSnapshot(GetLatestSnapshot());
 	rel = table_open(holdsid, AccessShareLock);
 	scan = table_beginscan(rel, snap, 0, NULL);
 	slot = table_slot_create(rel, NULL);
@@ -1062,6 +1064,7 @@ place_hold(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
 	const HaProtectedEntry *entry;
+	pg_uuid_t	uuid;
 	Oid			argtypes[4] = {UUIDOID, REGCLASSOID, NAMEOID, TEXTOID};
 	Datum		values[4];
 	int64		id;
@@ -1081,30 +1084,28 @@ place_hold(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to place a legal hold"),
 				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
+	/*
+	 * Wait for a DROP of the table or a purge of it that is under way, so
+	 * that a hold, once placed, holds: the table is still there, and no purge
+	 * that began before it removes rows after it (purge_expired() takes the
+	 * same lock, and looks for holds after taking it).
+	 */
+	LockRelationOid(relid, AccessShareLock);
+	HaCheckRelationExists(relid);
 	entry = HaLookupProtected(relid);
 	if (entry == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table %s is not protected", HaRelDisplayName(relid))));
-	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
+	uuid = entry->uuid;			/* the cache may be rebuilt while SQL runs */
+	HaLockPurge(relid);
+	values[0] = UUIDPGetDatum(&uuid);
 	values[1] = ObjectIdGetDatum(relid);
 	values[2] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	values[3] = PG_GETARG_DATUM(1);
-	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.legal_holds (table_uuid, relid, placed_at, placed_by, reason) "
-						  "VALUES ($1, $2, pg_catalog.clock_timestamp(), $3, $4)",
-						  4, argtypes, values, false);
-	/* The id just used, read back (the caller may not use the sequence). */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT max(id) FROM hipaa_audit.legal_holds WHERE table_uuid = $1",
-							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read hipaa_audit.legal_holds");
-	{
-		bool		isnull;
-
-		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	SPI_finish();
+	id = HaRunAsExtensionOwnerInt8("INSERT INTO hipaa_audit.legal_holds (table_uuid, relid, placed_at, placed_by, reason) "
+								   "VALUES ($1, $2, pg_catalog.clock_timestamp(), $3, $4) RETURNING id",
+								   4, argtypes, values);
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: legal hold " INT64_FORMAT " placed on %s by role %s", id,
 					HaRelDisplayName(relid), GetUserNameFromId(GetUserId(), false))));

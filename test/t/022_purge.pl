@@ -227,10 +227,12 @@ sub latest_anchors
 # Insert from several sessions at once, each holding its transaction open
 # until all have inserted, so that each takes a different chain.  Session i
 # inserts $counts[i] rows tagged "$label-i".  Returns the chain of each.
+our $held_user;
 sub held_inserts
 {
 	my ($tbl, $label, @counts) = @_;
-	my @s = map { $node->background_psql('postgres', timeout => 60) } @counts;
+	my @s = map { $node->background_psql('postgres', timeout => 60,
+			($held_user ? (extra_params => [ '-U', $held_user ]) : ())) } @counts;
 	my @chains;
 	for my $i (0 .. $#counts)
 	{
@@ -309,7 +311,9 @@ foreach my $t (
 	[ 't_all', 3 ], [ 't_mix', 4 ], [ 't_gap', 1 ], [ 't_hold', 2 ],
 	[ 't_tamper_upd', 1 ], [ 't_tamper_del', 1 ], [ 't_rs1', 2 ], [ 't_rs2', 2 ],
 	[ 't_dump', 2 ], [ 't_lock', 1 ], [ 't_drop', 1 ], [ 't_drop_held', 1 ],
-	[ 't_unprot', 1 ], [ 't_big', 4 ])
+	[ 't_unprot', 1 ], [ 't_self', 1 ], [ 't_inflight', 1 ], [ 't_twice1', 1 ],
+	[ 't_twice2', 1 ], [ 't_twice3', 1 ], [ 't_race_hold', 1 ], [ 't_race_drop', 1 ], [ 't_race_drop2', 1 ],
+	[ 't_big', 4 ])
 {
 	my ($tbl, $chains) = @$t;
 	sql("CREATE TABLE $tbl (tag text, n int); "
@@ -324,6 +328,15 @@ sql(q{
 	INSERT INTO t_drop SELECT 'old', g FROM generate_series(1, 5) g;
 	INSERT INTO t_drop_held SELECT 'old', g FROM generate_series(1, 5) g;
 	INSERT INTO t_unprot SELECT 'old', g FROM generate_series(1, 5) g;
+	INSERT INTO t_self SELECT 'old', g FROM generate_series(1, 6) g;
+	INSERT INTO t_inflight SELECT 'old', g FROM generate_series(1, 6) g;
+	INSERT INTO t_twice1 SELECT 'old', g FROM generate_series(1, 4) g;
+	INSERT INTO t_twice2 SELECT 'old', g FROM generate_series(1, 4) g;
+	INSERT INTO t_twice3 SELECT 'old', g FROM generate_series(1, 4) g;
+	INSERT INTO t_race_hold SELECT 'old', g FROM generate_series(1, 5) g;
+	INSERT INTO t_race_drop SELECT 'old', g FROM generate_series(1, 5) g;
+	INSERT INTO t_race_drop2 SELECT 'old', g FROM generate_series(1, 5) g;
+	CREATE TABLE plain (tag text, n int);
 });
 
 # Within retention: DROP and unprotect refused.
@@ -340,26 +353,26 @@ is(sql(q{SELECT hipaa_audit.is_protected('t_drop')::text || hipaa_audit.is_prote
 
 my @all_chains = held_inserts('t_all', 'old', 4, 5, 6);
 is(distinct(@all_chains), 3, 't_all: three concurrent writers took the three chains');
+
+# ---------------------------------------------------------------------
+# Nothing expired: 0 rows, no receipt, nothing removed.
+# ---------------------------------------------------------------------
+is(nreceipts(), '0/0', 'no receipts or anchors at first');
+{
+	my ($n, $id, $note) = purge('t_all', as_admin());
+	is("$n|$id|$note", '0|null|', 'purge of fresh rows (2 seconds retention): 0 rows, no receipt');
+	($n, $id, $note) = purge('t_none', as_admin());
+	is("$n|$id|$note", '0|null|', 'purge of a table with nothing expired (1 day retention): 0 rows, no receipt');
+}
+is(nrows('t_none') . '/' . nrows('t_all'), '5/15', 'nothing removed');
+is(nreceipts(), '0/0', 'no receipt or anchor stored by a purge that removed nothing');
+
 my @mix1_chains = held_inserts('t_mix', 'old', 3, 5, 7);
 is(distinct(@mix1_chains), 3, 't_mix: three concurrent writers took three different chains');
 my @rs1 = held_inserts('t_rs1', 'old', 3, 4);
 my @rs2 = held_inserts('t_rs2', 'old', 3, 4);
 my @dmp = held_inserts('t_dump', 'old', 3, 4);
 is(distinct(@rs1) . distinct(@rs2) . distinct(@dmp), '222', 't_rs1, t_rs2, t_dump: both chains used');
-
-# ---------------------------------------------------------------------
-# Nothing expired: 0 rows, no receipt, nothing removed.
-# ---------------------------------------------------------------------
-my $rc0 = nreceipts();
-is($rc0, '0/0', 'no receipts or anchors at first');
-{
-	my ($n, $id, $note) = purge('t_none', as_admin());
-	is("$n|$id|$note", '0|null|', 'purge of a table with nothing expired (1 day retention): 0 rows, no receipt');
-	($n, $id, $note) = purge('t_all', as_admin());
-	is("$n|$id|$note", '0|null|', 'purge of fresh rows (2 seconds retention): 0 rows, no receipt');
-}
-is(nrows('t_none') . '/' . nrows('t_all'), '5/15', 'nothing removed');
-is(nreceipts(), '0/0', 'no receipt or anchor stored by a purge that removed nothing');
 
 # Checkpoints taken before any purge.
 my $ck_all  = checkpoint_note('t_all');
@@ -608,10 +621,7 @@ is((split /\|/, vr($ck_all, $vkey))[1], 'malformed_note', 'verify_receipt() of a
 	write_file("$tmp/fbody.txt", $body);
 	openssl_ok('pkeyutl', '-sign', '-inkey', $server_key, '-rawin', '-in', "$tmp/fbody.txt",
 		'-out', "$tmp/fsig.bin");
-	open(my $fh, '<:raw', "$tmp/fsig.bin") or die;
-	local $/;
-	my $sig = <$fh>;
-	close $fh;
+	my $sig = do { open(my $fh, '<:raw', "$tmp/fsig.bin") or die; local $/; <$fh> };
 	my $fnote = $body . "\n" . $EMDASH . 'audit.example.org '
 	  . encode_base64(key_id('audit.example.org', $vpub) . $sig, '') . "\n";
 	my ($r, $d) = vr($fnote, $vkey);
@@ -656,6 +666,7 @@ is(vr($all_note, $vkey), 't|ok|t_all', 'and so does the receipt');
 # Legal hold.
 # ---------------------------------------------------------------------
 my $rc_hold = nreceipts();
+my $hold_note;
 my $hold = sql(q{SELECT hipaa_audit.place_hold('t_hold', 'litigation, case 22')});
 like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired('t_hold')}, as_admin()),
 	qr/ERROR:  42501: cannot purge protected table public\.t_hold\nDETAIL:  The table is under a legal hold\./,
@@ -668,6 +679,7 @@ is(nreceipts(), $rc_hold, 'and leaves no receipt');
 is(verify_ok('t_hold'), 'true:8:0', 'verify() ok after the rolled-back purge');
 {
 	my ($n, $id, $note) = purge('t_hold', as_admin(), pre => q{SET IntervalStyle = 'iso_8601';});
+	$hold_note = $note;
 	is($n, 8, 'after release_hold: the purge removes the 8 expired rows');
 	my ($ret) = grep { /^retention / } split /\n/, (split_note($note))[0];
 	is($ret, $bl[6], 'the receipt\'s retention line does not depend on the session\'s IntervalStyle');
@@ -725,6 +737,147 @@ is(nreceipts(), $rc_t, 'no receipt or anchor stored');
 	is(sql(q{SELECT ok::text || ':' || coalesce(first_problem, '') FROM hipaa_audit.verify_receipt_chain()}),
 		'true:', 'the receipts still chain');
 }
+
+# Wait until a background statement started by start_blocking has ended
+# (true) or its backend waits for a lock (false).
+sub ended_or_waiting
+{
+	my ($s, $tag, $pid) = @_;
+	for (1 .. 200)
+	{
+		$s->{run}->pump_nb;
+		return 1 if $s->{stdout} =~ /$tag=\w+\n/;
+		return 0 if sql("SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND wait_event_type = 'Lock'") eq '1';
+		select(undef, undef, undef, 0.05);
+	}
+	die "$tag neither ended nor waits";
+}
+
+# A legal hold placed while a purge of the table is still open: once
+# place_hold() has returned, the purge must not remove the rows (either
+# place_hold() waits for the purge, or the purge does not commit its
+# removals).
+{
+	my $a = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+	my $b = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+	my $pid_b = $b->query_safe('SELECT pg_backend_pid()');
+	is($a->query_safe(q{BEGIN; SELECT rows_removed FROM hipaa_audit.purge_expired('t_race_hold')}), '5',
+		'race: a purge of t_race_hold is open, 5 rows removed so far');
+	start_blocking($b, 'h1', q{SELECT hipaa_audit.place_hold('t_race_hold', 'race with a purge')});
+	my $acked = ended_or_waiting($b, 'h1', $pid_b);
+	my $rows_at_ack = $acked ? nrows('t_race_hold') : undef;
+	$a->query('COMMIT');
+	$a->{stderr} = '';
+	my ($hid, $state) = result_of($b, 'h1');
+	is($state, '00000', 'race: place_hold() succeeds');
+	is(sql(q{SELECT count(*) FROM hipaa_audit.legal_holds_active WHERE tbl = 't_race_hold'::regclass}), '1',
+		'race: the hold is active');
+	if ($acked)
+	{
+		is(nrows('t_race_hold'), $rows_at_ack,
+			'race: place_hold() returned while the purge was open; no row may be removed after the hold was acknowledged');
+	}
+	else
+	{
+		pass('race: place_hold() waited for the open purge');
+	}
+	$a->quit;
+	$b->quit;
+}
+
+# DROP TABLE of an idle table while a writer has an uncommitted row in it:
+# the drop waits for the writer and then sees the row within retention.
+{
+	my $w = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+	my $d = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+	my $pid_d = $d->query_safe('SELECT pg_backend_pid()');
+	$w->query_safe(q{BEGIN; INSERT INTO t_race_drop VALUES ('new', 6)});
+	start_blocking($d, 'd1', 'DROP TABLE t_race_drop');
+	my $ended = ended_or_waiting($d, 'd1', $pid_d);
+	ok(!$ended, 'race: DROP TABLE waits for the open insert');
+	$w->query_safe('COMMIT');
+	my ($res, $state) = result_of($d, 'd1');
+	is($state, '42501', 'race: after the insert commits, DROP TABLE is refused (a row within retention)');
+	is(nrows('t_race_drop'), '6', 'race: the table and its 6 rows are still there');
+	is(sql(q{SELECT count(*) FROM hipaa_audit.retired_tables WHERE table_name = 'public.t_race_drop'}), '0',
+		'race: nothing recorded in retired_tables');
+	$w->quit;
+	$d->quit;
+}
+
+# A legal hold placed while a DROP TABLE of the idle table is still open:
+# a hold that place_hold() acknowledged must not end with the table gone.
+{
+	my $d = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+	my $h = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+	my $pid_h = $h->query_safe('SELECT pg_backend_pid()');
+	$d->query_safe('BEGIN; DROP TABLE t_race_drop2');
+	start_blocking($h, 'h2', q{SELECT hipaa_audit.place_hold('t_race_drop2', 'race with a drop')});
+	my $acked = ended_or_waiting($h, 'h2', $pid_h);
+	$d->query('COMMIT');
+	$d->{stderr} = '';
+	my ($hid, $state) = result_of($h, 'h2');
+	my $exists = sql(q{SELECT count(*) FROM pg_class WHERE relname = 't_race_drop2'});
+	ok(!($acked && $state eq '00000' && $exists eq '0'),
+		'race: place_hold() did not acknowledge a hold on a table whose open DROP then committed')
+	  or diag "place_hold returned $hid before the DROP committed; the table is gone";
+	$d->quit;
+	$h->quit;
+}
+
+# A writer holding the chain with an uncommitted row while the purge runs.
+{
+	my $i = $node->background_psql('postgres', timeout => 60);
+	is($i->query_safe(q{BEGIN; INSERT INTO t_inflight VALUES ('inflight', 1) RETURNING audit_seq}), '7',
+		'an open transaction inserted position 7');
+	my ($n) = purge('t_inflight', as_admin());
+	is($n, 6, 'the purge removes the 6 committed expired rows meanwhile');
+	$i->query_safe('COMMIT');
+	$i->quit;
+	is(sql(q{SELECT string_agg(tag || ':' || audit_seq, ',') FROM t_inflight}), 'inflight:7',
+		'the row committed afterwards is kept');
+	is(verify_ok('t_inflight'), 'true:1:0', 't_inflight: verify() ok, row 7 links to the anchor');
+}
+
+# Several purges in one transaction.
+{
+	my $rc = nreceipts();
+	is(sql(q{BEGIN; INSERT INTO t_twice1 VALUES ('new', 5);
+		SELECT rows_removed FROM hipaa_audit.purge_expired('t_twice1');
+		SELECT rows_removed || ':' || (receipt_id IS NULL) FROM hipaa_audit.purge_expired('t_twice1');
+		COMMIT; SELECT string_agg(tag || ':' || audit_seq, ',') FROM t_twice1}),
+		"4\n0:true\nnew:5", 'insert, purge, purge again in one transaction: 4 rows, then 0; the new row kept');
+	is(sql(q{BEGIN; SAVEPOINT s;
+		SELECT rows_removed FROM hipaa_audit.purge_expired('t_twice2');
+		ROLLBACK TO SAVEPOINT s;
+		SELECT count(*) FROM t_twice2;
+		SELECT rows_removed FROM hipaa_audit.purge_expired('t_twice2');
+		COMMIT; SELECT count(*) FROM t_twice2}),
+		"4\n4\n4\n0", 'a purge rolled back to a savepoint puts the rows back; the next one removes them');
+	is(sql(q{SELECT string_agg(r::text, ',' ORDER BY g) FROM (
+		SELECT g, (hipaa_audit.purge_expired('t_twice3')).rows_removed AS r
+		  FROM generate_series(1, 2) g) s}),
+		'4,0', 'two purges in one statement: 4 rows, then 0');
+	my $rc2 = nreceipts();
+	my ($r0) = split m{/}, $rc;
+	my ($r1, $a1) = split m{/}, $rc2;
+	is($r1 - $r0, 3, 'one receipt per purge that removed rows (the rolled-back one left none)');
+	is(verify_ok('t_twice1') . ' ' . verify_ok('t_twice2') . ' ' . verify_ok('t_twice3'),
+		'true:1:0 true:0:0 true:0:0', 'all three verify');
+	is(sql(q{SELECT count(*) FROM hipaa_audit.purge_anchors a JOIN hipaa_audit.registry r USING (table_uuid)
+		WHERE r.relid::text LIKE 't_twice%'}), '3', 'one anchor each');
+	is(sql(q{SELECT ok::text || ':' || coalesce(first_problem, '') FROM hipaa_audit.verify_receipt_chain()}),
+		'true:', 'the receipts chain, also across the identity value the rolled-back purge used');
+}
+
+like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired('plain')}),
+	qr/ERROR:  55000: table (public\.)?plain is not protected/, 'purge of an unprotected table: 55000');
+like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired(NULL)}),
+	qr/ERROR:  22004: /, 'purge_expired(NULL): 22004');
+like(sql_err('SELECT * FROM hipaa_audit.verify_receipt(' . note_sql($all_note) . ', ' . lit($vkey) . ')',
+		extra_params => [ '-U', 'nobody' ]),
+	qr/ERROR:  42501: permission denied for function verify_receipt/,
+	'verify_receipt() by a role that is neither admin nor auditor: 42501');
 
 # ---------------------------------------------------------------------
 # A purge of 200,000 expired rows while pgbench inserts; verify() runs
@@ -788,8 +941,9 @@ is(nreceipts(), $rc_t, 'no receipt or anchor stored');
 sub check_continues
 {
 	my ($tbl, $anchors, $what) = @_;
-	my @ch = held_inserts($tbl, "after-$what", 1, 1);
-	is(distinct(@ch), 2, "$tbl after $what: new rows on both chains");
+	my $k = scalar keys %$anchors;
+	my @ch = held_inserts($tbl, "after-$what", (1) x $k);
+	is(distinct(@ch), $k, "$tbl after $what: new rows on all $k chains");
 	is(sql("SELECT string_agg(audit_chain || ':' || audit_seq || ':' || encode(audit_prev_hash, 'hex'), ' ' ORDER BY audit_chain) "
 			  . "FROM $tbl WHERE tag LIKE 'after-$what-%'"),
 		join(' ', map { "$_:" . ($anchors->{$_}[0] + 1) . ":$anchors->{$_}[1]" } sort keys %$anchors),
@@ -800,9 +954,37 @@ sub check_continues
 	is($n, 7, 't_rs1: all 7 rows purged');
 	my $a1 = latest_anchors('t_rs1');
 	is(scalar keys %$a1, 2, 't_rs1: an anchor per chain');
+
+	# A second purge of t_all: the rows inserted after the first are now
+	# expired too; each chain's new range starts after its first anchor.
+	my $a_prev = latest_anchors('t_all');
+	my $before = rows_by_chain('t_all');
+	my ($n2, $id2, $note2) = purge('t_all', as_admin());
+	is($n2, 3, 't_all: a second purge removes the 3 rows inserted after the first');
+	is(chain_lines_of($note2),
+		join("\n", map { my $s = $a_prev->{$_}[0] + 1; "chain $_ $s $s $before->{$_}[0][2]" } sort keys %$a_prev),
+		't_all: the second receipt\'s ranges start after the first anchors');
+	my $a_all = latest_anchors('t_all');
+	is(verify_ok('t_all'), 'true:0:0', 't_all: verify() ok after the second purge');
+	is(vc($ck_all, $vkey) . ' ' . vc($ck_all2, $vkey), 't|ok|t_all t|ok|t_all',
+		'both earlier checkpoints still verify after the second purge');
+	is(vr($all_note, $vkey) . ' ' . vr($note2, $vkey), 't|ok|t_all t|ok|t_all', 'both receipts verify');
+
 	$node->restart;
+
+	# After the restart no head is cached: a transaction that purges a whole
+	# chain and then inserts into it continues from its own new anchor.
+	my $h6 = sql(q{SELECT encode(audit_hash, 'hex') FROM t_self WHERE audit_seq = 6});
+	is(sql(q{BEGIN; SELECT rows_removed FROM hipaa_audit.purge_expired('t_self');
+		INSERT INTO t_self VALUES ('self', 1); COMMIT;
+		SELECT audit_seq || ':' || encode(audit_prev_hash, 'hex') FROM t_self}),
+		"6\n7:$h6", 'purge and insert in one transaction after a restart: the row continues at 7 from the anchor');
+	is(verify_ok('t_self'), 'true:1:0', 't_self: verify() ok');
+
 	check_continues('t_rs1', $a1, 'restart');
 	is(verify_ok('t_rs1'), 'true:2:0', 't_rs1: verify() ok after the restart and new inserts');
+	check_continues('t_all', $a_all, 'restart');
+	is(verify_ok('t_all'), 'true:3:0', 't_all: verify() ok after the restart and new inserts');
 
 	($n) = purge('t_rs2', as_admin());
 	is($n, 7, 't_rs2: all 7 rows purged');
@@ -810,7 +992,13 @@ sub check_continues
 	$node->stop('immediate');
 	$node->start;
 	is(nrows('t_rs2'), '0', 't_rs2: the purge survived the crash');
-	check_continues('t_rs2', $a2, 'crash');
+	sql(q{GRANT SELECT, INSERT ON t_rs2 TO nobody});
+	{
+		local $held_user = 'nobody';
+		check_continues('t_rs2', $a2, 'crash');
+	}
+	is(sql(q{SELECT string_agg(DISTINCT audit_role, ',') FROM t_rs2}), 'nobody',
+		'(the rows after the crash were inserted by a role without any hipaa_audit privilege)');
 	is(verify_ok('t_rs2'), 'true:2:0', 't_rs2: verify() ok after the crash and new inserts');
 	is(verify_ok('t_rs1'), 'true:2:0', 't_rs1: still ok after the crash');
 	is(vr($all_note, $vkey), 't|ok|t_all', 'the t_all receipt verifies after the crash');
@@ -829,6 +1017,7 @@ sub check_continues
 	$node->command_ok([ 'pg_dump', '--format', 'custom', '--file', $dump,
 			'--dbname', $node->connstr('postgres') ], 'pg_dump --format=custom');
 	my $dst = ha_node('purge_restore', no_extension => 1);
+	sql('CREATE ROLE admin_user; CREATE ROLE nobody', node => $dst);
 	$dst->command_ok([ 'pg_restore', '--exit-on-error', '--dbname', $dst->connstr('postgres'), $dump ],
 		'pg_restore');
 	is(nreceipts(node => $dst), $nrc, 'restored: every receipt and anchor came along');
@@ -887,6 +1076,15 @@ sub check_continues
 		'unprotect|admin_user|5', 'recorded in retired_tables');
 	is(nrows('t_unprot'), '5', 'the rows stay in the unprotected table');
 	sql("SELECT hipaa_audit.release_hold($h, 'done')");
+	sql(q{SELECT hipaa_audit.set_retention('t_drop_held', '1 hour')});
+	my ($n) = purge('t_drop_held', as_admin());
+	is($n . ':' . nrows('t_drop_held'), '0:5', 'after raising the retention to 1 hour, the same rows are kept');
+
+	# A purged, empty table may be dropped; its receipt then names no table.
+	sql('DROP TABLE t_hold');
+	is(sql(q{SELECT rows_left || ':' || coalesce(newest_row_at::text, 'null') FROM hipaa_audit.retired_tables
+		WHERE table_name = 'public.t_hold'}), '0:null', 'the purged, empty t_hold is dropped and recorded with 0 rows');
+	is(vr($hold_note, $vkey), 'f|unknown_table|', 'verify_receipt() of the dropped table\'s receipt: unknown_table');
 }
 
 # ---------------------------------------------------------------------
@@ -908,8 +1106,10 @@ sub check_continues
 		$prev = $h;
 	}
 	ok($good, 'each receipt\'s hash is SHA-256(prefix || 0x00 || prev_hash || note), linked to the one before');
-	is(scalar @rc, 9, 'nine receipts: one per purge that removed rows');
-	is(sql(q{SELECT ok::text || ':' || receipts FROM hipaa_audit.verify_receipt_chain()}), 'true:9',
+	is(sql(q{SELECT count(DISTINCT receipt_id) FROM hipaa_audit.purge_anchors}), scalar @rc,
+		'every receipt has its anchors');
+	cmp_ok(scalar @rc, '>=', 15, 'a receipt per purge that removed rows');
+	is(sql(q{SELECT ok::text || ':' || receipts FROM hipaa_audit.verify_receipt_chain()}), 'true:' . scalar @rc,
 		'verify_receipt_chain() ok');
 	foreach my $stmt (q{DELETE FROM hipaa_audit.purge_receipts}, q{UPDATE hipaa_audit.purge_anchors SET last_seq = 1},
 		q{TRUNCATE hipaa_audit.purge_anchors})
@@ -921,13 +1121,27 @@ sub check_continues
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
 	$node->restart;
 	sql("SET session_replication_role = replica; DELETE FROM hipaa_audit.purge_receipts WHERE id = $victim");
+	sql("ALTER TABLE t_mix DISABLE TRIGGER ALL; UPDATE t_mix SET n = 99 WHERE tag LIKE 'new-%' AND n = 2; ALTER TABLE t_mix $reenable");
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'hipaa_audit'\n");
 	$node->restart;
 	my ($ok, $n, $first) = split /\|/, sql(q{SELECT ok, receipts, first_problem FROM hipaa_audit.verify_receipt_chain()});
-	is("$ok|$n", 'f|8', 'verify_receipt_chain() is broken after a receipt row was deleted');
+	is("$ok|$n", 'f|' . (scalar(@rc) - 1), 'verify_receipt_chain() is broken after a receipt row was deleted');
 	like($first, qr/\Areceipt $victim: /, 'and names the deleted receipt (its anchors are orphaned)');
 	my ($r, $d) = vr($victim_note, $vkey);
-	isnt($r, 't|ok|t_all', 'verify_receipt() of the deleted receipt no longer says ok') or diag $d;
+	like($r, qr/\Af\|/, 'verify_receipt() of the deleted receipt no longer says ok') or diag $d;
+	note "verify_receipt() of the deleted receipt: $r ($d)";
+	like(problems('t_all'), qr/-1:-1:anchor_without_receipt/,
+		'verify() of t_all reports anchor_without_receipt');
+	($r, $d) = vr($mix_note, $vkey);
+	is($r, 'f|table_rewritten|t_mix', 'verify_receipt() after a kept row of t_mix was changed: table_rewritten')
+	  or diag $d;
+}
+
+# The server log records each purge.
+{
+	my $log = slurp_file($node->logfile);
+	like($log, qr/LOG:  hipaa_audit: purged 15 expired rows from public\.t_all \(receipt $all_id\) by role admin_user/,
+		'the server log records the purge, its receipt and the role');
 }
 
 $node->stop;
