@@ -236,16 +236,6 @@ verifier_key(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-static char *
-Hex(const uint8 *h, int len)
-{
-	char	   *s = palloc(len * 2 + 1);
-
-	for (int i = 0; i < len; i++)
-		sprintf(s + i * 2, "%02x", h[i]);
-	return s;
-}
-
 static bool
 Unhex(const char *s, uint8 *out, int len)
 {
@@ -344,7 +334,7 @@ BuildBody(Relation rel, const HaProtectedEntry *entry)
 		if (seq > 0)
 		{
 			appendStringInfo(&chains, "chain %d " INT64_FORMAT " %s\n", c, seq,
-							 Hex(hash, HA_HASH_LEN));
+							 HaHex(hash, HA_HASH_LEN));
 			rows += seq;
 		}
 	}

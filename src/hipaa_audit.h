@@ -27,6 +27,7 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "port/atomics.h"
 #include "nodes/pg_list.h"
@@ -229,6 +230,8 @@ extern void HaRecordRetired(Oid relid, const char *action);
 
 /* verify.c */
 extern int64 HaVerifyCount(Oid relid);
+extern bool HaSlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out);
+extern char *HaHex(const uint8 *h, int len);
 
 /* refuse.c */
 extern void HaRefuse(const char *action, const char *object,

@@ -283,16 +283,6 @@ typedef struct PurgedRange
 	uint8		hash[HA_HASH_LEN];
 } PurgedRange;
 
-static char *
-HexText(const uint8 *h)
-{
-	char	   *s = palloc(HA_HASH_LEN * 2 + 1);
-
-	for (int i = 0; i < HA_HASH_LEN; i++)
-		sprintf(s + i * 2, "%02x", h[i]);
-	return s;
-}
-
 static void pg_attribute_noreturn()
 BrokenPrefix(Oid relid, int32 chain, int64 seq, const char *what)
 {
@@ -303,20 +293,6 @@ BrokenPrefix(Oid relid, int32 chain, int64 seq, const char *what)
 			 errdetail("%s  Nothing was removed.", what),
 			 errhint("Run hipaa_audit.verify_problems('%s') and investigate before purging.",
 					 HaRelDisplayName(relid))));
-}
-
-static bool
-SlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out)
-{
-	bytea	   *b;
-
-	if (slot->tts_isnull[att - 1])
-		return false;
-	b = DatumGetByteaPP(slot->tts_values[att - 1]);
-	if (VARSIZE_ANY_EXHDR(b) != HA_HASH_LEN)
-		return false;
-	memcpy(out, VARDATA_ANY(b), HA_HASH_LEN);
-	return true;
 }
 
 /*
@@ -362,12 +338,12 @@ PurgeChain(Relation rel, Relation idx, HaShape *shape, const HaProtectedEntry *e
 		if (seq != expect)
 			BrokenPrefix(relid, chain, expect,
 						 psprintf("The row at position " INT64_FORMAT " is missing.", expect));
-		if (!SlotHash(slot, shape->att_prev, rowprev) || !SlotHash(slot, shape->att_hash, stored))
+		if (!HaSlotHash(slot, shape->att_prev, rowprev) || !HaSlotHash(slot, shape->att_hash, stored))
 			BrokenPrefix(relid, chain, seq, "Its audit_prev_hash or audit_hash is NULL or not 32 bytes.");
 		if (memcmp(rowprev, prev, HA_HASH_LEN) != 0)
 			BrokenPrefix(relid, chain, seq,
 						 psprintf("Its audit_prev_hash %s does not match the audit_hash %s of the row before it.",
-								  HexText(rowprev), HexText(prev)));
+								  HaHex(rowprev, HA_HASH_LEN), HaHex(prev, HA_HASH_LEN)));
 		if (!expired)
 		{
 			MemoryContextSwitchTo(old);
@@ -425,7 +401,7 @@ ReceiptBody(Oid relid, const HaProtectedEntry *entry, Interval *retention,
 	for (int i = 0; i < nranges; i++)
 		appendStringInfo(&buf, "chain %d " INT64_FORMAT " " INT64_FORMAT " %s\n",
 						 ranges[i].chain, ranges[i].first, ranges[i].last,
-						 HexText(ranges[i].hash));
+						 HaHex(ranges[i].hash, HA_HASH_LEN));
 	AtEOXact_GUC(true, nestlevel);
 	return buf.data;
 }

@@ -92,8 +92,9 @@ ReportFromCheckpoint(void *arg, int32 chain, int64 seq, const char *kind,
 	Report((VerifyState *) arg, chain, seq, kind, detail);
 }
 
-static bool
-GetHash(TupleTableSlot *slot, AttrNumber att, uint8 *out)
+/* A slot's hash column, when it is not NULL and 32 bytes long. */
+bool
+HaSlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out)
 {
 	bytea	   *b;
 
@@ -106,12 +107,13 @@ GetHash(TupleTableSlot *slot, AttrNumber att, uint8 *out)
 	return true;
 }
 
-static char *
-Hex(const uint8 *h)
+/* Lowercase hex of len bytes, palloc'd. */
+char *
+HaHex(const uint8 *h, int len)
 {
-	char	   *s = palloc(HA_HASH_LEN * 2 + 1);
+	char	   *s = palloc(len * 2 + 1);
 
-	for (int i = 0; i < HA_HASH_LEN; i++)
+	for (int i = 0; i < len; i++)
 		sprintf(s + i * 2, "%02x", h[i]);
 	return s;
 }
@@ -265,8 +267,8 @@ VerifyTable(Oid relid, VerifyState *st)
 		}
 		chain = DatumGetInt32(slot->tts_values[shape->att_chain - 1]);
 		seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
-		have_prev = GetHash(slot, shape->att_prev, prev);
-		have_stored = GetHash(slot, shape->att_hash, stored);
+		have_prev = HaSlotHash(slot, shape->att_prev, prev);
+		have_stored = HaSlotHash(slot, shape->att_hash, stored);
 
 		if (chain != cur_chain)
 		{
@@ -320,7 +322,7 @@ VerifyTable(Oid relid, VerifyState *st)
 			if (have_last && memcmp(prev, last_hash, HA_HASH_LEN) != 0)
 				Report(st, chain, seq, "broken_link",
 					   psprintf("audit_prev_hash %s does not match the previous row's audit_hash %s",
-								Hex(prev), Hex(last_hash)));
+								HaHex(prev, HA_HASH_LEN), HaHex(last_hash, HA_HASH_LEN)));
 			HaRowHash(shape, &entry->uuid, chain, seq, prev,
 					  slot->tts_values, slot->tts_isnull, computed);
 			if (memcmp(computed, stored, HA_HASH_LEN) != 0)
