@@ -83,3 +83,35 @@ SELECT table_name, action, retired_by = current_user AS by_me, retention, rows_l
 DROP SCHEMA purge_schema;
 DROP TABLE purge_log, purge_plain;
 DROP ROLE regress_ha_purger;
+-- The session's time zone does not move the cutoff: a fresh row stays
+-- within a week's retention whatever TimeZone says.
+CREATE TABLE purge_tz (id int);
+SELECT hipaa_audit.protect('purge_tz', '7 days');
+INSERT INTO purge_tz VALUES (1);
+SET TimeZone = 'AAA+167BBB-167,M1.1.0/0,M12.1.6/0';
+DROP TABLE purge_tz;
+SELECT hipaa_audit.unprotect('purge_tz');
+RESET TimeZone;
+SELECT count(*) FROM purge_tz;
+-- A retention in other units must be longer from every date: 2160 days is
+-- not "at least 6 years" (a year can have 366 days), 2196 days is.
+SELECT hipaa_audit.set_retention('purge_tz', '6 years');
+SELECT hipaa_audit.set_retention('purge_tz', '2160 days');
+\echo :LAST_ERROR_SQLSTATE
+SELECT hipaa_audit.set_retention('purge_tz', '2195 days');
+\echo :LAST_ERROR_SQLSTATE
+SELECT hipaa_audit.set_retention('purge_tz', '2196 days');
+SELECT hipaa_audit.set_retention('purge_tz', '6 years 1 month');
+SELECT hipaa_audit.set_retention('purge_tz', '73 months');
+SELECT retention FROM hipaa_audit.protected_tables WHERE table_name = 'purge_tz';
+-- A table other tables reference by foreign key is not purged (the
+-- removal would not check them).
+CREATE TABLE purge_parent (id int PRIMARY KEY);
+SELECT hipaa_audit.protect('purge_parent', '1 millisecond');
+CREATE TABLE purge_child (parent int REFERENCES purge_parent);
+INSERT INTO purge_parent VALUES (1);
+INSERT INTO purge_child VALUES (1);
+SELECT pg_sleep(0.05);
+SELECT * FROM hipaa_audit.purge_expired('purge_parent');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM purge_parent;

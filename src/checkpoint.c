@@ -317,7 +317,7 @@ BuildBody(Relation rel, const HaProtectedEntry *entry)
 	int64		rows = 0;
 	StringInfoData chains;
 
-	HaAnchor   *anchors = HaLoadAnchors(&entry->uuid, NULL);
+	HaAnchor   *anchors = NULL;
 
 	initStringInfo(&chains);
 	for (int32 c = 0; c < entry->chains; c++)
@@ -325,9 +325,14 @@ BuildBody(Relation rel, const HaProtectedEntry *entry)
 		int64		seq = 0;
 		uint8		hash[HA_HASH_LEN];
 
-		/* A chain purged to its end keeps its head: the purge's anchor. */
-		if (!(FindRow(rel, c, -1, &seq, hash) && seq > 0) && anchors[c].seq > 0)
+		/*
+		 * A chain purged to its end keeps its head: the purge's anchor, read
+		 * after the miss (a purge's deletes and anchors commit together).
+		 */
+		if (!(FindRow(rel, c, -1, &seq, hash) && seq > 0))
 		{
+			if (anchors == NULL)
+				anchors = HaLoadAnchors(&entry->uuid, NULL);
 			seq = anchors[c].seq;
 			memcpy(hash, anchors[c].hash, HA_HASH_LEN);
 		}
@@ -394,6 +399,8 @@ HaPinDateSettings(int *nestlevel)
 	(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("quote_all_identifiers", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
@@ -696,8 +703,8 @@ CheckBody(const char *body, NoteCheck *nc)
 
 	if (entry == NULL)
 		return false;
-	anchors = HaLoadAnchors(&entry->uuid, NULL);
 	rel = table_open(entry->relid, AccessShareLock);
+	anchors = HaLoadAnchors(&entry->uuid, NULL);
 	for (line = body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
 	{
 		int32		chain;
@@ -716,6 +723,9 @@ CheckBody(const char *body, NoteCheck *nc)
 		}
 		if (!FindRow(rel, chain, seq, NULL, have))
 		{
+			/* Anchors read after the miss, again if stale (a purge just committed). */
+			if (chain >= 0 && chain < HA_MAX_CHAINS && seq > anchors[chain].seq)
+				anchors = HaLoadAnchors(&entry->uuid, NULL);
 			/* Purged lawfully: a receipt covers it; at its end, the anchor. */
 			if (chain >= 0 && chain < HA_MAX_CHAINS && seq <= anchors[chain].seq)
 			{
@@ -1162,14 +1172,13 @@ HaCheckStoredCheckpoints(Oid relid, void (*report) (void *arg, int32 chain, int6
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	int64		checked = 0;
-	HaAnchor   *anchors;
+	HaAnchor   *anchors = NULL;
 
 	if (entry == NULL || !OidIsValid(cprelid))
 		return 0;
 	cprel = table_open(cprelid, AccessShareLock);
 	rel = table_open(relid, AccessShareLock);
 	snap = RegisterSnapshot(GetTransactionSnapshot());
-	anchors = HaLoadAnchors(&entry->uuid, snap);
 	scan = table_beginscan(cprel, snap, 0, NULL);
 	slot = table_slot_create(cprel, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
@@ -1196,21 +1205,29 @@ HaCheckStoredCheckpoints(Oid relid, void (*report) (void *arg, int32 chain, int6
 				sscanf(line, "chain %d " INT64_FORMAT " %64[0-9a-f]\n", &chain, &seq, hex) != 3 ||
 				!Unhex(hex, want, HA_HASH_LEN))
 				continue;
-			if (!FindRow(rel, chain, seq, NULL, have) &&
-				chain >= 0 && chain < HA_MAX_CHAINS && seq <= anchors[chain].seq)
+			if (FindRow(rel, chain, seq, NULL, have))
 			{
-				/* Purged lawfully; the anchor must be the recorded row. */
-				if (seq == anchors[chain].seq &&
-					memcmp(want, anchors[chain].hash, HA_HASH_LEN) != 0)
+				if (memcmp(want, have, HA_HASH_LEN) != 0)
 					report(arg, chain, seq, "checkpoint_mismatch",
-						   "a stored checkpoint recorded a different row at this position than the purge receipt that removed it");
+						   "a stored checkpoint recorded a different row at this position (history rewritten?)");
+				continue;
 			}
-			else if (!FindRow(rel, chain, seq, NULL, have))
+			if (chain < 0 || chain >= HA_MAX_CHAINS)
+			{
+				report(arg, chain, seq, "checkpoint_rows_missing",
+					   "a stored checkpoint recorded a row at this position; it is gone");
+				continue;
+			}
+			/* Purged lawfully?  Anchors read after the miss, again if stale. */
+			if (anchors == NULL || seq > anchors[chain].seq)
+				anchors = HaLoadAnchors(&entry->uuid, NULL);
+			if (seq > anchors[chain].seq)
 				report(arg, chain, seq, "checkpoint_rows_missing",
 					   "a stored checkpoint recorded a row at this position; it is gone (rows deleted from the end?)");
-			else if (memcmp(want, have, HA_HASH_LEN) != 0)
+			else if (seq == anchors[chain].seq &&
+					 memcmp(want, anchors[chain].hash, HA_HASH_LEN) != 0)
 				report(arg, chain, seq, "checkpoint_mismatch",
-					   "a stored checkpoint recorded a different row at this position (history rewritten?)");
+					   "a stored checkpoint recorded a different row at this position than the purge receipt that removed it");
 		}
 	}
 	ExecDropSingleTupleTableSlot(slot);

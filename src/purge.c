@@ -182,11 +182,18 @@ HaLockPurge(Oid relid)
 static TimestampTz
 Cutoff(Oid relid, Interval *retention)
 {
+	TimestampTz cutoff;
+	int			nestlevel;
+
 	if (!HaRegistryRetention(relid, retention))
 		elog(ERROR, "registry row of %s not found", HaRelDisplayName(relid));
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-												   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-												   IntervalPGetDatum(retention)));
+	/* Calendar arithmetic in UTC: the session's time zone must not move it. */
+	HaPinDateSettings(&nestlevel);
+	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+													 IntervalPGetDatum(retention)));
+	AtEOXact_GUC(true, nestlevel);
+	return cutoff;
 }
 
 /*
@@ -199,6 +206,7 @@ HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
 {
 	Interval	retention;
 	TimestampTz cutoff = Cutoff(relid, &retention);
+	Oid			nsp = HaSchemaOid();
 	Relation	rel = table_open(relid, AccessShareLock);
 	HaShape    *shape = HaGetShape(rel);
 	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
@@ -207,6 +215,13 @@ HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
 	bool		within = false;
 	int64		n = 0;
 	TimestampTz max = DT_NOBEGIN;
+
+	/*
+	 * A database still at the 0.1.0 schema has nowhere to record a drop: its
+	 * rule stays (every row counts) until ALTER EXTENSION ... UPDATE.
+	 */
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("retired_tables", nsp)))
+		cutoff = DT_NOEND;
 
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
@@ -258,7 +273,7 @@ HaRecordRetired(Oid relid, const char *action)
 	values[0] = UUIDPGetDatum(&uuid);
 	values[1] = CStringGetTextDatum(HaRelDisplayName(relid));
 	values[2] = CStringGetTextDatum(action);
-	values[3] = CStringGetDatum(GetUserNameFromId(GetUserId(), false));
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	values[4] = IntervalPGetDatum(&retention);
 	values[5] = Int64GetDatum(rows);
 	values[6] = TimestampTzGetDatum(newest);
@@ -432,7 +447,7 @@ StoreReceipt(Oid relid, const HaProtectedEntry *entry, TimestampTz cutoff, int64
 	}
 	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
 	values[1] = ObjectIdGetDatum(relid);
-	values[2] = CStringGetDatum(GetUserNameFromId(GetUserId(), false));
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	values[3] = TimestampTzGetDatum(cutoff);
 	values[4] = Int64GetDatum(total);
 	values[5] = CStringGetTextDatum(note);
@@ -507,6 +522,9 @@ purge_expired(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to purge table %s", name),
 				 errdetail("Only members of %s may purge expired rows.", HA_ADMIN_ROLE)));
+	/* The table's lock first: a DROP under way finishes before we look. */
+	LockRelationOid(relid, RowExclusiveLock);
+	HaCheckRelationExists(relid);
 	cached = HaLookupProtected(relid);
 	if (cached == NULL)
 		ereport(ERROR,
@@ -529,6 +547,21 @@ purge_expired(PG_FUNCTION_ARGS)
 
 	/* One purge of a table at a time; writers are not blocked. */
 	HaLockPurge(relid);
+
+	/* Removing rows here does not fire the checks of foreign keys. */
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values1[1] = {ObjectIdGetDatum(relid)};
+
+		if (HaRunAsExtensionOwnerInt8("SELECT count(*) FROM pg_catalog.pg_constraint "
+									  "WHERE confrelid = $1 AND contype = 'f'",
+									  1, argtypes, values1) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot purge %s: foreign keys of other tables reference it", name),
+					 errdetail("Removed rows would leave the referencing rows pointing at nothing."),
+					 errhint("Drop those foreign key constraints, or keep such tables unprotected.")));
+	}
 
 	if (HaTableHeld(relid))
 		HaRefuse("purge", psprintf("protected table %s", name),

@@ -178,13 +178,26 @@ HaIsProtected(Oid relid)
 	return hash_search(ProtectedRels, &relid, HASH_FIND, NULL) != NULL;
 }
 
+/*
+ * A copy of the table's cache entry, in the caller's memory context: the
+ * cache itself is rebuilt (and freed) whenever an invalidation arrives, which
+ * any lock, relation open or SQL call may accept.
+ */
 const HaProtectedEntry *
 HaLookupProtected(Oid relid)
 {
+	HaProtectedEntry *found;
+	HaProtectedEntry *copy;
+
 	if (!OidIsValid(relid) || !IsTransactionState())
 		return NULL;
 	EnsureLoaded();
-	return hash_search(ProtectedRels, &relid, HASH_FIND, NULL);
+	found = hash_search(ProtectedRels, &relid, HASH_FIND, NULL);
+	if (found == NULL)
+		return NULL;
+	copy = palloc(sizeof(HaProtectedEntry));
+	*copy = *found;
+	return copy;
 }
 
 /* The OIDs of every protected table of this database. */
@@ -889,6 +902,35 @@ unprotect(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * The shortest or longest time an interval can span from some date, in
+ * microseconds (in UTC, where a day is always 24 hours).
+ */
+static double
+SpanMicros(const Interval *iv, bool longest)
+{
+	int32		years = iv->month / 12;
+	int32		months = iv->month % 12;
+	double		days;
+
+	days = (double) years * ((years >= 0) == longest ? 366 : 365) +
+		(double) months * ((months >= 0) == longest ? 31 : 28) + iv->day;
+	return days * USECS_PER_DAY + iv->time;
+}
+
+/*
+ * Is the new retention at least the old one from every date?  Interval
+ * comparison alone counts a month as 30 days: "2160 days" would pass for
+ * "6 years", and its cutoff is a month later.
+ */
+static bool
+NeverShorter(const Interval *new, const Interval *old)
+{
+	if (new->month >= old->month && new->day >= old->day && new->time >= old->time)
+		return true;
+	return SpanMicros(new, false) >= SpanMicros(old, true);
+}
+
 PG_FUNCTION_INFO_V1(set_retention);
 
 /*
@@ -933,6 +975,9 @@ set_retention(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("retention must be a positive interval")));
 
+	/* One change of policy at a time, and never while a purge runs. */
+	HaLockPurge(relid);
+
 	/* The current policy (the UPDATE below re-checks it atomically). */
 	values[0] = ObjectIdGetDatum(relid);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -956,18 +1001,17 @@ set_retention(PG_FUNCTION_ARGS)
 	if (locked)
 		HaRefuse("change the retention of", psprintf("protected table %s", name),
 				 "Its retention is locked.", NULL);
-	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(retention),
-										  IntervalPGetDatum(current))) < 0)
+	if (!NeverShorter(retention, current))
 		HaRefuse("lower the retention of", psprintf("protected table %s", name),
 				 psprintf("Its retention is %s; retention can be raised, never lowered.",
 						  DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(current)))),
-				 NULL);
+				 "A new retention in other units must be longer on every date: a month counts as 28 to 31 days, a year as 365 or 366.");
 
 	values[1] = IntervalPGetDatum(retention);
 	values[2] = BoolGetDatum(lock);
 	HaRunAsExtensionOwner("UPDATE hipaa_audit.registry SET retention = $2, "
 						  "retention_locked = retention_locked OR $3 "
-						  "WHERE relid = $1 AND NOT retention_locked AND retention <= $2",
+						  "WHERE relid = $1 AND NOT retention_locked",
 						  3, argtypes, values, false);
 	if (ha_last_processed != 1)
 		ereport(ERROR,
