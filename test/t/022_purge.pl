@@ -7,7 +7,7 @@
 # unprotect of tables idle past their retention, recorded in retired_tables.
 #
 # Insertion times are stamped by the server, so rows are made "old" by
-# protecting tables with a retention of 2 seconds and waiting.
+# protecting tables with a retention of 4 seconds and waiting.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -317,7 +317,7 @@ foreach my $t (
 {
 	my ($tbl, $chains) = @$t;
 	sql("CREATE TABLE $tbl (tag text, n int); "
-		  . "SELECT hipaa_audit.protect('$tbl', retention => '2 seconds', chains => $chains)");
+		  . "SELECT hipaa_audit.protect('$tbl', retention => '4 seconds', chains => $chains)");
 }
 sql(q{
 	INSERT INTO t_gap SELECT 'old', g FROM generate_series(1, 6) g;
@@ -360,7 +360,7 @@ is(distinct(@all_chains), 3, 't_all: three concurrent writers took the three cha
 is(nreceipts(), '0/0', 'no receipts or anchors at first');
 {
 	my ($n, $id, $note) = purge('t_all', as_admin());
-	is("$n|$id|$note", '0|null|', 'purge of fresh rows (2 seconds retention): 0 rows, no receipt');
+	is("$n|$id|$note", '0|null|', 'purge of fresh rows (4 seconds retention): 0 rows, no receipt');
 	($n, $id, $note) = purge('t_none', as_admin());
 	is("$n|$id|$note", '0|null|', 'purge of a table with nothing expired (1 day retention): 0 rows, no receipt');
 }
@@ -454,9 +454,9 @@ is(problems('t_tamper_upd'), '0:3:hash_mismatch', '(t_tamper_upd: row 3 really c
 is(problems('t_tamper_del'), '0:3:gap', '(t_tamper_del: row 3 really deleted)');
 is(verify_ok('t_gap'), 'true:6:0', 't_gap verifies after the consistent rewrite');
 
-# Wait until every old row is past its 2 seconds.
+# Wait until every old row is past its 4 seconds.
 ok($node->poll_query_until('postgres',
-		q{SELECT clock_timestamp() > (SELECT max(audit_at) FROM t_big) + interval '2.2 seconds'}),
+		q{SELECT clock_timestamp() > (SELECT max(audit_at) FROM t_big) + interval '4.2 seconds'}),
 	'the old rows are past their retention');
 
 # ---------------------------------------------------------------------
@@ -491,7 +491,7 @@ like(sql_err(q{SELECT hipaa_audit.set_retention('t_all', '1 second')}),
 	qr/ERROR:  42501: cannot lower the retention of protected table public\.t_all/,
 	'lowering the retention is refused (42501)');
 is(sql(q{SET IntervalStyle = postgres; SELECT retention FROM hipaa_audit.registry WHERE relid = 't_all'::regclass}),
-	'00:00:02', 'retention unchanged');
+	'00:00:04', 'retention unchanged');
 is(nrows('t_all') . ' ' . nreceipts(), '15 0/0', 'after the refusals: nothing removed, no receipt');
 
 # ---------------------------------------------------------------------
@@ -562,14 +562,14 @@ is($bl[2], 'table public.t_all', 'receipt table line');
 is($bl[3], 'database postgres', 'receipt database line');
 like($bl[4], qr/\Atime \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00\z/, 'receipt time line, UTC');
 is($bl[5], 'by admin_user', 'receipt by line: the purging role');
-is($bl[6], 'retention 00:00:02', 'receipt retention line');
+is($bl[6], 'retention 00:00:04', 'receipt retention line');
 my $cutoff_txt = sql("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SELECT cutoff FROM hipaa_audit.purge_receipts WHERE id = $all_id");
 is($bl[7], "cutoff $cutoff_txt", 'receipt cutoff line = the stored cutoff');
 is($bl[8], 'rows 15', 'receipt rows line');
 is(join("\n", @bl[ 9 .. $#bl ]), join("\n", @all_want),
 	'receipt chain lines: every chain from 1 to its last row, with that row\'s hash');
 my ($ttxt) = $bl[4] =~ /\Atime (.*)\z/;
-is(sql("SELECT '$ttxt'::timestamptz - '$cutoff_txt'::timestamptz >= interval '2 seconds'"), 't',
+is(sql("SELECT '$ttxt'::timestamptz - '$cutoff_txt'::timestamptz >= interval '4 seconds'"), 't',
 	'the cutoff is at least the retention before the receipt time');
 is(scalar @$all_sigs, 1, 'one signature line');
 is($all_sigs->[0][0], 'audit.example.org', 'signed by the signer name');
@@ -1062,7 +1062,7 @@ sub check_continues
 	is(sql(q{SELECT count(*) FROM pg_class WHERE relname = 't_drop'}), '0', 'DROP TABLE of a table idle past retention succeeds');
 	is(sql(q{SET IntervalStyle = postgres; SELECT table_name || '|' || action || '|' || retired_by || '|' || retention || '|' || rows_left || '|' || newest_row_at
 		FROM hipaa_audit.retired_tables WHERE table_name LIKE '%t_drop'}),
-		"public.t_drop|drop|$su|00:00:02|5|$newest", 'recorded in retired_tables with rows_left 5 and the newest row');
+		"public.t_drop|drop|$su|00:00:04|5|$newest", 'recorded in retired_tables with rows_left 5 and the newest row');
 	is(sql(q{SELECT count(*) FROM hipaa_audit.registry WHERE relid::text LIKE '%t_drop'}), '0', 'and gone from the registry');
 	like(sql_err('DROP TABLE t_drop_held'),
 		qr/ERROR:  42501: cannot DROP protected table public\.t_drop_held\nDETAIL:  The table is under a legal hold\./,
