@@ -23,6 +23,14 @@ RESET ROLE;
 SELECT * FROM hipaa_audit.purge_expired('purge_log');
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM purge_log;
+-- A dry run verifies and counts what a purge would remove, removes
+-- nothing and needs no key, at any isolation level, also read-only.
+BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+SELECT * FROM hipaa_audit.purge_expired('purge_log', dry_run => true);
+COMMIT;
+SELECT count(*) FROM purge_log;
+SELECT * FROM hipaa_audit.purge_expired('purge_log', NULL);
+\echo :LAST_ERROR_SQLSTATE
 -- Only at READ COMMITTED, never read-only.
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT * FROM hipaa_audit.purge_expired('purge_log');

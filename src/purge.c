@@ -311,13 +311,14 @@ BrokenPrefix(Oid relid, int32 chain, int64 seq, const char *what)
 }
 
 /*
- * Verify and remove the expired run at the start of one chain.  Returns the
- * number of rows removed; fills *range when it is more than zero.
+ * Verify and remove (unless !remove: a dry run) the expired run at the start
+ * of one chain.  Returns the number of rows; fills *range when it is more
+ * than zero.
  */
 static int64
 PurgeChain(Relation rel, Relation idx, HaShape *shape, const HaProtectedEntry *entry,
 		   int32 chain, const HaAnchor *anchor, TimestampTz cutoff, Snapshot snap,
-		   MemoryContext rowcxt, PurgedRange *range)
+		   MemoryContext rowcxt, bool remove, PurgedRange *range)
 {
 	Oid			relid = RelationGetRelid(rel);
 	IndexScanDesc scan;
@@ -370,7 +371,8 @@ PurgeChain(Relation rel, Relation idx, HaShape *shape, const HaProtectedEntry *e
 			BrokenPrefix(relid, chain, seq,
 						 "The row's content differs from what was hashed when it was inserted.");
 
-		simple_table_tuple_delete(rel, &slot->tts_tid, snap);
+		if (remove)
+			simple_table_tuple_delete(rel, &slot->tts_tid, snap);
 		memcpy(prev, stored, HA_HASH_LEN);
 		expect++;
 		removed++;
@@ -479,10 +481,59 @@ StoreReceipt(Oid relid, const HaProtectedEntry *entry, TimestampTz cutoff, int64
 		10, argtypes, values);
 }
 
+/*
+ * Everything a purge that removes rows needs, checked before it reads a
+ * row: a writable primary, READ COMMITTED, the 0.2.0 schema, the per-table
+ * purge lock, no foreign keys pointing at the table, no legal hold, a key.
+ */
+static void
+PrepareRemoval(Oid relid, const char *name)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	PreventCommandIfReadOnly("hipaa_audit.purge_expired()");
+	PreventCommandDuringRecovery("hipaa_audit.purge_expired()");
+	/* A transaction snapshot could miss a receipt committed meanwhile. */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("hipaa_audit.purge_expired() must run at READ COMMITTED isolation"),
+				 errhint("A dry run (dry_run => true) may run at any isolation level.")));
+	if (!OidIsValid(get_relname_relid(ANCHOR_TABLE, HaSchemaOid())))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the hipaa_audit schema in this database is older than its library"),
+				 errhint("Run ALTER EXTENSION hipaa_audit UPDATE.")));
+
+	/* One purge of a table at a time; writers are not blocked. */
+	HaLockPurge(relid);
+
+	/* Removing rows here does not fire the checks of foreign keys. */
+	if (HaRunAsExtensionOwnerInt8("SELECT count(*) FROM pg_catalog.pg_constraint "
+								  "WHERE confrelid = $1 AND contype = 'f'",
+								  1, argtypes, values) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot purge %s: foreign keys of other tables reference it", name),
+				 errdetail("Removed rows would leave the referencing rows pointing at nothing."),
+				 errhint("Drop those foreign key constraints, or keep such tables unprotected.")));
+
+	if (HaTableHeld(relid))
+		HaRefuse("purge", psprintf("protected table %s", name),
+				 "The table is under a legal hold.",
+				 "See hipaa_audit.legal_holds_active; release the hold first.");
+	/* No receipt, no purge: fail before removing anything. */
+	HaCheckSigningKey();
+}
+
 PG_FUNCTION_INFO_V1(purge_expired);
 
 /*
- * purge_expired(tbl) -> (rows_removed, receipt_id, receipt)
+ * purge_expired(tbl, dry_run) -> (rows_removed, receipt_id, receipt)
+ *
+ * A dry run verifies and counts the rows a purge would remove now, removes
+ * nothing, stores nothing and needs no key; it also runs on a standby.
  */
 Datum
 purge_expired(PG_FUNCTION_ARGS)
@@ -504,14 +555,17 @@ purge_expired(PG_FUNCTION_ARGS)
 	PurgedRange *ranges;
 	int			nranges = 0;
 	int64		total = 0;
+	bool		dry_run;
+	LOCKMODE	lockmode;
 	TupleDesc	desc;
 	Datum		values[3];
 	bool		nulls[3] = {false, true, true};
 
-	if (PG_ARGISNULL(0))
+	if (PG_ARGISNULL(0) || (PG_NARGS() > 1 && PG_ARGISNULL(1)))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument of hipaa_audit.purge_expired must not be null")));
+				 errmsg("arguments of hipaa_audit.purge_expired must not be null")));
+	dry_run = PG_NARGS() > 1 && PG_GETARG_BOOL(1);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	relid = PG_GETARG_OID(0);
@@ -523,7 +577,8 @@ purge_expired(PG_FUNCTION_ARGS)
 				 errmsg("permission denied to purge table %s", name),
 				 errdetail("Only members of %s may purge expired rows.", HA_ADMIN_ROLE)));
 	/* The table's lock first: a DROP under way finishes before we look. */
-	LockRelationOid(relid, RowExclusiveLock);
+	lockmode = dry_run ? AccessShareLock : RowExclusiveLock;
+	LockRelationOid(relid, lockmode);
 	HaCheckRelationExists(relid);
 	cached = HaLookupProtected(relid);
 	if (cached == NULL)
@@ -532,46 +587,11 @@ purge_expired(PG_FUNCTION_ARGS)
 				 errmsg("table %s is not protected", name),
 				 errhint("purge_expired() removes expired rows from protected tables only.")));
 	copy = *cached;
-	PreventCommandIfReadOnly("hipaa_audit.purge_expired()");
-	PreventCommandDuringRecovery("hipaa_audit.purge_expired()");
-	/* A transaction snapshot could miss a receipt committed meanwhile. */
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("hipaa_audit.purge_expired() must run at READ COMMITTED isolation")));
-	if (!OidIsValid(get_relname_relid(ANCHOR_TABLE, HaSchemaOid())))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the hipaa_audit schema in this database is older than its library"),
-				 errhint("Run ALTER EXTENSION hipaa_audit UPDATE.")));
-
-	/* One purge of a table at a time; writers are not blocked. */
-	HaLockPurge(relid);
-
-	/* Removing rows here does not fire the checks of foreign keys. */
-	{
-		Oid			argtypes[1] = {OIDOID};
-		Datum		values1[1] = {ObjectIdGetDatum(relid)};
-
-		if (HaRunAsExtensionOwnerInt8("SELECT count(*) FROM pg_catalog.pg_constraint "
-									  "WHERE confrelid = $1 AND contype = 'f'",
-									  1, argtypes, values1) > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot purge %s: foreign keys of other tables reference it", name),
-					 errdetail("Removed rows would leave the referencing rows pointing at nothing."),
-					 errhint("Drop those foreign key constraints, or keep such tables unprotected.")));
-	}
-
-	if (HaTableHeld(relid))
-		HaRefuse("purge", psprintf("protected table %s", name),
-				 "The table is under a legal hold.",
-				 "See hipaa_audit.legal_holds_active; release the hold first.");
-	/* No receipt, no purge: fail before removing anything. */
-	HaCheckSigningKey();
+	if (!dry_run)
+		PrepareRemoval(relid, name);
 
 	cutoff = Cutoff(relid, &retention);
-	rel = table_open(relid, RowExclusiveLock);
+	rel = table_open(relid, lockmode);
 	shape = HaGetShape(rel);
 	idxoid = HaChainIndexOf(rel, true);
 	if (!OidIsValid(idxoid))
@@ -589,7 +609,7 @@ purge_expired(PG_FUNCTION_ARGS)
 	for (int32 c = 0; c < entry->chains; c++)
 	{
 		int64		n = PurgeChain(rel, idx, shape, entry, c, &anchors[c], cutoff, snap,
-								   rowcxt, &ranges[nranges]);
+								   rowcxt, !dry_run, &ranges[nranges]);
 
 		if (n > 0)
 		{
@@ -601,9 +621,8 @@ purge_expired(PG_FUNCTION_ARGS)
 	UnregisterSnapshot(snap);
 	index_close(idx, AccessShareLock);
 	table_close(rel, NoLock);
-
 	values[0] = Int64GetDatum(total);
-	if (total > 0)
+	if (total > 0 && !dry_run)
 	{
 		char	   *body = ReceiptBody(relid, entry, &retention, cutoff, total, ranges, nranges);
 		char	   *note = HaSignNote(body);

@@ -69,7 +69,7 @@ SELECT bag_eq(
              ('table hipaa_audit.purge_anchors'),
              ('table hipaa_audit.retired_tables'),
              ('sequence hipaa_audit.retired_tables_id_seq'),
-             ('function hipaa_audit.purge_expired(regclass)'),
+             ('function hipaa_audit.purge_expired(regclass,boolean)'),
              ('function hipaa_audit.verify_receipt(text,text)'),
              ('function hipaa_audit.verify_receipt_chain()')$$,
     'the extension owns exactly these objects');
@@ -191,8 +191,8 @@ SELECT bag_eq(
         FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
        WHERE p.pronamespace = 'hipaa_audit'::regnamespace AND l.lanname = 'c'$$,
     $$VALUES
-      ('hipaa_audit.purge_expired(regclass)',
-       'tbl regclass, OUT rows_removed bigint, OUT receipt_id bigint, OUT receipt text',
+      ('hipaa_audit.purge_expired(regclass,boolean)',
+       'tbl regclass, dry_run boolean DEFAULT false, OUT rows_removed bigint, OUT receipt_id bigint, OUT receipt text',
        'record', 'c', 'f', 'v', 'u',
        false, false, false, false, '{}'::text[], 'purge_expired', '$libdir/hipaa_audit', true,
        1::real, 0::real),
@@ -506,8 +506,8 @@ SELECT bag_eq(
       ('relation hipaa_audit.verify_progress', 'owner', 'TRIGGER', false),
       ('relation hipaa_audit.verify_progress', 'owner', 'TRUNCATE', false),
       ('relation hipaa_audit.verify_progress', 'owner', 'UPDATE', false),
-      ('function hipaa_audit.purge_expired(regclass)', 'hipaa_audit_admin', 'EXECUTE', false),
-      ('function hipaa_audit.purge_expired(regclass)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.purge_expired(regclass,boolean)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.purge_expired(regclass,boolean)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.verify_receipt(text,text)', 'hipaa_audit_admin', 'EXECUTE', false),
       ('function hipaa_audit.verify_receipt(text,text)', 'hipaa_audit_auditor', 'EXECUTE', false),
       ('function hipaa_audit.verify_receipt(text,text)', 'owner', 'EXECUTE', false),

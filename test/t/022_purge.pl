@@ -482,11 +482,11 @@ foreach my $iso ('REPEATABLE READ', 'SERIALIZABLE')
 like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired('t_all')}, extra_params => [ '-U', 'nobody' ]),
 	qr/ERROR:  42501: permission denied for function purge_expired/,
 	'a role outside hipaa_audit_admin: 42501 (no EXECUTE)');
-sql(q{GRANT EXECUTE ON FUNCTION hipaa_audit.purge_expired(regclass) TO nobody});
+sql(q{GRANT EXECUTE ON FUNCTION hipaa_audit.purge_expired(regclass, boolean) TO nobody});
 like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired('t_all')}, extra_params => [ '-U', 'nobody' ]),
 	qr/ERROR:  42501: permission denied to purge table public\.t_all\nDETAIL:  Only members of hipaa_audit_admin may purge expired rows\./,
 	'granted EXECUTE but not a member of hipaa_audit_admin: still 42501');
-sql(q{REVOKE EXECUTE ON FUNCTION hipaa_audit.purge_expired(regclass) FROM nobody});
+sql(q{REVOKE EXECUTE ON FUNCTION hipaa_audit.purge_expired(regclass, boolean) FROM nobody});
 like(sql_err(q{SELECT hipaa_audit.set_retention('t_all', '1 second')}),
 	qr/ERROR:  42501: cannot lower the retention of protected table public\.t_all/,
 	'lowering the retention is refused (42501)');
@@ -543,6 +543,11 @@ is(verify_ok('t_mix'), 'true:8:0', 't_mix: verify() ok after the purge, each cha
 my $all_before = rows_by_chain('t_all');
 my @all_want = map { my $r = $all_before->{$_}; "chain $_ 1 $r->[-1][0] $r->[-1][2]" }
   sort { $a <=> $b } keys %$all_before;
+my $rc_dry = nreceipts();
+is(sql(q{SELECT rows_removed::text || '|' || (receipt_id IS NULL)::text || '|' || (receipt IS NULL)::text
+	FROM hipaa_audit.purge_expired('t_all', dry_run => true)}, as_admin()),
+	'15|true|true', 't_all: a dry run counts the 15 expired rows, no receipt');
+is(nrows('t_all') . ' ' . nreceipts(), "15 $rc_dry", 't_all: the dry run removed and stored nothing');
 my ($all_n, $all_id, $all_note) = purge('t_all', as_admin());
 is($all_n, 15, 't_all: all 15 expired rows removed');
 is(nrows('t_all'), '0', 't_all: the table is empty');
@@ -696,6 +701,9 @@ like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired('t_tamper_upd')}, as_admi
 like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired('t_tamper_del')}, as_admin()),
 	qr/ERROR:  XX001: cannot purge public\.t_tamper_del: chain 0 is broken at position 3\n/,
 	'a deleted middle row in the prefix: purge refused, XX001, chain and position named');
+like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired('t_tamper_upd', dry_run => true)}, as_admin()),
+	qr/ERROR:  XX001: cannot purge public\.t_tamper_upd: chain 0 is broken at position 3\n/,
+	'a dry run finds the same break');
 is(nrows('t_tamper_upd') . ' ' . nrows('t_tamper_del'), '6 5', 'nothing removed from either table');
 is(nreceipts(), $rc_t, 'no receipt or anchor stored');
 
