@@ -56,6 +56,15 @@ like($err, qr/cannot execute INSERT in a read-only transaction/,
 like($err, qr/ERROR:  (cannot DELETE FROM protected table|cannot execute DELETE in a read-only transaction)/,
 	'and deletes');
 
+# A purge removes rows: refused on the standby with PostgreSQL's message; a
+# dry run only reads, so it runs there.
+($rc, $out, $err) = $standby->psql('postgres', q{SELECT * FROM hipaa_audit.purge_expired('access_log')});
+like($err, qr/ERROR:  cannot execute hipaa_audit\.purge_expired\(\) in a read-only transaction/,
+	'purge_expired() is refused on the standby');
+is($standby->safe_psql('postgres',
+		q{SELECT rows_removed || ':' || (receipt IS NULL) FROM hipaa_audit.purge_expired('access_log', dry_run => true)}),
+	'0:true', 'a dry run of purge_expired() runs on the standby (nothing expired in 6 years)');
+
 # Take the chains' heads as the primary has them, then promote.
 my $heads_sql = q{SELECT string_agg(audit_chain || ':' || max_seq, ',' ORDER BY audit_chain)
                     FROM (SELECT audit_chain, max(audit_seq) AS max_seq FROM access_log GROUP BY 1) h};
