@@ -123,3 +123,9 @@ SELECT pg_sleep(0.05);
 SELECT * FROM hipaa_audit.purge_expired('purge_parent');
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM purge_parent;
+-- verify_receipt with a quorum: NULLs and a quorum out of range.
+SELECT * FROM hipaa_audit.verify_receipt('x', NULL::text[], 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM hipaa_audit.verify_receipt('x', ARRAY['a+00000000+AA'], 2);
+\echo :LAST_ERROR_SQLSTATE
+SELECT ok, status FROM hipaa_audit.verify_receipt('x', ARRAY['not a key'], 1);

@@ -86,6 +86,21 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.verify_receipt(pg_catalog.text, pg_catalog.text) IS
     'hipaa_audit: check a purge receipt''s signature against the given key, that the database recorded it, and that the table continues from it';
 
+CREATE FUNCTION @extschema@.verify_receipt(
+    note        pg_catalog.text,
+    keys        pg_catalog.text[],
+    quorum      pg_catalog.int4,
+    OUT ok      pg_catalog.bool,
+    OUT status  pg_catalog.text,
+    OUT tbl     pg_catalog.regclass,
+    OUT detail  pg_catalog.text,
+    OUT signers pg_catalog.text[])
+RETURNS record
+AS 'MODULE_PATHNAME', 'verify_receipt_quorum'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.verify_receipt(pg_catalog.text, pg_catalog.text[], pg_catalog.int4) IS
+    'hipaa_audit: check that at least quorum of the given keys signed a purge receipt, and the table against it';
+
 CREATE FUNCTION @extschema@.verify_receipt_chain(
     OUT ok            pg_catalog.bool,
     OUT receipts      pg_catalog.int8,
@@ -131,9 +146,11 @@ COMMENT ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) IS
 
 REVOKE ALL ON FUNCTION @extschema@.purge_expired(pg_catalog.regclass, pg_catalog.bool) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify_receipt(pg_catalog.text, pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify_receipt(pg_catalog.text, pg_catalog.text[], pg_catalog.int4) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify_receipt_chain() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.purge_expired(pg_catalog.regclass, pg_catalog.bool) TO hipaa_audit_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_receipt(pg_catalog.text, pg_catalog.text) TO hipaa_audit_admin, hipaa_audit_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.verify_receipt(pg_catalog.text, pg_catalog.text[], pg_catalog.int4) TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_receipt_chain() TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT SELECT ON TABLE @extschema@.purge_receipts, @extschema@.purge_anchors, @extschema@.retired_tables
     TO hipaa_audit_admin, hipaa_audit_auditor;

@@ -925,6 +925,26 @@ verify_checkpoint(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, false));
 }
 
+/* The keys of a quorum check, NULL entries kept (CheckNote reports them). */
+static char **
+QuorumKeys(ArrayType *arr, int32 quorum_arg, int *nkeys, int32 *quorum)
+{
+	Datum	   *elems;
+	bool	   *elemnulls;
+	char	  **keys;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, nkeys);
+	if (quorum_arg < 1 || quorum_arg > *nkeys)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("quorum must be between 1 and the number of keys (%d)", *nkeys)));
+	*quorum = quorum_arg;
+	keys = palloc(sizeof(char *) * Max(*nkeys, 1));
+	for (int i = 0; i < *nkeys; i++)
+		keys[i] = elemnulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return keys;
+}
+
 PG_FUNCTION_INFO_V1(verify_checkpoint_quorum);
 
 /*
@@ -935,8 +955,6 @@ verify_checkpoint_quorum(PG_FUNCTION_ARGS)
 {
 	NoteCheck	nc;
 	ArrayBuildState *signers = NULL;
-	Datum	   *elems;
-	bool	   *elemnulls;
 	char	  **keys;
 	int			nkeys;
 	int32		quorum;
@@ -946,16 +964,7 @@ verify_checkpoint_quorum(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("arguments of hipaa_audit.verify_checkpoint must not be null")));
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &elemnulls, &nkeys);
-	quorum = PG_GETARG_INT32(2);
-	if (quorum < 1 || quorum > nkeys)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("quorum must be between 1 and the number of keys (%d)", nkeys)));
-	keys = palloc(sizeof(char *) * nkeys);
-	for (int i = 0; i < nkeys; i++)
-		keys[i] = elemnulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	keys = QuorumKeys(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_INT32(2), &nkeys, &quorum);
 	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), keys, nkeys, quorum, &nc, &signers, CheckBody);
 	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, true));
 }
@@ -981,6 +990,31 @@ verify_receipt(PG_FUNCTION_ARGS)
 	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), &key, 1, 1, &nc, &signers,
 				   CheckReceiptBody);
 	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, false));
+}
+
+PG_FUNCTION_INFO_V1(verify_receipt_quorum);
+
+/*
+ * verify_receipt(note, keys[], quorum) -> (ok, status, tbl, detail, signers)
+ */
+Datum
+verify_receipt_quorum(PG_FUNCTION_ARGS)
+{
+	NoteCheck	nc;
+	ArrayBuildState *signers = NULL;
+	char	  **keys;
+	int			nkeys;
+	int32		quorum;
+	bool		ok;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.verify_receipt must not be null")));
+	keys = QuorumKeys(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_INT32(2), &nkeys, &quorum);
+	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), keys, nkeys, quorum, &nc, &signers,
+				   CheckReceiptBody);
+	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, true));
 }
 
 /* ----------------------------------------------------------------

@@ -210,7 +210,7 @@ SELECT is((SELECT count(*) FROM pg_depend
             WHERE refclassid = 'pg_extension'::regclass
               AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'hipaa_audit')
               AND deptype = 'e'),
-    42::bigint, '... the extension still owns its 42 objects');
+    43::bigint, '... the extension still owns its 43 objects');
 SELECT ok(EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hipaa_audit'),
     'the extension is still installed');
 SELECT results_eq(

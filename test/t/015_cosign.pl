@@ -129,5 +129,36 @@ is($node->safe_psql('postgres', q{SELECT ok::int || ':' || first_problem FROM hi
 	'0:checkpoint 4: it does not link to the checkpoint stored before it',
 	'a deleted checkpoint breaks the link of the next one');
 
+# A purge receipt, co-signed by the witness outside the database: a quorum
+# of the server's and the witness's keys.
+$node->safe_psql('postgres', q{
+	CREATE TABLE r_log (id int);
+	SELECT hipaa_audit.protect('r_log', retention => '1 second');
+	INSERT INTO r_log VALUES (1), (2), (3);
+});
+$node->poll_query_until('postgres',
+	q{SELECT clock_timestamp() > (SELECT max(audit_at) FROM r_log) + interval '1.1 seconds'})
+  or die 'rows did not expire';
+my $receipt = $node->safe_psql('postgres', q{SELECT receipt FROM hipaa_audit.purge_expired('r_log')});
+my ($rbody) = $receipt =~ /\A(.*?\n)\n/s;
+my (undef, $rwitness_line) = signer('witness', 'witness.example', $rbody);
+my (undef, $rstranger_line) = signer('stranger', 'witness.example', $rbody);
+my $keys2 = 'ARRAY[' . q_lit($server_key) . ', ' . q_lit($witness_key) . ']';
+is($node->safe_psql('postgres', 'SELECT ok::int || status || array_to_string(signers, \',\') FROM hipaa_audit.verify_receipt('
+		  . q_lit("$receipt$rwitness_line\n") . ", $keys2, 2)"),
+	'1okserver.example,witness.example', 'a receipt co-signed by the witness meets a quorum of 2');
+is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_receipt('
+		  . q_lit($receipt) . ", $keys2, 2)"),
+	'0quorum_not_met', 'without the witness\'s line the quorum of 2 is not met');
+is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_receipt('
+		  . q_lit("$receipt$rstranger_line\n") . ", $keys2, 2)"),
+	'0quorum_not_met', 'a line under the witness\'s name by another key does not count');
+is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_receipt('
+		  . q_lit("$receipt$rwitness_line\n") . ", $keys2, 1)"),
+	'1ok', 'a quorum of 1 is met by either key');
+($rc, $out, $err) = $node->psql('postgres', 'SELECT * FROM hipaa_audit.verify_receipt('
+	  . q_lit($receipt) . ", $keys2, 3)");
+like($err, qr/quorum must be between 1 and the number of keys \(2\)/, 'a quorum larger than the keys is an error');
+
 $node->stop;
 done_testing();
