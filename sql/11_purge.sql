@@ -129,3 +129,7 @@ SELECT * FROM hipaa_audit.verify_receipt('x', NULL::text[], 1);
 SELECT * FROM hipaa_audit.verify_receipt('x', ARRAY['a+00000000+AA'], 2);
 \echo :LAST_ERROR_SQLSTATE
 SELECT ok, status FROM hipaa_audit.verify_receipt('x', ARRAY['not a key'], 1);
+-- max_rows: at least 1 (NULL: no limit).
+SELECT * FROM hipaa_audit.purge_expired('purge_tz', max_rows => 0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT rows_removed FROM hipaa_audit.purge_expired('purge_tz', dry_run => true, max_rows => NULL);

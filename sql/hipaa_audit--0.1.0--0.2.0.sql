@@ -64,14 +64,15 @@ REVOKE ALL ON TABLE @extschema@.retired_tables FROM PUBLIC;
 CREATE FUNCTION @extschema@.purge_expired(
     tbl              pg_catalog.regclass,
     dry_run          pg_catalog.bool DEFAULT false,
+    max_rows         pg_catalog.int8 DEFAULT NULL,
     OUT rows_removed pg_catalog.int8,
     OUT receipt_id   pg_catalog.int8,
     OUT receipt      pg_catalog.text)
 RETURNS record
 AS 'MODULE_PATHNAME', 'purge_expired'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.purge_expired(pg_catalog.regclass, pg_catalog.bool) IS
-    'hipaa_audit: verify and remove the rows past retention at the start of each chain, with a signed receipt; dry_run only verifies and counts them (hipaa_audit_admin)';
+COMMENT ON FUNCTION @extschema@.purge_expired(pg_catalog.regclass, pg_catalog.bool, pg_catalog.int8) IS
+    'hipaa_audit: verify and remove the rows past retention at the start of each chain (at most max_rows), with a signed receipt; dry_run only verifies and counts them (hipaa_audit_admin)';
 
 CREATE FUNCTION @extschema@.verify_receipt(
     note       pg_catalog.text,
@@ -144,11 +145,11 @@ COMMENT ON TABLE @extschema@.registry IS
 COMMENT ON FUNCTION @extschema@.unprotect(pg_catalog.regclass) IS
     'hipaa_audit: remove the protection of a table holding no rows within retention and no hold; recorded in retired_tables (hipaa_audit_admin)';
 
-REVOKE ALL ON FUNCTION @extschema@.purge_expired(pg_catalog.regclass, pg_catalog.bool) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.purge_expired(pg_catalog.regclass, pg_catalog.bool, pg_catalog.int8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify_receipt(pg_catalog.text, pg_catalog.text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify_receipt(pg_catalog.text, pg_catalog.text[], pg_catalog.int4) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.verify_receipt_chain() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.purge_expired(pg_catalog.regclass, pg_catalog.bool) TO hipaa_audit_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.purge_expired(pg_catalog.regclass, pg_catalog.bool, pg_catalog.int8) TO hipaa_audit_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_receipt(pg_catalog.text, pg_catalog.text) TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_receipt(pg_catalog.text, pg_catalog.text[], pg_catalog.int4) TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_receipt_chain() TO hipaa_audit_admin, hipaa_audit_auditor;

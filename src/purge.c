@@ -312,13 +312,13 @@ BrokenPrefix(Oid relid, int32 chain, int64 seq, const char *what)
 
 /*
  * Verify and remove (unless !remove: a dry run) the expired run at the start
- * of one chain.  Returns the number of rows; fills *range when it is more
- * than zero.
+ * of one chain, at most budget rows of it.  Returns the number of rows;
+ * fills *range when it is more than zero.
  */
 static int64
 PurgeChain(Relation rel, Relation idx, HaShape *shape, const HaProtectedEntry *entry,
 		   int32 chain, const HaAnchor *anchor, TimestampTz cutoff, Snapshot snap,
-		   MemoryContext rowcxt, bool remove, PurgedRange *range)
+		   MemoryContext rowcxt, bool remove, int64 budget, PurgedRange *range)
 {
 	Oid			relid = RelationGetRelid(rel);
 	IndexScanDesc scan;
@@ -333,7 +333,7 @@ PurgeChain(Relation rel, Relation idx, HaShape *shape, const HaProtectedEntry *e
 	ScanKeyInit(&keys[1], 2, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(anchor->seq));
 	scan = index_beginscan(rel, idx, snap, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	while (removed < budget && index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		MemoryContext old;
 		int64		seq;
@@ -530,7 +530,10 @@ PrepareRemoval(Oid relid, const char *name)
 PG_FUNCTION_INFO_V1(purge_expired);
 
 /*
- * purge_expired(tbl, dry_run) -> (rows_removed, receipt_id, receipt)
+ * purge_expired(tbl, dry_run, max_rows) -> (rows_removed, receipt_id, receipt)
+ *
+ * max_rows bounds one purge (chains in order, each still a prefix), so that
+ * a long backlog can go in several transactions.
  *
  * A dry run verifies and counts the rows a purge would remove now, removes
  * nothing, stores nothing and needs no key; it also runs on a standby.
@@ -556,6 +559,7 @@ purge_expired(PG_FUNCTION_ARGS)
 	int			nranges = 0;
 	int64		total = 0;
 	bool		dry_run;
+	int64		max_rows;
 	LOCKMODE	lockmode;
 	TupleDesc	desc;
 	Datum		values[3];
@@ -564,8 +568,14 @@ purge_expired(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || (PG_NARGS() > 1 && PG_ARGISNULL(1)))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments of hipaa_audit.purge_expired must not be null")));
+				 errmsg("arguments of hipaa_audit.purge_expired must not be null"),
+				 errdetail("Only max_rows may be NULL (no limit).")));
 	dry_run = PG_NARGS() > 1 && PG_GETARG_BOOL(1);
+	max_rows = (PG_NARGS() > 2 && !PG_ARGISNULL(2)) ? PG_GETARG_INT64(2) : PG_INT64_MAX;
+	if (max_rows < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must be at least 1, or NULL for no limit")));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	relid = PG_GETARG_OID(0);
@@ -608,8 +618,12 @@ purge_expired(PG_FUNCTION_ARGS)
 	ranges = palloc(sizeof(PurgedRange) * entry->chains);
 	for (int32 c = 0; c < entry->chains; c++)
 	{
-		int64		n = PurgeChain(rel, idx, shape, entry, c, &anchors[c], cutoff, snap,
-								   rowcxt, !dry_run, &ranges[nranges]);
+		int64		n;
+
+		if (total >= max_rows)
+			break;
+		n = PurgeChain(rel, idx, shape, entry, c, &anchors[c], cutoff, snap,
+					   rowcxt, !dry_run, max_rows - total, &ranges[nranges]);
 
 		if (n > 0)
 		{

@@ -209,6 +209,13 @@ sub anchors_of
 		  . "WHERE r.relid = '$tbl'::regclass", %o);
 }
 
+# purge_expired(tbl, max_rows => n) as the admin: rows removed.
+sub purge_limited
+{
+	my ($tbl, $max) = @_;
+	return sql("SELECT rows_removed FROM hipaa_audit.purge_expired('$tbl', max_rows => $max)", as_admin());
+}
+
 # Latest anchor per chain: { chain => [last, hash] }.
 sub latest_anchors
 {
@@ -482,11 +489,11 @@ foreach my $iso ('REPEATABLE READ', 'SERIALIZABLE')
 like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired('t_all')}, extra_params => [ '-U', 'nobody' ]),
 	qr/ERROR:  42501: permission denied for function purge_expired/,
 	'a role outside hipaa_audit_admin: 42501 (no EXECUTE)');
-sql(q{GRANT EXECUTE ON FUNCTION hipaa_audit.purge_expired(regclass, boolean) TO nobody});
+sql(q{GRANT EXECUTE ON FUNCTION hipaa_audit.purge_expired(regclass, boolean, bigint) TO nobody});
 like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired('t_all')}, extra_params => [ '-U', 'nobody' ]),
 	qr/ERROR:  42501: permission denied to purge table public\.t_all\nDETAIL:  Only members of hipaa_audit_admin may purge expired rows\./,
 	'granted EXECUTE but not a member of hipaa_audit_admin: still 42501');
-sql(q{REVOKE EXECUTE ON FUNCTION hipaa_audit.purge_expired(regclass, boolean) FROM nobody});
+sql(q{REVOKE EXECUTE ON FUNCTION hipaa_audit.purge_expired(regclass, boolean, bigint) FROM nobody});
 like(sql_err(q{SELECT hipaa_audit.set_retention('t_all', '1 second')}),
 	qr/ERROR:  42501: cannot lower the retention of protected table public\.t_all/,
 	'lowering the retention is refused (42501)');
@@ -1143,6 +1150,43 @@ sub check_continues
 	($r, $d) = vr($mix_note, $vkey);
 	is($r, 'f|table_rewritten|t_mix', 'verify_receipt() after a kept row of t_mix was changed: table_rewritten')
 	  or diag $d;
+}
+
+# A long backlog in several transactions: max_rows bounds each purge, every
+# chain still loses only a prefix, and the pieces add up.
+{
+	sql(q{CREATE TABLE t_batch (tag text, n int);
+		SELECT hipaa_audit.protect('t_batch', retention => '1 second', chains => 3)});
+	my @bc = held_inserts('t_batch', 'old', 3, 3, 3);
+	is(distinct(@bc), 3, 't_batch: three writers, three chains');
+	ok($node->poll_query_until('postgres',
+			q{SELECT clock_timestamp() > (SELECT max(audit_at) FROM t_batch) + interval '1.2 seconds'}),
+		't_batch: rows expired');
+	like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired('t_batch', max_rows => 0)}, as_admin()),
+		qr/ERROR:  22023: max_rows must be at least 1/, 'max_rows 0 is refused (22023)');
+	is(sql(q{SELECT rows_removed FROM hipaa_audit.purge_expired('t_batch', dry_run => true, max_rows => 4)}, as_admin()),
+		'4', 'a dry run honours max_rows');
+	my @got;
+	my $left = 9;
+	foreach my $round (1 .. 4)
+	{
+		my $n = purge_limited('t_batch', 4);
+		push @got, $n;
+		$left -= $n;
+		is(verify_ok('t_batch'), "true:$left:0", "t_batch verifies after purge $round ($left rows left)");
+	}
+	is(join(',', @got), '4,4,1,0', 't_batch: purges of at most 4 rows remove 4, 4, 1, then nothing');
+	my $anchors = anchors_of('t_batch');
+	my %next;
+	my $contiguous = 1;
+	foreach my $a (split / /, $anchors)
+	{
+		my ($c, $first, $last) = split /:/, $a;
+		$contiguous = 0 if $first != ($next{$c} // 1);
+		$next{$c} = $last + 1;
+	}
+	ok($contiguous, "t_batch: each chain's removed ranges follow each other without gap or overlap ($anchors)");
+	is(join(',', map { $next{$_} - 1 } sort keys %next), '3,3,3', 't_batch: every chain purged to its end');
 }
 
 # The server log records each purge.
