@@ -417,12 +417,7 @@ TakeCheckpoint(Oid relid)
 	Datum		values[4];
 
 	HaCheckRelationExists(relid);
-	entry = HaLookupProtected(relid);
-	if (entry == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s is not protected", HaRelDisplayName(relid)),
-				 errhint("Only tables registered with hipaa_audit.protect() have chains to checkpoint.")));
+	entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to checkpoint.");
 	if (!HaRelOwnerCheck(relid, GetUserId()) && !HaIsAuditAdmin(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -903,118 +898,84 @@ NoteResult(FunctionCallInfo fcinfo, bool ok, NoteCheck *nc, ArrayBuildState *sig
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
 }
 
-PG_FUNCTION_INFO_V1(verify_checkpoint);
-
 /*
- * verify_checkpoint(note, key) -> (ok, status, tbl, detail)
+ * The four SQL entry points: (note, key) or (note, keys[], quorum), for a
+ * checkpoint or a purge receipt.  The single-key form is a quorum of one.
  */
+static Datum
+VerifyNote(FunctionCallInfo fcinfo, const char *fname, BodyCheck check_body)
+{
+	bool		quorum_form = (PG_NARGS() == 3);
+	NoteCheck	nc;
+	ArrayBuildState *signers = NULL;
+	char	  **keys;
+	int			nkeys = 1;
+	int32		quorum = 1;
+	bool		ok;
+
+	for (int i = 0; i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("arguments of hipaa_audit.%s must not be null", fname)));
+	if (quorum_form)
+	{
+		Datum	   *elems;
+		bool	   *elemnulls;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &elemnulls, &nkeys);
+		quorum = PG_GETARG_INT32(2);
+		if (quorum < 1 || quorum > nkeys)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("quorum must be between 1 and the number of keys (%d)", nkeys)));
+		keys = palloc(sizeof(char *) * nkeys);
+		/* NULL entries are kept: CheckNote reports them. */
+		for (int i = 0; i < nkeys; i++)
+			keys[i] = elemnulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	}
+	else
+	{
+		keys = palloc(sizeof(char *));
+		keys[0] = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	}
+	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), keys, nkeys, quorum, &nc, &signers,
+				   check_body);
+	return NoteResult(fcinfo, ok, &nc, signers, quorum_form);
+}
+
+PG_FUNCTION_INFO_V1(verify_checkpoint);
+PG_FUNCTION_INFO_V1(verify_checkpoint_quorum);
+PG_FUNCTION_INFO_V1(verify_receipt);
+PG_FUNCTION_INFO_V1(verify_receipt_quorum);
+
+/* verify_checkpoint(note, key) -> (ok, status, tbl, detail) */
 Datum
 verify_checkpoint(PG_FUNCTION_ARGS)
 {
-	NoteCheck	nc;
-	ArrayBuildState *signers = NULL;
-	char	   *key;
-	bool		ok;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments of hipaa_audit.verify_checkpoint must not be null")));
-	key = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), &key, 1, 1, &nc, &signers, CheckBody);
-	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, false));
+	return VerifyNote(fcinfo, "verify_checkpoint", CheckBody);
 }
 
-/* The keys of a quorum check, NULL entries kept (CheckNote reports them). */
-static char **
-QuorumKeys(ArrayType *arr, int32 quorum_arg, int *nkeys, int32 *quorum)
-{
-	Datum	   *elems;
-	bool	   *elemnulls;
-	char	  **keys;
-
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, nkeys);
-	if (quorum_arg < 1 || quorum_arg > *nkeys)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("quorum must be between 1 and the number of keys (%d)", *nkeys)));
-	*quorum = quorum_arg;
-	keys = palloc(sizeof(char *) * Max(*nkeys, 1));
-	for (int i = 0; i < *nkeys; i++)
-		keys[i] = elemnulls[i] ? NULL : TextDatumGetCString(elems[i]);
-	return keys;
-}
-
-PG_FUNCTION_INFO_V1(verify_checkpoint_quorum);
-
-/*
- * verify_checkpoint(note, keys[], quorum) -> (ok, status, tbl, detail, signers)
- */
+/* verify_checkpoint(note, keys[], quorum) -> (ok, status, tbl, detail, signers) */
 Datum
 verify_checkpoint_quorum(PG_FUNCTION_ARGS)
 {
-	NoteCheck	nc;
-	ArrayBuildState *signers = NULL;
-	char	  **keys;
-	int			nkeys;
-	int32		quorum;
-	bool		ok;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments of hipaa_audit.verify_checkpoint must not be null")));
-	keys = QuorumKeys(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_INT32(2), &nkeys, &quorum);
-	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), keys, nkeys, quorum, &nc, &signers, CheckBody);
-	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, true));
+	return VerifyNote(fcinfo, "verify_checkpoint", CheckBody);
 }
 
-PG_FUNCTION_INFO_V1(verify_receipt);
-
-/*
- * verify_receipt(note, key) -> (ok, status, tbl, detail)
- */
+/* verify_receipt(note, key) -> (ok, status, tbl, detail) */
 Datum
 verify_receipt(PG_FUNCTION_ARGS)
 {
-	NoteCheck	nc;
-	ArrayBuildState *signers = NULL;
-	char	   *key;
-	bool		ok;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments of hipaa_audit.verify_receipt must not be null")));
-	key = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), &key, 1, 1, &nc, &signers,
-				   CheckReceiptBody);
-	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, false));
+	return VerifyNote(fcinfo, "verify_receipt", CheckReceiptBody);
 }
 
-PG_FUNCTION_INFO_V1(verify_receipt_quorum);
-
-/*
- * verify_receipt(note, keys[], quorum) -> (ok, status, tbl, detail, signers)
- */
+/* verify_receipt(note, keys[], quorum) -> (ok, status, tbl, detail, signers) */
 Datum
 verify_receipt_quorum(PG_FUNCTION_ARGS)
 {
-	NoteCheck	nc;
-	ArrayBuildState *signers = NULL;
-	char	  **keys;
-	int			nkeys;
-	int32		quorum;
-	bool		ok;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments of hipaa_audit.verify_receipt must not be null")));
-	keys = QuorumKeys(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_INT32(2), &nkeys, &quorum);
-	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), keys, nkeys, quorum, &nc, &signers,
-				   CheckReceiptBody);
-	PG_RETURN_DATUM(NoteResult(fcinfo, ok, &nc, signers, true));
+	return VerifyNote(fcinfo, "verify_receipt", CheckReceiptBody);
 }
 
 /* ----------------------------------------------------------------

@@ -184,6 +184,7 @@ extern bool ha_database_protected;
 extern void HaRegistryInit(void);
 extern bool HaIsProtected(Oid relid);
 extern const HaProtectedEntry *HaLookupProtected(Oid relid);
+extern const HaProtectedEntry *HaRequireProtected(Oid relid, const char *hint);
 extern bool HaAnyProtected(void);
 extern List *HaProtectedRelids(void);
 extern Oid	HaSchemaOid(void);

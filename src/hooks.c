@@ -149,6 +149,27 @@ OwnRelName(Oid relid)
  * array, domain or composite?  Changing such a type changes the stored
  * values' binary form, and so their hashes.
  */
+static bool TypeReaches(Oid typid, Oid target, int depth);
+
+/* Does a column of the relation (a table or a composite type) reach target? */
+static bool
+RelationReachesType(Oid relid, Oid target, int depth)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		found = false;
+
+	for (int i = 0; i < desc->natts && !found; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped)
+			found = TypeReaches(att->atttypid, target, depth);
+	}
+	relation_close(rel, AccessShareLock);
+	return found;
+}
+
 static bool
 TypeReaches(Oid typid, Oid target, int depth)
 {
@@ -170,22 +191,7 @@ TypeReaches(Oid typid, Oid target, int depth)
 	if (OidIsValid(elem))
 		return TypeReaches(elem, target, depth + 1);
 	if (get_typtype(typid) == TYPTYPE_COMPOSITE)
-	{
-		Oid			relid = get_typ_typrelid(typid);
-		Relation	rel = relation_open(relid, AccessShareLock);
-		TupleDesc	desc = RelationGetDescr(rel);
-		bool		found = false;
-
-		for (int i = 0; i < desc->natts && !found; i++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, i);
-
-			if (!att->attisdropped)
-				found = TypeReaches(att->atttypid, target, depth + 1);
-		}
-		relation_close(rel, AccessShareLock);
-		return found;
-	}
+		return RelationReachesType(get_typ_typrelid(typid), target, depth + 1);
 	return false;
 }
 
@@ -201,19 +207,8 @@ ProtectedTableUsingType(Oid typid)
 	foreach(lc, relids)
 	{
 		Oid			relid = lfirst_oid(lc);
-		Relation	rel = relation_open(relid, AccessShareLock);
-		TupleDesc	desc = RelationGetDescr(rel);
-		bool		found = false;
 
-		for (int i = 0; i < desc->natts && !found; i++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, i);
-
-			if (!att->attisdropped)
-				found = TypeReaches(att->atttypid, typid, 0);
-		}
-		relation_close(rel, AccessShareLock);
-		if (found)
+		if (RelationReachesType(relid, typid, 0))
 		{
 			char	   *name = HaRelDisplayName(relid);
 

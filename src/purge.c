@@ -254,8 +254,7 @@ HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
 void
 HaRecordRetired(Oid relid, const char *action)
 {
-	const HaProtectedEntry *cached = HaLookupProtected(relid);
-	pg_uuid_t	uuid;
+	const HaProtectedEntry *entry = HaLookupProtected(relid);
 	Oid			nsp = HaSchemaOid();
 	Interval	retention;
 	int64		rows;
@@ -264,13 +263,12 @@ HaRecordRetired(Oid relid, const char *action)
 	Datum		values[7];
 	bool		nulls[7] = {false, false, false, false, false, false, false};
 
-	if (cached == NULL || !OidIsValid(nsp) ||
-		!OidIsValid(get_relname_relid("retired_tables", nsp)))
+	if (entry == NULL || !OidIsValid(nsp) ||
+		!OidIsValid(get_relname_relid("retired_tables", nsp)) ||
+		!HaRegistryRetention(relid, &retention))
 		return;
-	uuid = cached->uuid;		/* the cache may be rebuilt while SQL runs */
 	(void) HaRowsWithinRetention(relid, &rows, &newest);
-	(void) Cutoff(relid, &retention);
-	values[0] = UUIDPGetDatum(&uuid);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
 	values[1] = CStringGetTextDatum(HaRelDisplayName(relid));
 	values[2] = CStringGetTextDatum(action);
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
@@ -543,9 +541,7 @@ purge_expired(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
 	char	   *name;
-	const HaProtectedEntry *cached;
-	HaProtectedEntry copy;
-	const HaProtectedEntry *entry = &copy;	/* the cache may be rebuilt while SQL runs */
+	const HaProtectedEntry *entry;
 	Interval	retention;
 	TimestampTz cutoff;
 	Snapshot	snap;
@@ -590,13 +586,7 @@ purge_expired(PG_FUNCTION_ARGS)
 	lockmode = dry_run ? AccessShareLock : RowExclusiveLock;
 	LockRelationOid(relid, lockmode);
 	HaCheckRelationExists(relid);
-	cached = HaLookupProtected(relid);
-	if (cached == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s is not protected", name),
-				 errhint("purge_expired() removes expired rows from protected tables only.")));
-	copy = *cached;
+	entry = HaRequireProtected(relid, "purge_expired() removes expired rows from protected tables only.");
 	if (!dry_run)
 		PrepareRemoval(relid, name);
 

@@ -200,6 +200,20 @@ HaLookupProtected(Oid relid)
 	return copy;
 }
 
+/* As HaLookupProtected, but a table that is not protected is an error. */
+const HaProtectedEntry *
+HaRequireProtected(Oid relid, const char *hint)
+{
+	const HaProtectedEntry *entry = HaLookupProtected(relid);
+
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not protected", HaRelDisplayName(relid)),
+				 hint ? errhint("%s", hint) : 0));
+	return entry;
+}
+
 /* The OIDs of every protected table of this database. */
 List *
 HaProtectedRelids(void)
@@ -862,10 +876,7 @@ unprotect(PG_FUNCTION_ARGS)
 
 	rel = table_open(relid, AccessExclusiveLock);
 	name = HaRelDisplayName(relid);
-	if (!HaIsProtected(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s is not protected", name)));
+	(void) HaRequireProtected(relid, NULL);
 	if (HaTableHeld(relid))
 		HaRefuse("unprotect", psprintf("protected table %s", name),
 				 "The table is under a legal hold.",
@@ -964,10 +975,7 @@ set_retention(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to change the retention of %s", name),
 				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
-	if (!HaIsProtected(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s is not protected", name)));
+	(void) HaRequireProtected(relid, NULL);
 	memset(&zero, 0, sizeof(zero));
 	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(retention),
 										  IntervalPGetDatum(&zero))) <= 0)
@@ -1108,7 +1116,6 @@ place_hold(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
 	const HaProtectedEntry *entry;
-	pg_uuid_t	uuid;
 	Oid			argtypes[4] = {UUIDOID, REGCLASSOID, NAMEOID, TEXTOID};
 	Datum		values[4];
 	int64		id;
@@ -1136,14 +1143,9 @@ place_hold(PG_FUNCTION_ARGS)
 	 */
 	LockRelationOid(relid, AccessShareLock);
 	HaCheckRelationExists(relid);
-	entry = HaLookupProtected(relid);
-	if (entry == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s is not protected", HaRelDisplayName(relid))));
-	uuid = entry->uuid;			/* the cache may be rebuilt while SQL runs */
+	entry = HaRequireProtected(relid, NULL);
 	HaLockPurge(relid);
-	values[0] = UUIDPGetDatum(&uuid);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
 	values[1] = ObjectIdGetDatum(relid);
 	values[2] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	values[3] = PG_GETARG_DATUM(1);

@@ -148,12 +148,11 @@ CheckAnchorReceipts(const HaProtectedEntry *entry, VerifyState *st)
 {
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1];
-	pg_uuid_t	uuid = entry->uuid;
 	int64		bad;
 
 	if (!OidIsValid(get_relname_relid("purge_anchors", HaSchemaOid())))
 		return;					/* a 0.1.0 schema: no purge ever ran */
-	values[0] = UUIDPGetDatum(&uuid);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
 	bad = HaRunAsExtensionOwnerInt8(
 		"SELECT count(*) FROM hipaa_audit.purge_anchors a WHERE a.table_uuid = $1 "
 		"AND NOT EXISTS (SELECT 1 FROM hipaa_audit.purge_receipts r "
@@ -192,12 +191,7 @@ VerifyTable(Oid relid, VerifyState *st)
 	HaAnchor   *anchors;
 
 	HaCheckRelationExists(relid);
-	entry = HaLookupProtected(relid);
-	if (entry == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s is not protected", HaRelDisplayName(relid)),
-				 errhint("Only tables registered with hipaa_audit.protect() have chains to verify.")));
+	entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
 	CheckCanVerify(relid);
 
 	memset(zero, 0, sizeof(zero));
