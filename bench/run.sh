@@ -62,20 +62,12 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 install_packages
 ensure_test_user
 
-work=$(mktemp -d /tmp/hipaa_audit_bench.XXXXXX)
 samplers=()
-cleanup() {
+extra_cleanup() {
 	local p
 	for p in "${samplers[@]}"; do kill "$p" 2>/dev/null || true; done
-	as_test_user bash -c "source '$work/src/test/lib.sh'; pg_stop '$work/pg'" 2>/dev/null || true
-	if [ "${HA_KEEP:-0}" = 1 ]; then
-		echo "kept $work"
-	else
-		rm -rf "$work"
-	fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_work bench
 
 mkdir -p "$work/pg" "$work/steps" "$work/data"
 copy_and_build "$repo" "$work"

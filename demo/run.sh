@@ -14,12 +14,7 @@ source "$repo/test/lib.sh"
 install_packages
 ensure_test_user
 
-work=$(mktemp -d /tmp/hipaa_audit_demo.XXXXXX)
-cleanup() {
-	as_test_user bash -c "source '$work/src/test/lib.sh'; pg_stop '$work/pg'" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+make_work demo
 trap 'exit 130' INT TERM
 
 mkdir -p "$work/pg"

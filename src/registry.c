@@ -357,7 +357,9 @@ HaRunAsExtensionOwnerInt8(const char *sql, int nargs, Oid *argtypes, Datum *valu
 
 /*
  * A protected table's retention, read from the registry without SQL (it is
- * asked while a table owner drops a table).
+ * asked while a table owner drops a table) and with a fresh snapshot, not
+ * from the per-backend cache: a purge asks after waiting for the purge lock,
+ * and must see a set_retention() that held it.
  */
 bool
 HaRegistryRetention(Oid relid, Interval *retention)

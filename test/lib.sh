@@ -60,6 +60,25 @@ copy_and_build() {
 	chown -R "$HA_USER" "$work" 2>/dev/null || true
 }
 
+# make_work NAME: a fresh work directory in $work, removed on exit (kept
+# with HA_KEEP=1) after stopping its server; a script may define
+# extra_cleanup to run first.
+make_work() {
+	work=$(mktemp -d "/tmp/hipaa_audit_$1.XXXXXX")
+	trap work_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+work_cleanup() {
+	if declare -F extra_cleanup >/dev/null; then extra_cleanup; fi
+	as_test_user bash -c "source '$work/src/test/lib.sh'; pg_stop '$work/pg'" 2>/dev/null || true
+	if [ "${HA_KEEP:-0}" = 1 ]; then
+		echo "kept $work"
+	else
+		rm -rf "$work"
+	fi
+}
+
 # An unprivileged account to run the server and the tests (PostgreSQL
 # refuses to run as root).
 ensure_test_user() {

@@ -16,17 +16,7 @@ source "$repo/test/lib.sh"
 install_packages
 ensure_test_user
 
-work=$(mktemp -d /tmp/hipaa_audit_test.XXXXXX)
-cleanup() {
-	as_test_user bash -c "source '$work/src/test/lib.sh'; pg_stop '$work/pg'" 2>/dev/null || true
-	if [ "${HA_KEEP:-0}" = 1 ]; then
-		echo "kept $work"
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_work test
 
 # Build from a copy the unprivileged user can read and write.
 copy_and_build "$repo" "$work"
