@@ -84,6 +84,9 @@ static bool dropping_extension = false;
  */
 static List *dropping_tables = NIL;
 
+/* This statement dropped a protected table (its registry row is gone). */
+static bool dropped_protected = false;
+
 static bool DatabaseMarked(Oid dboid);
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
@@ -1141,7 +1144,7 @@ CheckDatabaseStatement(Node *parsetree)
 		if (DatabaseMarked(dboid))
 			HaRefuse("DROP DATABASE", psprintf("\"%s\", which holds protected tables", stmt->dbname),
 					 "Dropping the database would remove every audit row in it.",
-					 "Unprotect or lawfully purge its tables first; protection is marked by hipaa_audit.database_protected.");
+					 "Unprotect or drop its protected tables first; protection is marked by hipaa_audit.database_protected.");
 	}
 	else if (IsA(parsetree, AlterDatabaseSetStmt))
 	{
@@ -1206,8 +1209,10 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	bool		save_dropping = dropping_extension;
 	List	   *save_dropping_tables = dropping_tables;
+	bool		save_dropped = dropped_protected;
 
 	dropping_tables = NIL;		/* each statement decides for itself */
+	dropped_protected = false;
 	PG_TRY();
 	{
 		/* Database-level statements, also from databases without us. */
@@ -1230,12 +1235,18 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	{
 		dropping_extension = save_dropping;
 		dropping_tables = save_dropping_tables;
+		dropped_protected = save_dropped;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	dropping_extension = save_dropping;
 	list_free(dropping_tables);
 	dropping_tables = save_dropping_tables;
+
+	/* The last protected table is gone: the database may be dropped again. */
+	if (dropped_protected && OidIsValid(HaSchemaOid()) && !HaAnyProtected())
+		HaMarkDatabase(false);
+	dropped_protected = save_dropped;
 }
 
 /* ----------------------------------------------------------------
@@ -1292,6 +1303,7 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 							HaRelDisplayName(objectId), GetUserNameFromId(GetUserId(), false))));
 			HaRecordRetired(objectId, "drop");
 			HaRegistryForget(objectId);
+			dropped_protected = true;
 		}
 		else if (RelInOurSchema(objectId))
 			RefuseOwn("DROP", OwnRelName(objectId));

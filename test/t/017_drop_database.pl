@@ -56,5 +56,27 @@ $node->safe_psql('postgres', 'DROP DATABASE scratch');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'scratch'}),
 	'0', 'after the last table is unprotected, the database can be dropped');
 
+# Dropping the last protected table (idle past its retention) clears it too;
+# dropping one of two does not.
+$node->safe_psql('postgres', q{CREATE DATABASE scratch2});
+$node->safe_psql('scratch2', q{
+	CREATE EXTENSION hipaa_audit;
+	CREATE TABLE a (id int); SELECT hipaa_audit.protect('a', retention => '1 millisecond');
+	CREATE TABLE b (id int); SELECT hipaa_audit.protect('b');
+	INSERT INTO a VALUES (1);
+	SELECT pg_sleep(0.05);
+});
+$node->safe_psql('scratch2', 'DROP TABLE a');
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE scratch2');
+like($err, qr/cannot DROP DATABASE "scratch2", which holds protected tables/,
+	'after dropping one of two protected tables the database is still marked');
+$node->safe_psql('scratch2', 'DROP TABLE b');
+is($node->safe_psql('scratch2', q{SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+	WHERE d.datname = 'scratch2' AND array_to_string(s.setconfig, ',') LIKE '%database_protected%'}),
+	'0', 'dropping the last protected table clears the mark');
+$node->safe_psql('postgres', 'DROP DATABASE scratch2');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'scratch2'}),
+	'0', 'and the database can be dropped');
+
 $node->stop;
 done_testing();
