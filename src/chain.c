@@ -23,7 +23,8 @@
  *	  - A head missing from shared memory (after a restart, a crash, a
  *		promotion, or when the cache is full) is rebuilt from the table: the
  *		row with the highest position of that chain, read with a fresh
- *		snapshot while holding the chain.
+ *		snapshot while holding the chain; for a chain purged to its end,
+ *		its purge anchor.
  *
  * Within a transaction the head moves tentatively, row by row.  Savepoints
  * push the head as it was when a subtransaction first touched the chain, so

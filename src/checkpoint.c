@@ -759,12 +759,6 @@ CheckBody(const char *body, NoteCheck *nc)
 }
 
 /*
- * The check behind both verify_checkpoint() variants: at least quorum of
- * the given keys signed the note (each signer counted once; a line that
- * names one of the keys but does not verify fails the whole check), and the
- * table agrees with the note.  signers collects the names that signed.
- */
-/*
  * Check a signed purge receipt body: the database recorded every chain range
  * it lists, and the table verifies, each chain starting from its anchor.
  */
@@ -815,6 +809,13 @@ CheckReceiptBody(const char *body, NoteCheck *nc)
 
 typedef bool (*BodyCheck) (const char *body, NoteCheck *nc);
 
+/*
+ * The check behind verify_checkpoint() and verify_receipt(): at least quorum
+ * of the given keys signed the note (each signer counted once; a line that
+ * names one of the keys but does not verify fails the whole check), and
+ * check_body accepts what was signed.  signers collects the names that
+ * signed.
+ */
 static bool
 CheckNote(const char *note, char **keys, int nkeys, int quorum, NoteCheck *nc,
 		  ArrayBuildState **signers, BodyCheck check_body)

@@ -39,7 +39,7 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("hipaa_audit.signing_key_file",
-							   "Ed25519 private key (PKCS#8 PEM) that signs checkpoints.",
+							   "Ed25519 private key (PKCS#8 PEM) that signs checkpoints and purge receipts.",
 							   "Keep it outside the data directory, readable by the server's account only.",
 							   &ha_signing_key_file,
 							   "",
@@ -47,7 +47,7 @@ _PG_init(void)
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("hipaa_audit.signer_name",
-							   "Name in the signature lines of checkpoints and in the verifier key.",
+							   "Name in the signature lines of checkpoints and purge receipts, and in the verifier key.",
 							   "No spaces, control characters or \"+\"; a host-like name such as audit.example.org.",
 							   &ha_signer_name,
 							   "hipaa_audit",

@@ -18,11 +18,13 @@
  *					 extension's own objects.
  *	  object_access	 OAT_DROP sees every object a DROP removes, including
  *					 those reached by CASCADE, DROP SCHEMA and DROP OWNED: a
- *					 protected table is dropped only while empty, its columns
- *					 never.
+ *					 protected table is dropped by name once idle past its
+ *					 retention and not held, through a cascade only while
+ *					 empty; its columns never.  Each drop is recorded.
  *
  * ha_internal_change is set only while the extension's own functions run
- * their SQL (protect(), unprotect()); then the hooks let that SQL through.
+ * their SQL (protect(), unprotect(), set_retention(), holds, checkpoints,
+ * purges); then the hooks let that SQL through.
  *
  *-------------------------------------------------------------------------
  */

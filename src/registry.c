@@ -11,7 +11,7 @@
  *
  * Each backend keeps the set of protected OIDs in a hash table.  It is
  * rebuilt lazily after any relcache invalidation of the registry (protect(),
- * unprotect() and the drop of an empty protected table send one) and after
+ * unprotect() and the drop of a protected table send one) and after
  * a change of pg_namespace (the extension being created or dropped).
  *
  *-------------------------------------------------------------------------
@@ -280,7 +280,7 @@ HaRelationHasRows(Oid relid)
 }
 
 /*
- * Remove a table's registry row; called while an empty protected table is
+ * Remove a table's registry row; called while a protected table is
  * dropped, from inside the DROP, so it uses the heap directly.
  */
 void
@@ -1038,7 +1038,7 @@ set_retention(PG_FUNCTION_ARGS)
 
 /*
  * Does an unreleased legal hold cover this table?  Read directly (no SQL):
- * it is asked while a table owner drops an empty table, and the owner need
+ * it is asked while a table owner drops a table, and the owner need
  * not be able to read the holds.
  */
 bool

@@ -21,6 +21,8 @@
  *	  unindexed_rows  the table holds rows the chain index does not reach
  *	  purged_row_present  a row at a position a purge receipt says was removed
  *	  anchor_without_receipt  a chain starts from an anchor no stored receipt lists
+ *	  checkpoint_rows_missing, checkpoint_mismatch  a stored checkpoint's
+ *					  recorded head is gone or differs (checkpoint.c)
  *
  * After a lawful purge (purge.c) each chain starts from its anchor: the
  * first row kept must follow the last position removed and link to its hash.
