@@ -90,6 +90,19 @@ ALTER TABLE ch_addr ADD COLUMN zip text;
 ALTER TYPE ch_mood RENAME VALUE 'calm' TO 'furious';
 ALTER TYPE ch_mood ADD VALUE 'curious';
 SELECT ok, rows_checked FROM hipaa_audit.verify('ch_uses_addr');
+-- Also when the enum is reached through a range type.
+CREATE TYPE ch_mood2 AS ENUM ('low', 'high');
+CREATE TYPE ch_moodrange AS RANGE (subtype = ch_mood2);
+CREATE TABLE ch_uses_range (id int, r ch_moodrange);
+SELECT hipaa_audit.protect('ch_uses_range');
+INSERT INTO ch_uses_range VALUES (1, ch_moodrange('low', 'high'));
+ALTER TYPE ch_mood2 RENAME VALUE 'high' TO 'highest';
+SELECT ok, rows_checked FROM hipaa_audit.verify('ch_uses_range');
+-- A range over a composite: the composite's own columns are checked too.
+CREATE TYPE ch_pair AS (a int, b regclass);
+CREATE TYPE ch_pairrange AS RANGE (subtype = ch_pair);
+CREATE TABLE ch_uses_pairrange (id int, r ch_pairrange);
+SELECT hipaa_audit.protect('ch_uses_pairrange');
 
 -- Verification errors.
 SELECT * FROM hipaa_audit.verify(NULL);

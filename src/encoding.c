@@ -30,13 +30,14 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "access/xact.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/typcache.h"
 
 #define HA_ROW_PREFIX		"hipaa_audit/row/v1"
 #define HA_ROW_PREFIX_LEN	(sizeof(HA_ROW_PREFIX))	/* with its zero byte */
-#define MAX_TYPE_DEPTH		16
+
 
 typedef struct ShapeEntry
 {
@@ -95,7 +96,7 @@ TypeMayHoldFloat(Oid typid, int depth)
 	Oid			base = getBaseType(typid);
 	Oid			elem;
 
-	if (depth > MAX_TYPE_DEPTH)
+	if (depth > HA_MAX_TYPE_DEPTH)
 		return false;
 	if (base == FLOAT4OID || base == FLOAT8OID)
 		return true;
@@ -246,7 +247,14 @@ HaGetShape(Relation rel)
 	entry = hash_search(Shapes, &relid, HASH_ENTER, &found);
 	if (found && !entry->valid)
 	{
-		MemoryContextDelete(entry->cxt);
+		/*
+		 * A caller may still hold the old shape (an invalidation arrives
+		 * with any lock or relation open): let it live to transaction end.
+		 */
+		if (IsTransactionState())
+			MemoryContextSetParent(entry->cxt, TopTransactionContext);
+		else
+			MemoryContextDelete(entry->cxt);
 		found = false;
 	}
 	if (!found)
@@ -355,7 +363,7 @@ CanonicalizeValue(Oid typid, char *buf, int len, int depth)
 {
 	Oid			base;
 
-	if (depth > MAX_TYPE_DEPTH)
+	if (depth > HA_MAX_TYPE_DEPTH)
 		return;
 	base = getBaseType(typid);
 	if (base == FLOAT4OID && len == 4)
@@ -620,7 +628,7 @@ CheckType(Relation rel, const char *colname, Oid coltype, Oid typid,
 	Oid			base = getBaseType(typid);
 	Oid			elem;
 
-	if (depth > MAX_TYPE_DEPTH)
+	if (depth > HA_MAX_TYPE_DEPTH)
 		RefuseColumn(rel, colname, coltype, "Its type nests too deeply.");
 	if (nested && typid >= FirstNormalObjectId)
 		RefuseColumn(rel, colname, coltype,
@@ -643,6 +651,9 @@ CheckType(Relation rel, const char *colname, Oid coltype, Oid typid,
 		if (OidIsValid(sub) && TypeMayHoldFloat(sub, 0))
 			RefuseColumn(rel, colname, coltype,
 						 "Its bounds are floating-point values inside the range's own binary format, where a NaN's bits cannot be normalised.");
+		/* The bounds are sent with the subtype's send function. */
+		if (OidIsValid(sub))
+			CheckType(rel, colname, coltype, sub, false, depth + 1);
 	}
 
 	elem = get_element_type(base);

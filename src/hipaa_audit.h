@@ -65,6 +65,9 @@
 #define HA_HASH_LEN			32
 #define HA_MAX_CHAINS		256
 
+/* How deep the type walkers follow arrays, ranges, domains and composites. */
+#define HA_MAX_TYPE_DEPTH	16
+
 /* pg_locks shows a held chain as an advisory lock with this objsubid. */
 #define HA_LOCKTAG_FIELD4	0x4841
 

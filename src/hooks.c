@@ -181,7 +181,7 @@ TypeReaches(Oid typid, Oid target, int depth)
 	Oid			base;
 	Oid			elem;
 
-	if (depth > 16 || !OidIsValid(typid))
+	if (depth > HA_MAX_TYPE_DEPTH || !OidIsValid(typid))
 		return false;
 	if (typid == target)
 		return true;
@@ -195,6 +195,10 @@ TypeReaches(Oid typid, Oid target, int depth)
 	elem = get_element_type(typid);
 	if (OidIsValid(elem))
 		return TypeReaches(elem, target, depth + 1);
+	if (type_is_range(typid))
+		return TypeReaches(get_range_subtype(typid), target, depth + 1);
+	if (type_is_multirange(typid))
+		return TypeReaches(get_multirange_range(typid), target, depth + 1);
 	if (get_typtype(typid) == TYPTYPE_COMPOSITE)
 		return RelationReachesType(get_typ_typrelid(typid), target, depth + 1);
 	return false;

@@ -211,11 +211,7 @@ chain_row(PG_FUNCTION_ARGS)
 		return PointerGetDatum(CheckReplicatedRow(rel, entry, HaGetShape(rel), values,
 												  isnull, trigdata->tg_trigtuple));
 
-	/*
-	 * Take the chain position first: doing so may look up (and, after an
-	 * invalidation, rebuild) the table's shape, which would free one taken
-	 * earlier.
-	 */
+	/* The chain position first (it may rebuild the shape); then the shape. */
 	HaChainNext(rel, entry, &chain, &seq, prev);
 	shape = HaGetShape(rel);
 
