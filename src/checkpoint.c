@@ -1125,7 +1125,7 @@ cosign(PG_FUNCTION_ARGS)
 	SPI_finish();
 	if (!verified)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the co-signature by \"%s\" does not verify against a trusted key", name),
 				 errhint("Register the signer's verifier key with hipaa_audit.trust_key() first.")));
 

@@ -38,7 +38,6 @@
 #define HA_ROW_PREFIX		"hipaa_audit/row/v1"
 #define HA_ROW_PREFIX_LEN	(sizeof(HA_ROW_PREFIX))	/* with its zero byte */
 
-
 typedef struct ShapeEntry
 {
 	Oid			relid;

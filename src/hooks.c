@@ -1169,41 +1169,7 @@ CheckDatabaseStatement(Node *parsetree)
 					 psprintf("change %s of", HA_DB_MARKER),
 					 psprintf("database \"%s\", which holds protected tables", stmt->dbname),
 					 "The setting marks the database so that DROP DATABASE can be refused.",
-					 "hipaa_audit clears it when the last table is unprotected.");
-	}
-}
-
-/*
- * Only the statements CheckUtility looks at pay for a registry lookup; the
- * rest (transaction control, SET, SHOW, ...) pass untouched.
- */
-static bool
-IsCheckedStatement(Node *parsetree)
-{
-	switch (nodeTag(parsetree))
-	{
-		case T_AlterSystemStmt:
-		case T_AlterEnumStmt:
-		case T_TruncateStmt:
-		case T_AlterTableStmt:
-		case T_RenameStmt:
-		case T_AlterObjectSchemaStmt:
-		case T_AlterOwnerStmt:
-		case T_DropStmt:
-		case T_CreateTrigStmt:
-		case T_RuleStmt:
-		case T_CreateStmt:
-		case T_CreateForeignTableStmt:
-		case T_CreateExtensionStmt:
-		case T_CreateFunctionStmt:
-		case T_AlterFunctionStmt:
-		case T_ViewStmt:
-		case T_IndexStmt:
-		case T_CreatePolicyStmt:
-		case T_AlterExtensionContentsStmt:
-			return true;
-		default:
-			return false;
+					 "hipaa_audit clears it when the last protected table is unprotected or dropped.");
 	}
 }
 
@@ -1226,8 +1192,8 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			 IsA(pstmt->utilityStmt, AlterDatabaseSetStmt)) && !Bypass())
 			CheckDatabaseStatement(pstmt->utilityStmt);
 
-		if (IsCheckedStatement(pstmt->utilityStmt) && !Bypass() &&
-			OidIsValid(HaSchemaOid()))
+		/* CheckUtility ignores statements it has no rule for. */
+		if (!Bypass() && OidIsValid(HaSchemaOid()))
 			CheckUtility(pstmt->utilityStmt);
 
 		if (prev_ProcessUtility)

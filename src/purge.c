@@ -186,7 +186,9 @@ Cutoff(Oid relid, Interval *retention)
 	int			nestlevel;
 
 	if (!HaRegistryRetention(relid, retention))
-		elog(ERROR, "registry row of %s not found", HaRelDisplayName(relid));
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is no longer protected", HaRelDisplayName(relid))));
 	/* Calendar arithmetic in UTC: the session's time zone must not move it. */
 	HaPinDateSettings(&nestlevel);
 	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
@@ -495,7 +497,7 @@ PrepareRemoval(Oid relid, const char *name)
 	/* A transaction snapshot could miss a receipt committed meanwhile. */
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
 				 errmsg("hipaa_audit.purge_expired() must run at READ COMMITTED isolation"),
 				 errhint("A dry run (dry_run => true) may run at any isolation level.")));
 	if (!OidIsValid(get_relname_relid(ANCHOR_TABLE, HaSchemaOid())))
@@ -596,7 +598,7 @@ purge_expired(PG_FUNCTION_ARGS)
 	idxoid = HaChainIndexOf(rel, true);
 	if (!OidIsValid(idxoid))
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("protected table %s lacks its unique index on (%s, %s)",
 						name, HA_COL_CHAIN, HA_COL_SEQ)));
 	idx = index_open(idxoid, AccessShareLock);

@@ -483,8 +483,8 @@ set_key($server_key);
 foreach my $iso ('REPEATABLE READ', 'SERIALIZABLE')
 {
 	like(sql_err("BEGIN ISOLATION LEVEL $iso; SELECT * FROM hipaa_audit.purge_expired('t_all');", as_admin()),
-		qr/ERROR:  25001: hipaa_audit\.purge_expired\(\) must run at READ COMMITTED isolation/,
-		"$iso: purge refused (25001)");
+		qr/ERROR:  25000: hipaa_audit\.purge_expired\(\) must run at READ COMMITTED isolation/,
+		"$iso: purge refused (25000)");
 }
 like(sql_err(q{SELECT * FROM hipaa_audit.purge_expired('t_all')}, extra_params => [ '-U', 'nobody' ]),
 	qr/ERROR:  42501: permission denied for function purge_expired/,
