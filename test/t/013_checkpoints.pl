@@ -275,8 +275,9 @@ is(sql('SHOW hipaa_audit.signer_name'), 'hipaa_audit', 'signer_name unchanged');
 # A bad name in the config file is ignored on reload.
 write_file("$datadir/ckpt.conf",
 	"hipaa_audit.signing_key_file = '$server_key'\nhipaa_audit.signer_name = 'bad name'\n");
+my $log_offset = -s $node->logfile;
 $node->reload;
-sleep 1;
+$node->wait_for_log(qr/invalid value for parameter "hipaa_audit\.signer_name": "bad name"/, $log_offset);
 is(sql('SHOW hipaa_audit.signer_name'), 'hipaa_audit',
 	'a bad signer_name in the config file is not taken on reload');
 set_key($server_key);

@@ -37,6 +37,10 @@ $node->safe_psql('postgres', q{
 $node->poll_query_until('postgres',
 	q{SELECT count(*) > 0 FROM hipaa_audit.checkpoints}, 't')
   or die 'pg_cron did not run the checkpoint job';
+# pg_cron records the outcome after its worker ends.
+$node->poll_query_until('postgres',
+	q{SELECT status IN ('succeeded', 'failed') FROM cron.job_run_details ORDER BY runid LIMIT 1})
+  or die 'pg_cron did not record the run';
 is($node->safe_psql('postgres',
 		q{SELECT status FROM cron.job_run_details ORDER BY runid LIMIT 1}),
 	'succeeded', 'the cron job succeeded');

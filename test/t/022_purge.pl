@@ -768,10 +768,9 @@ sub ended_or_waiting
 	die "$tag neither ended nor waits";
 }
 
-# A legal hold placed while a purge of the table is still open: once
-# place_hold() has returned, the purge must not remove the rows (either
-# place_hold() waits for the purge, or the purge does not commit its
-# removals).
+# A legal hold placed while a purge of the table is still open: place_hold()
+# waits for the purge, so the purge that began first completes and the hold
+# is placed after it.
 {
 	my $a = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
 	my $b = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
@@ -779,23 +778,14 @@ sub ended_or_waiting
 	is($a->query_safe(q{BEGIN; SELECT rows_removed FROM hipaa_audit.purge_expired('t_race_hold')}), '5',
 		'race: a purge of t_race_hold is open, 5 rows removed so far');
 	start_blocking($b, 'h1', q{SELECT hipaa_audit.place_hold('t_race_hold', 'race with a purge')});
-	my $acked = ended_or_waiting($b, 'h1', $pid_b);
-	my $rows_at_ack = $acked ? nrows('t_race_hold') : undef;
+	is(ended_or_waiting($b, 'h1', $pid_b), 0, 'race: place_hold() waits for the open purge');
 	$a->query('COMMIT');
 	$a->{stderr} = '';
 	my ($hid, $state) = result_of($b, 'h1');
-	is($state, '00000', 'race: place_hold() succeeds');
+	is($state, '00000', 'race: then place_hold() succeeds');
 	is(sql(q{SELECT count(*) FROM hipaa_audit.legal_holds_active WHERE tbl = 't_race_hold'::regclass}), '1',
 		'race: the hold is active');
-	if ($acked)
-	{
-		is(nrows('t_race_hold'), $rows_at_ack,
-			'race: place_hold() returned while the purge was open; no row may be removed after the hold was acknowledged');
-	}
-	else
-	{
-		pass('race: place_hold() waited for the open purge');
-	}
+	is(nrows('t_race_hold'), '0', 'race: the purge that began first removed its rows');
 	$a->quit;
 	$b->quit;
 }
@@ -828,14 +818,14 @@ sub ended_or_waiting
 	my $pid_h = $h->query_safe('SELECT pg_backend_pid()');
 	$d->query_safe('BEGIN; DROP TABLE t_race_drop2');
 	start_blocking($h, 'h2', q{SELECT hipaa_audit.place_hold('t_race_drop2', 'race with a drop')});
-	my $acked = ended_or_waiting($h, 'h2', $pid_h);
+	is(ended_or_waiting($h, 'h2', $pid_h), 0, 'race: place_hold() waits for the open DROP');
 	$d->query('COMMIT');
 	$d->{stderr} = '';
 	my ($hid, $state) = result_of($h, 'h2');
-	my $exists = sql(q{SELECT count(*) FROM pg_class WHERE relname = 't_race_drop2'});
-	ok(!($acked && $state eq '00000' && $exists eq '0'),
-		'race: place_hold() did not acknowledge a hold on a table whose open DROP then committed')
-	  or diag "place_hold returned $hid before the DROP committed; the table is gone";
+	is($state, '42P01', 'race: after the DROP commits, place_hold() fails: the table is gone (42P01)');
+	is(sql(q{SELECT count(*) FROM pg_class WHERE relname = 't_race_drop2'}), '0', 'race: the table is gone');
+	is(sql(q{SELECT count(*) FROM hipaa_audit.legal_holds h JOIN hipaa_audit.retired_tables r USING (table_uuid)
+		WHERE r.table_name = 'public.t_race_drop2'}), '0', 'race: no hold was recorded for it');
 	$d->quit;
 	$h->quit;
 }
