@@ -100,9 +100,6 @@ CREATE FUNCTION regress_ha_drop.refused_at(tbl text) RETURNS text LANGUAGE sql A
     SELECT format('^42501: cannot (DROP|drop trigger hipaa_audit_(chain|guard_row|guard_truncate) of|DROP INDEX %s_audit_chain_audit_seq_idx of) protected table %s$',
                   regexp_replace(tbl, '\.', '\.', 'g'), regexp_replace(tbl, '\.', '\.', 'g'))
 $$;
-CREATE FUNCTION regress_ha_drop.unchanged(tbl text) RETURNS text LANGUAGE sql AS $$
-    SELECT regress_ha_drop.state(tbl)
-$$;
 CREATE FUNCTION regress_ha_drop.baseline(tbl text) RETURNS text LANGUAGE sql AS $$
     SELECT fp FROM regress_ha_drop.baseline WHERE baseline.tbl = $1
 $$;
