@@ -39,6 +39,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Every object depends on the shared header (PGXS tracks no header
+# dependencies by itself; a stale object would disagree on struct layouts).
+$(OBJS): src/hipaa_audit.h src/compat.h
+
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) $(EXTENSION).control
 	cat $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) > $@
 

@@ -298,7 +298,7 @@ static void
 RebuildHead(Relation rel, int32 chain, int64 *seq, uint8 *hash)
 {
 	HaShape    *shape = HaGetShape(rel);
-	Oid			idxoid = ChainIndex(rel, shape->att_chain, shape->att_seq, true);
+	Oid			idxoid = HaChainIndexOf(rel, true);
 	Relation	idx;
 	Snapshot	snap;
 	IndexScanDesc scan;
@@ -486,7 +486,18 @@ HaChainIndexOf(Relation rel, bool require_unique)
 {
 	HaShape    *shape = HaGetShape(rel);
 
-	return ChainIndex(rel, shape->att_chain, shape->att_seq, require_unique);
+	/*
+	 * Kept with the shape: creating, dropping or validating an index
+	 * invalidates the table's relcache entry, and with it the shape.
+	 */
+	if (!shape->index_known)
+	{
+		shape->index_unique = ChainIndex(rel, shape->att_chain, shape->att_seq, true);
+		shape->index_any = OidIsValid(shape->index_unique) ? shape->index_unique :
+			ChainIndex(rel, shape->att_chain, shape->att_seq, false);
+		shape->index_known = true;
+	}
+	return require_unique ? shape->index_unique : shape->index_any;
 }
 
 /* Is this the unique (audit_chain, audit_seq) index of its table? */
@@ -495,14 +506,12 @@ HaIsChainIndex(Oid indexid)
 {
 	Oid			tableid = IndexGetRelation(indexid, true);
 	Relation	rel;
-	HaShape    *shape;
 	Oid			chainidx;
 
 	if (!OidIsValid(tableid))
 		return false;
 	rel = table_open(tableid, AccessShareLock);
-	shape = HaGetShape(rel);
-	chainidx = ChainIndex(rel, shape->att_chain, shape->att_seq, true);
+	chainidx = HaChainIndexOf(rel, true);
 	table_close(rel, AccessShareLock);
 	return chainidx == indexid;
 }
@@ -512,8 +521,7 @@ static bool
 RowPresent(Oid relid, int32 chain, int64 seq)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	HaShape    *shape = HaGetShape(rel);
-	Oid			idxoid = ChainIndex(rel, shape->att_chain, shape->att_seq, true);
+	Oid			idxoid = HaChainIndexOf(rel, true);
 	Relation	idx;
 	IndexScanDesc scan;
 	ScanKeyData keys[2];

@@ -138,7 +138,12 @@ typedef struct HaShape
 	AttrNumber	att_client;
 	AttrNumber	att_prev;
 	AttrNumber	att_hash;
+	/* The (audit_chain, audit_seq) index, looked up once (chain.c). */
+	bool		index_known;
+	Oid			index_unique;	/* the unique one protect() made */
+	Oid			index_any;		/* or any other, for verify() */
 } HaShape;
+
 
 extern void HaEncodingInit(void);
 extern HaShape *HaGetShape(Relation rel);
