@@ -235,7 +235,8 @@ extern void HaLockPurge(Oid relid);
 extern bool HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first,
 							 int64 last, const uint8 *hash);
 extern bool HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest);
-extern void HaRecordRetired(Oid relid, const char *action);
+extern void HaRecordRetired(Oid relid, const char *action, int64 rows,
+							TimestampTz newest);
 
 /* verify.c */
 extern int64 HaVerifyCount(Oid relid);

@@ -1257,6 +1257,9 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 	{
 		if (HaIsProtected(objectId))
 		{
+			int64		rows = 0;
+			TimestampTz newest = 0;
+
 			if (subId != 0)
 			{
 				char	   *attname = get_attname(objectId, subId, true);
@@ -1264,8 +1267,11 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 				HaRefuse(psprintf("drop column \"%s\" of", attname ? attname : "?"),
 						 ProtectedName(objectId), DDL_DETAIL, NULL);
 			}
-			/* Cascades (DROP SCHEMA, DROP OWNED) take empty tables only. */
-			if (DroppingTable(objectId) ? HaRowsWithinRetention(objectId, NULL, NULL) :
+			/*
+			 * One scan: the rule, and what the record says was left.
+			 * Cascades (DROP SCHEMA, DROP OWNED) take empty tables only.
+			 */
+			if (DroppingTable(objectId) ? HaRowsWithinRetention(objectId, &rows, &newest) :
 				HaRelationHasRows(objectId))
 				RefuseDropTable(objectId);
 			if (HaTableHeld(objectId))
@@ -1273,7 +1279,7 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 			ereport(LOG_SERVER_ONLY,
 					(errmsg("hipaa_audit: dropping protected table %s, idle past its retention, by role %s",
 							HaRelDisplayName(objectId), GetUserNameFromId(GetUserId(), false))));
-			HaRecordRetired(objectId, "drop");
+			HaRecordRetired(objectId, "drop", rows, newest);
 			HaRegistryForget(objectId);
 			dropped_protected = true;
 		}

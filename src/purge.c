@@ -199,9 +199,10 @@ Cutoff(Oid relid, Interval *retention)
 }
 
 /*
- * Does a protected table hold a row inserted within its retention?  Also
- * counts its rows and finds the newest insertion time, for the record of a
- * drop.  A full scan: asked only before a drop or unprotect.
+ * Does a protected table hold a row inserted within its retention?  When it
+ * does not, *rows and *newest (if given) are its row count and newest
+ * insertion time, for the record of a drop.  A full scan unless a row within
+ * retention turns up: asked only before a drop or unprotect.
  */
 bool
 HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
@@ -238,8 +239,8 @@ HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
 			within = true;
 		if (!isnull && DatumGetTimestampTz(d) > max)
 			max = DatumGetTimestampTz(d);
-		if (within && rows == NULL && newest == NULL)
-			break;
+		if (within)
+			break;				/* the answer; the counts are not needed */
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
@@ -252,15 +253,16 @@ HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
 	return within;
 }
 
-/* Record the drop or unprotect of a protected table in retired_tables. */
+/*
+ * Record the drop or unprotect of a protected table in retired_tables, with
+ * the rows left and the newest one's insertion time (the caller's scan).
+ */
 void
-HaRecordRetired(Oid relid, const char *action)
+HaRecordRetired(Oid relid, const char *action, int64 rows, TimestampTz newest)
 {
 	const HaProtectedEntry *entry = HaLookupProtected(relid);
 	Oid			nsp = HaSchemaOid();
 	Interval	retention;
-	int64		rows;
-	TimestampTz newest;
 	Oid			argtypes[7] = {UUIDOID, TEXTOID, TEXTOID, NAMEOID, INTERVALOID, INT8OID, TIMESTAMPTZOID};
 	Datum		values[7];
 	bool		nulls[7] = {false, false, false, false, false, false, false};
@@ -269,7 +271,6 @@ HaRecordRetired(Oid relid, const char *action)
 		!OidIsValid(get_relname_relid("retired_tables", nsp)) ||
 		!HaRegistryRetention(relid, &retention))
 		return;
-	(void) HaRowsWithinRetention(relid, &rows, &newest);
 	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
 	values[1] = CStringGetTextDatum(HaRelDisplayName(relid));
 	values[2] = CStringGetTextDatum(action);

@@ -862,6 +862,8 @@ unprotect(PG_FUNCTION_ARGS)
 	char	   *sql;
 	Oid			argtypes[1] = {REGCLASSOID};
 	Datum		values[1];
+	int64		rows = 0;
+	TimestampTz newest = 0;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -883,12 +885,12 @@ unprotect(PG_FUNCTION_ARGS)
 		HaRefuse("unprotect", psprintf("protected table %s", name),
 				 "The table is under a legal hold.",
 				 "See hipaa_audit.legal_holds_active; release the hold first.");
-	if (HaRowsWithinRetention(relid, NULL, NULL))
+	if (HaRowsWithinRetention(relid, &rows, &newest))
 		HaRefuse("unprotect", psprintf("protected table %s", name),
 				 "The table holds audit rows within their retention period.",
 				 "Audit rows leave a protected table only through lawful purging after their retention period; see hipaa_audit.purge_expired().");
 	table_close(rel, NoLock);
-	HaRecordRetired(relid, "unprotect");
+	HaRecordRetired(relid, "unprotect", rows, newest);
 
 	sql = psprintf("DROP TRIGGER %s ON %s; DROP TRIGGER %s ON %s; DROP TRIGGER %s ON %s; "
 				   "ALTER TABLE %s DROP COLUMN %s, DROP COLUMN %s, DROP COLUMN %s, "
