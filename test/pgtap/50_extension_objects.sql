@@ -432,7 +432,7 @@ SELECT throws_ok($$INSERT INTO hipaa_audit.registry
       SELECT relid, table_uuid, retention, chains, protected_at, protected_by
         FROM hipaa_audit.registry WHERE relid = 'regress_ha_ext.audit'::regclass
       ON CONFLICT (relid) DO UPDATE SET retention = '1 day', protected_by = 'mallory'$$, '42501',
-    NULL,  -- the message is for the fix to choose
+    'cannot INSERT INTO table hipaa_audit.registry of the hipaa_audit extension',
     'INSERT ... ON CONFLICT DO UPDATE on hipaa_audit.registry is refused');
 SELECT results_eq(
     $$SELECT retention, protected_by::text COLLATE "default" FROM hipaa_audit.registry

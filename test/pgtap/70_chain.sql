@@ -1080,7 +1080,8 @@ CREATE TABLE regress_ha_chain.gap_rename (id int, note text);
 SELECT hipaa_audit.protect('regress_ha_chain.gap_rename');
 CREATE TRIGGER a_upper BEFORE INSERT ON regress_ha_chain.gap_rename
     FOR EACH ROW EXECUTE FUNCTION regress_ha_chain.upper_note();
-SELECT throws_ok('ALTER TRIGGER a_upper ON regress_ha_chain.gap_rename RENAME TO zz_upper', '42501', NULL,
+SELECT throws_ok('ALTER TRIGGER a_upper ON regress_ha_chain.gap_rename RENAME TO zz_upper', '42501',
+    'cannot rename BEFORE INSERT trigger "a_upper" to "zz_upper" on protected table regress_ha_chain.gap_rename',
     'renaming a BEFORE INSERT row trigger so that it sorts after hipaa_audit_chain is refused');
 INSERT INTO regress_ha_chain.gap_rename VALUES (1, 'lower case');
 SELECT is(regress_ha_chain.vsum('regress_ha_chain.gap_rename'),
@@ -1093,7 +1094,8 @@ SELECT is(regress_ha_chain.vsum('regress_ha_chain.gap_rename'),
 CREATE TABLE regress_ha_chain.gap_generated (id int, tens int GENERATED ALWAYS AS (id * 10) STORED);
 SELECT hipaa_audit.protect('regress_ha_chain.gap_generated');
 INSERT INTO regress_ha_chain.gap_generated (id) VALUES (1);
-SELECT throws_ok('ALTER TABLE regress_ha_chain.gap_generated ALTER COLUMN tens DROP EXPRESSION', '42501', NULL,
+SELECT throws_ok('ALTER TABLE regress_ha_chain.gap_generated ALTER COLUMN tens DROP EXPRESSION', '42501',
+    'cannot ALTER COLUMN ... DROP EXPRESSION on protected table regress_ha_chain.gap_generated',
     'ALTER COLUMN ... DROP EXPRESSION on a protected table is refused');
 SELECT is(regress_ha_chain.vsum('regress_ha_chain.gap_generated'),
     'ok=true rows_checked=1 chains=1 problems=0 first_problem=<null>',
@@ -1106,7 +1108,8 @@ CREATE TYPE regress_ha_chain.gap_pair AS (a int, b text);
 CREATE TABLE regress_ha_chain.gap_composite (id int, p regress_ha_chain.gap_pair);
 SELECT hipaa_audit.protect('regress_ha_chain.gap_composite');
 INSERT INTO regress_ha_chain.gap_composite VALUES (1, ROW(1, 'x'));
-SELECT throws_ok('ALTER TYPE regress_ha_chain.gap_pair ADD ATTRIBUTE c int', '42501', NULL,
+SELECT throws_ok('ALTER TYPE regress_ha_chain.gap_pair ADD ATTRIBUTE c int', '42501',
+    'cannot change the attributes of type regress_ha_chain.gap_pair, which protected table regress_ha_chain.gap_composite uses',
     'ALTER TYPE ... ADD ATTRIBUTE of a composite type used by a protected column is refused');
 SELECT is(regress_ha_chain.vsum('regress_ha_chain.gap_composite'),
     'ok=true rows_checked=1 chains=1 problems=0 first_problem=<null>',
@@ -1119,7 +1122,8 @@ CREATE TYPE regress_ha_chain.gap_kind AS ENUM ('read', 'write');
 CREATE TABLE regress_ha_chain.gap_enum (id int, k regress_ha_chain.gap_kind);
 SELECT hipaa_audit.protect('regress_ha_chain.gap_enum');
 INSERT INTO regress_ha_chain.gap_enum VALUES (1, 'read');
-SELECT throws_ok($$ALTER TYPE regress_ha_chain.gap_kind RENAME VALUE 'read' TO 'delete'$$, '42501', NULL,
+SELECT throws_ok($$ALTER TYPE regress_ha_chain.gap_kind RENAME VALUE 'read' TO 'delete'$$, '42501',
+    'cannot RENAME VALUE of type regress_ha_chain.gap_kind, which protected table regress_ha_chain.gap_enum uses',
     'ALTER TYPE ... RENAME VALUE of an enum used by a protected column is refused');
 SELECT results_eq('SELECT k::text FROM regress_ha_chain.gap_enum', $$VALUES ('read')$$,
     '... so the audit row still says read');
