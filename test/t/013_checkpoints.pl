@@ -15,11 +15,11 @@ use Digest::MD5 qw(md5_hex);
 use MIME::Base64 qw(encode_base64 decode_base64);
 use File::Copy qw(copy);
 use HaTest;
+use HaNote;
 use IndependentVerifier qw(parse_copy_binary verify type_info_sql);
 
 $ENV{PGCLIENTENCODING} = 'UTF8';
 
-my $EMDASH = "\xe2\x80\x94 ";    # U+2014 and a space, UTF-8 bytes
 
 my $node = ha_node('ckpt',
 	init => { extra => [ '--encoding=UTF8', '--locale=C' ] });
@@ -31,62 +31,6 @@ my $keydir = PostgreSQL::Test::Utils::tempdir;
 my $client_output = '';          # everything any client saw
 
 # ------------------------------------------------------------------ helpers
-
-sub run_openssl
-{
-	my (@args) = @_;
-	my ($out, $err) = ('', '');
-	my $ok = IPC::Run::run([ 'openssl', @args ], '<', \'', '>', \$out, '2>', \$err);
-	return ($ok, $out, $err);
-}
-
-sub openssl_ok
-{
-	my ($ok, $out, $err) = run_openssl(@_);
-	die "openssl @_ failed: $err" unless $ok;
-	return $out;
-}
-
-sub write_file
-{
-	my ($path, $data, $mode) = @_;
-	open(my $fh, '>:raw', $path) or die "$path: $!";
-	print $fh $data;
-	close $fh or die;
-	chmod($mode, $path) or die if defined $mode;
-}
-
-sub read_raw
-{
-	my ($path) = @_;
-	open(my $fh, '<:raw', $path) or die "$path: $!";
-	local $/;
-	my $d = <$fh>;
-	close $fh;
-	return $d;
-}
-
-# Raw 32-byte public key of a private key file, by openssl alone.
-sub raw_pub
-{
-	my ($pem) = @_;
-	my $der = openssl_ok('pkey', '-in', $pem, '-pubout', '-outform', 'DER');
-	die "unexpected public key DER" unless length $der == 44;
-	return substr($der, 12);
-}
-
-sub key_id
-{
-	my ($name, $pub) = @_;
-	return substr(sha256($name . "\n" . "\x01" . $pub), 0, 4);
-}
-
-sub verifier_key_of
-{
-	my ($name, $pub) = @_;
-	return "$name+" . unpack('H*', key_id($name, $pub)) . '+'
-	  . encode_base64("\x01" . $pub, '');
-}
 
 # Point the settings at a key (and name) through an included config file,
 # reload, and wait until new sessions see it.  Neither value goes through
@@ -138,13 +82,6 @@ sub checkpoint_note
 		sql("SELECT encode(convert_to(hipaa_audit.checkpoint('$tbl'), 'UTF8'), 'hex')", %o));
 }
 
-sub lit
-{
-	my ($s) = @_;
-	$s =~ s/'/''/g;
-	return "'$s'";
-}
-
 # verify_checkpoint(note, key) -> "ok|status|tbl"; detail in list context.
 sub vc
 {
@@ -169,21 +106,6 @@ sub problems
 	my ($table) = @_;
 	return sql("SELECT string_agg(chain || ':' || seq || ':' || kind, ' ' ORDER BY chain, seq, kind) "
 		  . "FROM hipaa_audit.verify_problems('$table')");
-}
-
-# Split a note into body (incl. its final newline) and signature lines.
-sub split_note
-{
-	my ($note) = @_;
-	$note =~ /\A(.*?\n)\n(.*)\z/s or die "no blank line in note";
-	my ($body, $sigs) = ($1, $2);
-	my @sigs;
-	for my $l (split /\n/, $sigs)
-	{
-		$l =~ /\A\Q$EMDASH\E(\S+) ([A-Za-z0-9+\/=]+)\z/ or die "bad signature line: $l";
-		push @sigs, [ $1, decode_base64($2) ];
-	}
-	return ($body, \@sigs);
 }
 
 # ------------------------------------------------------------------- keys

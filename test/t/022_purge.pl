@@ -19,11 +19,11 @@ use Digest::SHA qw(sha256);
 use Digest::MD5 qw(md5_hex);
 use MIME::Base64 qw(encode_base64 decode_base64);
 use HaTest;
+use HaNote;
 use IndependentVerifier qw(parse_copy_binary verify type_info_sql);
 
 $ENV{PGCLIENTENCODING} = 'UTF8';
 
-my $EMDASH = "\xe2\x80\x94 ";    # U+2014 and a space, UTF-8 bytes
 my $t_start = time;
 
 my $node = ha_node('purge',
@@ -51,37 +51,6 @@ sub sql_err
 	my $n = delete $o{node} // $node;
 	my ($rc, $out, $err) = $n->psql('postgres', "\\set VERBOSITY verbose\n$sql", %o);
 	return $rc == 0 ? "(no error) $out" : $err;
-}
-
-sub write_file
-{
-	my ($path, $data, $mode) = @_;
-	open(my $fh, '>:raw', $path) or die "$path: $!";
-	print $fh $data;
-	close $fh or die;
-	chmod($mode, $path) or die if defined $mode;
-}
-
-sub run_openssl
-{
-	my (@args) = @_;
-	my ($out, $err) = ('', '');
-	my $ok = IPC::Run::run([ 'openssl', @args ], '<', \'', '>', \$out, '2>', \$err);
-	return ($ok, $out, $err);
-}
-
-sub openssl_ok
-{
-	my ($ok, $out, $err) = run_openssl(@_);
-	die "openssl @_ failed: $err" unless $ok;
-	return $out;
-}
-
-sub lit
-{
-	my ($s) = @_;
-	$s =~ s/'/''/g;
-	return "'$s'";
 }
 
 # A note (bytes) as an SQL text expression.
@@ -154,27 +123,6 @@ sub checkpoint_note
 	my ($tbl, %o) = @_;
 	return pack('H*',
 		sql("SELECT encode(convert_to(hipaa_audit.checkpoint('$tbl'), 'UTF8'), 'hex')", %o));
-}
-
-# Split a note into body (incl. its final newline) and signature lines.
-sub split_note
-{
-	my ($note) = @_;
-	$note =~ /\A(.*?\n)\n(.*)\z/s or die "no blank line in note: $note";
-	my ($body, $sigs) = ($1, $2);
-	my @sigs;
-	for my $l (split /\n/, $sigs)
-	{
-		$l =~ /\A\Q$EMDASH\E(\S+) ([A-Za-z0-9+\/=]+)\z/ or die "bad signature line: $l";
-		push @sigs, [ $1, decode_base64($2) ];
-	}
-	return ($body, \@sigs);
-}
-
-sub key_id
-{
-	my ($name, $pub) = @_;
-	return substr(sha256($name . "\n" . "\x01" . $pub), 0, 4);
 }
 
 sub chain_lines_of
