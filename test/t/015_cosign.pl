@@ -3,11 +3,11 @@
 # added with cosign().
 use strict;
 use warnings;
-use Digest::SHA qw(sha256);
 use MIME::Base64 qw(encode_base64);
 use PostgreSQL::Test::Utils;
 use Test::More;
 use HaTest;
+use HaNote;
 
 my $keys = PostgreSQL::Test::Utils::tempdir;
 chmod 0700, $keys;
@@ -40,9 +40,8 @@ my $note = $node->safe_psql('postgres', "SELECT note FROM hipaa_audit.checkpoint
 sub signer
 {
 	my ($who, $name, $body) = @_;
-	my $pub = `openssl pkey -in $keys/$who.pem -pubout -outform DER`;
-	$pub = substr($pub, -32);
-	my $id = substr(sha256("$name\n\x01$pub"), 0, 4);
+	my $pub = raw_pub("$keys/$who.pem");
+	my $id = key_id($name, $pub);
 	open(my $fh, '>:raw', "$keys/body.txt") or die;
 	print $fh $body;
 	close $fh;
@@ -56,53 +55,52 @@ my ($body) = $note =~ /\A(.*?\n)\n/s;
 my ($witness_key, $witness_line) = signer('witness', 'witness.example', $body);
 my ($stranger_key, $stranger_line) = signer('stranger', 'witness.example', $body);
 
-sub q_lit { my ($s) = @_; $s =~ s/'/''/g; return "'$s'"; }
 
-my ($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign($cp, " . q_lit($witness_line) . ')');
+my ($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign($cp, " . lit($witness_line) . ')');
 like($err, qr/co-signature by "witness\.example" does not verify against a trusted key/,
 	'a co-signature from an unregistered key is refused');
-$node->safe_psql('postgres', 'SELECT hipaa_audit.trust_key(' . q_lit($witness_key) . ')');
-($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign($cp, " . q_lit($stranger_line) . ')');
+$node->safe_psql('postgres', 'SELECT hipaa_audit.trust_key(' . lit($witness_key) . ')');
+($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign($cp, " . lit($stranger_line) . ')');
 like($err, qr/does not verify against a trusted key/,
 	'a co-signature under a trusted name but by another key is refused');
 ($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign($cp, 'not a signature line')");
 like($err, qr/invalid signature line/, 'a malformed signature line is refused');
 ($rc, $out, $err) = $node->psql('postgres', q{SELECT hipaa_audit.trust_key('not+a+key')});
 like($err, qr/invalid verifier key/, 'trust_key() refuses a malformed key');
-($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign(999999, " . q_lit($witness_line) . ')');
+($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign(999999, " . lit($witness_line) . ')');
 like($err, qr/checkpoint 999999 does not exist/, 'cosign() of a missing checkpoint');
 
-my $cosigned = $node->safe_psql('postgres', "SELECT hipaa_audit.cosign($cp, " . q_lit($witness_line) . ')');
+my $cosigned = $node->safe_psql('postgres', "SELECT hipaa_audit.cosign($cp, " . lit($witness_line) . ')');
 like($cosigned, qr/\n\n\xe2\x80\x94 server\.example \S+\n\xe2\x80\x94 witness\.example \S+\n?\z/,
 	'cosign() returns the note with both signature lines');
-($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign($cp, " . q_lit($witness_line) . ')');
+($rc, $out, $err) = $node->psql('postgres', "SELECT hipaa_audit.cosign($cp, " . lit($witness_line) . ')');
 like($err, qr/duplicate key value/, 'the same signer cannot co-sign twice');
 is($node->safe_psql('postgres', "SELECT hipaa_audit.checkpoint_note($cp)"), $cosigned,
 	'checkpoint_note() gives the same co-signed note');
 
 my $full = $node->safe_psql('postgres', "SELECT hipaa_audit.checkpoint_note($cp)");
-my $keys_arr = 'ARRAY[' . q_lit($server_key) . ', ' . q_lit($witness_key) . ']';
+my $keys_arr = 'ARRAY[' . lit($server_key) . ', ' . lit($witness_key) . ']';
 is($node->safe_psql('postgres', 'SELECT ok::int || status || array_to_string(signers, \',\') FROM hipaa_audit.verify_checkpoint('
-		  . q_lit($full) . ", $keys_arr, 2)"),
+		  . lit($full) . ", $keys_arr, 2)"),
 	'1okserver.example,witness.example', 'a quorum of 2 of 2 keys is met by the co-signed note');
 is($node->safe_psql('postgres', 'SELECT ok::int || status || coalesce(detail, \'\') FROM hipaa_audit.verify_checkpoint('
-		  . q_lit($note) . ", $keys_arr, 2)"),
+		  . lit($note) . ", $keys_arr, 2)"),
 	'0quorum_not_met1 distinct signers of the 2 keys signed the note; 2 required',
 	'the note without the co-signature does not meet it');
 is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_checkpoint('
-		  . q_lit($note) . ", $keys_arr, 1)"),
+		  . lit($note) . ", $keys_arr, 1)"),
 	'1ok', 'but meets a quorum of 1');
 # Change a character of the signature itself (after the key ID's 8 base64
 # characters), so the line still names the witness key but does not verify.
 is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_checkpoint('
-		  . q_lit($note) . ', ARRAY[' . q_lit($server_key) . ', ' . q_lit($server_key) . '], 2)'),
+		  . lit($note) . ', ARRAY[' . lit($server_key) . ', ' . lit($server_key) . '], 2)'),
 	'0quorum_not_met', 'one signer counts once, however often its key is given');
 (my $forged = $full) =~ s/(witness\.example \S{20})(\S)/$1 . ($2 eq 'A' ? 'B' : 'A')/e;
 is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_checkpoint('
-		  . q_lit($forged) . ", $keys_arr, 1)"),
+		  . lit($forged) . ", $keys_arr, 1)"),
 	'0bad_signature', 'a broken co-signature fails the check even when the quorum would be met without it');
 ($rc, $out, $err) = $node->psql('postgres', 'SELECT * FROM hipaa_audit.verify_checkpoint('
-	  . q_lit($note) . ", $keys_arr, 3)");
+	  . lit($note) . ", $keys_arr, 3)");
 like($err, qr/quorum must be between 1 and the number of keys \(2\)/, 'a quorum above the number of keys is an error');
 
 # The co-signature tables are insert-only.
@@ -143,21 +141,21 @@ my $receipt = $node->safe_psql('postgres', q{SELECT receipt FROM hipaa_audit.pur
 my ($rbody) = $receipt =~ /\A(.*?\n)\n/s;
 my (undef, $rwitness_line) = signer('witness', 'witness.example', $rbody);
 my (undef, $rstranger_line) = signer('stranger', 'witness.example', $rbody);
-my $keys2 = 'ARRAY[' . q_lit($server_key) . ', ' . q_lit($witness_key) . ']';
+my $keys2 = 'ARRAY[' . lit($server_key) . ', ' . lit($witness_key) . ']';
 is($node->safe_psql('postgres', 'SELECT ok::int || status || array_to_string(signers, \',\') FROM hipaa_audit.verify_receipt('
-		  . q_lit("$receipt$rwitness_line\n") . ", $keys2, 2)"),
+		  . lit("$receipt$rwitness_line\n") . ", $keys2, 2)"),
 	'1okserver.example,witness.example', 'a receipt co-signed by the witness meets a quorum of 2');
 is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_receipt('
-		  . q_lit($receipt) . ", $keys2, 2)"),
+		  . lit($receipt) . ", $keys2, 2)"),
 	'0quorum_not_met', 'without the witness\'s line the quorum of 2 is not met');
 is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_receipt('
-		  . q_lit("$receipt$rstranger_line\n") . ", $keys2, 2)"),
+		  . lit("$receipt$rstranger_line\n") . ", $keys2, 2)"),
 	'0quorum_not_met', 'a line under the witness\'s name by another key does not count');
 is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verify_receipt('
-		  . q_lit("$receipt$rwitness_line\n") . ", $keys2, 1)"),
+		  . lit("$receipt$rwitness_line\n") . ", $keys2, 1)"),
 	'1ok', 'a quorum of 1 is met by either key');
 ($rc, $out, $err) = $node->psql('postgres', 'SELECT * FROM hipaa_audit.verify_receipt('
-	  . q_lit($receipt) . ", $keys2, 3)");
+	  . lit($receipt) . ", $keys2, 3)");
 like($err, qr/quorum must be between 1 and the number of keys \(2\)/, 'a quorum larger than the keys is an error');
 
 $node->stop;
