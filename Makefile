@@ -8,6 +8,7 @@ OBJS = \
 	src/hooks.o \
 	src/guard.o \
 	src/registry.o \
+	src/runsql.o \
 	src/refuse.o \
 	src/crypto.o \
 	src/encoding.o \

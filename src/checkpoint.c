@@ -435,7 +435,7 @@ TakeCheckpoint(Oid relid)
 
 	/* Stored insert-only and hash-chained; one writer at a time. */
 	HaRunAsExtensionOwner("LOCK TABLE hipaa_audit.checkpoints IN EXCLUSIVE MODE",
-						  0, NULL, NULL, false);
+						  0, NULL, NULL);
 	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
 	values[1] = ObjectIdGetDatum(relid);
 	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
@@ -448,7 +448,7 @@ TakeCheckpoint(Oid relid)
 						  "FROM (SELECT COALESCE((SELECT hash FROM hipaa_audit.checkpoints "
 						  "ORDER BY id DESC LIMIT 1), "
 						  "'\\x0000000000000000000000000000000000000000000000000000000000000000'::pg_catalog.bytea) AS h) p",
-						  4, argtypes, values, false);
+						  4, argtypes, values);
 	return note;
 }
 
@@ -1023,8 +1023,37 @@ trust_key(PG_FUNCTION_ARGS)
 	values[2] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.trusted_keys (name, verifier_key, added_at, added_by) "
 						  "VALUES ($1, $2, pg_catalog.clock_timestamp(), $3)",
-						  3, argtypes, values, false);
+						  3, argtypes, values);
 	PG_RETURN_VOID();
+}
+
+/* A trusted key of the signer's name, checked against one co-signature. */
+typedef struct TrustedKeyCheck
+{
+	const char *name;
+	const uint8 *sigblob;		/* key ID || signature */
+	const char *body;
+	bool		verified;
+} TrustedKeyCheck;
+
+static void
+CheckTrustedKey(void *arg, HeapTuple tup, TupleDesc desc)
+{
+	TrustedKeyCheck *kc = (TrustedKeyCheck *) arg;
+	char	   *kname;
+	uint8		id[4];
+	uint8		pub[HA_ED25519_KEY_LEN];
+	NoteCheck	nc;
+	char	   *key;
+
+	if (kc->verified)
+		return;
+	key = SPI_getvalue(tup, desc, 1);
+	memset(&nc, 0, sizeof(nc));
+	if (key != NULL && ParseVerifierKey(key, &kname, id, pub, &nc) &&
+		memcmp(id, kc->sigblob, 4) == 0)
+		kc->verified = HaEd25519Verify(pub, (const uint8 *) kc->body,
+									   strlen(kc->body), kc->sigblob + 4);
 }
 
 PG_FUNCTION_INFO_V1(cosign);
@@ -1049,6 +1078,8 @@ cosign(PG_FUNCTION_ARGS)
 	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	char	   *result;
+	bool		found;
+	TrustedKeyCheck keys;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -1066,18 +1097,12 @@ cosign(PG_FUNCTION_ARGS)
 
 	/* The stored note (read as the extension owner: auditors may not write). */
 	values[0] = Int64GetDatum(cpid);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT note FROM hipaa_audit.checkpoints WHERE id = $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read hipaa_audit.checkpoints");
-	if (SPI_processed == 0)
+	note = HaQueryText("SELECT note FROM hipaa_audit.checkpoints WHERE id OPERATOR(pg_catalog.=) $1",
+					   1, argtypes, values, HA_SQL_READ_ONLY, &found);
+	if (!found || note == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("checkpoint " INT64_FORMAT " does not exist", cpid)));
-	note = MemoryContextStrdup(TopTransactionContext,
-							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	SPI_finish();
 	body = pnstrdup(note, strstr(note, "\n\n") - note + 1);
 
 	/* "— <name> <base64>\n" */
@@ -1104,25 +1129,15 @@ cosign(PG_FUNCTION_ARGS)
 
 	/* Against every registered key of that name with that key ID. */
 	values[0] = CStringGetTextDatum(name);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT verifier_key FROM hipaa_audit.trusted_keys WHERE name = $1",
-							  1, &argtypes[1], values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read hipaa_audit.trusted_keys");
-	for (uint64 i = 0; i < SPI_processed && !verified; i++)
-	{
-		char	   *kname;
-		uint8		id[4];
-		uint8		pub[HA_ED25519_KEY_LEN];
-		NoteCheck	nc;
-
-		memset(&nc, 0, sizeof(nc));
-		if (ParseVerifierKey(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-							 &kname, id, pub, &nc) &&
-			memcmp(id, sigblob, 4) == 0)
-			verified = HaEd25519Verify(pub, (const uint8 *) body, strlen(body), sigblob + 4);
-	}
-	SPI_finish();
+	keys.name = name;
+	keys.sigblob = sigblob;
+	keys.body = body;
+	keys.verified = false;
+	(void) HaRunSql("SELECT verifier_key FROM hipaa_audit.trusted_keys "
+					"WHERE name OPERATOR(pg_catalog.=) $1",
+					1, &argtypes[1], values, NULL, InvalidOid, HA_SQL_READ_ONLY,
+					CheckTrustedKey, &keys);
+	verified = keys.verified;
 	if (!verified)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1134,20 +1149,14 @@ cosign(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(line);
 	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.cosignatures (checkpoint_id, signer, line, added_at) "
 						  "VALUES ($1, $2, $3, pg_catalog.clock_timestamp())",
-						  3, argtypes, values, false);
+						  3, argtypes, values);
 
-	/* The note with every signature line it has now. */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	/* The note with every signature line it has now (a fresh snapshot). */
 	values[0] = Int64GetDatum(cpid);
-	/* read_only = false: a fresh snapshot that sees the line just added. */
-	if (SPI_execute_with_args("SELECT hipaa_audit.checkpoint_note($1)",
-							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	result = HaQueryText("SELECT hipaa_audit.checkpoint_note($1)",
+						 1, argtypes, values, 0, &found);
+	if (result == NULL)
 		elog(ERROR, "could not read the co-signed note");
-	result = MemoryContextStrdup(TopTransactionContext,
-								 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	SPI_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
 

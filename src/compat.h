@@ -24,4 +24,12 @@
 #define HaRelOwnerCheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
 #endif
 
+#if PG_VERSION_NUM >= 160000
+#define HaNamespaceAclCheck(nspid, roleid, mode) \
+	object_aclcheck(NamespaceRelationId, (nspid), (roleid), (mode))
+#else
+#define HaNamespaceAclCheck(nspid, roleid, mode) \
+	pg_namespace_aclcheck((nspid), (roleid), (mode))
+#endif
+
 #endif							/* HIPAA_AUDIT_COMPAT_H */

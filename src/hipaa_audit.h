@@ -185,7 +185,6 @@ extern int	ha_max_cached_chains;
 
 /* hooks.c */
 extern void HaInstallHooks(void);
-extern bool ha_internal_change;	/* our own code is changing our objects */
 extern bool ha_database_protected;
 
 /* registry.c */
@@ -203,13 +202,26 @@ extern bool HaIsAuditAdmin(Oid roleid);
 extern void HaMarkDatabase(bool on);
 extern bool HaTableHeld(Oid relid);
 extern void HaCheckRelationExists(Oid relid);
+extern bool HaRegistryRetention(Oid relid, Interval *retention, bool *locked);
+
+/* runsql.c: the one way the extension runs SQL of its own */
+typedef void (*HaSqlRowFn) (void *arg, HeapTuple tup, TupleDesc desc);
+
+#define HA_SQL_READ_ONLY	0x01	/* the statement's snapshot, no writes */
+#define HA_SQL_REPLICA		0x02	/* session_replication_role = replica */
+
+extern const char *ha_internal_sql;
+extern uint64 HaRunSql(const char *sql, int nargs, Oid *argtypes, Datum *values,
+					   const bool *nulls, Oid as_role, int flags,
+					   HaSqlRowFn rowfn, void *arg);
 extern void HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
-								  Datum *values, bool replica);
+								  Datum *values);
 extern void HaRunAsExtensionOwnerNulls(const char *sql, int nargs, Oid *argtypes,
 									   Datum *values, const bool *nulls);
 extern int64 HaRunAsExtensionOwnerInt8(const char *sql, int nargs, Oid *argtypes,
 									   Datum *values);
-extern bool HaRegistryRetention(Oid relid, Interval *retention);
+extern char *HaQueryText(const char *sql, int nargs, Oid *argtypes, Datum *values,
+						 int flags, bool *found);
 
 /* checkpoint.c */
 extern char *ha_signing_key_file;

@@ -22,9 +22,12 @@
  *					 retention and not held, through a cascade only while
  *					 empty; its columns never.  Each drop is recorded.
  *
- * ha_internal_change is set only while the extension's own functions run
- * their SQL (protect(), unprotect(), set_retention(), holds, checkpoints,
- * purges); then the hooks let that SQL through.
+ * The pass: each hook notes, for as long as the statement it sees runs,
+ * whether that statement is the extension's own (run by HaRunSql, or a
+ * statement of our own install, upgrade or drop script).  A statement
+ * nested in it (a trigger's, a function's, an event trigger's) passes
+ * through the same hooks and is judged for itself, so the pass never
+ * reaches code the extension did not write.
  *
  *-------------------------------------------------------------------------
  */
@@ -74,10 +77,19 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-bool		ha_internal_change = false;
+typedef enum StatementKind
+{
+	STMT_OTHER,					/* anyone's: every check applies */
+	STMT_OURS,					/* the extension's own statement */
+	STMT_EXT_COMMAND,			/* CREATE or ALTER EXTENSION hipaa_audit: the
+								 * statements of its script are ours */
+	STMT_EXT_DROP				/* DROP EXTENSION hipaa_audit, nothing
+								 * protected: its members may go */
+} StatementKind;
 
-/* True while DROP EXTENSION hipaa_audit (allowed: nothing protected) runs. */
-static bool dropping_extension = false;
+/* The kind and query text of the innermost statement running now. */
+static StatementKind current_stmt = STMT_OTHER;
+static const char *current_text = NULL;
 
 /*
  * Protected tables a DROP TABLE statement may drop (idle past retention, not
@@ -92,6 +104,8 @@ static bool dropped_protected = false;
 static bool DatabaseMarked(Oid dboid);
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static object_access_hook_type prev_object_access = NULL;
 
@@ -102,18 +116,33 @@ static object_access_hook_type prev_object_access = NULL;
 #define OWN_DETAIL "Objects of the hipaa_audit extension change only through CREATE EXTENSION, ALTER EXTENSION ... UPDATE and DROP EXTENSION."
 
 /*
- * Our own SQL, and our own install, upgrade and drop scripts, are let
- * through.  Another extension's script is not: creating_extension is true
- * for any extension, and its script (or an event trigger it fires) must not
- * get a free pass.
+ * The kind of a statement about to run, by its query text: ours if it is
+ * the very text HaRunSql is running, or if it comes straight from our
+ * extension script (its parent is the CREATE or ALTER EXTENSION statement
+ * and that script is running).  Another extension's script is not ours,
+ * nor an event trigger or function fired while ours runs.
  */
+static StatementKind
+KindOf(const char *text)
+{
+	if (text != NULL && text == ha_internal_sql)
+		return STMT_OURS;
+	/* A subcommand of ours (an index of CREATE TABLE, say) shares its text. */
+	if (current_stmt == STMT_OURS && text != NULL && text == current_text)
+		return STMT_OURS;
+	if (current_stmt == STMT_EXT_COMMAND && creating_extension &&
+		OidIsValid(CurrentExtensionObject) &&
+		CurrentExtensionObject == get_extension_oid(HA_EXTENSION_NAME, true))
+		return STMT_OURS;
+	return STMT_OTHER;
+}
+
+/* Does the statement running now get the pass? */
 static bool
 Bypass(void)
 {
-	if (ha_internal_change || dropping_extension || !IsTransactionState())
-		return true;
-	return creating_extension &&
-		CurrentExtensionObject == get_extension_oid(HA_EXTENSION_NAME, true);
+	return current_stmt == STMT_OURS || current_stmt == STMT_EXT_DROP ||
+		!IsTransactionState();
 }
 
 static char *
@@ -323,26 +352,88 @@ CheckPlanStateWalker(PlanState *ps, void *context)
 static void
 HaExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-	if (prev_ExecutorStart)
-		prev_ExecutorStart(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
+	StatementKind save = current_stmt;
+	const char *save_text = current_text;
 
-	/*
-	 * Checked after the plan is initialised (the result relations are open
-	 * then) and before ExecutorRun touches any row.  EXPLAIN without ANALYZE
-	 * changes nothing and is let through.
-	 */
-	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
-		queryDesc->plannedstmt->resultRelations != NIL &&
-		!IsParallelWorker() && !Bypass())
+	current_stmt = KindOf(queryDesc->sourceText);
+	current_text = queryDesc->sourceText;
+	PG_TRY();
 	{
-		ListCell   *lc;
+		if (prev_ExecutorStart)
+			prev_ExecutorStart(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
 
-		(void) CheckPlanStateWalker(queryDesc->planstate, NULL);
-		foreach(lc, queryDesc->estate->es_subplanstates)
-			(void) CheckPlanStateWalker((PlanState *) lfirst(lc), NULL);
+		/*
+		 * Checked after the plan is initialised (the result relations are
+		 * open then) and before ExecutorRun touches any row.  EXPLAIN
+		 * without ANALYZE changes nothing and is let through.
+		 */
+		if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
+			queryDesc->plannedstmt->resultRelations != NIL &&
+			!IsParallelWorker() && !Bypass())
+		{
+			ListCell   *lc;
+
+			(void) CheckPlanStateWalker(queryDesc->planstate, NULL);
+			foreach(lc, queryDesc->estate->es_subplanstates)
+				(void) CheckPlanStateWalker((PlanState *) lfirst(lc), NULL);
+		}
 	}
+	PG_FINALLY();
+	{
+		current_stmt = save;
+		current_text = save_text;
+	}
+	PG_END_TRY();
+}
+
+/* Rows are changed, and triggers fire, in Run and Finish: same kind. */
+static void
+HaExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+			  bool execute_once)
+{
+	StatementKind save = current_stmt;
+	const char *save_text = current_text;
+
+	current_stmt = KindOf(queryDesc->sourceText);
+	current_text = queryDesc->sourceText;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		current_stmt = save;
+		current_text = save_text;
+	}
+	PG_END_TRY();
+}
+
+static void
+HaExecutorFinish(QueryDesc *queryDesc)
+{
+	StatementKind save = current_stmt;
+	const char *save_text = current_text;
+
+	current_stmt = KindOf(queryDesc->sourceText);
+	current_text = queryDesc->sourceText;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		current_stmt = save;
+		current_text = save_text;
+	}
+	PG_END_TRY();
 }
 
 /* ----------------------------------------------------------------
@@ -623,6 +714,13 @@ ObjectInOurSchema(ObjectType type, Node *object)
 
 	if (object == NULL)
 		return false;
+
+	/*
+	 * RENAME, SET SCHEMA and OWNER TO name a type or domain by a list of
+	 * names; get_object_address wants a TypeName.
+	 */
+	if ((type == OBJECT_TYPE || type == OBJECT_DOMAIN) && IsA(object, List))
+		object = (Node *) makeTypeNameFromNameList(castNode(List, object));
 	addr = get_object_address(type, object, &rel, AccessShareLock, true);
 	if (rel != NULL)
 		relation_close(rel, NoLock);
@@ -824,7 +922,7 @@ CheckDrop(DropStmt *stmt)
 					HaRefuse("DROP", "extension hipaa_audit while tables are protected",
 							 "Dropping the extension would remove the protection of every audit table.",
 							 "See hipaa_audit.protected_tables.");
-				dropping_extension = true;	/* reset by the caller */
+				current_stmt = STMT_EXT_DROP;	/* reset by the caller */
 			}
 			break;
 		case OBJECT_SCHEMA:
@@ -910,7 +1008,7 @@ CheckAlterSystem(AlterSystemStmt *stmt)
 		HaRefuse("ALTER SYSTEM RESET ALL", "while tables are protected",
 				 "It could remove hipaa_audit from shared_preload_libraries.",
 				 "Reset the settings you mean one by one.");
-	if (set->name == NULL || strcmp(set->name, "shared_preload_libraries") != 0)
+	if (set->name == NULL || pg_strcasecmp(set->name, "shared_preload_libraries") != 0)
 		return;
 	if (set->kind == VAR_SET_VALUE)
 	{
@@ -1139,6 +1237,30 @@ DatabaseMarked(Oid dboid)
 	return marked;
 }
 
+/*
+ * A change of the database-wide settings of dbname that would reset the
+ * marker: RESET ALL, or SET/RESET of the marker however its name is spelled
+ * (setting names are case-insensitive).
+ */
+static void
+CheckMarkerChange(const char *dbname, VariableSetStmt *set, const char *command)
+{
+	Oid			dboid = get_database_oid(dbname, true);
+
+	if (set->kind != VAR_RESET_ALL &&
+		(set->name == NULL || pg_strcasecmp(set->name, HA_DB_MARKER) != 0))
+		return;
+	if (!DatabaseMarked(dboid))
+		return;
+	/* Only from inside the database, once nothing is protected there. */
+	if (dboid != MyDatabaseId || HaAnyProtected())
+		HaRefuse(set->kind == VAR_RESET_ALL ? psprintf("%s ... RESET ALL on", command) :
+				 psprintf("change %s of", HA_DB_MARKER),
+				 psprintf("database \"%s\", which holds protected tables", dbname),
+				 "The setting marks the database so that DROP DATABASE can be refused.",
+				 "hipaa_audit clears it when the last protected table is unprotected or dropped.");
+}
+
 static void
 CheckDatabaseStatement(Node *parsetree)
 {
@@ -1155,22 +1277,28 @@ CheckDatabaseStatement(Node *parsetree)
 	else if (IsA(parsetree, AlterDatabaseSetStmt))
 	{
 		AlterDatabaseSetStmt *stmt = (AlterDatabaseSetStmt *) parsetree;
-		VariableSetStmt *set = stmt->setstmt;
-		Oid			dboid = get_database_oid(stmt->dbname, true);
 
-		if (set->kind != VAR_RESET_ALL &&
-			(set->name == NULL || strcmp(set->name, HA_DB_MARKER) != 0))
-			return;
-		if (!DatabaseMarked(dboid))
-			return;
-		/* Only from inside the database, once nothing is protected there. */
-		if (dboid != MyDatabaseId || HaAnyProtected())
-			HaRefuse(set->kind == VAR_RESET_ALL ? "ALTER DATABASE ... RESET ALL on" :
-					 psprintf("change %s of", HA_DB_MARKER),
-					 psprintf("database \"%s\", which holds protected tables", stmt->dbname),
-					 "The setting marks the database so that DROP DATABASE can be refused.",
-					 "hipaa_audit clears it when the last protected table is unprotected or dropped.");
+		CheckMarkerChange(stmt->dbname, stmt->setstmt, "ALTER DATABASE");
 	}
+	else if (IsA(parsetree, AlterRoleSetStmt))
+	{
+		/* ALTER ROLE ALL IN DATABASE d writes the same row of settings. */
+		AlterRoleSetStmt *stmt = (AlterRoleSetStmt *) parsetree;
+
+		if (stmt->role == NULL && stmt->database != NULL)
+			CheckMarkerChange(stmt->database, stmt->setstmt, "ALTER ROLE ALL IN DATABASE");
+	}
+}
+
+/* CREATE EXTENSION hipaa_audit, ALTER EXTENSION hipaa_audit UPDATE. */
+static bool
+IsOurExtensionCommand(Node *parsetree)
+{
+	if (IsA(parsetree, CreateExtensionStmt))
+		return strcmp(((CreateExtensionStmt *) parsetree)->extname, HA_EXTENSION_NAME) == 0;
+	if (IsA(parsetree, AlterExtensionStmt))
+		return strcmp(((AlterExtensionStmt *) parsetree)->extname, HA_EXTENSION_NAME) == 0;
+	return false;
 }
 
 static void
@@ -1179,17 +1307,23 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				 ParamListInfo params, QueryEnvironment *queryEnv,
 				 DestReceiver *dest, QueryCompletion *qc)
 {
-	bool		save_dropping = dropping_extension;
+	StatementKind save_stmt = current_stmt;
+	const char *save_text = current_text;
 	List	   *save_dropping_tables = dropping_tables;
 	bool		save_dropped = dropped_protected;
 
 	dropping_tables = NIL;		/* each statement decides for itself */
 	dropped_protected = false;
+	current_stmt = KindOf(queryString);
+	current_text = queryString;
+	if (current_stmt == STMT_OTHER && IsOurExtensionCommand(pstmt->utilityStmt))
+		current_stmt = STMT_EXT_COMMAND;
 	PG_TRY();
 	{
 		/* Database-level statements, also from databases without us. */
 		if ((IsA(pstmt->utilityStmt, DropdbStmt) ||
-			 IsA(pstmt->utilityStmt, AlterDatabaseSetStmt)) && !Bypass())
+			 IsA(pstmt->utilityStmt, AlterDatabaseSetStmt) ||
+			 IsA(pstmt->utilityStmt, AlterRoleSetStmt)) && !Bypass())
 			CheckDatabaseStatement(pstmt->utilityStmt);
 
 		/* CheckUtility ignores statements it has no rule for. */
@@ -1205,13 +1339,15 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_CATCH();
 	{
-		dropping_extension = save_dropping;
+		current_stmt = save_stmt;
+		current_text = save_text;
 		dropping_tables = save_dropping_tables;
 		dropped_protected = save_dropped;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	dropping_extension = save_dropping;
+	current_stmt = save_stmt;
+	current_text = save_text;
 	list_free(dropping_tables);
 	dropping_tables = save_dropping_tables;
 
@@ -1358,6 +1494,10 @@ HaInstallHooks(void)
 {
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = HaExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = HaExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = HaExecutorFinish;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = HaProcessUtility;
 	prev_object_access = object_access_hook;

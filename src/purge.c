@@ -185,7 +185,7 @@ Cutoff(Oid relid, Interval *retention)
 	TimestampTz cutoff;
 	int			nestlevel;
 
-	if (!HaRegistryRetention(relid, retention))
+	if (!HaRegistryRetention(relid, retention, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table %s is no longer protected", HaRelDisplayName(relid))));
@@ -269,7 +269,7 @@ HaRecordRetired(Oid relid, const char *action, int64 rows, TimestampTz newest)
 
 	if (entry == NULL || !OidIsValid(nsp) ||
 		!OidIsValid(get_relname_relid("retired_tables", nsp)) ||
-		!HaRegistryRetention(relid, &retention))
+		!HaRegistryRetention(relid, &retention, NULL))
 		return;
 	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
 	values[1] = CStringGetTextDatum(HaRelDisplayName(relid));
@@ -461,7 +461,7 @@ StoreReceipt(Oid relid, const HaProtectedEntry *entry, TimestampTz cutoff, int64
 
 	/* Hash-chained: one writer at a time, the lock held to commit. */
 	HaRunAsExtensionOwner("LOCK TABLE hipaa_audit.purge_receipts IN EXCLUSIVE MODE",
-						  0, NULL, NULL, false);
+						  0, NULL, NULL);
 	return HaRunAsExtensionOwnerInt8(
 		"WITH r AS ("
 		"  INSERT INTO hipaa_audit.purge_receipts "

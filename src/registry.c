@@ -58,10 +58,6 @@
 
 bool		ha_database_protected = false;
 
-/* Rows the last statement run by HaRunAsExtensionOwner processed. */
-static uint64 ha_last_processed = 0;
-static int64 ha_last_int8 = 0;	/* first column of the first row, if int8 */
-
 static HTAB *ProtectedRels = NULL;
 static bool ProtectedValid = false;
 static Oid	RegistryRelid = InvalidOid;
@@ -333,36 +329,13 @@ HaIsAuditAdmin(Oid roleid)
 }
 
 /*
- * Run SQL as the owner of the extension's schema (a superuser) with a pinned
- * search_path, marked as our own change so the hooks let it through;
- * optionally with session_replication_role = replica.
- */
-static void RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
-					   const bool *nulls, bool replica);
-
-void
-HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
-					  bool replica)
-{
-	RunAsOwner(sql, nargs, argtypes, values, NULL, replica);
-}
-
-/* As above; returns the int8 first column of the first row returned (or 0). */
-int64
-HaRunAsExtensionOwnerInt8(const char *sql, int nargs, Oid *argtypes, Datum *values)
-{
-	RunAsOwner(sql, nargs, argtypes, values, NULL, false);
-	return ha_last_int8;
-}
-
-/*
  * A protected table's retention, read from the registry without SQL (it is
  * asked while a table owner drops a table) and with a fresh snapshot, not
  * from the per-backend cache: a purge asks after waiting for the purge lock,
  * and must see a set_retention() that held it.
  */
 bool
-HaRegistryRetention(Oid relid, Interval *retention)
+HaRegistryRetention(Oid relid, Interval *retention, bool *locked)
 {
 	Relation	rel;
 	Snapshot	snap;
@@ -390,92 +363,17 @@ HaRegistryRetention(Oid relid, Interval *retention)
 			memcpy(retention, DatumGetIntervalP(d), sizeof(Interval));
 			found = true;
 		}
+		if (locked != NULL)
+		{
+			d = slot_getattr(slot, 8, &isnull);
+			*locked = !isnull && DatumGetBool(d);
+		}
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
 	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
 	return found;
-}
-
-void
-HaRunAsExtensionOwnerNulls(const char *sql, int nargs, Oid *argtypes, Datum *values,
-						   const bool *nulls)
-{
-	RunAsOwner(sql, nargs, argtypes, values, nulls, false);
-}
-
-static void
-RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *values,
-		   const bool *nulls, bool replica)
-{
-	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
-	HeapTuple	tup;
-	bool		save_internal = ha_internal_change;
-
-	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(HaSchemaOid()));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "schema %s not found", HA_SCHEMA_NAME);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	if (!superuser_arg(owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("schema %s is not owned by a superuser", HA_SCHEMA_NAME),
-				 errhint("Recreate the extension as a superuser.")));
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	/* Re-inserting existing rows must not fire the owner's triggers. */
-	if (replica)
-		(void) set_config_option("session_replication_role", "replica",
-								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
-	ha_internal_change = true;
-	PG_TRY();
-	{
-		int			rc;
-		char	   *nullflags = NULL;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (nulls != NULL)
-		{
-			nullflags = palloc(nargs + 1);
-			for (int i = 0; i < nargs; i++)
-				nullflags[i] = nulls[i] ? 'n' : ' ';
-			nullflags[nargs] = '\0';
-		}
-		rc = SPI_execute_with_args(sql, nargs, argtypes, values, nullflags, false, 0);
-		ha_last_processed = SPI_processed;
-		if (rc < 0)
-			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-		ha_last_int8 = 0;
-		if (SPI_tuptable != NULL && SPI_processed > 0 &&
-			SPI_gettypeid(SPI_tuptable->tupdesc, 1) == INT8OID)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-			if (!isnull)
-				ha_last_int8 = DatumGetInt64(d);
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		ha_internal_change = save_internal;
-	}
-	PG_END_TRY();
-	AtEOXact_GUC(true, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 /*
@@ -582,7 +480,7 @@ HaMarkDatabase(bool on)
 	char	   *sql = psprintf(on ? "ALTER DATABASE %s SET %s = on" : "ALTER DATABASE %s RESET %s",
 							   quote_identifier(get_database_name(MyDatabaseId)), HA_DB_MARKER);
 
-	HaRunAsExtensionOwner(sql, 0, NULL, NULL, false);
+	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
 }
 
 /*
@@ -658,6 +556,7 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 	char	   *name;
 	Interval	zero;
 	bool		had_rows;
+	Oid			owner;
 	Oid			argtypes[6] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID, UUIDOID, BOOLOID};
 	Datum		values[6];
 	bool		nulls[6] = {false, false, false, false, false, false};
@@ -711,6 +610,18 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 				 errdetail("A replica's rows come only from the publisher, with the publisher's chain columns."),
 				 errhint("Start from an empty table; the subscription's initial copy fills it.")));
 	CheckRewritable(rel, had_rows);
+	owner = rel->rd_rel->relowner;
+	if (had_rows &&
+		HaNamespaceAclCheck(RelationGetNamespace(rel), owner, ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot protect %s: its owner %s has no USAGE on schema %s",
+						name, GetUserNameFromId(owner, false),
+						get_namespace_name(RelationGetNamespace(rel))),
+				 errdetail("protect() moves the rows a table already has into the chain as the table's owner, so that no code of the owner's runs with more rights."),
+				 errhint("GRANT USAGE ON SCHEMA %s TO %s, or protect the table while it is empty.",
+						 quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
+						 quote_identifier(GetUserNameFromId(owner, false)))));
 	table_close(rel, NoLock);
 
 	if (OidIsValid(get_extension_oid("pg_surgery", true)))
@@ -738,7 +649,7 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 				   name, HA_COL_CHAIN, HA_COL_SEQ,
 				   quote_identifier(HA_TRIGGER_CHAIN), name,
 				   name, quote_identifier(HA_TRIGGER_CHAIN));
-	HaRunAsExtensionOwner(sql, 0, NULL, NULL, false);
+	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
 
 	/* 2. The registry row, which the chain trigger reads. */
 	values[0] = ObjectIdGetDatum(relid);
@@ -765,17 +676,22 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 	{
 		char	   *cols = InsertableColumns(relid);
 
-		sql = psprintf("CREATE TEMP TABLE hipaa_audit_protect_rows ON COMMIT DROP AS "
-					   "SELECT %s FROM ONLY %s; "
-					   "TRUNCATE ONLY %s; "
+		/*
+		 * One statement, run as the table's owner under
+		 * SECURITY_RESTRICTED_OPERATION: the rows pass through the owner's
+		 * triggers (ENABLE ALWAYS or REPLICA ones fire under replica),
+		 * CHECKs, index expressions and generated columns, which must never
+		 * run with more rights than the owner has.
+		 */
+		sql = psprintf("WITH old AS (DELETE FROM ONLY %s RETURNING %s) "
 					   "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE "
-					   "SELECT %s FROM hipaa_audit_protect_rows; "
-					   "DROP TABLE hipaa_audit_protect_rows",
-					   cols, name, name, name, cols, cols);
+					   "SELECT %s FROM old",
+					   name, cols, name, cols, cols);
 		ha_stamp_role = GetUserId();
 		PG_TRY();
 		{
-			HaRunAsExtensionOwner(sql, 0, NULL, NULL, true);
+			(void) HaRunSql(sql, 0, NULL, NULL, NULL, owner, HA_SQL_REPLICA,
+							NULL, NULL);
 		}
 		PG_FINALLY();
 		{
@@ -801,7 +717,7 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 				   quote_identifier(HA_TRIGGER_TRUNCATE),
 				   HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
 				   HA_COL_ROLE, HA_COL_PREV, HA_COL_HASH);
-	HaRunAsExtensionOwner(sql, 0, NULL, NULL, false);
+	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
 
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: table %s protected%s by role %s", name,
@@ -901,10 +817,10 @@ unprotect(PG_FUNCTION_ARGS)
 				   quote_identifier(HA_TRIGGER_CHAIN), name,
 				   name, HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
 				   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH);
-	HaRunAsExtensionOwner(sql, 0, NULL, NULL, false);
+	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
 	values[0] = ObjectIdGetDatum(relid);
 	HaRunAsExtensionOwner("DELETE FROM hipaa_audit.registry WHERE relid = $1",
-						1, argtypes, values, false);
+						1, argtypes, values);
 	CacheInvalidateRelcacheByRelid(RegistryRelid);
 	CommandCounterIncrement();
 	HaChainForgetTable(relid);
@@ -990,25 +906,13 @@ set_retention(PG_FUNCTION_ARGS)
 	/* One change of policy at a time, and never while a purge runs. */
 	HaLockPurge(relid);
 
-	/* The current policy (the UPDATE below re-checks it atomically). */
-	values[0] = ObjectIdGetDatum(relid);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT retention, retention_locked FROM hipaa_audit.registry "
-							  "WHERE relid = $1",
-							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	/*
+	 * The current policy, read without SQL (the UPDATE below re-checks it
+	 * atomically).
+	 */
+	current = palloc(sizeof(Interval));
+	if (!HaRegistryRetention(relid, current, &locked))
 		elog(ERROR, "registry row of %s not found", name);
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
-
-		current = DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
-		MemoryContextSwitchTo(old);
-		locked = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	}
-	SPI_finish();
 
 	if (locked)
 		HaRefuse("change the retention of", psprintf("protected table %s", name),
@@ -1021,11 +925,11 @@ set_retention(PG_FUNCTION_ARGS)
 
 	values[1] = IntervalPGetDatum(retention);
 	values[2] = BoolGetDatum(lock);
-	HaRunAsExtensionOwner("UPDATE hipaa_audit.registry SET retention = $2, "
-						  "retention_locked = retention_locked OR $3 "
-						  "WHERE relid = $1 AND NOT retention_locked",
-						  3, argtypes, values, false);
-	if (ha_last_processed != 1)
+	values[0] = ObjectIdGetDatum(relid);
+	if (HaRunSql("UPDATE hipaa_audit.registry SET retention = $2, "
+				 "retention_locked = retention_locked OR $3 "
+				 "WHERE relid OPERATOR(pg_catalog.=) $1 AND NOT retention_locked",
+				 3, argtypes, values, NULL, InvalidOid, 0, NULL, NULL) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("the retention of %s was changed concurrently", name),
@@ -1188,20 +1092,14 @@ release_hold(PG_FUNCTION_ARGS)
 				 errmsg("releasing a legal hold needs a reason")));
 	id = PG_GETARG_INT64(0);
 	values[0] = Int64GetDatum(id);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM hipaa_audit.hold_releases WHERE hold_id = h.id) "
-							  "FROM hipaa_audit.legal_holds h WHERE h.id = $1",
-							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read hipaa_audit.legal_holds");
-	exists = SPI_processed > 0;
-	if (exists)
 	{
-		bool		isnull;
+		char	   *r = HaQueryText("SELECT EXISTS (SELECT 1 FROM hipaa_audit.hold_releases "
+									"WHERE hold_id OPERATOR(pg_catalog.=) h.id) "
+									"FROM hipaa_audit.legal_holds h WHERE h.id OPERATOR(pg_catalog.=) $1",
+									1, argtypes, values, 0, &exists);
 
-		released = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		released = exists && r != NULL && strcmp(r, "t") == 0;
 	}
-	SPI_finish();
 	if (!exists)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1215,7 +1113,7 @@ release_hold(PG_FUNCTION_ARGS)
 	/* A second release of the same hold is a duplicate key: refused. */
 	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.hold_releases (hold_id, released_at, released_by, reason) "
 						  "VALUES ($1, pg_catalog.clock_timestamp(), $2, $3)",
-						  3, argtypes, values, false);
+						  3, argtypes, values);
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: legal hold " INT64_FORMAT " released by role %s", id,
 					GetUserNameFromId(GetUserId(), false))));

@@ -38,10 +38,10 @@ CREATE SCHEMA regress_ha_owned;
 CREATE TABLE regress_ha_owned.owned (id int NOT NULL, note text);
 ALTER TABLE regress_ha_owned.owned OWNER TO regress_ha_ddl_owner;
 INSERT INTO regress_ha_owned.owned VALUES (10, 'owned row');
-SELECT hipaa_audit.protect('regress_ha_owned.owned');
-
--- The roles below need to resolve the tables' names, nothing more.
+-- The roles below need to resolve the tables' names, nothing more (the
+-- owner needs it for protect(), which moves its rows as the owner).
 GRANT USAGE ON SCHEMA regress_ha_drop, regress_ha_owned TO PUBLIC;
+SELECT hipaa_audit.protect('regress_ha_owned.owned');
 
 -- Everything a refused DROP must leave alone, per table, as one text value.
 CREATE FUNCTION regress_ha_drop.state(tbl text) RETURNS text LANGUAGE plpgsql AS $$

@@ -1,0 +1,143 @@
+-- Attacks of the second security round (issue 11) that one session can
+-- replay.  Each fails without its fix; each shows what was kept.
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+CREATE ROLE regress_sec_owner LOGIN;
+CREATE ROLE regress_sec_admin LOGIN IN ROLE hipaa_audit_admin;
+CREATE SCHEMA regress_sec AUTHORIZATION regress_sec_owner;
+RESET client_min_messages;
+
+-- 1. protect() moves a table's existing rows into the chain.  The owner's
+-- code that runs while it does (an ENABLE ALWAYS trigger, a CHECK, an
+-- index expression) runs as the owner, in a security-restricted
+-- operation: it cannot make the owner a superuser, and it gets no pass
+-- to change another protected table.
+SET ROLE regress_sec_owner;
+CREATE TABLE regress_sec.victim (id int, note text);
+INSERT INTO regress_sec.victim VALUES (1, 'kept');
+SELECT hipaa_audit.protect('regress_sec.victim');
+CREATE TABLE regress_sec.moved (id int, note text, who text, escalated text, deleted text);
+INSERT INTO regress_sec.moved (id, note) VALUES (1, 'a'), (2, 'b');
+CREATE FUNCTION regress_sec.grab() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.who := current_user;
+    BEGIN
+        EXECUTE 'ALTER ROLE regress_sec_owner SUPERUSER';
+        NEW.escalated := 'became superuser';
+    EXCEPTION WHEN OTHERS THEN
+        NEW.escalated := SQLSTATE;
+    END;
+    BEGIN
+        DELETE FROM regress_sec.victim;
+        NEW.deleted := 'deleted';
+    EXCEPTION WHEN OTHERS THEN
+        NEW.deleted := SQLSTATE || ' ' || SQLERRM;
+    END;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER a_grab BEFORE INSERT ON regress_sec.moved
+    FOR EACH ROW EXECUTE FUNCTION regress_sec.grab();
+ALTER TABLE regress_sec.moved ENABLE ALWAYS TRIGGER a_grab;
+-- A CHECK that would do the same, and an index expression that tells.
+CREATE FUNCTION regress_sec.check_grab(int) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE regress_sec_owner SUPERUSER';
+    END IF;
+    RETURN true;
+END $$;
+ALTER TABLE regress_sec.moved ADD CHECK (regress_sec.check_grab(id));
+CREATE FUNCTION regress_sec.index_grab(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'index expression ran as superuser %', current_user;
+    END IF;
+    RETURN $1;
+END $$;
+CREATE INDEX ON regress_sec.moved (regress_sec.index_grab(id));
+SELECT hipaa_audit.protect('regress_sec.moved');
+RESET ROLE;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_sec_owner';
+SELECT id, note, who, escalated, deleted FROM regress_sec.moved ORDER BY id;
+SELECT id, note FROM regress_sec.victim;
+SELECT ok, rows_checked FROM hipaa_audit.verify('regress_sec.moved');
+
+-- 2. An event trigger that fires while protect() runs its own DDL gets no
+-- pass either: its DELETE of a protected table and of the extension's own
+-- tables is refused.
+CREATE TABLE regress_sec.evt_seen (what text);
+CREATE FUNCTION regress_sec.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        DELETE FROM regress_sec.victim;
+        INSERT INTO regress_sec.evt_seen VALUES ('victim rows deleted');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO regress_sec.evt_seen VALUES ('victim: ' || SQLSTATE);
+    END;
+    BEGIN
+        DELETE FROM hipaa_audit.registry;
+        INSERT INTO regress_sec.evt_seen VALUES ('registry rows deleted');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO regress_sec.evt_seen VALUES ('registry: ' || SQLSTATE);
+    END;
+END $$;
+CREATE EVENT TRIGGER regress_sec_evt ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE') EXECUTE FUNCTION regress_sec.on_ddl();
+CREATE TABLE regress_sec.later (id int);
+SELECT hipaa_audit.protect('regress_sec.later');
+DROP EVENT TRIGGER regress_sec_evt;
+SELECT what, count(*) FROM regress_sec.evt_seen GROUP BY what ORDER BY what;
+SELECT id, note FROM regress_sec.victim;
+SELECT count(*) AS protected FROM hipaa_audit.registry WHERE relid::text LIKE 'regress_sec.%';
+
+-- 3. set_retention() reads the current retention without SQL run with the
+-- caller's search_path: an "=" operator of the caller's own cannot make it
+-- read another table's registry row, "raise" six years to two
+-- microseconds and so open every row to purge_expired().
+CREATE TABLE regress_sec.short_lived (id int);
+SELECT hipaa_audit.protect('regress_sec.short_lived', retention => '1 microsecond');
+CREATE TABLE regress_sec.six_years (id int);
+SELECT hipaa_audit.protect('regress_sec.six_years');
+CREATE SCHEMA regress_sec_evil AUTHORIZATION regress_sec_admin;
+GRANT USAGE ON SCHEMA regress_sec TO regress_sec_admin;
+SET ROLE regress_sec_admin;
+-- "Equal" for the short-lived table's registry row, whatever is asked.
+CREATE FUNCTION regress_sec_evil.eq(regclass, regclass) RETURNS boolean
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
+    AS $$SELECT $1::oid OPERATOR(pg_catalog.=) 'regress_sec.short_lived'::regclass::oid$$;
+CREATE OPERATOR regress_sec_evil.= (LEFTARG = regclass, RIGHTARG = regclass,
+    FUNCTION = regress_sec_evil.eq);
+SET search_path = regress_sec_evil, pg_catalog, public;
+SELECT hipaa_audit.set_retention('regress_sec.six_years', '2 microseconds');
+\echo :LAST_ERROR_SQLSTATE
+SELECT hipaa_audit.set_retention('regress_sec.six_years', '7 years');
+RESET search_path;
+RESET ROLE;
+SELECT relid, retention FROM hipaa_audit.registry
+ WHERE relid IN ('regress_sec.six_years'::regclass, 'regress_sec.short_lived'::regclass)
+ ORDER BY relid::text;
+
+-- 4. ALTER TYPE / DOMAIN RENAME, OWNER TO and SET SCHEMA of a type that
+-- does not exist: a clean error for any role, not a crashed backend.
+SET ROLE regress_sec_owner;
+ALTER TYPE regress_sec_no_such_type RENAME TO x;
+\echo :LAST_ERROR_SQLSTATE
+ALTER DOMAIN regress_sec_no_such_domain RENAME TO x;
+ALTER TYPE regress_sec_no_such_type OWNER TO regress_sec_owner;
+ALTER DOMAIN regress_sec_no_such_domain SET SCHEMA public;
+ALTER TYPE hipaa_audit.no_such_type RENAME TO x;
+SELECT 'still connected' AS status;
+RESET ROLE;
+
+-- 5. The database's protection mark cannot be removed by another spelling
+-- of its name or of the statement, nor the library taken out of the
+-- preload list by a differently spelled setting name.
+ALTER ROLE ALL IN DATABASE contrib_regression RESET ALL;
+\echo :LAST_ERROR_SQLSTATE
+ALTER ROLE ALL IN DATABASE contrib_regression RESET "HIPAA_AUDIT.database_protected";
+ALTER ROLE ALL IN DATABASE contrib_regression SET "Hipaa_Audit.Database_Protected" = off;
+ALTER DATABASE contrib_regression SET "HIPAA_AUDIT.DATABASE_PROTECTED" = off;
+ALTER SYSTEM SET "Shared_Preload_Libraries" = '';
+SELECT count(*) AS marked FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+ WHERE d.datname = 'contrib_regression' AND s.setrole = 0
+   AND 'hipaa_audit.database_protected=on' = ANY (s.setconfig);
