@@ -6,6 +6,7 @@ MODULE_big = hipaa_audit
 OBJS = \
 	src/hipaa_audit.o \
 	src/hooks.o \
+	src/backstop.o \
 	src/guard.o \
 	src/registry.o \
 	src/runsql.o \

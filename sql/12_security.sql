@@ -141,3 +141,70 @@ ALTER SYSTEM SET "Shared_Preload_Libraries" = '';
 SELECT count(*) AS marked FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
  WHERE d.datname = 'contrib_regression' AND s.setrole = 0
    AND 'hipaa_audit.database_protected=on' = ANY (s.setconfig);
+
+-- 6. Paths that change a protected table without naming it, caught by the
+-- object-level backstop.  Typed tables: ALTER TABLE ... OF a composite type
+-- that matches every column (chain columns included) would let ALTER TYPE
+-- ... CASCADE rewrite the table's columns; protect() refuses typed tables.
+CREATE TABLE regress_sec.typed_target (id int, note text);
+SELECT hipaa_audit.protect('regress_sec.typed_target');
+INSERT INTO regress_sec.typed_target VALUES (1, 'kept');
+CREATE TYPE regress_sec.same_shape AS (id int, note text, audit_chain int4,
+    audit_seq int8, audit_at timestamptz, audit_session_role text,
+    audit_role text, audit_client inet, audit_prev_hash bytea, audit_hash bytea);
+ALTER TABLE regress_sec.typed_target OF regress_sec.same_shape;
+\echo :LAST_ERROR_SQLSTATE
+SELECT reloftype = 0 AS not_typed FROM pg_class WHERE oid = 'regress_sec.typed_target'::regclass;
+CREATE TYPE regress_sec.row_of AS (id int, note text);
+CREATE TABLE regress_sec.typed OF regress_sec.row_of;
+SELECT hipaa_audit.protect('regress_sec.typed');
+\echo :LAST_ERROR_SQLSTATE
+
+-- A composite type a protected column uses: its attributes stay.
+CREATE TYPE regress_sec.point2 AS (x int, y int);
+CREATE TABLE regress_sec.with_comp (id int, p regress_sec.point2);
+SELECT hipaa_audit.protect('regress_sec.with_comp');
+INSERT INTO regress_sec.with_comp VALUES (1, ROW(1, 2));
+ALTER TYPE regress_sec.point2 RENAME ATTRIBUTE x TO x2 CASCADE;
+ALTER TYPE regress_sec.point2 ADD ATTRIBUTE z int CASCADE;
+ALTER TYPE regress_sec.point2 DROP ATTRIBUTE y CASCADE;
+SELECT p FROM regress_sec.with_comp;
+
+-- A built-in type's send function, which the hash reads values through.
+CREATE TABLE regress_sec.amounts (id int, amount numeric);
+SELECT hipaa_audit.protect('regress_sec.amounts');
+INSERT INTO regress_sec.amounts VALUES (1, 12.50);
+CREATE FUNCTION regress_sec.fake_send(numeric) RETURNS bytea
+    LANGUAGE internal IMMUTABLE STRICT AS 'numeric_send';
+ALTER TYPE numeric SET (SEND = regress_sec.fake_send);
+\echo :LAST_ERROR_SQLSTATE
+SELECT typsend = 'numeric_send'::regproc AS send_kept FROM pg_type WHERE oid = 'numeric'::regtype;
+SELECT ok, rows_checked FROM hipaa_audit.verify('regress_sec.amounts');
+
+-- 7. The retention floor: a table owner who is not a superuser cannot give
+-- a table a retention shorter than hipaa_audit.min_retention (a superuser
+-- setting, default six years), and so cannot DROP it soon after.
+SHOW hipaa_audit.min_retention;
+SET ROLE regress_sec_owner;
+CREATE TABLE regress_sec.brief (id int);
+SELECT hipaa_audit.protect('regress_sec.brief', retention => '1 microsecond');
+\echo :LAST_ERROR_SQLSTATE
+SELECT hipaa_audit.protect('regress_sec.brief', retention => '2190 days');
+SELECT hipaa_audit.is_protected('regress_sec.brief');
+SET hipaa_audit.min_retention = '1 day';
+\echo :LAST_ERROR_SQLSTATE
+SELECT hipaa_audit.protect('regress_sec.brief', retention => '6 years');
+RESET ROLE;
+SET hipaa_audit.min_retention = 'soon';
+\echo :LAST_ERROR_SQLSTATE
+SET hipaa_audit.min_retention = '-1 year';
+SET hipaa_audit.min_retention = '0';
+SET hipaa_audit.min_retention = '10 years';
+SET ROLE regress_sec_owner;
+CREATE TABLE regress_sec.seven (id int);
+SELECT hipaa_audit.protect('regress_sec.seven', retention => '7 years');
+RESET ROLE;
+SELECT hipaa_audit.protect('regress_sec.seven', retention => '7 years');
+RESET hipaa_audit.min_retention;
+SELECT relid, retention FROM hipaa_audit.registry
+ WHERE relid::text IN ('regress_sec.brief', 'regress_sec.seven') ORDER BY 1;

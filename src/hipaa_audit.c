@@ -54,6 +54,14 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   HaCheckSignerName, NULL, NULL);
+	DefineCustomStringVariable("hipaa_audit.min_retention",
+							   "Shortest retention a role that is not a superuser may give a table.",
+							   "protect() refuses a shorter one unless a superuser calls it; set_retention() never lowers one.",
+							   &ha_min_retention,
+							   "6 years",
+							   PGC_SUSET,
+							   0,
+							   HaCheckMinRetention, NULL, NULL);
 	DefineCustomBoolVariable("hipaa_audit.database_protected",
 							 "Marks a database that holds protected tables (set by protect()).",
 							 "DROP DATABASE of a marked database is refused from every database; do not set it by hand.",

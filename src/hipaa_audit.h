@@ -185,9 +185,17 @@ extern int	ha_max_cached_chains;
 
 /* hooks.c */
 extern void HaInstallHooks(void);
+extern Oid	HaProtectedTableUsingType(Oid typid);
+extern bool HaDomainHasDefault(Oid typid);
+
+/* backstop.c */
+extern void HaBackstop(int access, Oid classId, Oid objectId, int subId,
+					   void *arg);
 extern bool ha_database_protected;
 
 /* registry.c */
+extern char *ha_min_retention;
+extern bool HaCheckMinRetention(char **newval, void **extra, GucSource source);
 extern void HaRegistryInit(void);
 extern bool HaIsProtected(Oid relid);
 extern const HaProtectedEntry *HaLookupProtected(Oid relid);

@@ -57,6 +57,7 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
+#include "commands/tablecmds.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
@@ -234,8 +235,8 @@ TypeReaches(Oid typid, Oid target, int depth)
 }
 
 /* The first by name, so that messages do not depend on OID order. */
-static Oid
-ProtectedTableUsingType(Oid typid)
+Oid
+HaProtectedTableUsingType(Oid typid)
 {
 	List	   *relids = HaProtectedRelids();
 	ListCell   *lc;
@@ -449,6 +450,25 @@ LookupRel(RangeVar *rv)
 	return RangeVarGetRelid(rv, NoLock, true);
 }
 
+/*
+ * The relation a command will change, looked up as PostgreSQL's own command
+ * does: with the command's lock mode, after checking ownership (so nobody
+ * can queue a lock on a table they may not alter), retrying if the name
+ * moved while we waited.  Once we hold the lock, the object the name led
+ * to can neither be dropped nor renamed away, so PostgreSQL's own lookup
+ * finds the object we checked.  (A schema renamed under it is the one case
+ * a lock cannot cover; the backstop in backstop.c checks the object that
+ * really changed.)
+ */
+static Oid
+LookupRelForChange(RangeVar *rv, LOCKMODE lockmode)
+{
+	if (rv == NULL)
+		return InvalidOid;
+	return RangeVarGetRelidExtended(rv, lockmode, RVR_MISSING_OK,
+									RangeVarCallbackOwnsRelation, NULL);
+}
+
 static void
 CheckTruncate(TruncateStmt *stmt)
 {
@@ -509,8 +529,8 @@ IsSerialTypeName(TypeName *tn)
 	return false;
 }
 
-static bool
-DomainHasDefault(Oid typid)
+bool
+HaDomainHasDefault(Oid typid)
 {
 	while (OidIsValid(typid) && get_typtype(typid) == TYPTYPE_DOMAIN)
 	{
@@ -555,7 +575,7 @@ CheckAddColumn(Oid relid, ColumnDef *def)
 	{
 		Oid			typid = LookupTypeNameOid(NULL, def->typeName, true);
 
-		fills = DomainHasDefault(typid);
+		fills = HaDomainHasDefault(typid);
 	}
 	if (!fills && def->typeName != NULL && !IsSerialTypeName(def->typeName))
 	{
@@ -637,7 +657,8 @@ RefusedSubcommand(AlterTableCmd *cmd)
 static void
 CheckAlterTable(AlterTableStmt *stmt)
 {
-	Oid			relid = LookupRel(stmt->relation);
+	Oid			relid = LookupRelForChange(stmt->relation,
+										   AlterTableGetLockLevel(stmt->cmds));
 	bool		protected = HaIsProtected(relid);
 	ListCell   *lc;
 
@@ -655,7 +676,7 @@ CheckAlterTable(AlterTableStmt *stmt)
 				cmd->subtype == AT_AlterColumnType)
 			{
 				Oid			rowtype = get_rel_type_id(relid);
-				Oid			user = OidIsValid(rowtype) ? ProtectedTableUsingType(rowtype) : InvalidOid;
+				Oid			user = OidIsValid(rowtype) ? HaProtectedTableUsingType(rowtype) : InvalidOid;
 
 				if (OidIsValid(user))
 					RefuseTypeChange(stmt->objtype == OBJECT_TYPE ?
@@ -766,7 +787,7 @@ CheckRename(RenameStmt *stmt)
 {
 	if (stmt->relation != NULL)
 	{
-		Oid			relid = LookupRel(stmt->relation);
+		Oid			relid = LookupRelForChange(stmt->relation, AccessExclusiveLock);
 
 		if (RelInOurSchema(relid))
 			RefuseOwn("RENAME", OwnRelName(relid));
@@ -822,7 +843,7 @@ CheckAlterObjectSchema(AlterObjectSchemaStmt *stmt)
 		RefuseOwn("move objects into", "schema hipaa_audit");
 	if (stmt->relation != NULL)
 	{
-		Oid			relid = LookupRel(stmt->relation);
+		Oid			relid = LookupRelForChange(stmt->relation, AccessExclusiveLock);
 
 		if (HaIsProtected(relid))
 			HaRefuse("SET SCHEMA on", ProtectedName(relid),
@@ -1046,7 +1067,7 @@ CheckUtility(Node *parsetree)
 				if (stmt->oldVal != NULL)
 				{
 					Oid			typid = typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName));
-					Oid			user = ProtectedTableUsingType(typid);
+					Oid			user = HaProtectedTableUsingType(typid);
 
 					if (OidIsValid(user))
 						RefuseTypeChange("RENAME VALUE of", typid, user);
@@ -1485,8 +1506,11 @@ HaObjectAccess(ObjectAccessType access, Oid classId, Oid objectId,
 	if (prev_object_access)
 		prev_object_access(access, classId, objectId, subId, arg);
 
-	if (access == OAT_DROP && !Bypass() && OidIsValid(HaSchemaOid()))
+	if (Bypass() || !OidIsValid(HaSchemaOid()))
+		return;
+	if (access == OAT_DROP)
 		CheckDropObject(classId, objectId, subId);
+	HaBackstop(access, classId, objectId, subId, arg);
 }
 
 void

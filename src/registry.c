@@ -457,6 +457,12 @@ CheckProtectable(Relation rel)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot protect %s because it is a partition", name),
 				 errhint("Detach it first, or protect an ordinary table.")));
+	if (OidIsValid(rel->rd_rel->reloftype))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot protect %s because it is a typed table", name),
+				 errdetail("Changes to its composite type would reach its columns."),
+				 errhint("Run ALTER TABLE %s NOT OF first.", name)));
 	if (has_superclass(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -544,6 +550,69 @@ InsertableColumns(Oid relid)
 	return buf.data;
 }
 
+static bool NeverShorter(const Interval *new, const Interval *old);
+
+/* hipaa_audit.min_retention: the shortest retention a non-superuser may set. */
+char	   *ha_min_retention = NULL;
+
+/*
+ * GUC check hook: a positive interval.  interval_in reports a bad value by
+ * an error; it touches no shared state, so the error is caught here.
+ */
+bool
+HaCheckMinRetention(char **newval, void **extra pg_attribute_unused(),
+					GucSource source pg_attribute_unused())
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile bool ok = true;
+	Interval	zero;
+
+	memset(&zero, 0, sizeof(zero));
+	PG_TRY();
+	{
+		Datum		iv = DirectFunctionCall3(interval_in, CStringGetDatum(*newval),
+											 ObjectIdGetDatum(InvalidOid),
+											 Int32GetDatum(-1));
+
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, iv,
+											  IntervalPGetDatum(&zero))) <= 0)
+		{
+			GUC_check_errdetail("The retention floor must be a positive interval.");
+			ok = false;
+		}
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		GUC_check_errdetail("\"%s\" is not an interval.", *newval);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+static void
+CheckRetentionFloor(Interval *retention)
+{
+	Interval   *floor;
+
+	if (superuser() || ha_min_retention == NULL || ha_min_retention[0] == '\0')
+		return;
+	floor = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+												  CStringGetDatum(ha_min_retention),
+												  ObjectIdGetDatum(InvalidOid),
+												  Int32GetDatum(-1)));
+	if (!NeverShorter(retention, floor))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("retention %s is shorter than hipaa_audit.min_retention (%s)",
+						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention))),
+						ha_min_retention),
+				 errdetail("Only a superuser may protect a table with a retention below the floor a superuser set."),
+				 errhint("Use a retention of at least %s.", ha_min_retention)));
+}
+
 /*
  * The work of protect() and protect_replica(); uuid is NULL for a new table
  * identity, or the publisher's for a logical replica.
@@ -577,6 +646,7 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("chains must be between 1 and %d", MAX_CHAINS)));
+	CheckRetentionFloor(retention);
 
 	HaCheckRelationExists(relid);
 

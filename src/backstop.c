@@ -1,0 +1,568 @@
+/*-------------------------------------------------------------------------
+ *
+ * backstop.c
+ *	  The catch-all behind the statement checks: every change PostgreSQL
+ *	  makes to a protected table, its columns, triggers and rules, or to a
+ *	  type or row type its columns reach, is checked on the object itself,
+ *	  after PostgreSQL changed it and under the lock it changed it with.
+ *
+ * The utility hook reads a statement and refuses what it can name, with
+ * a precise message.  It can be fooled: a name it resolved may point
+ * elsewhere by the time PostgreSQL resolves it again, and some statements
+ * change a protected table without naming it (a type's ALTER ... CASCADE,
+ * typed tables).  The object-access hook sees the OIDs that really change.
+ * For those, this file compares the catalog row as the statement found it
+ * (the statement's snapshot) with the row as it is now (SnapshotSelf, which
+ * sees the statement's own uncommitted change) and allows only what is
+ * named here:
+ *
+ *	  table		  relname, relnamespace, relkind, relpersistence, relam and
+ *				  reloftype never change; the table never becomes a
+ *				  partition, a parent or a child.  Owner, ACL, options,
+ *				  tablespace, statistics, storage, RLS may.
+ *	  column	  name, type, typmod, generated-ness never change; a column
+ *				  added later must leave existing rows as they were (no
+ *				  default, missing value, identity, generation or domain
+ *				  default).
+ *	  trigger	  the guard and chain triggers stay ENABLE ALWAYS and call
+ *				  our functions; no other BEFORE INSERT row trigger sorts
+ *				  after the chain trigger.
+ *	  rule		  none, ever.
+ *	  type		  a type a protected column reaches keeps its I/O and send
+ *				  functions, layout and element/base type, and an enum its
+ *				  labels; owner, name, schema, defaults and constraints may
+ *				  change.  A composite or table row type it reaches keeps
+ *				  its attributes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_enum.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_rewrite.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#define BACKSTOP_DETAIL "This change would weaken the protection of an audit table."
+
+/* The snapshot the statement started with: the catalog "before". */
+static Snapshot
+BeforeSnapshot(void)
+{
+	if (ActiveSnapshotSet())
+		return GetActiveSnapshot();
+	return GetCatalogSnapshot(RelationRelationId);
+}
+
+/*
+ * One catalog row by a unique index, as seen by snap (a copy), or NULL.
+ */
+static HeapTuple
+FetchRow(Oid catalog, Oid index, int nkeys, ScanKeyData *keys, Snapshot snap)
+{
+	Relation	rel = table_open(catalog, AccessShareLock);
+	SysScanDesc scan;
+	HeapTuple	tup;
+	HeapTuple	copy = NULL;
+
+	scan = systable_beginscan(rel, index, true, snap, nkeys, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		copy = heap_copytuple(tup);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return copy;
+}
+
+static HeapTuple
+ClassRow(Oid relid, Snapshot snap)
+{
+	ScanKeyData key;
+
+	ScanKeyInit(&key, Anum_pg_class_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	return FetchRow(RelationRelationId, ClassOidIndexId, 1, &key, snap);
+}
+
+static HeapTuple
+AttributeRow(Oid relid, AttrNumber attnum, Snapshot snap)
+{
+	ScanKeyData keys[2];
+
+	ScanKeyInit(&keys[0], Anum_pg_attribute_attrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&keys[1], Anum_pg_attribute_attnum, BTEqualStrategyNumber,
+				F_INT2EQ, Int16GetDatum(attnum));
+	return FetchRow(AttributeRelationId, AttributeRelidNumIndexId, 2, keys, snap);
+}
+
+static HeapTuple
+TypeRow(Oid typid, Snapshot snap)
+{
+	ScanKeyData key;
+
+	ScanKeyInit(&key, Anum_pg_type_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(typid));
+	return FetchRow(TypeRelationId, TypeOidIndexId, 1, &key, snap);
+}
+
+static void
+Refuse(const char *what, Oid relid)
+{
+	HaRefuse(what, psprintf("protected table %s", HaRelDisplayName(relid)),
+			 BACKSTOP_DETAIL,
+			 "Protected tables accept INSERT, SELECT, indexes, VACUUM, ANALYZE, CLUSTER, REINDEX, GRANT and COMMENT.");
+}
+
+/* ----------------------------------------------------------------
+ * Tables and columns
+ * ----------------------------------------------------------------
+ */
+
+/* Any row of pg_inherits naming relid as child or as parent, now. */
+static bool
+InInheritance(Oid relid)
+{
+	Relation	rel = table_open(InheritsRelationId, AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InheritsRelidSeqnoIndexId, true, SnapshotSelf, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	if (!found)
+	{
+		ScanKeyInit(&key, Anum_pg_inherits_inhparent, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(relid));
+		scan = systable_beginscan(rel, InheritsParentIndexId, true, SnapshotSelf, 1, &key);
+		found = HeapTupleIsValid(systable_getnext(scan));
+		systable_endscan(scan);
+	}
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* The table as a whole (OAT_POST_ALTER with no column). */
+static void
+CheckTable(Oid relid)
+{
+	HeapTuple	before = ClassRow(relid, BeforeSnapshot());
+	HeapTuple	after = ClassRow(relid, SnapshotSelf);
+	Form_pg_class a;
+
+	if (after == NULL)
+		return;					/* being dropped: OAT_DROP decides */
+	a = (Form_pg_class) GETSTRUCT(after);
+	if (a->relkind != RELKIND_RELATION)
+		Refuse("change the kind of", relid);
+	if (a->relpersistence != RELPERSISTENCE_PERMANENT)
+		Refuse("SET UNLOGGED on", relid);
+	if (OidIsValid(a->reloftype))
+		Refuse("ALTER TABLE ... OF on", relid);
+	if (a->relispartition || InInheritance(relid))
+		Refuse("add an inheritance or partition link to", relid);
+	if (a->relhasrules)
+		Refuse("add a rule to", relid);
+	if (before != NULL)
+	{
+		Form_pg_class b = (Form_pg_class) GETSTRUCT(before);
+
+		if (strcmp(NameStr(a->relname), NameStr(b->relname)) != 0)
+			Refuse("RENAME", relid);
+		if (a->relnamespace != b->relnamespace)
+			Refuse("SET SCHEMA on", relid);
+		if (a->relam != b->relam)
+			Refuse("SET ACCESS METHOD on", relid);
+	}
+}
+
+/* Does adding this column write values into the rows already there? */
+static bool
+NewColumnFills(Form_pg_attribute att)
+{
+	return att->atthasdef || att->atthasmissing || att->attidentity != '\0' ||
+		att->attgenerated != '\0' || HaDomainHasDefault(att->atttypid);
+}
+
+/*
+ * A column of relid (a protected table, or a table or composite type whose
+ * row type a protected column reaches) created or changed.
+ */
+static void
+CheckColumn(Oid relid, AttrNumber attnum, bool protected, Oid user)
+{
+	HeapTuple	before = AttributeRow(relid, attnum, BeforeSnapshot());
+	HeapTuple	after = AttributeRow(relid, attnum, SnapshotSelf);
+	Form_pg_attribute a;
+
+	if (after == NULL)
+		return;
+	a = (Form_pg_attribute) GETSTRUCT(after);
+	if (before == NULL || ((Form_pg_attribute) GETSTRUCT(before))->attisdropped)
+	{
+		if (!protected)
+			HaRefuse("add an attribute to",
+					 psprintf("%s, whose row type protected table %s uses",
+							  HaRelDisplayName(relid), HaRelDisplayName(user)),
+					 "The stored values' binary form, and so their hashes, would change.",
+					 "Create a new type and use it in a new column instead.");
+		if (a->attisdropped)
+			return;
+		if (NewColumnFills(a))
+			HaRefuse(psprintf("ADD COLUMN \"%s\" with a default value to", NameStr(a->attname)),
+					 psprintf("protected table %s", HaRelDisplayName(relid)),
+					 "A default, serial, identity or generated column would write values into existing audit rows.",
+					 "Add the column without a default; existing rows keep NULL in it.");
+		{
+			Relation	rel = relation_open(relid, AccessShareLock);
+
+			HaCheckColumnType(rel, NameStr(a->attname), a->atttypid);
+			relation_close(rel, AccessShareLock);
+		}
+		return;
+	}
+	else
+	{
+		Form_pg_attribute b = (Form_pg_attribute) GETSTRUCT(before);
+		const char *what = NULL;
+
+		if (a->attisdropped)
+			what = "DROP COLUMN";
+		else if (a->atttypid != b->atttypid || a->atttypmod != b->atttypmod)
+			what = "ALTER COLUMN ... TYPE";
+		else if (strcmp(NameStr(a->attname), NameStr(b->attname)) != 0)
+			what = "RENAME COLUMN";
+		else if (a->attgenerated != b->attgenerated)
+			what = "ALTER COLUMN ... DROP EXPRESSION";
+		if (what == NULL)
+			return;
+		if (protected)
+			HaRefuse(psprintf("%s \"%s\" of", what, NameStr(b->attname)),
+					 psprintf("protected table %s", HaRelDisplayName(relid)),
+					 BACKSTOP_DETAIL, NULL);
+		HaRefuse(psprintf("%s \"%s\" of", what, NameStr(b->attname)),
+				 psprintf("%s, whose row type protected table %s uses",
+						  HaRelDisplayName(relid), HaRelDisplayName(user)),
+				 "The stored values' binary form, and so their hashes, would change.",
+				 "Create a new type and use it in a new column instead.");
+	}
+}
+
+/* The protected table whose columns reach relid's row type, if any. */
+static Oid
+RowTypeUser(Oid relid)
+{
+	Oid			rowtype = get_rel_type_id(relid);
+
+	return OidIsValid(rowtype) ? HaProtectedTableUsingType(rowtype) : InvalidOid;
+}
+
+/* ----------------------------------------------------------------
+ * Triggers and rules
+ * ----------------------------------------------------------------
+ */
+
+static bool
+IsOurFunction(Oid funcid, const char *name)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	bool		ours = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
+
+		ours = proc->pronamespace == HaSchemaOid() &&
+			strcmp(NameStr(proc->proname), name) == 0;
+		ReleaseSysCache(tup);
+	}
+	return ours;
+}
+
+/*
+ * Every trigger of a protected table, as it is now.  A trigger that was just
+ * created may still be ENABLE ORIGIN (pg_restore enables ours in a second
+ * statement); once altered, ours must be ENABLE ALWAYS.
+ */
+static void
+CheckTriggers(Oid relid, Oid changed, bool created)
+{
+	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, TriggerRelidNameIndexId, true, SnapshotSelf, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_trigger trig = (Form_pg_trigger) GETSTRUCT(tup);
+		const char *name = NameStr(trig->tgname);
+		const char *func = strcmp(name, HA_TRIGGER_ROW) == 0 ? "guard_row" :
+			strcmp(name, HA_TRIGGER_TRUNCATE) == 0 ? "guard_truncate" :
+			strcmp(name, HA_TRIGGER_CHAIN) == 0 ? "chain_row" : NULL;
+
+		if (func != NULL)
+		{
+			if (!IsOurFunction(trig->tgfoid, func))
+				HaRefuse(psprintf("replace trigger %s on", name),
+						 psprintf("protected table %s", HaRelDisplayName(relid)),
+						 BACKSTOP_DETAIL, NULL);
+			if (trig->tgenabled != TRIGGER_FIRES_ALWAYS &&
+				!(created && trig->oid == changed))
+				HaRefuse(psprintf("change how trigger %s fires on", name),
+						 psprintf("protected table %s", HaRelDisplayName(relid)),
+						 BACKSTOP_DETAIL,
+						 "The guard and chain triggers stay ENABLE ALWAYS.");
+		}
+		else if (TRIGGER_FOR_ROW(trig->tgtype) && TRIGGER_FOR_BEFORE(trig->tgtype) &&
+				 TRIGGER_FOR_INSERT(trig->tgtype) &&
+				 strcmp(name, HA_TRIGGER_CHAIN) > 0)
+			HaRefuse(psprintf("have BEFORE INSERT trigger \"%s\" on", name),
+					 psprintf("protected table %s", HaRelDisplayName(relid)),
+					 psprintf("Triggers fire in name order; it would change rows after \"%s\" has hashed them.",
+							  HA_TRIGGER_CHAIN),
+					 psprintf("Give it a name that sorts before \"%s\".", HA_TRIGGER_CHAIN));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+static Oid
+TriggerRelation(Oid trigoid)
+{
+	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Oid			relid = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigoid));
+	scan = systable_beginscan(rel, TriggerOidIndexId, true, SnapshotSelf, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		relid = ((Form_pg_trigger) GETSTRUCT(tup))->tgrelid;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return relid;
+}
+
+static Oid
+RuleRelation(Oid ruleoid)
+{
+	Relation	rel = table_open(RewriteRelationId, AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Oid			relid = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_rewrite_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ruleoid));
+	scan = systable_beginscan(rel, RewriteOidIndexId, true, SnapshotSelf, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		relid = ((Form_pg_rewrite) GETSTRUCT(tup))->ev_class;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return relid;
+}
+
+/* ----------------------------------------------------------------
+ * Types
+ * ----------------------------------------------------------------
+ */
+
+/* The labels of an enum type, "oid=label" each, in a sorted list. */
+static List *
+EnumLabels(Oid typid, Snapshot snap)
+{
+	Relation	rel = table_open(EnumRelationId, AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	List	   *labels = NIL;
+
+	ScanKeyInit(&key, Anum_pg_enum_enumtypid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(typid));
+	scan = systable_beginscan(rel, EnumTypIdLabelIndexId, true, snap, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_enum e = (Form_pg_enum) GETSTRUCT(tup);
+
+		labels = lappend(labels, psprintf("%u=%s", e->oid, NameStr(e->enumlabel)));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return labels;
+}
+
+/* Was a label of an existing enum value changed (RENAME VALUE)? */
+static bool
+EnumLabelChanged(Oid typid)
+{
+	List	   *before = EnumLabels(typid, BeforeSnapshot());
+	List	   *after = EnumLabels(typid, SnapshotSelf);
+	ListCell   *lc;
+
+	/* Values may be added; none may disappear or change its label. */
+	foreach(lc, before)
+	{
+		ListCell   *lc2;
+		bool		found = false;
+
+		foreach(lc2, after)
+		{
+			if (strcmp((char *) lfirst(lc), (char *) lfirst(lc2)) == 0)
+				found = true;
+		}
+		if (!found)
+			return true;
+	}
+	return false;
+}
+
+static void
+CheckType(Oid typid)
+{
+	HeapTuple	before;
+	HeapTuple	after;
+	Form_pg_type b;
+	Form_pg_type a;
+	Oid			user = HaProtectedTableUsingType(typid);
+	const char *what = NULL;
+
+	if (!OidIsValid(user))
+		return;
+	before = TypeRow(typid, BeforeSnapshot());
+	after = TypeRow(typid, SnapshotSelf);
+	if (before == NULL || after == NULL)
+		return;
+	b = (Form_pg_type) GETSTRUCT(before);
+	a = (Form_pg_type) GETSTRUCT(after);
+	if (a->typsend != b->typsend || a->typreceive != b->typreceive ||
+		a->typinput != b->typinput || a->typoutput != b->typoutput ||
+		a->typmodin != b->typmodin || a->typmodout != b->typmodout)
+		what = "change the input, output, send or receive functions of";
+	else if (a->typlen != b->typlen || a->typbyval != b->typbyval ||
+			 a->typalign != b->typalign || a->typelem != b->typelem ||
+			 a->typbasetype != b->typbasetype || a->typtypmod != b->typtypmod ||
+			 a->typndims != b->typndims || a->typtype != b->typtype ||
+			 a->typrelid != b->typrelid)
+		what = "change the layout of";
+	else if (a->typtype == TYPTYPE_ENUM && EnumLabelChanged(typid))
+		what = "RENAME VALUE of";
+	if (what != NULL)
+		HaRefuse(what, psprintf("type %s, which protected table %s uses",
+								format_type_be(typid), HaRelDisplayName(user)),
+				 "The stored values' binary form, and so their hashes, would change.",
+				 "Create a new type and use it in a new column instead.");
+}
+
+/* ----------------------------------------------------------------
+ * Entry point, from the object-access hook
+ * ----------------------------------------------------------------
+ */
+
+void
+HaBackstop(int access, Oid classId, Oid objectId, int subId,
+		   void *arg)
+{
+	/* A column of a row type a protected column reaches (DROP ATTRIBUTE). */
+	if (access == OAT_DROP)
+	{
+		if (classId == RelationRelationId && subId != 0 && !HaIsProtected(objectId))
+		{
+			Oid			user = RowTypeUser(objectId);
+
+			if (OidIsValid(user))
+				HaRefuse("drop an attribute of",
+						 psprintf("%s, whose row type protected table %s uses",
+								  HaRelDisplayName(objectId), HaRelDisplayName(user)),
+						 "The stored values' binary form, and so their hashes, would change.",
+						 "Create a new type and use it in a new column instead.");
+		}
+		return;
+	}
+	if (access != OAT_POST_CREATE && access != OAT_POST_ALTER)
+		return;
+
+	if (classId == RelationRelationId)
+	{
+		if (HaIsProtected(objectId))
+		{
+			if (subId == 0)
+			{
+				if (access == OAT_POST_ALTER)
+					CheckTable(objectId);
+			}
+			else
+				CheckColumn(objectId, subId, true, InvalidOid);
+		}
+		else if (subId != 0)
+		{
+			char		relkind = get_rel_relkind(objectId);
+			Oid			user;
+
+			/* Row types a protected column reaches: tables, composites. */
+			if (relkind == RELKIND_COMPOSITE_TYPE || relkind == RELKIND_RELATION ||
+				relkind == RELKIND_PARTITIONED_TABLE || relkind == RELKIND_FOREIGN_TABLE ||
+				relkind == RELKIND_VIEW || relkind == RELKIND_MATVIEW)
+			{
+				user = RowTypeUser(objectId);
+				if (OidIsValid(user))
+					CheckColumn(objectId, subId, false, user);
+			}
+		}
+	}
+	else if (classId == TriggerRelationId)
+	{
+		Oid			relid = TriggerRelation(objectId);
+
+		if (HaIsProtected(relid))
+			CheckTriggers(relid, objectId, access == OAT_POST_CREATE);
+	}
+	else if (classId == RewriteRelationId)
+	{
+		Oid			relid = RuleRelation(objectId);
+
+		if (HaIsProtected(relid))
+			Refuse(access == OAT_POST_CREATE ? "CREATE RULE on" : "ALTER RULE on", relid);
+	}
+	else if (classId == InheritsRelationId)
+	{
+		/* objectId is the child; the parent comes as the auxiliary id. */
+		ObjectAccessPostAlter *pa = (ObjectAccessPostAlter *) arg;
+		Oid			parent = pa != NULL ? pa->auxiliary_id : InvalidOid;
+
+		if (HaIsProtected(objectId))
+			Refuse("add an inheritance or partition link to", objectId);
+		if (HaIsProtected(parent))
+			Refuse("add an inheritance or partition link to", parent);
+	}
+	else if (classId == TypeRelationId && access == OAT_POST_ALTER)
+		CheckType(objectId);
+}
