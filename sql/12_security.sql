@@ -208,3 +208,25 @@ SELECT hipaa_audit.protect('regress_sec.seven', retention => '7 years');
 RESET hipaa_audit.min_retention;
 SELECT relid, retention FROM hipaa_audit.registry
  WHERE relid::text IN ('regress_sec.brief', 'regress_sec.seven') ORDER BY 1;
+
+-- 8. More members of the same classes.  A library name is a file name: a
+-- differently cased one would not load hipaa_audit.
+ALTER SYSTEM SET shared_preload_libraries = 'HIPAA_AUDIT';
+ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements, Hipaa_Audit';
+-- The schema of a protected table keeps its name, as the table does.
+ALTER SCHEMA regress_sec RENAME TO regress_sec_renamed;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS still_there FROM pg_namespace WHERE nspname = 'regress_sec';
+-- Only a full, ascending, plain-integer unique btree index is a chain
+-- index: one that orders differently is never walked or trusted.
+CREATE TABLE regress_sec.indexed (id int);
+SELECT hipaa_audit.protect('regress_sec.indexed', chains => 1);
+DROP INDEX regress_sec.indexed_audit_chain_audit_seq_idx;
+CREATE UNIQUE INDEX indexed_desc ON regress_sec.indexed (audit_chain DESC, audit_seq DESC);
+INSERT INTO regress_sec.indexed VALUES (1);
+\echo :LAST_ERROR_SQLSTATE
+CREATE UNIQUE INDEX indexed_partial ON regress_sec.indexed (audit_chain, audit_seq) WHERE audit_seq < 3;
+INSERT INTO regress_sec.indexed VALUES (1);
+CREATE UNIQUE INDEX indexed_ok ON regress_sec.indexed (audit_chain, audit_seq);
+INSERT INTO regress_sec.indexed VALUES (1), (2), (3);
+SELECT ok, rows_checked FROM hipaa_audit.verify('regress_sec.indexed');

@@ -483,6 +483,40 @@ CheckType(Oid typid)
 }
 
 /* ----------------------------------------------------------------
+ * Schemas: a protected table's qualified name is what auditors read
+ * ----------------------------------------------------------------
+ */
+
+static void
+CheckSchema(Oid nspid)
+{
+	ScanKeyData key;
+	HeapTuple	before;
+	HeapTuple	after;
+	ListCell   *lc;
+
+	ScanKeyInit(&key, Anum_pg_namespace_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(nspid));
+	before = FetchRow(NamespaceRelationId, NamespaceOidIndexId, 1, &key, BeforeSnapshot());
+	after = FetchRow(NamespaceRelationId, NamespaceOidIndexId, 1, &key, SnapshotSelf);
+	if (before == NULL || after == NULL ||
+		strcmp(NameStr(((Form_pg_namespace) GETSTRUCT(before))->nspname),
+			   NameStr(((Form_pg_namespace) GETSTRUCT(after))->nspname)) == 0)
+		return;
+	foreach(lc, HaProtectedRelids())
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		if (get_rel_namespace(relid) == nspid)
+			HaRefuse("RENAME schema", psprintf("%s, which holds protected table %s",
+											  quote_identifier(NameStr(((Form_pg_namespace) GETSTRUCT(before))->nspname)),
+											  HaRelDisplayName(relid)),
+					 "Table names are part of what auditors and verifiers rely on.",
+					 "Add views with the names you need in another schema.");
+	}
+}
+
+/* ----------------------------------------------------------------
  * Entry point, from the object-access hook
  * ----------------------------------------------------------------
  */
@@ -565,4 +599,6 @@ HaBackstop(int access, Oid classId, Oid objectId, int subId,
 	}
 	else if (classId == TypeRelationId && access == OAT_POST_ALTER)
 		CheckType(objectId);
+	else if (classId == NamespaceRelationId && access == OAT_POST_ALTER)
+		CheckSchema(objectId);
 }

@@ -49,6 +49,7 @@
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -462,11 +463,22 @@ ChainIndex(Relation rel, AttrNumber att_chain, AttrNumber att_seq,
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = idx->rd_index;
 
+		/*
+		 * Only an index that orders and finds exactly what the chain walk
+		 * expects: full (no predicate), plain columns, PostgreSQL's own
+		 * integer btree operator classes.  Any index meeting this is as good
+		 * as any other, so which one is chosen cannot be steered.
+		 */
 		if ((form->indisunique || !require_unique) &&
 			idx->rd_rel->relam == BTREE_AM_OID &&
-			form->indisvalid && form->indnkeyatts == 2 &&
+			form->indisvalid && form->indisready && form->indislive &&
+			form->indnkeyatts == 2 &&
 			form->indkey.values[0] == att_chain &&
 			form->indkey.values[1] == att_seq &&
+			idx->rd_opfamily[0] == INTEGER_BTREE_FAM_OID &&
+			idx->rd_opfamily[1] == INTEGER_BTREE_FAM_OID &&
+			(idx->rd_indoption[0] & (INDOPTION_DESC | INDOPTION_NULLS_FIRST)) == 0 &&
+			(idx->rd_indoption[1] & (INDOPTION_DESC | INDOPTION_NULLS_FIRST)) == 0 &&
 			RelationGetIndexPredicate(idx) == NIL)
 			result = RelationGetRelid(idx);
 		index_close(idx, AccessShareLock);

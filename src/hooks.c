@@ -1037,11 +1037,18 @@ CheckAlterSystem(AlterSystemStmt *stmt)
 		List	   *libs = NIL;
 		ListCell   *lc;
 
-		if (value != NULL && SplitIdentifierString(pstrdup(value), ',', &libs))
+		/*
+		 * Split the way the server splits it when it loads the libraries
+		 * (names are file names: no case folding).
+		 */
+		if (value != NULL && SplitDirectoriesString(pstrdup(value), ',', &libs))
 		{
 			foreach(lc, libs)
 			{
-				if (strcmp((char *) lfirst(lc), HA_EXTENSION_NAME) == 0)
+				const char *lib = (const char *) lfirst(lc);
+
+				if (strcmp(lib, HA_EXTENSION_NAME) == 0 ||
+					strcmp(lib, "$libdir/" HA_EXTENSION_NAME) == 0)
 					keeps = true;
 			}
 		}
