@@ -444,7 +444,7 @@ TakeCheckpoint(Oid relid)
 						  "(table_uuid, relid, created_at, note, prev_hash, hash) "
 						  "SELECT $1, $2, $3, $4, p.h, pg_catalog.sha256("
 						  "'\\x68697061615f61756469742f636865636b706f696e742f763100'::pg_catalog.bytea "
-						  "|| p.h || pg_catalog.convert_to($4, 'UTF8')) "
+						  "OPERATOR(pg_catalog.||) p.h OPERATOR(pg_catalog.||) pg_catalog.convert_to($4, 'UTF8')) "
 						  "FROM (SELECT COALESCE((SELECT hash FROM hipaa_audit.checkpoints "
 						  "ORDER BY id DESC LIMIT 1), "
 						  "'\\x0000000000000000000000000000000000000000000000000000000000000000'::pg_catalog.bytea) AS h) p",

@@ -468,7 +468,7 @@ StoreReceipt(Oid relid, const HaProtectedEntry *entry, TimestampTz cutoff, int64
 		"  (table_uuid, relid, purged_at, purged_by, cutoff, rows_removed, note, prev_hash, hash) "
 		"  SELECT $1, $2, pg_catalog.now(), $3, $4, $5, $6, p.h, pg_catalog.sha256("
 		"  '\\x68697061615f61756469742f70757267652f763100'::pg_catalog.bytea "
-		"  || p.h || pg_catalog.convert_to($6, 'UTF8')) "
+		"  OPERATOR(pg_catalog.||) p.h OPERATOR(pg_catalog.||) pg_catalog.convert_to($6, 'UTF8')) "
 		"  FROM (SELECT COALESCE((SELECT hash FROM hipaa_audit.purge_receipts "
 		"  ORDER BY id DESC LIMIT 1), "
 		"  '\\x0000000000000000000000000000000000000000000000000000000000000000'::pg_catalog.bytea) AS h) p "
@@ -511,8 +511,9 @@ PrepareRemoval(Oid relid, const char *name)
 	HaLockPurge(relid);
 
 	/* Removing rows here does not fire the checks of foreign keys. */
-	if (HaRunAsExtensionOwnerInt8("SELECT count(*) FROM pg_catalog.pg_constraint "
-								  "WHERE confrelid = $1 AND contype = 'f'",
+	if (HaRunAsExtensionOwnerInt8("SELECT pg_catalog.count(*) FROM pg_catalog.pg_constraint "
+								  "WHERE confrelid OPERATOR(pg_catalog.=) $1 "
+								  "AND contype OPERATOR(pg_catalog.=) 'f'",
 								  1, argtypes, values) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

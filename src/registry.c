@@ -889,7 +889,7 @@ unprotect(PG_FUNCTION_ARGS)
 				   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH);
 	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
 	values[0] = ObjectIdGetDatum(relid);
-	HaRunAsExtensionOwner("DELETE FROM hipaa_audit.registry WHERE relid = $1",
+	HaRunAsExtensionOwner("DELETE FROM hipaa_audit.registry WHERE relid OPERATOR(pg_catalog.=) $1",
 						1, argtypes, values);
 	CacheInvalidateRelcacheByRelid(RegistryRelid);
 	CommandCounterIncrement();

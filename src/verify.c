@@ -156,13 +156,17 @@ CheckAnchorReceipts(const HaProtectedEntry *entry, VerifyState *st)
 		return;					/* a 0.1.0 schema: no purge ever ran */
 	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
 	bad = HaRunAsExtensionOwnerInt8(
-		"SELECT count(*) FROM hipaa_audit.purge_anchors a WHERE a.table_uuid = $1 "
+		"SELECT pg_catalog.count(*) FROM hipaa_audit.purge_anchors a "
+		"WHERE a.table_uuid OPERATOR(pg_catalog.=) $1 "
 		"AND NOT EXISTS (SELECT 1 FROM hipaa_audit.purge_receipts r "
-		"WHERE r.id = a.receipt_id AND r.table_uuid = a.table_uuid "
-		"AND r.hash = pg_catalog.sha256('\\x68697061615f61756469742f70757267652f763100'::pg_catalog.bytea "
-		"|| r.prev_hash || pg_catalog.convert_to(r.note, 'UTF8')) "
-		"AND pg_catalog.strpos(r.note, E'\\nchain ' || a.chain || ' ' || a.first_seq || ' ' "
-		"|| a.last_seq || ' ' || pg_catalog.encode(a.anchor_hash, 'hex') || E'\\n') > 0)",
+		"WHERE r.id OPERATOR(pg_catalog.=) a.receipt_id "
+		"AND r.table_uuid OPERATOR(pg_catalog.=) a.table_uuid "
+		"AND r.hash OPERATOR(pg_catalog.=) pg_catalog.sha256("
+		"'\\x68697061615f61756469742f70757267652f763100'::pg_catalog.bytea "
+		"OPERATOR(pg_catalog.||) r.prev_hash OPERATOR(pg_catalog.||) pg_catalog.convert_to(r.note, 'UTF8')) "
+		"AND pg_catalog.strpos(r.note, pg_catalog.format(E'\\nchain %s %s %s %s\\n', "
+		"a.chain, a.first_seq, a.last_seq, pg_catalog.encode(a.anchor_hash, 'hex'))) "
+		"OPERATOR(pg_catalog.>) 0)",
 		1, argtypes, values);
 	if (bad > 0)
 		Report(st, -1, -1, "anchor_without_receipt",
