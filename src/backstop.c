@@ -45,7 +45,9 @@
 #include "catalog/indexing.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_attrdef.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_depend.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_inherits.h"
@@ -56,6 +58,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "utils/builtins.h"
+#include "utils/regproc.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -483,6 +486,66 @@ CheckType(Oid typid)
 }
 
 /* ----------------------------------------------------------------
+ * Functions a stored generated column of a protected table computes with
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * A stored generated column is not hashed (docs/encoding.md): its value is
+ * what its expression makes of the hashed columns, and pg_restore computes
+ * it again.  Replacing a function the expression calls would change what
+ * such a column reads as, unnoticed; it is refused.
+ */
+static void
+CheckFunctionReplaced(Oid funcid, const char *what)
+{
+	Relation	dep = table_open(DependRelationId, AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tup;
+
+	ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(ProcedureRelationId));
+	ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(funcid));
+	scan = systable_beginscan(dep, DependReferenceIndexId, true, NULL, 2, keys);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+		Relation	adrel;
+		SysScanDesc adscan;
+		ScanKeyData adkey;
+		HeapTuple	adtup;
+
+		if (d->classid != AttrDefaultRelationId)
+			continue;
+		adrel = table_open(AttrDefaultRelationId, AccessShareLock);
+		ScanKeyInit(&adkey, Anum_pg_attrdef_oid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(d->objid));
+		adscan = systable_beginscan(adrel, AttrDefaultOidIndexId, true, NULL, 1, &adkey);
+		adtup = systable_getnext(adscan);
+		if (HeapTupleIsValid(adtup))
+		{
+			Form_pg_attrdef ad = (Form_pg_attrdef) GETSTRUCT(adtup);
+
+			if (HaIsProtected(ad->adrelid) &&
+				get_attgenerated(ad->adrelid, ad->adnum) != '\0')
+				HaRefuse(what,
+						 psprintf("function %s, which generated column \"%s\" of protected table %s computes with",
+								  format_procedure(funcid),
+								  get_attname(ad->adrelid, ad->adnum, false),
+								  HaRelDisplayName(ad->adrelid)),
+						 "The column's values would read differently, and it is not hashed.",
+						 "Create a function with a new name instead.");
+		}
+		systable_endscan(adscan);
+		table_close(adrel, AccessShareLock);
+	}
+	systable_endscan(scan);
+	table_close(dep, AccessShareLock);
+}
+
+/* ----------------------------------------------------------------
  * Schemas: a protected table's qualified name is what auditors read
  * ----------------------------------------------------------------
  */
@@ -601,4 +664,6 @@ HaBackstop(int access, Oid classId, Oid objectId, int subId,
 		CheckType(objectId);
 	else if (classId == NamespaceRelationId && access == OAT_POST_ALTER)
 		CheckSchema(objectId);
+	else if (classId == ProcedureRelationId)
+		CheckFunctionReplaced(objectId, access == OAT_POST_CREATE ? "replace" : "ALTER");
 }
