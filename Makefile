@@ -16,6 +16,7 @@ OBJS = \
 	src/stamp.o \
 	src/verify.o \
 	src/checkpoint.o \
+	src/signer.o \
 	src/purge.o
 
 PG_CPPFLAGS = -I$(srcdir)/src -DHIPAA_AUDIT_VERSION=\"$(EXTVERSION)\"
