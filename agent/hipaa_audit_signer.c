@@ -773,7 +773,13 @@ main(int argc, char **argv)
 					die("-t takes 1 to 600 seconds");
 				break;
 			case 'm':
-				mode = (mode_t) strtol(optarg, NULL, 8);
+				{
+					char	   *end;
+
+					mode = (mode_t) strtol(optarg, &end, 8);
+					if (*optarg == '\0' || *end != '\0')
+						die("-m takes octal permissions such as 0660");
+				}
 				if ((mode & ~0777) != 0)
 					die("-m takes octal permissions such as 0660");
 				break;
@@ -830,8 +836,10 @@ main(int argc, char **argv)
 	lsock = listen_socket(socket_path, mode, &bound);
 	note("signing as %s for uid %u", verifier_key, (unsigned int) allowed_uid);
 
-	/* One connection at a time: signing takes microseconds, and each
-	 * connection is bounded by the timeout. */
+	/*
+	 * One connection at a time: signing takes microseconds, and each
+	 * connection is bounded by the timeout.
+	 */
 	while (!got_stop)
 	{
 		int			fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
