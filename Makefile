@@ -17,6 +17,7 @@ OBJS = \
 	src/stamp.o \
 	src/verify.o \
 	src/checkpoint.o \
+	src/signer.o \
 	src/purge.o
 
 PG_CPPFLAGS = -I$(srcdir)/src -DHIPAA_AUDIT_VERSION=\"$(EXTVERSION)\"
@@ -31,7 +32,12 @@ UPGRADE_SCRIPTS = \
 	sql/$(EXTENSION)--0.1.0--0.2.0.sql
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(BASE_SCRIPT) $(UPGRADE_SCRIPTS)
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql $(AGENT)
+
+# The signing agent (agent/hipaa_audit_signer.c), a program of its own that
+# holds the signing key outside the server's account.  PGXS builds either a
+# module or a program, so it has its own rules below.
+AGENT = agent/hipaa_audit_signer
 
 # pg_regress reads sql/<test>.sql and expected/<test>.out from the top level.
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/[0-9][0-9]_*.sql)))
@@ -44,6 +50,21 @@ include $(PGXS)
 # Every object depends on the shared header (PGXS tracks no header
 # dependencies by itself; a stale object would disagree on struct layouts).
 $(OBJS): src/hipaa_audit.h src/compat.h
+
+all: $(AGENT)
+
+# Not the server's headers: the agent is a plain OpenSSL program.
+$(AGENT): agent/hipaa_audit_signer.c
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lcrypto
+
+install: install-agent
+uninstall: uninstall-agent
+.PHONY: install-agent uninstall-agent
+install-agent: $(AGENT)
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) $(AGENT) '$(DESTDIR)$(bindir)/'
+uninstall-agent:
+	rm -f '$(DESTDIR)$(bindir)/$(notdir $(AGENT))'
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) $(EXTENSION).control
 	cat $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) > $@

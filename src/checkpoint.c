@@ -159,7 +159,7 @@ LoadSigningKey(uint8 priv[HA_ED25519_KEY_LEN], uint8 pub[HA_ED25519_KEY_LEN])
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no signing key is configured"),
-				 errhint("Set hipaa_audit.signing_key_file to an Ed25519 private key outside the data directory, and reload.")));
+				 errhint("Set hipaa_audit.signing_agent to the signing agent's socket, or hipaa_audit.signing_key_file to an Ed25519 private key outside the data directory, and reload.")));
 	/*
 	 * The path is a superuser-only setting: it goes to the server log only,
 	 * never to the client (a table owner may call checkpoint()).
@@ -226,7 +226,10 @@ verifier_key(PG_FUNCTION_ARGS)
 	(void) fcinfo;
 
 	CheckKeyName(ha_signer_name);
-	LoadSigningKey(priv, pub);
+	if (HaUseSigningAgent())
+		HaAgentKey(ha_signer_name, pub);
+	else
+		LoadSigningKey(priv, pub);
 	HaSecureZero(priv, sizeof(priv));
 	PG_RETURN_TEXT_P(cstring_to_text(VerifierKey(ha_signer_name, pub)));
 }
@@ -370,10 +373,15 @@ HaSignNote(const char *body)
 	uint8		sig[4 + HA_ED25519_SIG_LEN];
 
 	CheckKeyName(ha_signer_name);
-	LoadSigningKey(priv, pub);
-	KeyId(ha_signer_name, pub, sig);
-	HaEd25519Sign(priv, (const uint8 *) body, strlen(body), sig + 4);
-	HaSecureZero(priv, sizeof(priv));
+	if (HaUseSigningAgent())
+		HaAgentSign(body, ha_signer_name, sig);	/* checked against its key */
+	else
+	{
+		LoadSigningKey(priv, pub);
+		KeyId(ha_signer_name, pub, sig);
+		HaEd25519Sign(priv, (const uint8 *) body, strlen(body), sig + 4);
+		HaSecureZero(priv, sizeof(priv));
+	}
 	return psprintf("%s\n" SIG_DASH "%s %s\n", body, ha_signer_name, Base64(sig, sizeof(sig)));
 }
 
@@ -385,6 +393,11 @@ HaCheckSigningKey(void)
 	uint8		pub[HA_ED25519_KEY_LEN];
 
 	CheckKeyName(ha_signer_name);
+	if (HaUseSigningAgent())
+	{
+		HaAgentKey(ha_signer_name, pub);
+		return;
+	}
 	LoadSigningKey(priv, pub);
 	HaSecureZero(priv, sizeof(priv));
 }

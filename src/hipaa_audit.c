@@ -46,6 +46,14 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
+	DefineCustomStringVariable("hipaa_audit.signing_agent",
+							   "Unix socket of the signing agent that signs checkpoints and purge receipts.",
+							   "The agent holds the key under an account of its own; hipaa_audit.signing_key_file must then be empty.",
+							   &ha_signing_agent,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   HaCheckSigningAgent, NULL, NULL);
 	DefineCustomStringVariable("hipaa_audit.signer_name",
 							   "Name in the signature lines of checkpoints and purge receipts, and in the verifier key.",
 							   "No spaces, control characters or \"+\"; a host-like name such as audit.example.org.",

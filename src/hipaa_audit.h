@@ -243,6 +243,14 @@ extern int64 HaCheckStoredCheckpoints(Oid relid,
 													  const char *kind, const char *detail),
 									  void *arg);
 
+/* signer.c: signing through the signing agent */
+extern char *ha_signing_agent;
+extern bool HaCheckSigningAgent(char **newval, void **extra, GucSource source);
+extern bool HaUseSigningAgent(void);
+extern void HaAgentKey(const char *name, uint8 pub[HA_ED25519_KEY_LEN]);
+extern void HaAgentSign(const char *body, const char *name,
+						uint8 sig[4 + HA_ED25519_SIG_LEN]);
+
 /* purge.c: where each chain starts after lawful purges */
 typedef struct HaAnchor
 {
