@@ -326,6 +326,18 @@ CheckResultRelation(Relation rel, CmdType operation, OnConflictAction onconflict
 				 "Direct catalog edits could switch off the protection of audit tables.",
 				 "Use DDL instead; hipaa_audit checks it.");
 	}
+	else if (relid == DbRoleSettingRelationId && !IsBinaryUpgrade &&
+			 DatabaseMarked(InvalidOid))
+	{
+		/*
+		 * The shared catalog that marks databases holding protected tables,
+		 * written directly from a database that holds none: refused from
+		 * every database while any database is marked.
+		 */
+		HaRefuse("modify", "system catalog pg_catalog.pg_db_role_setting while a database holds protected tables",
+				 "It marks the databases that hold protected tables, so that DROP DATABASE can be refused.",
+				 "Use ALTER DATABASE ... SET or RESET; hipaa_audit checks it.");
+	}
 	else if (RelInOurSchema(relid))
 		RefuseOwn(operation == CMD_INSERT ? "INSERT INTO" :
 				  operation == CMD_UPDATE ? "UPDATE" :
@@ -1215,6 +1227,38 @@ CheckUtility(Node *parsetree)
  * ----------------------------------------------------------------
  */
 
+/* Is the marker among these settings ("name=value" items)? */
+static bool
+SettingsMark(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, Anum_pg_db_role_setting_setconfig, desc, &isnull);
+	bool		marked = false;
+
+	if (!isnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *item;
+
+			if (nulls[i])
+				continue;
+			item = TextDatumGetCString(elems[i]);
+			if (pg_strcasecmp(item, HA_DB_MARKER "=on") == 0 ||
+				pg_strcasecmp(item, HA_DB_MARKER "=true") == 0)
+				marked = true;
+		}
+	}
+	return marked;
+}
+
+/* Is dboid marked?  InvalidOid: is any database marked? */
 static bool
 DatabaseMarked(Oid dboid)
 {
@@ -1223,42 +1267,24 @@ DatabaseMarked(Oid dboid)
 	SysScanDesc scan;
 	HeapTuple	tup;
 	bool		marked = false;
+	bool		any = !OidIsValid(dboid);
 
-	if (!OidIsValid(dboid))
-		return false;
 	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
 	ScanKeyInit(&keys[0], Anum_pg_db_role_setting_setdatabase, BTEqualStrategyNumber,
 				F_OIDEQ, ObjectIdGetDatum(dboid));
 	ScanKeyInit(&keys[1], Anum_pg_db_role_setting_setrole, BTEqualStrategyNumber,
 				F_OIDEQ, ObjectIdGetDatum(InvalidOid));
-	scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true, NULL, 2, keys);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
+	if (any)
+		scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	else
+		scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true, NULL, 2, keys);
+	while (!marked && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, Anum_pg_db_role_setting_setconfig,
-									 RelationGetDescr(rel), &isnull);
+		Form_pg_db_role_setting form = (Form_pg_db_role_setting) GETSTRUCT(tup);
 
-		if (!isnull)
-		{
-			ArrayType  *arr = DatumGetArrayTypeP(d);
-			Datum	   *elems;
-			bool	   *nulls;
-			int			n;
-
-			deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-			for (int i = 0; i < n; i++)
-			{
-				char	   *item;
-
-				if (nulls[i])
-					continue;
-				item = TextDatumGetCString(elems[i]);
-				if (pg_strcasecmp(item, HA_DB_MARKER "=on") == 0 ||
-					pg_strcasecmp(item, HA_DB_MARKER "=true") == 0)
-					marked = true;
-			}
-		}
+		if (OidIsValid(form->setrole))
+			continue;
+		marked = SettingsMark(tup, RelationGetDescr(rel));
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);

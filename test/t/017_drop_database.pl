@@ -17,16 +17,37 @@ $node->safe_psql('clinic', q{
 });
 $node->safe_psql('postgres', 'CREATE DATABASE plain');
 
+my ($rc, $out, $err);
 foreach my $sql ('DROP DATABASE clinic', 'DROP DATABASE clinic WITH (FORCE)',
 	'ALTER DATABASE clinic RESET ALL',
 	'ALTER DATABASE clinic RESET hipaa_audit.database_protected',
-	'ALTER DATABASE clinic SET hipaa_audit.database_protected = off')
+	'ALTER DATABASE clinic SET hipaa_audit.database_protected = off',
+	'ALTER ROLE ALL IN DATABASE clinic RESET ALL',
+	'ALTER DATABASE clinic SET "Hipaa_Audit.Database_Protected" = off')
 {
-	my ($rc, $out, $err) = $node->psql('postgres', $sql);
+	($rc, $out, $err) = $node->psql('postgres', $sql);
 	like($err, qr/ERROR:  cannot .*"clinic", which holds protected tables/,
 		"refused from another database: $sql");
 }
-my ($rc, $out, $err) = $node->psql('clinic', 'ALTER DATABASE clinic RESET ALL');
+# Writing the shared catalog directly, from databases that hold no
+# protected table (with and without the extension): refused while any
+# database is marked.
+foreach my $db ('postgres', 'plain')
+{
+	($rc, $out, $err) = $node->psql($db, q{
+		DELETE FROM pg_db_role_setting
+		 WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = 'clinic')});
+	like($err, qr/ERROR:  cannot modify system catalog pg_catalog\.pg_db_role_setting while a database holds protected tables/,
+		"direct DELETE of the mark from database $db: refused");
+	($rc, $out, $err) = $node->psql($db, q{
+		UPDATE pg_db_role_setting SET setconfig = '{}'
+		 WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = 'clinic')});
+	like($err, qr/ERROR:  cannot modify system catalog pg_catalog\.pg_db_role_setting/,
+		"direct UPDATE of the mark from database $db: refused");
+}
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE clinic');
+like($err, qr/which holds protected tables/, 'the database is still marked: DROP DATABASE refused');
+($rc, $out, $err) = $node->psql('clinic', 'ALTER DATABASE clinic RESET ALL');
 like($err, qr/which holds protected tables/, 'refused inside it while tables are protected');
 is($node->safe_psql('clinic', 'SELECT count(*) FROM access_log'), '1', 'the audit rows are there');
 $node->command_ok([ 'dropdb', '--host', $node->host, '--port', $node->port, 'plain' ],
