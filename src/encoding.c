@@ -15,8 +15,9 @@
  * changing: PostgreSQL's own send function of each built-in type comes from
  * a table compiled in here, not from pg_type.typsend, and the array,
  * composite, range and multirange formats are written here, so that their
- * elements, fields and bounds follow the same rule.  protect() refuses
- * user-defined base types, which cannot be pinned that way.
+ * elements, fields and bounds follow the same rule.  protect() refuses what
+ * cannot be pinned that way (user-defined base types, large-object
+ * references, generated columns calling replaceable functions).
  *
  * The "shape" of a table (which columns, in which order, each with how it
  * is encoded) is cached per backend and dropped on any relcache
@@ -31,12 +32,15 @@
 #include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/arrayaccess.h"
@@ -1317,6 +1321,93 @@ IsOidReferenceType(Oid typid)
 	}
 }
 
+/*
+ * Whether typid is contrib lo's domain "lo" (large-object references), or a
+ * domain over it.
+ */
+static bool
+IsLargeObjectDomain(Oid typid)
+{
+	Oid			lo_extension = get_extension_oid("lo", true);
+
+	if (!OidIsValid(lo_extension))
+		return false;
+	for (int depth = 0; depth <= HA_MAX_TYPE_DEPTH; depth++)
+	{
+		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+		Form_pg_type typ;
+		bool		is_domain;
+		Oid			next;
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for type %u", typid);
+		typ = (Form_pg_type) GETSTRUCT(tup);
+		is_domain = typ->typtype == TYPTYPE_DOMAIN;
+		next = typ->typbasetype;
+		ReleaseSysCache(tup);
+		if (!is_domain)
+			return false;
+		if (getExtensionOfObject(TypeRelationId, typid) == lo_extension)
+			return true;
+		typid = next;
+	}
+	return false;
+}
+
+/*
+ * A function a generation expression calls that is not compiled into the
+ * server (a user's function, or a built-in one written in SQL, whose body
+ * pg_proc holds): someone can replace it without touching a row.
+ */
+static bool
+FindReplaceableFunction(Oid funcid, void *context)
+{
+	if (IsCompiledInFunction(funcid))
+		return false;
+	*(Oid *) context = funcid;
+	return true;
+}
+
+static bool
+FindReplaceableFunctionWalker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, FindReplaceableFunction, context))
+		return true;
+	return expression_tree_walker(node, FindReplaceableFunctionWalker, context);
+}
+
+/*
+ * A stored generated column is not hashed (the insert trigger runs before
+ * its value is computed).  Its value can still be checked against the
+ * hashed columns it is computed from, but only while its expression means
+ * the same thing tomorrow: refuse one that calls a replaceable function.
+ */
+static void
+CheckGeneratedColumn(Relation rel, Form_pg_attribute att)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	Node	   *expr = NULL;
+	Oid			funcid = InvalidOid;
+
+	for (int i = 0; constr != NULL && i < constr->num_defval; i++)
+		if (constr->defval[i].adnum == att->attnum)
+			expr = stringToNode(constr->defval[i].adbin);
+	if (expr == NULL)
+		elog(ERROR, "no generation expression for column \"%s\" of relation %u",
+			 NameStr(att->attname), RelationGetRelid(rel));
+	if (FindReplaceableFunctionWalker(expr, &funcid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot protect %s: generated column \"%s\" calls function %s, which can be replaced without touching a row",
+						HaRelDisplayName(RelationGetRelid(rel)),
+						NameStr(att->attname), format_procedure(funcid)),
+				 errdetail("Stored generated columns are not hashed; their values can be checked against the hashed columns only while the expression calls nothing but functions compiled into PostgreSQL."),
+				 errhint("Make \"%s\" an ordinary column, which is hashed, or use only built-in functions and operators in its expression.",
+						 NameStr(att->attname))));
+}
+
 /* Set while checking a column that ALTER TABLE ... ADD COLUMN would add. */
 static bool CheckingAddColumn = false;
 
@@ -1349,6 +1440,9 @@ CheckType(Relation rel, const char *colname, Oid coltype, Oid typid,
 
 	if (depth > HA_MAX_TYPE_DEPTH)
 		RefuseColumn(rel, colname, coltype, "Its type nests too deeply.");
+	if (IsLargeObjectDomain(typid))
+		RefuseColumn(rel, colname, coltype,
+					 "Its values are references to large objects: the hash would cover only the reference, while the large object's content can be changed (lo_put, lowrite) without touching the row.");
 	if (nested && typid >= FirstNormalObjectId)
 		RefuseColumn(rel, colname, coltype,
 					 psprintf("Its binary form embeds the OID of type %s, which is different after pg_restore into another cluster.",
@@ -1452,8 +1546,13 @@ HaCheckEncodable(Relation rel)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		if (att->attisdropped || att->attgenerated)
+		if (att->attisdropped)
 			continue;
+		if (att->attgenerated)
+		{
+			CheckGeneratedColumn(rel, att);
+			continue;
+		}
 		if (HaIsChainColumnName(NameStr(att->attname)))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_COLUMN),
