@@ -99,14 +99,28 @@ extern bool HaEd25519Verify(const uint8 pub[HA_ED25519_KEY_LEN], const uint8 *ms
 							size_t len, const uint8 sig[HA_ED25519_SIG_LEN]);
 
 /* encoding.c */
+
+/*
+ * How the encoder writes the values of one type: resolved from the type OID
+ * (domains to their base type), with PostgreSQL's own send function chosen
+ * from a table compiled into the extension, never from pg_type.typsend.
+ */
+typedef struct HaTypeEncoding
+{
+	char		kind;			/* HA_ENC_*, private to encoding.c */
+	Oid			basetypid;		/* the type, domains resolved */
+	Oid			elemtype;		/* arrays: the element type */
+	Oid			sendfnoid;		/* the send function, where one is called */
+	FmgrInfo	sendfn;			/* ... looked up by fmgr_info() */
+} HaTypeEncoding;
+
 typedef struct HaShapeColumn
 {
 	AttrNumber	attnum;
 	const char *name;
 	int			namelen;
 	Oid			typid;
-	FmgrInfo	sendfn;
-	bool		may_hold_float;	/* needs NaN normalisation */
+	HaTypeEncoding enc;			/* when fastkind is HA_FAST_NONE */
 	char		fastkind;		/* HA_FAST_*: send output built directly */
 } HaShapeColumn;
 
