@@ -231,12 +231,11 @@ CREATE UNIQUE INDEX indexed_ok ON regress_sec.indexed (audit_chain, audit_seq);
 INSERT INTO regress_sec.indexed VALUES (1), (2), (3);
 SELECT ok, rows_checked FROM hipaa_audit.verify('regress_sec.indexed');
 
--- 9. A stored generated column is not hashed; the function it computes
--- with cannot be replaced under it.
+-- 9. A stored generated column is not hashed: protect() refuses one that
+-- calls a function that can be replaced (sql/14_encoding_pinned), and for
+-- a table protected before that rule, replacing the function is refused
+-- (test/t/025_extension_script_pass.pl, on a restored table).
 CREATE FUNCTION regress_sec.twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
 CREATE TABLE regress_sec.derived (id int, twice int GENERATED ALWAYS AS (regress_sec.twice(id)) STORED);
 SELECT hipaa_audit.protect('regress_sec.derived');
-INSERT INTO regress_sec.derived VALUES (21);
-CREATE OR REPLACE FUNCTION regress_sec.twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 3';
 \echo :LAST_ERROR_SQLSTATE
-SELECT id, twice, regress_sec.twice(id) AS recomputed FROM regress_sec.derived;

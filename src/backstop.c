@@ -304,6 +304,8 @@ IsOurFunction(Oid funcid, const char *name)
 	return ours;
 }
 
+static bool TriggerExisted(Oid trigoid);
+
 /*
  * Every trigger of a protected table, as it is now.  A trigger that was just
  * created may still be ENABLE ORIGIN (pg_restore enables ours in a second
@@ -330,12 +332,28 @@ CheckTriggers(Oid relid, Oid changed, bool created)
 
 		if (func != NULL)
 		{
-			if (!IsOurFunction(trig->tgfoid, func))
+			int16		want = strcmp(func, "guard_row") == 0 ?
+				(TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE) :
+				strcmp(func, "guard_truncate") == 0 ?
+				(TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_TRUNCATE) :
+				(TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_INSERT);
+			bool		fresh = created && trig->oid == changed &&
+				!TriggerExisted(trig->oid);
+
+			/*
+			 * Exactly what protect() creates: our function, the events and
+			 * timing, no WHEN, no column list, no arguments, not a
+			 * constraint trigger.  CREATE OR REPLACE TRIGGER is a change of
+			 * an existing trigger, not a new one.
+			 */
+			if (!IsOurFunction(trig->tgfoid, func) || trig->tgtype != want ||
+				!heap_attisnull(tup, Anum_pg_trigger_tgqual, NULL) ||
+				trig->tgattr.dim1 != 0 || trig->tgnargs != 0 ||
+				OidIsValid(trig->tgconstraint))
 				HaRefuse(psprintf("replace trigger %s on", name),
 						 psprintf("protected table %s", HaRelDisplayName(relid)),
 						 BACKSTOP_DETAIL, NULL);
-			if (trig->tgenabled != TRIGGER_FIRES_ALWAYS &&
-				!(created && trig->oid == changed))
+			if (trig->tgenabled != TRIGGER_FIRES_ALWAYS && !fresh)
 				HaRefuse(psprintf("change how trigger %s fires on", name),
 						 psprintf("protected table %s", HaRelDisplayName(relid)),
 						 BACKSTOP_DETAIL,
@@ -352,6 +370,19 @@ CheckTriggers(Oid relid, Oid changed, bool created)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+}
+
+/* Did the trigger exist when the statement began (a replacement)? */
+static bool
+TriggerExisted(Oid trigoid)
+{
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigoid));
+	tup = FetchRow(TriggerRelationId, TriggerOidIndexId, 1, &key, BeforeSnapshot());
+	return tup != NULL;
 }
 
 static Oid

@@ -102,6 +102,13 @@ static List *dropping_tables = NIL;
 /* This statement dropped a protected table (its registry row is gone). */
 static bool dropped_protected = false;
 
+/*
+ * Protected tables whose guard or chain trigger this statement dropped
+ * without naming the table in DROP TABLE; if the table is still protected
+ * when the statement ends, the statement is refused.
+ */
+static List *guards_dropped = NIL;
+
 static bool DatabaseMarked(Oid dboid);
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
@@ -525,6 +532,25 @@ CheckTruncate(TruncateStmt *stmt)
 	}
 }
 
+/*
+ * COPY FROM writes rows without an executor plan the executor hook could
+ * see.  Into a protected table it only inserts (the chain trigger stamps
+ * each row); into the extension's own tables only pg_restore may write, and
+ * it does so while they are still empty.
+ */
+static void
+CheckCopy(CopyStmt *stmt)
+{
+	Oid			relid;
+
+	if (!stmt->is_from || stmt->relation == NULL)
+		return;
+	relid = RangeVarGetRelidExtended(stmt->relation, RowExclusiveLock, RVR_MISSING_OK,
+									 NULL, NULL);
+	if (RelInOurSchema(relid) && HaRelationHasRows(relid))
+		RefuseOwn("COPY FROM into", OwnRelName(relid));
+}
+
 /* Serial pseudo-types fill existing rows through their default. */
 static bool
 IsSerialTypeName(TypeName *tn)
@@ -838,6 +864,13 @@ CheckRename(RenameStmt *stmt)
 		return;
 	}
 
+	/* A domain constraint is named by its domain (a list of names). */
+	if (stmt->renameType == OBJECT_DOMCONSTRAINT)
+	{
+		if (ObjectInOurSchema(OBJECT_DOMAIN, stmt->object))
+			RefuseOwn("RENAME", "a constraint");
+		return;
+	}
 	if (stmt->renameType == OBJECT_SCHEMA || stmt->renameType == OBJECT_EXTENSION)
 	{
 		if (stmt->subname && strcmp(stmt->subname, HA_SCHEMA_NAME) == 0)
@@ -1041,6 +1074,11 @@ CheckAlterSystem(AlterSystemStmt *stmt)
 		HaRefuse("ALTER SYSTEM RESET ALL", "while tables are protected",
 				 "It could remove hipaa_audit from shared_preload_libraries.",
 				 "Reset the settings you mean one by one.");
+	/* Where "hipaa_audit" is looked for: another directory, another library. */
+	if (set->name != NULL && pg_strcasecmp(set->name, "dynamic_library_path") == 0)
+		HaRefuse("change dynamic_library_path", "while tables are protected",
+				 "After the next restart another library named hipaa_audit could be loaded in its place.",
+				 "Change it in postgresql.conf while no table is protected, or install the library in $libdir.");
 	if (set->name == NULL || pg_strcasecmp(set->name, "shared_preload_libraries") != 0)
 		return;
 	if (set->kind == VAR_SET_VALUE)
@@ -1209,6 +1247,31 @@ CheckUtility(Node *parsetree)
 			if (RelInOurSchema(LookupRel(((CreatePolicyStmt *) parsetree)->table)))
 				RefuseOwn("CREATE POLICY on", "a table");
 			break;
+		case T_AlterObjectDependsStmt:
+			{
+				/*
+				 * An object marked as depending on an extension is dropped
+				 * with it: never a protected table, its triggers or indexes.
+				 */
+				AlterObjectDependsStmt *stmt = (AlterObjectDependsStmt *) parsetree;
+				Oid			relid = LookupRel(stmt->relation);
+
+				if (!OidIsValid(relid) && stmt->objectType == OBJECT_INDEX && stmt->object != NULL)
+				{
+					Oid			idx = LookupRel(makeRangeVarFromNameList(castNode(List, stmt->object)));
+
+					relid = OidIsValid(idx) ? IndexGetRelation(idx, true) : InvalidOid;
+				}
+				if (HaIsProtected(relid))
+					HaRefuse("mark as depending on an extension", psprintf("an object of %s", ProtectedName(relid)),
+							 "Dropping the extension would drop it with its protection.", NULL);
+				if (RelInOurSchema(relid))
+					RefuseOwn("mark as depending on an extension", "an object");
+			}
+			break;
+		case T_CopyStmt:
+			CheckCopy((CopyStmt *) parsetree);
+			break;
 		case T_AlterExtensionContentsStmt:
 			if (strcmp(((AlterExtensionContentsStmt *) parsetree)->extname,
 					   HA_EXTENSION_NAME) == 0)
@@ -1365,9 +1428,11 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	const char *save_text = current_text;
 	List	   *save_dropping_tables = dropping_tables;
 	bool		save_dropped = dropped_protected;
+	List	   *save_guards_dropped = guards_dropped;
 
 	dropping_tables = NIL;		/* each statement decides for itself */
 	dropped_protected = false;
+	guards_dropped = NIL;
 	current_stmt = KindOf(queryString);
 	current_text = queryString;
 	if (current_stmt == STMT_OTHER && IsOurExtensionCommand(pstmt->utilityStmt))
@@ -1397,6 +1462,7 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		current_text = save_text;
 		dropping_tables = save_dropping_tables;
 		dropped_protected = save_dropped;
+		guards_dropped = save_guards_dropped;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -1404,6 +1470,23 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	current_text = save_text;
 	list_free(dropping_tables);
 	dropping_tables = save_dropping_tables;
+
+	/* A guard dropped from a table that is still protected: refused. */
+	{
+		List	   *dropped = guards_dropped;
+		ListCell   *lc;
+
+		guards_dropped = save_guards_dropped;
+		foreach(lc, dropped)
+		{
+			Oid			relid = lfirst_oid(lc);
+
+			if (HaIsProtected(relid))
+				HaRefuse("drop the guard or chain triggers of", ProtectedName(relid),
+						 "They go only with the table itself.",
+						 "DROP TABLE the table, or unprotect() it, instead.");
+		}
+	}
 
 	/* The last protected table is gone: the database may be dropped again. */
 	if (dropped_protected && OidIsValid(HaSchemaOid()) && !HaAnyProtected())
@@ -1494,11 +1577,25 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 
 		LookupTrigger(objectId, &tgrelid, &tgname);
 		if (HaIsProtected(tgrelid) && HaIsOurTrigger(NameStr(tgname)) &&
-			!DroppingTable(tgrelid) && HaRelationHasRows(tgrelid))
-			HaRefuse(psprintf("drop trigger %s of", NameStr(tgname)),
-					 ProtectedName(tgrelid),
-					 "The table holds audit rows; neither it nor its guard triggers can be dropped.",
-					 "Audit rows leave a protected table only through lawful purging after their retention period.");
+			!DroppingTable(tgrelid))
+		{
+			MemoryContext old;
+
+			if (HaRelationHasRows(tgrelid))
+				HaRefuse(psprintf("drop trigger %s of", NameStr(tgname)),
+						 ProtectedName(tgrelid),
+						 "The table holds audit rows; neither it nor its guard triggers can be dropped.",
+						 "Audit rows leave a protected table only through lawful purging after their retention period.");
+
+			/*
+			 * An empty table may go, and its triggers with it (DROP SCHEMA
+			 * ... CASCADE drops them first).  Whether the table went too is
+			 * known when the statement ends: see HaProcessUtility.
+			 */
+			old = MemoryContextSwitchTo(TopTransactionContext);
+			guards_dropped = list_append_unique_oid(guards_dropped, tgrelid);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	else if (classId == ProcedureRelationId)
 	{
@@ -1543,6 +1640,14 @@ HaObjectAccess(ObjectAccessType access, Oid classId, Oid objectId,
 		return;
 	if (access == OAT_DROP)
 		CheckDropObject(classId, objectId, subId);
+	else if (access == OAT_TRUNCATE)
+	{
+		/* The relation TRUNCATE really empties, whatever name led to it. */
+		if (HaIsProtected(objectId))
+			HaRefuse("TRUNCATE", ProtectedName(objectId), IMMUTABLE_DETAIL, IMMUTABLE_HINT);
+		if (RelInOurSchema(objectId))
+			RefuseOwn("TRUNCATE", OwnRelName(objectId));
+	}
 	HaBackstop(access, classId, objectId, subId, arg);
 }
 
