@@ -752,6 +752,7 @@ BuildBody(Relation rel, const HaProtectedEntry *entry)
 														   UUIDPGetDatum((pg_uuid_t *) &entry->uuid)));
 	int64		rows = 0;
 	StringInfoData chains;
+	Interval	retention;
 
 	HaAnchor   *anchors = NULL;
 
@@ -788,6 +789,11 @@ BuildBody(Relation rel, const HaProtectedEntry *entry)
 	appendStringInfo(&buf, "time %s\n",
 					 DatumGetCString(DirectFunctionCall1(timestamptz_out,
 														 TimestampTzGetDatum(GetCurrentTimestamp()))));
+	/* The retention in force, as a purge receipt states it. */
+	if (HaRegistryRetention(RelationGetRelid(rel), &retention, NULL))
+		appendStringInfo(&buf, "retention %s\n",
+						 DatumGetCString(DirectFunctionCall1(interval_out,
+															 IntervalPGetDatum(&retention))));
 	appendStringInfo(&buf, "chains %d\n", entry->chains);
 	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", rows);
 	appendStringInfoString(&buf, chains.data);
@@ -1241,6 +1247,79 @@ CheckBody(const char *body, NoteCheck *nc)
 	return true;
 }
 
+static void ScanStoredCheckpoints(const pg_uuid_t *uuid,
+								  void (*fn) (void *arg, int64 id, const HaNoteBody *nb,
+											  const char *problem),
+								  void *arg);
+
+/*
+ * A receipt against the stored checkpoints of its table that state a
+ * retention: retention is only ever raised, so the rows a purge removed were
+ * past the retention any earlier checkpoint states.  A receipt that
+ * contradicts one (the registry's retention lowered behind the extension's
+ * back, then a genuine purge) is reported.
+ */
+typedef struct RetentionCheck
+{
+	TimestampTz time;			/* the receipt's */
+	TimestampTz cutoff;
+	Interval   *retention;
+	int64		contradicted;	/* first stored checkpoint contradicted, or 0 */
+	char	   *detail;
+} RetentionCheck;
+
+static TimestampTz
+NoteTime(const char *text)
+{
+	return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(text),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+}
+
+static Interval *
+NoteInterval(const char *text)
+{
+	return DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
+												 ObjectIdGetDatum(InvalidOid),
+												 Int32GetDatum(-1)));
+}
+
+static void
+CheckRetentionAgainst(void *arg, int64 id, const HaNoteBody *nb, const char *problem)
+{
+	RetentionCheck *rc = (RetentionCheck *) arg;
+	Interval   *stated;
+	TimestampTz kept_until;
+
+	/* verify() reports a stored checkpoint it cannot read. */
+	if (problem != NULL || nb->retention == NULL || rc->contradicted != 0)
+		return;
+	if (NoteTime(nb->time) >= rc->time)
+		return;
+	stated = NoteInterval(nb->retention);
+
+	/*
+	 * The newest row removed was inserted before the cutoff; the stated
+	 * retention kept it until cutoff + retention, which must not be after
+	 * the purge.  (Added, not subtracted from the purge's time: month
+	 * arithmetic clamps to the end of a month, and a purge that runs past
+	 * midnight at a month's end must not look early.)
+	 */
+	kept_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														 TimestampTzGetDatum(rc->cutoff),
+														 IntervalPGetDatum(stated)));
+	if (kept_until > rc->time)
+	{
+		rc->contradicted = id;
+		rc->detail = psprintf("stored checkpoint " INT64_FORMAT " of %s states a retention of %s; the receipt states %s and cutoff %s, removing rows that retention kept",
+							  id, nb->time, nb->retention,
+							  DatumGetCString(DirectFunctionCall1(interval_out,
+																  IntervalPGetDatum(rc->retention))),
+							  DatumGetCString(DirectFunctionCall1(timestamptz_out,
+																  TimestampTzGetDatum(rc->cutoff))));
+	}
+}
+
 /*
  * Check a signed purge receipt body: the database recorded every chain range
  * it lists, and the table verifies, each chain starting from its anchor.
@@ -1266,6 +1345,22 @@ CheckReceiptBody(const char *body, NoteCheck *nc)
 			return Fail(nc, "not_recorded",
 						psprintf("this database has no record of removing positions " INT64_FORMAT " to " INT64_FORMAT " of chain %d with this anchor",
 								 c->first, c->last, c->chain));
+	}
+
+	/* Earlier checkpoints that state a longer retention contradict it. */
+	{
+		RetentionCheck rc;
+		int			nestlevel;
+
+		HaPinDateSettings(&nestlevel);
+		memset(&rc, 0, sizeof(rc));
+		rc.time = NoteTime(nb->time);
+		rc.cutoff = NoteTime(nb->cutoff);
+		rc.retention = NoteInterval(nb->retention);
+		ScanStoredCheckpoints(&entry->uuid, CheckRetentionAgainst, &rc);
+		AtEOXact_GUC(true, nestlevel);
+		if (rc.contradicted != 0)
+			return Fail(nc, "retention_contradicted", rc.detail);
 	}
 
 	/* The rows kept must continue from the anchors and verify. */
@@ -1681,6 +1776,107 @@ cosign(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Call fn for every stored checkpoint of a table (by identity), with its
+ * body parsed, or with what is wrong with it.  One note in memory at a time.
+ */
+static void
+ScanStoredCheckpoints(const pg_uuid_t *uuid,
+					  void (*fn) (void *arg, int64 id, const HaNoteBody *nb, const char *problem),
+					  void *arg)
+{
+	Oid			cprelid = get_relname_relid("checkpoints", HaSchemaOid());
+	Relation	cprel;
+	Snapshot	snap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	HaNoteBody *nb;
+	char	   *uuidtext;
+
+	if (!OidIsValid(cprelid))
+		return;
+	nb = palloc(sizeof(HaNoteBody));
+	uuidtext = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) uuid)));
+	cprel = table_open(cprelid, AccessShareLock);
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	scan = table_beginscan(cprel, snap, 0, NULL);
+	slot = table_slot_create(cprel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		u = slot_getattr(slot, 2, &isnull);
+		int64		id;
+		char	   *body;
+		char	   *problem;
+
+		CHECK_FOR_INTERRUPTS();
+		if (isnull || memcmp(DatumGetUUIDP(u)->data, uuid->data, UUID_LEN) != 0)
+			continue;
+		id = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+		body = HaNoteBodyOf(TextDatumGetCString(slot_getattr(slot, 5, &isnull)));
+		problem = body ? HaParseNoteBody(body, false, nb) :
+			pstrdup("it has no blank line before its signature");
+		if (problem == NULL && strcmp(nb->uuid, uuidtext) != 0)
+			problem = psprintf("its origin line names table identity %s", nb->uuid);
+		fn(arg, id, nb, problem);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(cprel, AccessShareLock);
+}
+
+typedef struct StoredHeadsCheck
+{
+	const HaProtectedEntry *entry;
+	Relation	rel;
+	HaAnchor   *anchors;
+	int64		checked;
+	void		(*report) (void *arg, int32 chain, int64 seq,
+						   const char *kind, const char *detail);
+	void	   *arg;
+} StoredHeadsCheck;
+
+static void
+CheckStoredHeads(void *arg, int64 id, const HaNoteBody *nb, const char *problem)
+{
+	StoredHeadsCheck *sc = (StoredHeadsCheck *) arg;
+
+	sc->checked++;
+	if (problem != NULL)
+	{
+		sc->report(sc->arg, -1, -1, "checkpoint_malformed",
+				   psprintf("stored checkpoint " INT64_FORMAT " cannot be read: %s", id, problem));
+		return;
+	}
+	for (int i = 0; i < nb->nchains; i++)
+	{
+		int32		chain = nb->chain[i].chain;
+		int64		seq = nb->chain[i].last;
+		const uint8 *want = nb->chain[i].hash;
+		uint8		have[HA_HASH_LEN];
+
+		CHECK_FOR_INTERRUPTS();
+		if (FindRow(sc->rel, chain, seq, NULL, have))
+		{
+			if (memcmp(want, have, HA_HASH_LEN) != 0)
+				sc->report(sc->arg, chain, seq, "checkpoint_mismatch",
+						   "a stored checkpoint recorded a different row at this position (history rewritten?)");
+			continue;
+		}
+		/* Purged lawfully?  Anchors read after the miss, again if stale. */
+		if (sc->anchors == NULL || seq > sc->anchors[chain].seq)
+			sc->anchors = HaLoadAnchors(&sc->entry->uuid, NULL);
+		if (seq > sc->anchors[chain].seq)
+			sc->report(sc->arg, chain, seq, "checkpoint_rows_missing",
+					   "a stored checkpoint recorded a row at this position; it is gone (rows deleted from the end?)");
+		else if (seq == sc->anchors[chain].seq &&
+				 memcmp(want, sc->anchors[chain].hash, HA_HASH_LEN) != 0)
+			sc->report(sc->arg, chain, seq, "checkpoint_mismatch",
+					   "a stored checkpoint recorded a different row at this position than the purge receipt that removed it");
+	}
+}
+
+/*
  * For verify(): every stored checkpoint of the table must still find its
  * recorded heads.  Reports through the callback; returns how many checked.
  */
@@ -1689,85 +1885,16 @@ HaCheckStoredCheckpoints(Oid relid, void (*report) (void *arg, int32 chain, int6
 													const char *kind, const char *detail),
 						 void *arg)
 {
-	const HaProtectedEntry *entry = HaLookupProtected(relid);
-	Oid			cprelid = get_relname_relid("checkpoints", HaSchemaOid());
-	Relation	cprel;
-	Relation	rel;
-	Snapshot	snap;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	int64		checked = 0;
-	HaAnchor   *anchors = NULL;
-	HaNoteBody *nb;
-	char	   *uuidtext;
+	StoredHeadsCheck sc;
 
-	if (entry == NULL || !OidIsValid(cprelid))
+	memset(&sc, 0, sizeof(sc));
+	sc.entry = HaLookupProtected(relid);
+	if (sc.entry == NULL)
 		return 0;
-	cprel = table_open(cprelid, AccessShareLock);
-	rel = table_open(relid, AccessShareLock);
-	snap = RegisterSnapshot(GetTransactionSnapshot());
-	scan = table_beginscan(cprel, snap, 0, NULL);
-	slot = table_slot_create(cprel, NULL);
-	nb = palloc(sizeof(HaNoteBody));
-	uuidtext = DatumGetCString(DirectFunctionCall1(uuid_out,
-												   UUIDPGetDatum((pg_uuid_t *) &entry->uuid)));
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		u = slot_getattr(slot, 2, &isnull);
-		int64		id;
-		char	   *note;
-		char	   *body;
-		char	   *problem;
-
-		CHECK_FOR_INTERRUPTS();
-		if (isnull || memcmp(DatumGetUUIDP(u)->data, entry->uuid.data, UUID_LEN) != 0)
-			continue;
-		id = DatumGetInt64(slot_getattr(slot, 1, &isnull));
-		note = TextDatumGetCString(slot_getattr(slot, 5, &isnull));
-		checked++;
-		body = HaNoteBodyOf(note);
-		problem = body ? HaParseNoteBody(body, false, nb) :
-			pstrdup("it has no blank line before its signature");
-		if (problem == NULL && strcmp(nb->uuid, uuidtext) != 0)
-			problem = psprintf("its origin line names table identity %s", nb->uuid);
-		if (problem != NULL)
-		{
-			report(arg, -1, -1, "checkpoint_malformed",
-				   psprintf("stored checkpoint " INT64_FORMAT " cannot be read: %s", id, problem));
-			continue;
-		}
-		for (int i = 0; i < nb->nchains; i++)
-		{
-			int32		chain = nb->chain[i].chain;
-			int64		seq = nb->chain[i].last;
-			const uint8 *want = nb->chain[i].hash;
-			uint8		have[HA_HASH_LEN];
-
-			CHECK_FOR_INTERRUPTS();
-			if (FindRow(rel, chain, seq, NULL, have))
-			{
-				if (memcmp(want, have, HA_HASH_LEN) != 0)
-					report(arg, chain, seq, "checkpoint_mismatch",
-						   "a stored checkpoint recorded a different row at this position (history rewritten?)");
-				continue;
-			}
-			/* Purged lawfully?  Anchors read after the miss, again if stale. */
-			if (anchors == NULL || seq > anchors[chain].seq)
-				anchors = HaLoadAnchors(&entry->uuid, NULL);
-			if (seq > anchors[chain].seq)
-				report(arg, chain, seq, "checkpoint_rows_missing",
-					   "a stored checkpoint recorded a row at this position; it is gone (rows deleted from the end?)");
-			else if (seq == anchors[chain].seq &&
-					 memcmp(want, anchors[chain].hash, HA_HASH_LEN) != 0)
-				report(arg, chain, seq, "checkpoint_mismatch",
-					   "a stored checkpoint recorded a different row at this position than the purge receipt that removed it");
-		}
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	table_close(cprel, AccessShareLock);
-	return checked;
+	sc.report = report;
+	sc.arg = arg;
+	sc.rel = table_open(relid, AccessShareLock);
+	ScanStoredCheckpoints(&sc.entry->uuid, CheckStoredHeads, &sc);
+	table_close(sc.rel, AccessShareLock);
+	return sc.checked;
 }
