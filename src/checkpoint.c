@@ -20,6 +20,7 @@
 
 #include <sys/stat.h>
 
+#include "access/detoast.h"
 #include "access/genam.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -28,9 +29,11 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "common/base64.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -48,7 +51,16 @@
 char	   *ha_signing_key_file = NULL;
 char	   *ha_signer_name = NULL;
 
-#define NOTE_MAX_LEN	(1024 * 1024)
+/*
+ * Bounds on what a caller hands to the note checks (docs/checkpoints.md):
+ * a note, the keys checked against it, its signature lines, and one
+ * verifier key or signature line.  A real checkpoint of 256 chains is about
+ * 25 kB.
+ */
+#define NOTE_MAX_LEN		(256 * 1024)
+#define NOTE_MAX_KEYS		64
+#define NOTE_MAX_SIGNATURES 64
+#define KEY_MAX_LEN			1024
 #define SIG_DASH		"\xe2\x80\x94 "	/* U+2014 EM DASH, then a space */
 #define ED25519_ALG		0x01
 
@@ -256,6 +268,430 @@ Unhex(const char *s, uint8 *out, int len)
 	return s[2 * len] == '\0' || s[2 * len] == '\n';
 }
 
+/* ----------------------------------------------------------------
+ * Note text: names in notes, and the one parser of note bodies
+ *
+ * A body is the origin line, the kind line ("checkpoint v1", "purge v1"),
+ * then lines "<keyword> <value>" (docs/checkpoints.md, docs/retention.md).
+ * Every place that reads a note reads it here, and every line must be one
+ * its kind of note has: a line that is not is reported, never skipped.
+ * ----------------------------------------------------------------
+ */
+
+/* The value of one lowercase hex digit, or -1. */
+static int
+HexDigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * Can the character at s (len bytes left) go into a note as it is?
+ * Printable ASCII other than backslash; in a UTF-8 database also a
+ * well-formed multibyte character other than the C1 controls (U+0080 to
+ * U+009F, NEL among them) and the Unicode line and paragraph separators
+ * (U+2028, U+2029).  Returns its length in bytes, or 0.
+ */
+static int
+NameCharLength(const unsigned char *s, size_t len)
+{
+	int			n;
+
+	if (*s >= 0x20 && *s <= 0x7e)
+		return *s == '\\' ? 0 : 1;
+	if (*s < 0x80 || GetDatabaseEncoding() != PG_UTF8)
+		return 0;
+	n = pg_utf_mblen(s);
+	if (n < 2 || (size_t) n > len || !pg_utf8_islegal(s, n))
+		return 0;
+	if (s[0] == 0xc2 && s[1] < 0xa0)
+		return 0;				/* U+0080 to U+009F */
+	if (n == 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9))
+		return 0;				/* U+2028, U+2029 */
+	return n;
+}
+
+/*
+ * A name (table, schema, database, role) as it goes into a note: every
+ * byte NameCharLength() does not pass becomes \xHH (lowercase hex), so no
+ * name can add, end or split a line of a signed note, and ordinary names
+ * read exactly as they always did.
+ */
+char *
+HaNoteName(const char *name)
+{
+	StringInfoData buf;
+	const unsigned char *p = (const unsigned char *) name;
+	size_t		len = strlen(name);
+
+	initStringInfo(&buf);
+	while (len > 0)
+	{
+		int			n = NameCharLength(p, len);
+
+		if (n > 0)
+			appendBinaryStringInfo(&buf, (const char *) p, n);
+		else
+		{
+			appendStringInfo(&buf, "\\x%02x", *p);
+			n = 1;
+		}
+		p += n;
+		len -= n;
+	}
+	return buf.data;
+}
+
+/*
+ * The inverse: "\x" and two lowercase hex digits are that byte, every other
+ * byte is itself (a note signed before names were encoded may hold a bare
+ * backslash).
+ */
+static char *
+NoteNameDecode(const char *s, size_t len)
+{
+	char	   *out = palloc(len + 1);
+	size_t		o = 0;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		if (s[i] == '\\' && i + 3 < len && s[i + 1] == 'x' &&
+			HexDigit(s[i + 2]) >= 0 && HexDigit(s[i + 3]) >= 0)
+		{
+			out[o++] = (char) (HexDigit(s[i + 2]) * 16 + HexDigit(s[i + 3]));
+			i += 3;
+		}
+		else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* A decimal count: digits only, no sign, no leading zero; -1 if not. */
+static int64
+ParseCount(const char *s, size_t len)
+{
+	int64		v = 0;
+
+	if (len == 0 || (s[0] == '0' && len > 1))
+		return -1;
+	for (size_t i = 0; i < len; i++)
+	{
+		if (s[i] < '0' || s[i] > '9' ||
+			pg_mul_s64_overflow(v, 10, &v) || pg_add_s64_overflow(v, s[i] - '0', &v))
+			return -1;
+	}
+	return v;
+}
+
+/* 64 lowercase hex digits into a hash. */
+static bool
+ParseHash(const char *s, size_t len, uint8 *out)
+{
+	if (len != 2 * HA_HASH_LEN)
+		return false;
+	for (int i = 0; i < HA_HASH_LEN; i++)
+	{
+		int			hi = HexDigit(s[2 * i]);
+		int			lo = HexDigit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8) (hi * 16 + lo);
+	}
+	return true;
+}
+
+/*
+ * A time as timestamptz_out writes it with DateStyle ISO and TimeZone UTC:
+ * "YYYY-MM-DD HH:MM:SS[.ffffff]+00[ BC]" (the year may have more digits).
+ */
+static bool
+IsNoteTime(const char *s, size_t len)
+{
+	size_t		i = 0;
+	size_t		digits = 0;
+	static const char tail[] = "-dd-dd dd:dd:dd";
+
+	while (i < len && isdigit((unsigned char) s[i]))
+		i++, digits++;
+	if (digits < 4)
+		return false;
+	for (const char *t = tail; *t; t++, i++)
+	{
+		if (i >= len)
+			return false;
+		if (*t == 'd' ? !isdigit((unsigned char) s[i]) : s[i] != *t)
+			return false;
+	}
+	if (i < len && s[i] == '.')
+	{
+		size_t		f = 0;
+
+		for (i++; i < len && isdigit((unsigned char) s[i]); i++)
+			f++;
+		if (f < 1 || f > 6)
+			return false;
+	}
+	if (len - i == 3 && strncmp(s + i, "+00", 3) == 0)
+		return true;
+	return len - i == 6 && strncmp(s + i, "+00 BC", 6) == 0;
+}
+
+/* An interval as interval_out writes it with IntervalStyle postgres. */
+static bool
+IsNoteInterval(const char *s, size_t len)
+{
+	if (len == 0 || len > 200)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!(isdigit((unsigned char) s[i]) || (s[i] >= 'a' && s[i] <= 'z') ||
+			  s[i] == ' ' || s[i] == ':' || s[i] == '.' || s[i] == '-' || s[i] == '+'))
+			return false;
+	return true;
+}
+
+/* The keywords of body lines: each once at most, but chain lines any number. */
+typedef enum NoteKeyword
+{
+	NK_TABLE,
+	NK_DATABASE,
+	NK_TIME,
+	NK_BY,
+	NK_RETENTION,
+	NK_CUTOFF,
+	NK_CHAINS,
+	NK_ROWS,
+	NK_CHAIN,
+	NK_COUNT
+} NoteKeyword;
+
+static const struct
+{
+	const char *word;
+	bool		in_checkpoint;	/* may appear in a checkpoint */
+	bool		checkpoint_needs;	/* must appear in a checkpoint */
+	bool		in_receipt;
+	bool		receipt_needs;
+}			note_keywords[NK_COUNT] =
+{
+	[NK_TABLE] = {"table", true, true, true, true},
+	[NK_DATABASE] = {"database", true, true, true, true},
+	[NK_TIME] = {"time", true, true, true, true},
+	[NK_BY] = {"by", false, false, true, true},
+	/* Optional in checkpoints: earlier ones have no retention line. */
+	[NK_RETENTION] = {"retention", true, false, true, true},
+	[NK_CUTOFF] = {"cutoff", false, false, true, true},
+	[NK_CHAINS] = {"chains", true, true, false, false},
+	[NK_ROWS] = {"rows", true, true, true, true},
+	[NK_CHAIN] = {"chain", true, false, true, true},
+};
+
+/* One chain line: "chain <n> <position>" or "chain <n> <first> <last>", hash. */
+static char *
+ParseChainLine(const char *v, size_t len, HaNoteBody *nb)
+{
+	const char *f[4];
+	size_t		flen[4];
+	int			nf = nb->receipt ? 4 : 3;
+	const char *p = v;
+	const char *end = v + len;
+	HaNoteChain *c;
+	int64		n;
+
+	/* Exactly nf fields, one space between each two. */
+	for (int i = 0; i < nf; i++)
+	{
+		const char *sp = memchr(p, ' ', end - p);
+
+		if ((sp == NULL) != (i == nf - 1))
+			return nb->receipt ?
+				pstrdup("it is not \"chain <n> <first position> <last position> <64 hex digits>\"") :
+				pstrdup("it is not \"chain <n> <position> <64 hex digits>\"");
+		f[i] = p;
+		flen[i] = (sp ? sp : end) - p;
+		p = sp ? sp + 1 : end;
+	}
+	if (nb->nchains >= HA_MAX_CHAINS)
+		return psprintf("the note lists more than %d chains", HA_MAX_CHAINS);
+	c = &nb->chain[nb->nchains];
+	n = ParseCount(f[0], flen[0]);
+	if (n < 0 || n >= HA_MAX_CHAINS || (!nb->receipt && nb->chains > 0 && n >= nb->chains))
+		return pstrdup("its chain number is out of range");
+	if (nb->nchains > 0 && n <= nb->chain[nb->nchains - 1].chain)
+		return pstrdup("chain lines are not in increasing chain order");
+	c->chain = (int32) n;
+	c->first = ParseCount(f[1], flen[1]);
+	c->last = nb->receipt ? ParseCount(f[2], flen[2]) : c->first;
+	if (c->first < 1 || c->last < c->first)
+		return pstrdup("its positions are not numbers, or out of order");
+	if (!ParseHash(f[nf - 1], flen[nf - 1], c->hash))
+		return pstrdup("its hash is not 64 lowercase hex digits");
+	nb->nchains++;
+	return NULL;
+}
+
+/*
+ * Parse a note body (up to and including the newline before the blank
+ * line) of the kind given.  Returns NULL, or what is wrong with it, naming
+ * the line.
+ */
+char *
+HaParseNoteBody(const char *body, bool receipt, HaNoteBody *nb)
+{
+	const char *kind = receipt ? "purge v1" : "checkpoint v1";
+	const char *line = body;
+	const char *eol;
+	int			lineno = 0;
+	bool		seen[NK_COUNT];
+	const char *p;
+	static const char bad_origin[] =
+		"line 1 is not \"hipaa_audit/<system identifier>/<table identity>\"";
+
+	memset(nb, 0, sizeof(*nb));
+	memset(seen, 0, sizeof(seen));
+	nb->receipt = receipt;
+	nb->chains = -1;
+	nb->rows = -1;
+
+	/* hipaa_audit/<system identifier>/<table identity> */
+	eol = strchr(line, '\n');
+	if (eol == NULL || strncmp(line, "hipaa_audit/", 12) != 0)
+		return pstrdup(bad_origin);
+	p = line + 12;
+	{
+		const char *slash = memchr(p, '/', eol - p);
+
+		if (slash == NULL || slash == p || (*p == '0' && slash - p > 1))
+			return pstrdup(bad_origin);
+		for (const char *d = p; d < slash; d++)
+		{
+			if (!isdigit((unsigned char) *d) ||
+				nb->sysid > (PG_UINT64_MAX - (uint64) (*d - '0')) / 10)
+				return pstrdup(bad_origin);
+			nb->sysid = nb->sysid * 10 + (uint64) (*d - '0');
+		}
+		p = slash + 1;
+		if (eol - p != 36)
+			return pstrdup(bad_origin);
+		for (int i = 0; i < 36; i++)
+		{
+			bool		dash = (i == 8 || i == 13 || i == 18 || i == 23);
+
+			if (dash ? p[i] != '-' : HexDigit(p[i]) < 0)
+				return pstrdup(bad_origin);
+		}
+		memcpy(nb->uuid, p, 36);
+		nb->uuid[36] = '\0';
+	}
+	line = eol + 1;
+	lineno = 2;
+	eol = strchr(line, '\n');
+	if (eol == NULL || (size_t) (eol - line) != strlen(kind) || strncmp(line, kind, eol - line) != 0)
+		return psprintf("line 2 is not \"%s\": the note is not a hipaa_audit %s",
+						kind, receipt ? "purge receipt" : "checkpoint");
+
+	for (line = eol + 1; *line; line = eol + 1)
+	{
+		const char *sp;
+		const char *v;
+		size_t		vlen;
+		int			k;
+		char	   *problem = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		lineno++;
+		eol = strchr(line, '\n');
+		if (eol == NULL)
+			return psprintf("line %d does not end with a newline", lineno);
+		sp = memchr(line, ' ', eol - line);
+		if (sp == NULL)
+			return psprintf("line %d is not \"<keyword> <value>\"", lineno);
+		for (k = 0; k < NK_COUNT; k++)
+			if ((size_t) (sp - line) == strlen(note_keywords[k].word) &&
+				strncmp(line, note_keywords[k].word, sp - line) == 0 &&
+				(receipt ? note_keywords[k].in_receipt : note_keywords[k].in_checkpoint))
+				break;
+		if (k == NK_COUNT)
+			return psprintf("line %d has the keyword \"%s\", which a %s does not have",
+							lineno, HaNoteName(pnstrdup(line, sp - line)),
+							receipt ? "purge receipt" : "checkpoint");
+		if (seen[k] && k != NK_CHAIN)
+			return psprintf("line %d repeats the %s line", lineno, note_keywords[k].word);
+		seen[k] = true;
+		v = sp + 1;
+		vlen = eol - v;
+		if (vlen == 0)
+			return psprintf("line %d has an empty value", lineno);
+		switch ((NoteKeyword) k)
+		{
+			case NK_TABLE:
+				nb->table = NoteNameDecode(v, vlen);
+				break;
+			case NK_DATABASE:
+				nb->database = NoteNameDecode(v, vlen);
+				break;
+			case NK_BY:
+				nb->by = NoteNameDecode(v, vlen);
+				break;
+			case NK_TIME:
+			case NK_CUTOFF:
+				if (!IsNoteTime(v, vlen))
+					problem = pstrdup("its value is not a time \"YYYY-MM-DD HH:MM:SS[.ffffff]+00\"");
+				else if (k == NK_TIME)
+					nb->time = pnstrdup(v, vlen);
+				else
+					nb->cutoff = pnstrdup(v, vlen);
+				break;
+			case NK_RETENTION:
+				if (!IsNoteInterval(v, vlen))
+					problem = pstrdup("its value is not an interval");
+				else
+					nb->retention = pnstrdup(v, vlen);
+				break;
+			case NK_CHAINS:
+				nb->chains = (int32) Min(ParseCount(v, vlen), (int64) PG_INT32_MAX);
+				if (nb->chains < 1 || nb->chains > HA_MAX_CHAINS || nb->nchains > 0)
+					problem = psprintf("its value is not a number of chains from 1 to %d, before the chain lines",
+									   HA_MAX_CHAINS);
+				break;
+			case NK_ROWS:
+				nb->rows = ParseCount(v, vlen);
+				if (nb->rows < 0)
+					problem = pstrdup("its value is not a number");
+				break;
+			case NK_CHAIN:
+				problem = ParseChainLine(v, vlen, nb);
+				break;
+			case NK_COUNT:
+				break;
+		}
+		if (problem != NULL)
+			return psprintf("line %d (%s): %s", lineno, note_keywords[k].word, problem);
+	}
+	for (int k = 0; k < NK_COUNT; k++)
+		if (!seen[k] && (receipt ? note_keywords[k].receipt_needs : note_keywords[k].checkpoint_needs))
+			return psprintf("the note has no %s line", note_keywords[k].word);
+	return NULL;
+}
+
+/*
+ * The body of a stored note (the note up to its first blank line), or NULL
+ * when it has none.
+ */
+char *
+HaNoteBodyOf(const char *note)
+{
+	const char *sep = strstr(note, "\n\n");
+
+	return sep ? pnstrdup(note, sep - note + 1) : NULL;
+}
+
 /*
  * Find the row at (chain, seq) and return its stored hash; with seq < 0,
  * the chain's last row.  A fresh snapshot: committed rows only, no locks
@@ -319,6 +755,7 @@ BuildBody(Relation rel, const HaProtectedEntry *entry)
 														   UUIDPGetDatum((pg_uuid_t *) &entry->uuid)));
 	int64		rows = 0;
 	StringInfoData chains;
+	Interval	retention;
 
 	HaAnchor   *anchors = NULL;
 
@@ -350,11 +787,16 @@ BuildBody(Relation rel, const HaProtectedEntry *entry)
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "hipaa_audit/" UINT64_FORMAT "/%s\n", GetSystemIdentifier(), uuid);
 	appendStringInfo(&buf, "checkpoint v1\n");
-	appendStringInfo(&buf, "table %s\n", HaRelDisplayName(RelationGetRelid(rel)));
-	appendStringInfo(&buf, "database %s\n", get_database_name(MyDatabaseId));
+	appendStringInfo(&buf, "table %s\n", HaNoteName(HaRelDisplayName(RelationGetRelid(rel))));
+	appendStringInfo(&buf, "database %s\n", HaNoteName(get_database_name(MyDatabaseId)));
 	appendStringInfo(&buf, "time %s\n",
 					 DatumGetCString(DirectFunctionCall1(timestamptz_out,
 														 TimestampTzGetDatum(GetCurrentTimestamp()))));
+	/* The retention in force, as a purge receipt states it. */
+	if (HaRegistryRetention(RelationGetRelid(rel), &retention, NULL))
+		appendStringInfo(&buf, "retention %s\n",
+						 DatumGetCString(DirectFunctionCall1(interval_out,
+															 IntervalPGetDatum(&retention))));
 	appendStringInfo(&buf, "chains %d\n", entry->chains);
 	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", rows);
 	appendStringInfoString(&buf, chains.data);
@@ -583,20 +1025,63 @@ ParseVerifierKey(const char *key, char **name, uint8 id[4], uint8 pub[HA_ED25519
 }
 
 /*
- * Check a note's signature by one key; on success, *body holds the signed
- * text.  Signature lines other than the key's are ignored (co-signers).
+ * A note split once into its body and its signature lines; every signature
+ * line checked for form, whoever signed it.
  */
+typedef struct NoteSignature
+{
+	char	   *name;
+	uint8		blob[4 + HA_ED25519_SIG_LEN + 4];	/* key ID || signature */
+	int			len;
+} NoteSignature;
+
+typedef struct SplitNote
+{
+	char	   *body;
+	int			nsigs;
+	NoteSignature sigs[NOTE_MAX_SIGNATURES];
+} SplitNote;
+
+static void
+CheckNoteLength(Size len)
+{
+	if (len > NOTE_MAX_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("note is too long"),
+				 errdetail("The note has %zu bytes; at most %d are accepted.",
+						   (size_t) len, NOTE_MAX_LEN),
+				 errhint("A checkpoint or purge receipt is far shorter; check that the note given is one.")));
+}
+
+static void
+CheckKeyLength(Size len)
+{
+	if (len > KEY_MAX_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("verifier key is too long"),
+				 errdetail("The key has %zu bytes; at most %d are accepted.",
+						   (size_t) len, KEY_MAX_LEN),
+				 errhint("A verifier key is <name>+<8 hex key ID>+<base64(0x01 || Ed25519 public key)>.")));
+}
+
+/* The length of a text argument, without detoasting it. */
+static Size
+TextLength(Datum d)
+{
+	return toast_raw_datum_size(d) - VARHDRSZ;
+}
+
 static bool
-CheckSignature(const char *note, const char *name, const uint8 *id, const uint8 *pub,
-			   char **body, NoteCheck *nc)
+SplitNoteText(const char *note, SplitNote *sn, NoteCheck *nc)
 {
 	size_t		len = strlen(note);
 	const char *sep;
 	const char *p;
-	bool		seen_key = false;
 
-	if (len > NOTE_MAX_LEN)
-		return Fail(nc, "malformed_note", psprintf("the note is longer than %d bytes", NOTE_MAX_LEN));
+	CheckNoteLength(len);
+	sn->nsigs = 0;
 	if (strchr(note, '\r') != NULL)
 		return Fail(nc, "malformed_note", pstrdup("the note contains a carriage return"));
 	if (len == 0 || note[len - 1] != '\n')
@@ -604,71 +1089,80 @@ CheckSignature(const char *note, const char *name, const uint8 *id, const uint8 
 	sep = strstr(note, "\n\n");
 	if (sep == NULL)
 		return Fail(nc, "malformed_note", pstrdup("the note has no blank line before its signatures"));
-	*body = pnstrdup(note, sep - note + 1);
+	sn->body = pnstrdup(note, sep - note + 1);
 
-	/* Every signature line must be well formed, whoever signed it. */
-	for (p = sep + 2; *p; )
+	for (p = sep + 2; *p;)
 	{
 		const char *eol = strchr(p, '\n');
 		const char *sp;
-		char	   *lname;
-		uint8		sigblob[4 + HA_ED25519_SIG_LEN + 4];
-		int			n;
+		NoteSignature *sig;
 
+		CHECK_FOR_INTERRUPTS();
+		if (sn->nsigs >= NOTE_MAX_SIGNATURES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("note has too many signature lines"),
+					 errdetail("At most %d signature lines are accepted.", NOTE_MAX_SIGNATURES),
+					 errhint("Keep the signature lines of the keys to check: the others can be removed without changing what they sign.")));
 		if (strncmp(p, SIG_DASH, strlen(SIG_DASH)) != 0)
 			return Fail(nc, "malformed_note", pstrdup("a signature line does not start with an em dash and a space"));
 		p += strlen(SIG_DASH);
 		sp = memchr(p, ' ', eol - p);
 		if (sp == NULL || sp == p)
 			return Fail(nc, "malformed_note", pstrdup("a signature line has no name and signature"));
-		lname = pnstrdup(p, sp - p);
-		n = Unbase64(sp + 1, eol - sp - 1, sigblob, sizeof(sigblob));
-		if (n < 5)
+		sig = &sn->sigs[sn->nsigs];
+		sig->name = pnstrdup(p, sp - p);
+		sig->len = Unbase64(sp + 1, eol - sp - 1, sig->blob, sizeof(sig->blob));
+		if (sig->len < 5)
 			return Fail(nc, "malformed_note", pstrdup("a signature is not valid base64"));
-		if (!seen_key && strcmp(lname, name) == 0 && memcmp(sigblob, id, 4) == 0)
-		{
-			seen_key = true;
-			if (n != 4 + HA_ED25519_SIG_LEN)
-				return Fail(nc, "bad_signature", pstrdup("the signature has the wrong length"));
-			if (!HaEd25519Verify(pub, (const uint8 *) *body, strlen(*body), sigblob + 4))
-				return Fail(nc, "bad_signature",
-							psprintf("the signature by %s does not match the note", name));
-		}
+		sn->nsigs++;
 		p = eol + 1;
 	}
-	if (!seen_key)
-		return Fail(nc, "unknown_key", psprintf("the note has no signature by key %s", name));
 	return true;
 }
 
 /*
+ * Check a note's signature by one key.  Signature lines other than the
+ * key's are ignored (co-signers); of the key's, the first counts.
+ */
+static bool
+CheckSignature(const SplitNote *sn, const char *name, const uint8 *id, const uint8 *pub,
+			   NoteCheck *nc)
+{
+	for (int i = 0; i < sn->nsigs; i++)
+	{
+		const NoteSignature *sig = &sn->sigs[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (strcmp(sig->name, name) != 0 || memcmp(sig->blob, id, 4) != 0)
+			continue;
+		if (sig->len != 4 + HA_ED25519_SIG_LEN)
+			return Fail(nc, "bad_signature", pstrdup("the signature has the wrong length"));
+		if (!HaEd25519Verify(pub, (const uint8 *) sn->body, strlen(sn->body), sig->blob + 4))
+			return Fail(nc, "bad_signature",
+						psprintf("the signature by %s does not match the note", name));
+		return true;
+	}
+	return Fail(nc, "unknown_key", psprintf("the note has no signature by key %s", name));
+}
+
+/*
  * The protected table a note's origin line names, or NULL after Fail().
- * kind is the note's second line ("checkpoint v1", "purge v1").
  */
 static const HaProtectedEntry *
-NoteTable(const char *body, const char *kind, const char *what, NoteCheck *nc)
+NoteTable(const HaNoteBody *nb, NoteCheck *nc)
 {
-	uint64		sysid;
-	char		uuidtext[37];
 	const HaProtectedEntry *entry = NULL;
 	bool		other_cluster;
 	List	   *relids;
 	ListCell   *lc;
-	char	   *kindline = psprintf("\n%s\n", kind);
 
-	if (sscanf(body, "hipaa_audit/" UINT64_FORMAT "/%36[0-9a-f-]\n", &sysid, uuidtext) != 2 ||
-		strstr(body, kindline) == NULL ||
-		strstr(body, kindline) != strchr(body, '\n'))
-	{
-		Fail(nc, "malformed_note", psprintf("the note is not a hipaa_audit %s (%s)", what, kind));
-		return NULL;
-	}
 	/*
 	 * Another cluster's note is fine for a restored copy of the same table
 	 * (same identity, pg_dump/pg_restore into a new cluster); without such a
 	 * table it is another cluster's business.
 	 */
-	other_cluster = (sysid != GetSystemIdentifier());
+	other_cluster = (nb->sysid != GetSystemIdentifier());
 
 	relids = HaProtectedRelids();
 	foreach(lc, relids)
@@ -677,26 +1171,26 @@ NoteTable(const char *body, const char *kind, const char *what, NoteCheck *nc)
 		char	   *u = DatumGetCString(DirectFunctionCall1(uuid_out,
 															UUIDPGetDatum((pg_uuid_t *) &e->uuid)));
 
-		if (strcmp(u, uuidtext) == 0)
+		if (strcmp(u, nb->uuid) == 0)
 			entry = e;
 	}
 	if (entry == NULL && other_cluster)
 	{
 		Fail(nc, "other_cluster",
 			 psprintf("the note is from database cluster " UINT64_FORMAT ", this is " UINT64_FORMAT ", and no table here has identity %s",
-					  sysid, GetSystemIdentifier(), uuidtext));
+					  nb->sysid, GetSystemIdentifier(), nb->uuid));
 		return NULL;
 	}
 	if (entry == NULL)
 	{
 		Fail(nc, "unknown_table",
-			 psprintf("no protected table in this database has identity %s", uuidtext));
+			 psprintf("no protected table in this database has identity %s", nb->uuid));
 		return NULL;
 	}
 	nc->relid = entry->relid;
 	if (other_cluster)
 		nc->detail = psprintf("signed in database cluster " UINT64_FORMAT "; this is " UINT64_FORMAT ", holding a restored copy of the table",
-							  sysid, GetSystemIdentifier());
+							  nb->sysid, GetSystemIdentifier());
 	return entry;
 }
 
@@ -704,38 +1198,33 @@ NoteTable(const char *body, const char *kind, const char *what, NoteCheck *nc)
 static bool
 CheckBody(const char *body, NoteCheck *nc)
 {
-	const HaProtectedEntry *entry = NoteTable(body, "checkpoint v1", "checkpoint", nc);
+	HaNoteBody *nb = palloc(sizeof(HaNoteBody));
+	char	   *problem = HaParseNoteBody(body, false, nb);
+	const HaProtectedEntry *entry;
 	Relation	rel;
-	const char *line;
 	HaAnchor   *anchors;
 
+	if (problem != NULL)
+		return Fail(nc, "malformed_note", problem);
+	entry = NoteTable(nb, nc);
 	if (entry == NULL)
 		return false;
 	rel = table_open(entry->relid, AccessShareLock);
 	anchors = HaLoadAnchors(&entry->uuid, NULL);
-	for (line = body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+	for (int i = 0; i < nb->nchains; i++)
 	{
-		int32		chain;
-		int64		seq;
-		char		hex[65];
-		uint8		want[HA_HASH_LEN];
+		int32		chain = nb->chain[i].chain;
+		int64		seq = nb->chain[i].last;
 		uint8		have[HA_HASH_LEN];
 
-		if (strncmp(line, "chain ", 6) != 0)
-			continue;
-		if (sscanf(line, "chain %d " INT64_FORMAT " %64[0-9a-f]\n", &chain, &seq, hex) != 3 ||
-			strlen(hex) != 64 || !Unhex(hex, want, HA_HASH_LEN))
-		{
-			table_close(rel, AccessShareLock);
-			return Fail(nc, "malformed_note", pstrdup("a chain line is not \"chain <n> <position> <64 hex digits>\""));
-		}
+		CHECK_FOR_INTERRUPTS();
 		if (!FindRow(rel, chain, seq, NULL, have))
 		{
 			/* Anchors read after the miss, again if stale (a purge just committed). */
-			if (chain >= 0 && chain < HA_MAX_CHAINS && seq > anchors[chain].seq)
+			if (seq > anchors[chain].seq)
 				anchors = HaLoadAnchors(&entry->uuid, NULL);
 			/* Purged lawfully: a receipt covers it; at its end, the anchor. */
-			if (chain >= 0 && chain < HA_MAX_CHAINS && seq <= anchors[chain].seq)
+			if (seq <= anchors[chain].seq)
 			{
 				if (seq < anchors[chain].seq)
 					continue;
@@ -749,7 +1238,7 @@ CheckBody(const char *body, NoteCheck *nc)
 									 chain, seq));
 			}
 		}
-		if (memcmp(want, have, HA_HASH_LEN) != 0)
+		if (memcmp(nb->chain[i].hash, have, HA_HASH_LEN) != 0)
 		{
 			table_close(rel, AccessShareLock);
 			return Fail(nc, "table_rewritten",
@@ -771,6 +1260,79 @@ CheckBody(const char *body, NoteCheck *nc)
 	return true;
 }
 
+static void ScanStoredCheckpoints(const pg_uuid_t *uuid,
+								  void (*fn) (void *arg, int64 id, const HaNoteBody *nb,
+											  const char *problem),
+								  void *arg);
+
+/*
+ * A receipt against the stored checkpoints of its table that state a
+ * retention: retention is only ever raised, so the rows a purge removed were
+ * past the retention any earlier checkpoint states.  A receipt that
+ * contradicts one (the registry's retention lowered behind the extension's
+ * back, then a genuine purge) is reported.
+ */
+typedef struct RetentionCheck
+{
+	TimestampTz time;			/* the receipt's */
+	TimestampTz cutoff;
+	Interval   *retention;
+	int64		contradicted;	/* first stored checkpoint contradicted, or 0 */
+	char	   *detail;
+} RetentionCheck;
+
+static TimestampTz
+NoteTime(const char *text)
+{
+	return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(text),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+}
+
+static Interval *
+NoteInterval(const char *text)
+{
+	return DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
+												 ObjectIdGetDatum(InvalidOid),
+												 Int32GetDatum(-1)));
+}
+
+static void
+CheckRetentionAgainst(void *arg, int64 id, const HaNoteBody *nb, const char *problem)
+{
+	RetentionCheck *rc = (RetentionCheck *) arg;
+	Interval   *stated;
+	TimestampTz kept_until;
+
+	/* verify() reports a stored checkpoint it cannot read. */
+	if (problem != NULL || nb->retention == NULL || rc->contradicted != 0)
+		return;
+	if (NoteTime(nb->time) >= rc->time)
+		return;
+	stated = NoteInterval(nb->retention);
+
+	/*
+	 * The newest row removed was inserted before the cutoff; the stated
+	 * retention kept it until cutoff + retention, which must not be after
+	 * the purge.  (Added, not subtracted from the purge's time: month
+	 * arithmetic clamps to the end of a month, and a purge that runs past
+	 * midnight at a month's end must not look early.)
+	 */
+	kept_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														 TimestampTzGetDatum(rc->cutoff),
+														 IntervalPGetDatum(stated)));
+	if (kept_until > rc->time)
+	{
+		rc->contradicted = id;
+		rc->detail = psprintf("stored checkpoint " INT64_FORMAT " of %s states a retention of %s; the receipt states %s and cutoff %s, removing rows that retention kept",
+							  id, nb->time, nb->retention,
+							  DatumGetCString(DirectFunctionCall1(interval_out,
+																  IntervalPGetDatum(rc->retention))),
+							  DatumGetCString(DirectFunctionCall1(timestamptz_out,
+																  TimestampTzGetDatum(rc->cutoff))));
+	}
+}
+
 /*
  * Check a signed purge receipt body: the database recorded every chain range
  * it lists, and the table verifies, each chain starting from its anchor.
@@ -778,35 +1340,41 @@ CheckBody(const char *body, NoteCheck *nc)
 static bool
 CheckReceiptBody(const char *body, NoteCheck *nc)
 {
-	const HaProtectedEntry *entry = NoteTable(body, "purge v1", "purge receipt", nc);
-	const char *line;
-	int			ranges = 0;
+	HaNoteBody *nb = palloc(sizeof(HaNoteBody));
+	char	   *problem = HaParseNoteBody(body, true, nb);
+	const HaProtectedEntry *entry;
 
+	if (problem != NULL)
+		return Fail(nc, "malformed_note", problem);
+	entry = NoteTable(nb, nc);
 	if (entry == NULL)
 		return false;
-	for (line = body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+	for (int i = 0; i < nb->nchains; i++)
 	{
-		int32		chain;
-		int64		first;
-		int64		last;
-		char		hex[65];
-		uint8		hash[HA_HASH_LEN];
+		const HaNoteChain *c = &nb->chain[i];
 
-		if (strncmp(line, "chain ", 6) != 0)
-			continue;
-		if (sscanf(line, "chain %d " INT64_FORMAT " " INT64_FORMAT " %64[0-9a-f]\n",
-				   &chain, &first, &last, hex) != 4 ||
-			strlen(hex) != 64 || !Unhex(hex, hash, HA_HASH_LEN))
-			return Fail(nc, "malformed_note",
-						pstrdup("a chain line is not \"chain <n> <first position> <last position> <64 hex digits>\""));
-		if (!HaAnchorRecorded(&entry->uuid, chain, first, last, hash))
+		CHECK_FOR_INTERRUPTS();
+		if (!HaAnchorRecorded(&entry->uuid, c->chain, c->first, c->last, c->hash))
 			return Fail(nc, "not_recorded",
 						psprintf("this database has no record of removing positions " INT64_FORMAT " to " INT64_FORMAT " of chain %d with this anchor",
-								 first, last, chain));
-		ranges++;
+								 c->first, c->last, c->chain));
 	}
-	if (ranges == 0)
-		return Fail(nc, "malformed_note", pstrdup("the receipt lists no chain"));
+
+	/* Earlier checkpoints that state a longer retention contradict it. */
+	{
+		RetentionCheck rc;
+		int			nestlevel;
+
+		HaPinDateSettings(&nestlevel);
+		memset(&rc, 0, sizeof(rc));
+		rc.time = NoteTime(nb->time);
+		rc.cutoff = NoteTime(nb->cutoff);
+		rc.retention = NoteInterval(nb->retention);
+		ScanStoredCheckpoints(&entry->uuid, CheckRetentionAgainst, &rc);
+		AtEOXact_GUC(true, nestlevel);
+		if (rc.contradicted != 0)
+			return Fail(nc, "retention_contradicted", rc.detail);
+	}
 
 	/* The rows kept must continue from the anchors and verify. */
 	{
@@ -827,7 +1395,7 @@ typedef bool (*BodyCheck) (const char *body, NoteCheck *nc);
  * of the given keys signed the note (each signer counted once; a line that
  * names one of the keys but does not verify fails the whole check), and
  * check_body accepts what was signed.  signers collects the names that
- * signed.
+ * signed.  The note is split once, whatever the number of keys.
  */
 static bool
 CheckNote(const char *note, char **keys, int nkeys, int quorum, NoteCheck *nc,
@@ -835,7 +1403,8 @@ CheckNote(const char *note, char **keys, int nkeys, int quorum, NoteCheck *nc,
 {
 	uint8		(*seen)[HA_ED25519_KEY_LEN] = palloc(sizeof(*seen) * nkeys);
 	int			valid = 0;
-	char	   *body = NULL;
+	SplitNote  *sn = palloc(sizeof(SplitNote));
+	bool		split = false;
 	NoteCheck	last;
 
 	memset(nc, 0, sizeof(*nc));
@@ -848,6 +1417,7 @@ CheckNote(const char *note, char **keys, int nkeys, int quorum, NoteCheck *nc,
 		uint8		pub[HA_ED25519_KEY_LEN];
 		bool		repeated = false;
 
+		CHECK_FOR_INTERRUPTS();
 		memset(&last, 0, sizeof(last));
 		if (keys[i] == NULL)
 			return Fail(nc, "malformed_key", pstrdup("a key is NULL"));
@@ -856,7 +1426,14 @@ CheckNote(const char *note, char **keys, int nkeys, int quorum, NoteCheck *nc,
 			*nc = last;
 			return false;
 		}
-		if (!CheckSignature(note, name, id, pub, &body, &last))
+		/* Once, after the first key reads (a bad key is reported first). */
+		if (!split)
+		{
+			if (!SplitNoteText(note, sn, nc))
+				return false;
+			split = true;
+		}
+		if (!CheckSignature(sn, name, id, pub, &last))
 		{
 			if (strcmp(last.status, "unknown_key") != 0)
 			{
@@ -887,7 +1464,7 @@ CheckNote(const char *note, char **keys, int nkeys, int quorum, NoteCheck *nc,
 					psprintf("%d distinct signers of the %d keys signed the note; %d required",
 							 valid, nkeys, quorum));
 	}
-	return check_body(body, nc);
+	return check_body(sn->body, nc);
 }
 
 static Datum
@@ -915,6 +1492,7 @@ NoteResult(FunctionCallInfo fcinfo, bool ok, NoteCheck *nc, ArrayBuildState *sig
 /*
  * The four SQL entry points: (note, key) or (note, keys[], quorum), for a
  * checkpoint or a purge receipt.  The single-key form is a quorum of one.
+ * Sizes are checked before anything is detoasted or copied.
  */
 static Datum
 VerifyNote(FunctionCallInfo fcinfo, const char *fname, BodyCheck check_body)
@@ -932,12 +1510,21 @@ VerifyNote(FunctionCallInfo fcinfo, const char *fname, BodyCheck check_body)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("arguments of hipaa_audit.%s must not be null", fname)));
+	CheckNoteLength(TextLength(PG_GETARG_DATUM(0)));
 	if (quorum_form)
 	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 		Datum	   *elems;
 		bool	   *elemnulls;
 
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
+		nkeys = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+		if (nkeys > NOTE_MAX_KEYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many verifier keys"),
+					 errdetail("%d keys were given; at most %d are accepted.", nkeys, NOTE_MAX_KEYS),
+					 errhint("Give the keys of the signers the quorum counts.")));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
 						  &elems, &elemnulls, &nkeys);
 		quorum = PG_GETARG_INT32(2);
 		if (quorum < 1 || quorum > nkeys)
@@ -947,10 +1534,18 @@ VerifyNote(FunctionCallInfo fcinfo, const char *fname, BodyCheck check_body)
 		keys = palloc(sizeof(char *) * nkeys);
 		/* NULL entries are kept: CheckNote reports them. */
 		for (int i = 0; i < nkeys; i++)
-			keys[i] = elemnulls[i] ? NULL : TextDatumGetCString(elems[i]);
+		{
+			CHECK_FOR_INTERRUPTS();
+			keys[i] = NULL;
+			if (elemnulls[i])
+				continue;
+			CheckKeyLength(TextLength(elems[i]));
+			keys[i] = TextDatumGetCString(elems[i]);
+		}
 	}
 	else
 	{
+		CheckKeyLength(TextLength(PG_GETARG_DATUM(1)));
 		keys = palloc(sizeof(char *));
 		keys[0] = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	}
@@ -1023,6 +1618,7 @@ trust_key(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to register a trusted key"),
 				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
+	CheckKeyLength(TextLength(PG_GETARG_DATUM(0)));
 	key = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	memset(&nc, 0, sizeof(nc));
 	if (!ParseVerifierKey(key, &name, id, pub, &nc))
@@ -1059,6 +1655,7 @@ CheckTrustedKey(void *arg, HeapTuple tup, TupleDesc desc)
 	NoteCheck	nc;
 	char	   *key;
 
+	CHECK_FOR_INTERRUPTS();
 	if (kc->verified)
 		return;
 	key = SPI_getvalue(tup, desc, 1);
@@ -1104,6 +1701,12 @@ cosign(PG_FUNCTION_ARGS)
 				 errmsg("permission denied to add a co-signature"),
 				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
 	cpid = PG_GETARG_INT64(0);
+	if (TextLength(PG_GETARG_DATUM(1)) > KEY_MAX_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("signature line is too long"),
+				 errdetail("At most %d bytes are accepted.", KEY_MAX_LEN),
+				 errhint("A signature line is an em dash (U+2014), a space, the signer's name, a space and base64 of key ID and signature.")));
 	line = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (strlen(line) > 0 && line[strlen(line) - 1] != '\n')
 		line = psprintf("%s\n", line);
@@ -1116,7 +1719,19 @@ cosign(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("checkpoint " INT64_FORMAT " does not exist", cpid)));
-	body = pnstrdup(note, strstr(note, "\n\n") - note + 1);
+	body = HaNoteBodyOf(note);
+	if (body == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored checkpoint " INT64_FORMAT " has no blank line before its signature", cpid)));
+	/* Room for one more line in the note checkpoint_note() returns. */
+	if (HaRunAsExtensionOwnerInt8("SELECT count(*) FROM hipaa_audit.cosignatures "
+								  "WHERE checkpoint_id OPERATOR(pg_catalog.=) $1",
+								  1, argtypes, values) + 2 > NOTE_MAX_SIGNATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("checkpoint " INT64_FORMAT " has too many co-signatures", cpid),
+				 errdetail("A note carries at most %d signature lines.", NOTE_MAX_SIGNATURES)));
 
 	/* "— <name> <base64>\n" */
 	if (strncmp(line, SIG_DASH, strlen(SIG_DASH)) != 0 || strchr(line, '\r') != NULL ||
@@ -1174,6 +1789,107 @@ cosign(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Call fn for every stored checkpoint of a table (by identity), with its
+ * body parsed, or with what is wrong with it.  One note in memory at a time.
+ */
+static void
+ScanStoredCheckpoints(const pg_uuid_t *uuid,
+					  void (*fn) (void *arg, int64 id, const HaNoteBody *nb, const char *problem),
+					  void *arg)
+{
+	Oid			cprelid = get_relname_relid("checkpoints", HaSchemaOid());
+	Relation	cprel;
+	Snapshot	snap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	HaNoteBody *nb;
+	char	   *uuidtext;
+
+	if (!OidIsValid(cprelid))
+		return;
+	nb = palloc(sizeof(HaNoteBody));
+	uuidtext = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) uuid)));
+	cprel = table_open(cprelid, AccessShareLock);
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	scan = table_beginscan(cprel, snap, 0, NULL);
+	slot = table_slot_create(cprel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		u = slot_getattr(slot, 2, &isnull);
+		int64		id;
+		char	   *body;
+		char	   *problem;
+
+		CHECK_FOR_INTERRUPTS();
+		if (isnull || memcmp(DatumGetUUIDP(u)->data, uuid->data, UUID_LEN) != 0)
+			continue;
+		id = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+		body = HaNoteBodyOf(TextDatumGetCString(slot_getattr(slot, 5, &isnull)));
+		problem = body ? HaParseNoteBody(body, false, nb) :
+			pstrdup("it has no blank line before its signature");
+		if (problem == NULL && strcmp(nb->uuid, uuidtext) != 0)
+			problem = psprintf("its origin line names table identity %s", nb->uuid);
+		fn(arg, id, nb, problem);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(cprel, AccessShareLock);
+}
+
+typedef struct StoredHeadsCheck
+{
+	const HaProtectedEntry *entry;
+	Relation	rel;
+	HaAnchor   *anchors;
+	int64		checked;
+	void		(*report) (void *arg, int32 chain, int64 seq,
+						   const char *kind, const char *detail);
+	void	   *arg;
+} StoredHeadsCheck;
+
+static void
+CheckStoredHeads(void *arg, int64 id, const HaNoteBody *nb, const char *problem)
+{
+	StoredHeadsCheck *sc = (StoredHeadsCheck *) arg;
+
+	sc->checked++;
+	if (problem != NULL)
+	{
+		sc->report(sc->arg, -1, -1, "checkpoint_malformed",
+				   psprintf("stored checkpoint " INT64_FORMAT " cannot be read: %s", id, problem));
+		return;
+	}
+	for (int i = 0; i < nb->nchains; i++)
+	{
+		int32		chain = nb->chain[i].chain;
+		int64		seq = nb->chain[i].last;
+		const uint8 *want = nb->chain[i].hash;
+		uint8		have[HA_HASH_LEN];
+
+		CHECK_FOR_INTERRUPTS();
+		if (FindRow(sc->rel, chain, seq, NULL, have))
+		{
+			if (memcmp(want, have, HA_HASH_LEN) != 0)
+				sc->report(sc->arg, chain, seq, "checkpoint_mismatch",
+						   "a stored checkpoint recorded a different row at this position (history rewritten?)");
+			continue;
+		}
+		/* Purged lawfully?  Anchors read after the miss, again if stale. */
+		if (sc->anchors == NULL || seq > sc->anchors[chain].seq)
+			sc->anchors = HaLoadAnchors(&sc->entry->uuid, NULL);
+		if (seq > sc->anchors[chain].seq)
+			sc->report(sc->arg, chain, seq, "checkpoint_rows_missing",
+					   "a stored checkpoint recorded a row at this position; it is gone (rows deleted from the end?)");
+		else if (seq == sc->anchors[chain].seq &&
+				 memcmp(want, sc->anchors[chain].hash, HA_HASH_LEN) != 0)
+			sc->report(sc->arg, chain, seq, "checkpoint_mismatch",
+					   "a stored checkpoint recorded a different row at this position than the purge receipt that removed it");
+	}
+}
+
+/*
  * For verify(): every stored checkpoint of the table must still find its
  * recorded heads.  Reports through the callback; returns how many checked.
  */
@@ -1182,76 +1898,16 @@ HaCheckStoredCheckpoints(Oid relid, void (*report) (void *arg, int32 chain, int6
 													const char *kind, const char *detail),
 						 void *arg)
 {
-	const HaProtectedEntry *entry = HaLookupProtected(relid);
-	Oid			cprelid = get_relname_relid("checkpoints", HaSchemaOid());
-	Relation	cprel;
-	Relation	rel;
-	Snapshot	snap;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	int64		checked = 0;
-	HaAnchor   *anchors = NULL;
+	StoredHeadsCheck sc;
 
-	if (entry == NULL || !OidIsValid(cprelid))
+	memset(&sc, 0, sizeof(sc));
+	sc.entry = HaLookupProtected(relid);
+	if (sc.entry == NULL)
 		return 0;
-	cprel = table_open(cprelid, AccessShareLock);
-	rel = table_open(relid, AccessShareLock);
-	snap = RegisterSnapshot(GetTransactionSnapshot());
-	scan = table_beginscan(cprel, snap, 0, NULL);
-	slot = table_slot_create(cprel, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		u = slot_getattr(slot, 2, &isnull);
-		char	   *note;
-		const char *line;
-
-		if (isnull || memcmp(DatumGetUUIDP(u)->data, entry->uuid.data, UUID_LEN) != 0)
-			continue;
-		note = TextDatumGetCString(slot_getattr(slot, 5, &isnull));
-		checked++;
-		for (line = note; line && *line && *line != '\n';
-			 line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-		{
-			int32		chain;
-			int64		seq;
-			char		hex[65];
-			uint8		want[HA_HASH_LEN];
-			uint8		have[HA_HASH_LEN];
-
-			if (strncmp(line, "chain ", 6) != 0 ||
-				sscanf(line, "chain %d " INT64_FORMAT " %64[0-9a-f]\n", &chain, &seq, hex) != 3 ||
-				!Unhex(hex, want, HA_HASH_LEN))
-				continue;
-			if (FindRow(rel, chain, seq, NULL, have))
-			{
-				if (memcmp(want, have, HA_HASH_LEN) != 0)
-					report(arg, chain, seq, "checkpoint_mismatch",
-						   "a stored checkpoint recorded a different row at this position (history rewritten?)");
-				continue;
-			}
-			if (chain < 0 || chain >= HA_MAX_CHAINS)
-			{
-				report(arg, chain, seq, "checkpoint_rows_missing",
-					   "a stored checkpoint recorded a row at this position; it is gone");
-				continue;
-			}
-			/* Purged lawfully?  Anchors read after the miss, again if stale. */
-			if (anchors == NULL || seq > anchors[chain].seq)
-				anchors = HaLoadAnchors(&entry->uuid, NULL);
-			if (seq > anchors[chain].seq)
-				report(arg, chain, seq, "checkpoint_rows_missing",
-					   "a stored checkpoint recorded a row at this position; it is gone (rows deleted from the end?)");
-			else if (seq == anchors[chain].seq &&
-					 memcmp(want, anchors[chain].hash, HA_HASH_LEN) != 0)
-				report(arg, chain, seq, "checkpoint_mismatch",
-					   "a stored checkpoint recorded a different row at this position than the purge receipt that removed it");
-		}
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	table_close(cprel, AccessShareLock);
-	return checked;
+	sc.report = report;
+	sc.arg = arg;
+	sc.rel = table_open(relid, AccessShareLock);
+	ScanStoredCheckpoints(&sc.entry->uuid, CheckStoredHeads, &sc);
+	table_close(sc.rel, AccessShareLock);
+	return sc.checked;
 }

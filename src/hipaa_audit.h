@@ -245,13 +245,41 @@ extern int64 HaRunAsExtensionOwnerInt8(const char *sql, int nargs, Oid *argtypes
 extern char *HaQueryText(const char *sql, int nargs, Oid *argtypes, Datum *values,
 						 int flags, bool *found);
 
-/* checkpoint.c */
+/* checkpoint.c: a note body, as HaParseNoteBody() reads it */
+typedef struct HaNoteChain
+{
+	int32		chain;
+	int64		first;			/* receipts: first position removed */
+	int64		last;			/* the position recorded (checkpoints) or last removed */
+	uint8		hash[HA_HASH_LEN];
+} HaNoteChain;
+
+typedef struct HaNoteBody
+{
+	bool		receipt;		/* "purge v1"; else "checkpoint v1" */
+	uint64		sysid;			/* origin: system identifier */
+	char		uuid[37];		/* origin: table identity, as text */
+	char	   *table;			/* names, decoded */
+	char	   *database;
+	char	   *by;				/* receipts only */
+	char	   *time;			/* times and intervals as signed (UTC) */
+	char	   *retention;		/* NULL in checkpoints of 0.1.0 */
+	char	   *cutoff;			/* receipts only */
+	int32		chains;			/* checkpoints only; else -1 */
+	int64		rows;
+	int			nchains;
+	HaNoteChain chain[HA_MAX_CHAINS];
+} HaNoteBody;
+
 extern char *ha_signing_key_file;
 extern char *ha_signer_name;
 extern bool HaCheckSignerName(char **newval, void **extra, GucSource source);
 extern char *HaSignNote(const char *body);
 extern void HaCheckSigningKey(void);
 extern void HaPinDateSettings(int *nestlevel);
+extern char *HaNoteName(const char *name);
+extern char *HaParseNoteBody(const char *body, bool receipt, HaNoteBody *nb);
+extern char *HaNoteBodyOf(const char *note);
 extern int64 HaCheckStoredCheckpoints(Oid relid,
 									  void (*report) (void *arg, int32 chain, int64 seq,
 													  const char *kind, const char *detail),
@@ -276,6 +304,10 @@ extern HaAnchor *HaLoadAnchors(const pg_uuid_t *uuid, Snapshot snap);
 extern void HaLockPurge(Oid relid);
 extern bool HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first,
 							 int64 last, const uint8 *hash);
+extern int64 HaCheckStoredReceipts(const pg_uuid_t *uuid,
+								   void (*report) (void *arg, int32 chain, int64 seq,
+												   const char *kind, const char *detail),
+								   void *arg);
 extern bool HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest);
 extern void HaRecordRetired(Oid relid, const char *action, int64 rows,
 							TimestampTz newest);

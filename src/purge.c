@@ -58,6 +58,11 @@
 #define ANCHOR_ATT_LAST		5
 #define ANCHOR_ATT_HASH		6
 
+/* Columns of hipaa_audit.purge_receipts. */
+#define RECEIPT_ATT_ID		1
+#define RECEIPT_ATT_UUID	2
+#define RECEIPT_ATT_NOTE	8
+
 /*
  * Call fn for every anchor row of a table (by identity); the schema of 0.1.0
  * has no anchor table, which means no purge ever happened.
@@ -163,6 +168,64 @@ HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first, int64 last,
 
 	ScanAnchors(uuid, NULL, MatchAnchor, &p);
 	return p.found;
+}
+
+/*
+ * For verify(): every stored purge receipt of the table must read as one
+ * (HaParseNoteBody), so that each anchor found listed in its note is listed
+ * on a chain line.  Reports through the callback; returns how many read.
+ */
+int64
+HaCheckStoredReceipts(const pg_uuid_t *uuid,
+					  void (*report) (void *arg, int32 chain, int64 seq,
+									  const char *kind, const char *detail),
+					  void *arg)
+{
+	Oid			nsp = HaSchemaOid();
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("purge_receipts", nsp) : InvalidOid;
+	Relation	rel;
+	Snapshot	snap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	HaNoteBody *nb;
+	char	   *uuidtext;
+	int64		checked = 0;
+
+	if (!OidIsValid(relid))
+		return 0;				/* a 0.1.0 schema: no purge ever ran */
+	nb = palloc(sizeof(HaNoteBody));
+	uuidtext = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) uuid)));
+	rel = table_open(relid, AccessShareLock);
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	scan = table_beginscan(rel, snap, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		u = slot_getattr(slot, RECEIPT_ATT_UUID, &isnull);
+		int64		id;
+		char	   *body;
+		char	   *problem;
+
+		CHECK_FOR_INTERRUPTS();
+		if (isnull || memcmp(DatumGetUUIDP(u)->data, uuid->data, UUID_LEN) != 0)
+			continue;
+		id = DatumGetInt64(slot_getattr(slot, RECEIPT_ATT_ID, &isnull));
+		body = HaNoteBodyOf(TextDatumGetCString(slot_getattr(slot, RECEIPT_ATT_NOTE, &isnull)));
+		checked++;
+		problem = body ? HaParseNoteBody(body, true, nb) :
+			pstrdup("it has no blank line before its signature");
+		if (problem == NULL && strcmp(nb->uuid, uuidtext) != 0)
+			problem = psprintf("its origin line names table identity %s", nb->uuid);
+		if (problem != NULL)
+			report(arg, -1, -1, "receipt_malformed",
+				   psprintf("stored purge receipt " INT64_FORMAT " cannot be read: %s", id, problem));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return checked;
 }
 
 /*
@@ -405,12 +468,12 @@ ReceiptBody(Oid relid, const HaProtectedEntry *entry, Interval *retention,
 					 DatumGetCString(DirectFunctionCall1(uuid_out,
 														 UUIDPGetDatum((pg_uuid_t *) &entry->uuid))));
 	appendStringInfo(&buf, "purge v1\n");
-	appendStringInfo(&buf, "table %s\n", HaRelDisplayName(relid));
-	appendStringInfo(&buf, "database %s\n", get_database_name(MyDatabaseId));
+	appendStringInfo(&buf, "table %s\n", HaNoteName(HaRelDisplayName(relid)));
+	appendStringInfo(&buf, "database %s\n", HaNoteName(get_database_name(MyDatabaseId)));
 	appendStringInfo(&buf, "time %s\n",
 					 DatumGetCString(DirectFunctionCall1(timestamptz_out,
 														 TimestampTzGetDatum(GetCurrentTimestamp()))));
-	appendStringInfo(&buf, "by %s\n", GetUserNameFromId(GetUserId(), false));
+	appendStringInfo(&buf, "by %s\n", HaNoteName(GetUserNameFromId(GetUserId(), false)));
 	appendStringInfo(&buf, "retention %s\n",
 					 DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention))));
 	appendStringInfo(&buf, "cutoff %s\n",

@@ -23,6 +23,9 @@
  *	  anchor_without_receipt  a chain starts from an anchor no stored receipt lists
  *	  checkpoint_rows_missing, checkpoint_mismatch  a stored checkpoint's
  *					  recorded head is gone or differs (checkpoint.c)
+ *	  checkpoint_malformed, receipt_malformed  a stored checkpoint or purge
+ *					  receipt of the table does not read as one (its body
+ *					  has a line its kind of note does not have)
  *
  * After a lawful purge (purge.c) each chain starts from its anchor: the
  * first row kept must follow the last position removed and link to its hash.
@@ -88,7 +91,7 @@ Report(VerifyState *st, int32 chain, int64 seq, const char *kind,
 }
 
 static void
-ReportFromCheckpoint(void *arg, int32 chain, int64 seq, const char *kind,
+ReportStoredNote(void *arg, int32 chain, int64 seq, const char *kind,
 					 const char *detail)
 {
 	Report((VerifyState *) arg, chain, seq, kind, detail);
@@ -168,6 +171,8 @@ CheckAnchorReceipts(const HaProtectedEntry *entry, VerifyState *st)
 		"a.chain, a.first_seq, a.last_seq, pg_catalog.encode(a.anchor_hash, 'hex'))) "
 		"OPERATOR(pg_catalog.>) 0)",
 		1, argtypes, values);
+	/* Each match above is a chain line: every receipt reads as one. */
+	(void) HaCheckStoredReceipts(&entry->uuid, ReportStoredNote, st);
 	if (bad > 0)
 		Report(st, -1, -1, "anchor_without_receipt",
 			   psprintf(INT64_FORMAT " purge anchor(s) of this table are not listed in a stored purge receipt that matches its hash (rows removed outside purge_expired()?)",
@@ -353,7 +358,7 @@ VerifyTable(Oid relid, VerifyState *st)
 	if (progress != NULL)
 		progress->pid = 0;
 	/* Rows deleted from the end, or history rewritten before a checkpoint. */
-	(void) HaCheckStoredCheckpoints(relid, ReportFromCheckpoint, st);
+	(void) HaCheckStoredCheckpoints(relid, ReportStoredNote, st);
 	CheckAnchorReceipts(entry, st);
 
 	if (st->heap_rows != st->rows_checked)

@@ -256,11 +256,12 @@ is($bl[1], 'checkpoint v1', 'second line');
 like($bl[2], qr/\Atable (public\.)?t1\z/, 'table line');
 is($bl[3], 'database postgres', 'database line');
 like($bl[4], qr/\Atime \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00\z/, 'time line, ISO in UTC');
-is($bl[5], 'chains 2', 'chains line');
-is($bl[6], 'rows 10', 'rows line');
+is($bl[5], 'retention 6 years', 'retention line');
+is($bl[6], 'chains 2', 'chains line');
+is($bl[7], 'rows 10', 'rows line');
 my $heads = sql(q{SELECT string_agg('chain ' || audit_chain || ' ' || audit_seq || ' ' || encode(audit_hash, 'hex'), E'\n' ORDER BY audit_chain)
 	FROM t1 WHERE (audit_chain, audit_seq) IN (SELECT audit_chain, max(audit_seq) FROM t1 GROUP BY 1)});
-is(join("\n", @bl[ 7 .. $#bl ]), $heads, 'chain lines: the head of each non-empty chain');
+is(join("\n", @bl[ 8 .. $#bl ]), $heads, 'chain lines: the head of each non-empty chain');
 is(scalar @$sigs1, 1, 'one signature line');
 is($sigs1->[0][0], 'hipaa_audit', 'signed by the signer name');
 is(length $sigs1->[0][1], 68, 'signature: 4-byte key id and 64-byte Ed25519 signature');
@@ -307,6 +308,40 @@ my $cosigned = $note1 . $wline;
 is(vc($cosigned, $vkey), 't|ok|t1', 'a co-signed note verifies with the server key');
 is(vc($cosigned, $wkey), 't|ok|t1', 'and with the witness key');
 
+# Bodies with lines a checkpoint does not have, signed by the witness: the
+# signature is good, the body is malformed_note, and the detail says why.
+sub witness_note
+{
+	my ($body) = @_;
+	write_file("$keydir/wbody.txt", $body);
+	openssl_ok('pkeyutl', '-sign', '-inkey', $other_key, '-rawin',
+		'-in', "$keydir/wbody.txt", '-out', "$keydir/wbody.sig");
+	return $body . "\n" . $EMDASH . $wname . ' '
+	  . encode_base64(key_id($wname, $other_pub) . read_raw("$keydir/wbody.sig"), '') . "\n";
+}
+is(vc(witness_note($body1), $wkey), 't|ok|t1', 'the genuine body, signed by the witness, verifies');
+my $zeros = '0' x 64;
+my %bad_bodies = (
+	'an unknown line'            => [ $body1 . "comment hello\n", qr/line 10 has the keyword "comment"/ ],
+	'a repeated table line'      => [ ($body1 =~ s/\n(table [^\n]*\n)/\n$1$1/r), qr/line 4 repeats the table line/ ],
+	'a line without a value'     => [ $body1 . "chain \n", qr/line 10 has an empty value/ ],
+	'a line without a keyword'   => [ $body1 . "chain\n", qr/line 10 is not "<keyword> <value>"/ ],
+	'no database line'           => [ ($body1 =~ s/\ndatabase [^\n]*\n/\n/r), qr/no database line/ ],
+	'an uppercase hash'          => [ ($body1 =~ s/(\nchain \d+ \d+ )([0-9a-f]{64})/$1\U$2/r), qr/line 9 \(chain\): its hash/ ],
+	'two spaces in a chain line' => [ ($body1 =~ s/\nchain (\d+) /\nchain $1  /r), qr/line 9 \(chain\): it is not/ ],
+	'a chain beyond chains'      => [ $body1 . "chain 7 1 $zeros\n", qr/line 10 \(chain\): its chain number is out of range/ ],
+	'chain lines out of order'   => [ $body1 . "chain 0 1 $zeros\n", qr/line 10 \(chain\): chain lines are not in increasing/ ],
+	'a position with a sign'     => [ ($body1 =~ s/\nchain (\d+) (\d+)/\nchain $1 +$2/r), qr/line 9 \(chain\): its positions/ ],
+	'a time in another style'    => [ ($body1 =~ s/\ntime [^\n]*/\ntime Mon Nov 23 05:16:58 2026 UTC/r), qr/line 5 \(time\)/ ],
+	'a receipt kind line'        => [ ($body1 =~ s/\ncheckpoint v1\n/\npurge v1\n/r), qr/line 2 is not "checkpoint v1"/ ],
+);
+foreach my $what (sort keys %bad_bodies)
+{
+	my ($r, $d) = vc(witness_note($bad_bodies{$what}[0]), $wkey);
+	is($r, 'f|malformed_note|', "a signed body with $what: malformed_note");
+	like($d, $bad_bodies{$what}[1], "  and the detail names the line") or diag($d);
+}
+
 # ---------------------------------------------------------------------
 # 5. Malformed and wrong input.
 # ---------------------------------------------------------------------
@@ -324,13 +359,15 @@ my %bad_notes = (
 	'CRLF line endings'         => ($note1 =~ s/\n/\r\n/gr),
 	'no final newline'          => substr($note1, 0, -1),
 	'empty note'                => '',
-	'longer than 1 MB'          => ($body1 =~ s/\n\z/\n/r) . ("x" x 100 . "\n") x 11000 . "\n" . $sigline1,
 );
 foreach my $what (sort keys %bad_notes)
 {
 	my ($r, $d) = vc($bad_notes{$what}, $vkey);
 	is($r, 'f|malformed_note|', "$what: malformed_note") or diag($d);
 }
+like(sql_err("SELECT * FROM hipaa_audit.verify_checkpoint("
+	  . lit(($body1 . ("x" x 100 . "\n") x 2700 . "\n" . $sigline1)) . ", " . lit($vkey) . ")"),
+	qr/ERROR:  54000: note is too long/, 'a note longer than 256 kB: 54000');
 my ($r_len) = vc($body1 . "\n" . $EMDASH . 'hipaa_audit '
 	  . encode_base64(substr($sigs1->[0][1], 0, 4) . substr($sigs1->[0][1], 4, 60), '') . "\n", $vkey);
 like($r_len, qr/\Af\|(bad_signature|malformed_note)\|/, 'a 60-byte signature for the key is refused');
@@ -437,6 +474,28 @@ my $note6b = checkpoint_note('t6b');
 is(vc($note6a, $vkey), 't|ok|t6a', 't6a note verifies before tampering');
 is(vc($note6b, $vkey), 't|ok|t6b', 't6b note verifies before tampering');
 
+# A table whose name holds a blank line and a signature line's start: its
+# note has the name escaped on one line (docs/checkpoints.md), decodes to
+# the name, verifies, and verify() checks the stored checkpoint.
+my $t6c_name = "t6c\n\n$EMDASH" . 'x\\';
+(my $t6c = '"' . $t6c_name . '"') =~ s/'/''/g;
+sql(qq{
+	CREATE TABLE $t6c (id int);
+	SELECT hipaa_audit.protect('$t6c', chains => 1);
+	INSERT INTO $t6c SELECT generate_series(1, 10);
+});
+my $note6c = checkpoint_note($t6c);
+my ($body6c) = split_note($note6c);
+my @bl6c = split /\n/, $body6c;
+is($bl6c[2], 'table public."t6c\x0a\x0a' . substr($EMDASH, 0, 3) . ' x\x5c"', 'the name is escaped on one line');
+(my $decoded6c = substr($bl6c[2], 6)) =~ s/\\x([0-9a-f]{2})/chr(hex($1))/ge;
+is($decoded6c, "public.$t6c", 'and decodes, by the documented rule, to the name');
+is(vc($note6c, $vkey), "t|ok|$t6c", 't6c note verifies before tampering');
+is(problems($t6c), '', 'verify() finds nothing wrong with t6c');
+my ($uuid6c) = sql(qq{SELECT table_uuid FROM hipaa_audit.registry WHERE relid = '$t6c'::regclass});
+# The same note as a version without escaping would have signed it.
+(my $legacy6c = $note6c) =~ s/\Q$bl6c[2]\E/table public."$t6c_name"/ or die;
+
 # Rehash t6b outside the extension: row 4 gets a new value, rows 4..10 new
 # hashes and links.
 sub psql_raw
@@ -491,10 +550,21 @@ sql(q{
 	  ENABLE ALWAYS TRIGGER hipaa_audit_guard_row,
 	  ENABLE ALWAYS TRIGGER hipaa_audit_guard_truncate;
 	ALTER TABLE t6b DISABLE TRIGGER ALL;
-} . join("\n", @updates) . q{
+} . join("\n", @updates) . qq{
 	ALTER TABLE t6b ENABLE ALWAYS TRIGGER hipaa_audit_chain,
 	  ENABLE ALWAYS TRIGGER hipaa_audit_guard_row,
 	  ENABLE ALWAYS TRIGGER hipaa_audit_guard_truncate;
+	ALTER TABLE $t6c DISABLE TRIGGER ALL;
+	DELETE FROM $t6c WHERE audit_seq > 7;
+	ALTER TABLE $t6c ENABLE ALWAYS TRIGGER hipaa_audit_chain,
+	  ENABLE ALWAYS TRIGGER hipaa_audit_guard_row,
+	  ENABLE ALWAYS TRIGGER hipaa_audit_guard_truncate;
+	INSERT INTO hipaa_audit.checkpoints (table_uuid, relid, created_at, note, prev_hash, hash)
+	SELECT '$uuid6c', '$t6c'::regclass, now(), n.note, p.h,
+	       sha256('\\x68697061615f61756469742f636865636b706f696e742f763100'::bytea
+	              || p.h || convert_to(n.note, 'UTF8'))
+	  FROM (SELECT convert_from('\\x} . unpack('H*', $legacy6c) . q{'::bytea, 'UTF8') AS note) n,
+	       (SELECT hash AS h FROM hipaa_audit.checkpoints ORDER BY id DESC LIMIT 1) p;
 });
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'hipaa_audit'\n");
 $node->restart;
@@ -519,6 +589,13 @@ is(problems('t6b'), '0:10:checkpoint_mismatch',
 	'verify() reports no hash or link problem, only checkpoint_mismatch at (0, 10)');
 is(sql(q{SELECT ok FROM hipaa_audit.verify('t6b')}), 'f', 'verify() says t6b is not intact');
 is(vc($note1, $vkey), 't|ok|t1', 'the untouched table still verifies against its note');
+
+my ($r6c, $d6c) = vc($note6c, $vkey);
+is($r6c, "f|rows_missing|$t6c", 'a name with a blank line: verify_checkpoint() says rows_missing') or diag($d6c);
+is(problems($t6c), '-1:-1:checkpoint_malformed 0:10:checkpoint_rows_missing',
+	'verify() checks its stored checkpoint (rows_missing at (0, 10)), and reports the unescaped one it cannot read');
+like(sql(qq{SELECT detail FROM hipaa_audit.verify_problems('$t6c') WHERE kind = 'checkpoint_malformed'}),
+	qr/\Astored checkpoint \d+ cannot be read: the note has no database line/, 'naming the stored checkpoint and its line');
 
 # ---------------------------------------------------------------------
 # 8. hipaa_audit.checkpoints: insert-only, hash-chained.
@@ -549,7 +626,7 @@ foreach my $c (@cp)
 	if ($h ne $want) { $hashes_ok = 0; diag("checkpoint $id: hash $h, recomputed $want"); }
 	$prev = $h;
 }
-is(scalar @cp, 9, 'every successful checkpoint() was stored, and nothing else');
+is(scalar @cp, 11, 'every successful checkpoint() was stored, and the one added while the library was out');
 ok($links_ok, 'each stored checkpoint links to the hash of the one before (the first to 32 zero bytes)');
 ok($hashes_ok, 'each stored hash is SHA-256(prefix || 0x00 || prev_hash || note), recomputed');
 is(sql(q{SELECT encode(convert_to(note, 'UTF8'), 'hex') FROM hipaa_audit.checkpoints

@@ -158,5 +158,34 @@ is($node->safe_psql('postgres', 'SELECT ok::int || status FROM hipaa_audit.verif
 	  . lit($receipt) . ", $keys2, 3)");
 like($err, qr/quorum must be between 1 and the number of keys \(2\)/, 'a quorum larger than the keys is an error');
 
+# At most 63 co-signatures of one checkpoint, so that its note stays within
+# 64 signature lines (docs/checkpoints.md, "Limits").  One key under 64
+# names: each name is another trusted signer.
+{
+	$node->safe_psql('postgres', q{SELECT hipaa_audit.checkpoint('a_log')});
+	my $cp2 = $node->safe_psql('postgres',
+		q{SELECT max(id) FROM hipaa_audit.checkpoints WHERE relid = 'a_log'::regclass});
+	my ($body2) = $node->safe_psql('postgres', "SELECT note FROM hipaa_audit.checkpoints WHERE id = $cp2")
+	  =~ /\A(.*?\n)\n/s;
+	my ($trust, $cosign) = ('', '');
+	my $last_line;
+	for my $i (1 .. 64)
+	{
+		my ($k, $l) = signer('witness', "w$i.example", $body2);
+		$trust .= 'SELECT hipaa_audit.trust_key(' . lit($k) . ");\n";
+		if ($i < 64) { $cosign .= "SELECT hipaa_audit.cosign($cp2, " . lit($l) . ") IS NOT NULL;\n"; }
+		else { $last_line = $l; }
+	}
+	$node->safe_psql('postgres', $trust . $cosign);
+	is($node->safe_psql('postgres', "SELECT count(*) FROM hipaa_audit.cosignatures WHERE checkpoint_id = $cp2"),
+		'63', '63 co-signatures are accepted');
+	is($node->safe_psql('postgres', "SELECT ok::int || status FROM hipaa_audit.verify_checkpoint("
+			  . "hipaa_audit.checkpoint_note($cp2), hipaa_audit.verifier_key())"),
+		'1ok', 'and the note with 64 signature lines verifies');
+	($rc, $out, $err) = $node->psql('postgres',
+		"\\set VERBOSITY verbose\nSELECT hipaa_audit.cosign($cp2, " . lit($last_line) . ')');
+	like($err, qr/ERROR:  54000: checkpoint $cp2 has too many co-signatures/, 'a 64th is refused (54000)');
+}
+
 $node->stop;
 done_testing();

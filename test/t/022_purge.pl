@@ -387,6 +387,18 @@ for my $i (2 .. 5)
 is(scalar @{ verify(%vargs, rows => $gap_rows)->{problems} }, 0,
 	't_gap: the rewritten rows form a consistent chain (independent verifier)');
 
+# Retention lowered behind the extension's back (below), then a genuine
+# purge (at the end): a checkpoint states the retention in force, and the
+# receipt contradicts the one signed before it (docs/retention.md).
+sql(q{
+	CREATE TABLE t_lowered (id int);
+	SELECT hipaa_audit.protect('t_lowered', '1 hour', 1);
+	INSERT INTO t_lowered SELECT generate_series(1, 5);
+});
+my $ck_lowered = checkpoint_note('t_lowered');
+like($ck_lowered, qr/\nretention 01:00:00\nchains 1\n/, 'a checkpoint states the retention in force');
+is(vc($ck_lowered, $vkey), 't|ok|t_lowered', 'and verifies');
+
 my $reenable = q{ENABLE ALWAYS TRIGGER hipaa_audit_chain,
 	  ENABLE ALWAYS TRIGGER hipaa_audit_guard_row,
 	  ENABLE ALWAYS TRIGGER hipaa_audit_guard_truncate};
@@ -402,6 +414,7 @@ sql(qq{
 	ALTER TABLE t_gap DISABLE TRIGGER ALL;
 } . join("\n", @gap_updates) . qq{
 	ALTER TABLE t_gap $reenable;
+	UPDATE hipaa_audit.registry SET retention = '1 second' WHERE relid = 't_lowered'::regclass;
 });
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'hipaa_audit'\n");
 $node->restart;
@@ -1132,6 +1145,22 @@ sub check_continues
 	my $log = slurp_file($node->logfile);
 	like($log, qr/LOG:  hipaa_audit: purged 15 expired rows from public\.t_all \(receipt $all_id\) by role admin_user/,
 		'the server log records the purge, its receipt and the role');
+}
+
+# The purge under the lowered retention.
+{
+	ok($node->poll_query_until('postgres',
+			q{SELECT clock_timestamp() > (SELECT max(audit_at) FROM t_lowered) + interval '1.2 seconds'}),
+		't_lowered: rows past the lowered retention');
+	my ($n, $id, $receipt) = purge('t_lowered', as_admin());
+	is($n, '5', 't_lowered: a genuine purge under the lowered retention removes the rows');
+	like($receipt, qr/\nretention 00:00:01\n/, 'its receipt states the lowered retention');
+	my ($r, $d) = vr($receipt, $vkey);
+	is($r, 'f|retention_contradicted|t_lowered',
+		'verify_receipt(): the receipt contradicts the checkpoint signed before it') or diag($d);
+	like($d, qr/\Astored checkpoint \d+ of .* states a retention of 01:00:00; the receipt states 00:00:01 and cutoff /,
+		'the detail names the checkpoint and both retentions');
+	is(vc($ck_lowered, $vkey), 't|ok|t_lowered', 'the checkpoint itself still verifies (a receipt covers its heads)');
 }
 
 $node->stop;
