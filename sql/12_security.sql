@@ -126,6 +126,8 @@ ALTER DOMAIN regress_sec_no_such_domain RENAME TO x;
 ALTER TYPE regress_sec_no_such_type OWNER TO regress_sec_owner;
 ALTER DOMAIN regress_sec_no_such_domain SET SCHEMA public;
 ALTER TYPE hipaa_audit.no_such_type RENAME TO x;
+ALTER DOMAIN regress_sec_no_such_domain RENAME CONSTRAINT a TO b;
+ALTER DOMAIN hipaa_audit.no_such_domain RENAME CONSTRAINT a TO b;
 SELECT 'still connected' AS status;
 RESET ROLE;
 
@@ -238,4 +240,24 @@ SELECT ok, rows_checked FROM hipaa_audit.verify('regress_sec.indexed');
 CREATE FUNCTION regress_sec.twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
 CREATE TABLE regress_sec.derived (id int, twice int GENERATED ALWAYS AS (regress_sec.twice(id)) STORED);
 SELECT hipaa_audit.protect('regress_sec.derived');
+\echo :LAST_ERROR_SQLSTATE
+
+-- 10. Found by the second round against these fixes.  An object marked as
+-- depending on an extension is dropped with it: never a protected table's
+-- guard or chain trigger, or its chain index.
+CREATE TABLE regress_sec.deps (id int);
+SELECT hipaa_audit.protect('regress_sec.deps');
+ALTER TRIGGER hipaa_audit_guard_row ON regress_sec.deps DEPENDS ON EXTENSION plpgsql;
+\echo :LAST_ERROR_SQLSTATE
+ALTER INDEX regress_sec.deps_audit_chain_audit_seq_idx DEPENDS ON EXTENSION plpgsql;
+SELECT count(*) AS extension_dependencies FROM pg_depend
+ WHERE deptype = 'x' AND objid IN (SELECT oid FROM pg_trigger WHERE tgrelid = 'regress_sec.deps'::regclass);
+-- COPY FROM writes no plan the executor hook sees; into the extension's
+-- own tables only pg_restore may write, while they are still empty.
+COPY hipaa_audit.registry FROM PROGRAM 'echo regress_sec.deps	00000000-0000-0000-0000-000000000001	@ 1 sec	1	2026-01-01	x	f	f';
+\echo :LAST_ERROR_SQLSTATE
+COPY hipaa_audit.hold_releases (hold_id, released_at, released_by, reason) FROM PROGRAM 'echo 1	2026-01-01	x	forged';
+SELECT count(*) AS registry_rows_for_deps FROM hipaa_audit.registry WHERE relid = 'regress_sec.deps'::regclass;
+-- Where the server looks for hipaa_audit itself.
+ALTER SYSTEM SET dynamic_library_path = '/tmp';
 \echo :LAST_ERROR_SQLSTATE

@@ -311,9 +311,11 @@ static bool TriggerExisted(Oid trigoid);
  * created may still be ENABLE ORIGIN (pg_restore enables ours in a second
  * statement); once altered, ours must be ENABLE ALWAYS.
  */
-static void
+static int
 CheckTriggers(Oid relid, Oid changed, bool created)
 {
+	int			ours = 0;
+
 	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
 	SysScanDesc scan;
 	ScanKeyData key;
@@ -358,6 +360,7 @@ CheckTriggers(Oid relid, Oid changed, bool created)
 						 psprintf("protected table %s", HaRelDisplayName(relid)),
 						 BACKSTOP_DETAIL,
 						 "The guard and chain triggers stay ENABLE ALWAYS.");
+			ours++;
 		}
 		else if (TRIGGER_FOR_ROW(trig->tgtype) && TRIGGER_FOR_BEFORE(trig->tgtype) &&
 				 TRIGGER_FOR_INSERT(trig->tgtype) &&
@@ -370,6 +373,24 @@ CheckTriggers(Oid relid, Oid changed, bool created)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	return ours;
+}
+
+/*
+ * After protect(): its three triggers are on the table it registered, by
+ * OID, exactly as it made them.  protect() names the table in its SQL; this
+ * makes sure the name led where it meant.
+ */
+void
+HaCheckGuardsInPlace(Oid relid)
+{
+	if (CheckTriggers(relid, InvalidOid, false) != 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protect() could not install its triggers on %s",
+						HaRelDisplayName(relid)),
+				 errdetail("The table's name led elsewhere while protect() ran."),
+				 errhint("Try again.")));
 }
 
 /* Did the trigger exist when the statement began (a replacement)? */
@@ -563,7 +584,7 @@ CheckFunctionReplaced(Oid funcid, const char *what)
 				get_attgenerated(ad->adrelid, ad->adnum) != '\0')
 				HaRefuse(what,
 						 psprintf("function %s, which generated column \"%s\" of protected table %s computes with",
-								  format_procedure(funcid),
+								  format_procedure_qualified(funcid),
 								  get_attname(ad->adrelid, ad->adnum, false),
 								  HaRelDisplayName(ad->adrelid)),
 						 "The column's values would read differently, and it is not hashed.",
@@ -671,7 +692,7 @@ HaBackstop(int access, Oid classId, Oid objectId, int subId,
 		Oid			relid = TriggerRelation(objectId);
 
 		if (HaIsProtected(relid))
-			CheckTriggers(relid, objectId, access == OAT_POST_CREATE);
+			(void) CheckTriggers(relid, objectId, access == OAT_POST_CREATE);
 	}
 	else if (classId == RewriteRelationId)
 	{

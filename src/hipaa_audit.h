@@ -205,6 +205,7 @@ extern bool HaDomainHasDefault(Oid typid);
 /* backstop.c */
 extern void HaBackstop(int access, Oid classId, Oid objectId, int subId,
 					   void *arg);
+extern void HaCheckGuardsInPlace(Oid relid);
 extern bool ha_database_protected;
 
 /* registry.c */

@@ -1256,6 +1256,10 @@ CheckUtility(Node *parsetree)
 				AlterObjectDependsStmt *stmt = (AlterObjectDependsStmt *) parsetree;
 				Oid			relid = LookupRel(stmt->relation);
 
+				/* ALTER INDEX i DEPENDS ON: the index's table. */
+				if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_INDEX)
+					relid = IndexGetRelation(relid, true);
+
 				if (!OidIsValid(relid) && stmt->objectType == OBJECT_INDEX && stmt->object != NULL)
 				{
 					Oid			idx = LookupRel(makeRangeVarFromNameList(castNode(List, stmt->object)));

@@ -789,6 +789,8 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 				   HA_COL_ROLE, HA_COL_PREV, HA_COL_HASH);
 	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
 
+	HaCheckGuardsInPlace(relid);
+
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: table %s protected%s by role %s", name,
 					replica ? " as a logical replica" : "",

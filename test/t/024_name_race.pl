@@ -40,6 +40,7 @@ my $victim_pid = $victim->query_safe('SELECT pg_backend_pid()');
 # One round: a fresh decoy, locked; the statement on the bare name waits
 # for it; the decoy is dropped; the statement's outcome is returned.
 my $round = 0;
+my ($ret, $out, $err);
 sub race
 {
 	my ($sql) = @_;
@@ -71,6 +72,7 @@ my @refused = (
 	  'CREATE TRIGGER zz_rewrite BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION hipaa_audit.guard_row()' ],
 	[ 'CREATE RULE', 'CREATE RULE swallow AS ON INSERT TO audit DO INSTEAD NOTHING' ],
 	[ 'SET SCHEMA', 'ALTER TABLE audit SET SCHEMA decoys' ],
+	[ 'TRUNCATE', 'TRUNCATE audit' ],
 );
 for my $case (@refused)
 {
@@ -101,10 +103,65 @@ is(race('ALTER TABLE audit ADD COLUMN remark text'), '00000',
 is($node->safe_psql('postgres', 'SELECT ok, rows_checked FROM hipaa_audit.verify(\'public.audit\')'),
 	't|3', 'verify() ok after the allowed changes');
 
+# A superuser, through the same race, replacing the row guard with one that
+# never fires (WHEN (false), ENABLE ORIGIN): the backstop checks the
+# trigger PostgreSQL changed, not the name the statement gave.
+$victim->{stderr} = '';
+$victim->query_safe('RESET ROLE');
+is( race(q{CREATE OR REPLACE TRIGGER hipaa_audit_guard_row BEFORE UPDATE OR DELETE ON audit
+		FOR EACH ROW WHEN (false) EXECUTE FUNCTION hipaa_audit.guard_row()}),
+	'42501', 'superuser: CREATE OR REPLACE TRIGGER on the guard (WHEN false) through a dropped decoy: refused');
+is( $node->safe_psql('postgres', q{
+		SELECT tgqual IS NULL AND tgenabled = 'A' FROM pg_trigger
+		 WHERE tgrelid = 'public.audit'::regclass AND tgname = 'hipaa_audit_guard_row'}),
+	't', 'the row guard is unchanged');
+
+# An empty protected table: its guard marked, through the race, as depending
+# on an extension, then the extension dropped: the guards go only with the
+# table, so the DROP EXTENSION is refused when it ends.
+$node->safe_psql('postgres', q{
+	SET ROLE owner;
+	CREATE TABLE public.empty_audit (id int);
+	SELECT hipaa_audit.protect('public.empty_audit');
+	CREATE TABLE decoys.empty_audit (id int);
+	CREATE FUNCTION decoys.noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+	CREATE TRIGGER hipaa_audit_guard_row BEFORE UPDATE ON decoys.empty_audit
+		FOR EACH ROW EXECUTE FUNCTION decoys.noop();
+});
+$round++;
+$locker->query_safe('BEGIN; LOCK TABLE decoys.empty_audit IN ACCESS EXCLUSIVE MODE');
+ha_start_blocking($victim, "r$round",
+	'ALTER TRIGGER hipaa_audit_guard_row ON empty_audit DEPENDS ON EXTENSION plpgsql');
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $victim_pid"),
+	"round $round: the statement waits for the decoy's lock");
+$locker->query_safe('DROP TABLE decoys.empty_audit; COMMIT');
+# The statement check of DEPENDS ON EXTENSION goes by name (refused when it
+# sees the protected table); what must hold is what follows.
+my $marked = ha_sqlstate_of($victim, "r$round");
+if ($marked eq '00000')
+{
+	($ret, $out, $err) = $node->psql('postgres', 'DROP EXTENSION plpgsql CASCADE');
+	like($err, qr/cannot drop the guard or chain triggers of protected table public\.empty_audit/,
+		'the guard was marked; DROP EXTENSION that would take it along: refused');
+}
+else
+{
+	is( $node->safe_psql('postgres', q{
+			SELECT count(*) FROM pg_depend d JOIN pg_trigger t ON t.oid = d.objid
+			 WHERE d.deptype = 'x' AND t.tgrelid = 'public.empty_audit'::regclass}),
+		'0', "DEPENDS ON EXTENSION refused ($marked): nothing marked");
+}
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) FROM pg_trigger
+		 WHERE tgrelid = 'public.empty_audit'::regclass AND tgname LIKE 'hipaa_audit_%'}),
+	'3', 'the empty table keeps its three triggers');
+
 # A role that does not own the table gets PostgreSQL's own error, and takes
 # no lock on a table it may not alter.
 $node->safe_psql('postgres', 'CREATE ROLE stranger LOGIN');
-my ($ret, $out, $err) = $node->psql('postgres',
+($ret, $out, $err) = $node->psql('postgres',
 	'SET ROLE stranger; ALTER TABLE public.audit SET UNLOGGED');
 like($err, qr/must be owner of table audit/, 'a stranger is told it must own the table');
 

@@ -84,5 +84,47 @@ for my $v (@old)
 		"$v: verify() ok");
 }
 
+# A table protected before protect() refused generated columns that call
+# replaceable functions, brought back as pg_restore brings it: the table and
+# its columns, the registry row copied into the still-empty registry, then
+# the triggers.  Replacing the generated column's function is refused.
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->safe_psql('restored', q{
+	CREATE EXTENSION hipaa_audit;
+	CREATE FUNCTION public.twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
+	CREATE TABLE public.derived (id int, twice int GENERATED ALWAYS AS (public.twice(id)) STORED,
+		audit_chain int4 NOT NULL, audit_seq int8 NOT NULL, audit_at timestamptz NOT NULL,
+		audit_session_role text NOT NULL, audit_role text NOT NULL, audit_client inet,
+		audit_prev_hash bytea NOT NULL, audit_hash bytea NOT NULL);
+	CREATE UNIQUE INDEX ON public.derived (audit_chain, audit_seq);
+});
+$node->safe_psql('restored', q{
+	COPY hipaa_audit.registry (relid, table_uuid, retention, chains, protected_at, protected_by)
+	FROM PROGRAM 'printf "public.derived\t6b1f3c52-59a5-4b3c-9a8f-3f2b6f6a0c11\t6 years\t4\t2026-01-01 00:00:00+00\tpostgres\n"';
+});
+$node->safe_psql('restored', q{
+	CREATE TRIGGER hipaa_audit_chain BEFORE INSERT ON public.derived FOR EACH ROW EXECUTE FUNCTION hipaa_audit.chain_row();
+	ALTER TABLE public.derived ENABLE ALWAYS TRIGGER hipaa_audit_chain;
+	CREATE TRIGGER hipaa_audit_guard_row BEFORE UPDATE OR DELETE ON public.derived FOR EACH ROW EXECUTE FUNCTION hipaa_audit.guard_row();
+	ALTER TABLE public.derived ENABLE ALWAYS TRIGGER hipaa_audit_guard_row;
+	CREATE TRIGGER hipaa_audit_guard_truncate BEFORE TRUNCATE ON public.derived FOR EACH STATEMENT EXECUTE FUNCTION hipaa_audit.guard_truncate();
+	ALTER TABLE public.derived ENABLE ALWAYS TRIGGER hipaa_audit_guard_truncate;
+	INSERT INTO public.derived (id) VALUES (21);
+});
+is($node->safe_psql('restored', "SELECT hipaa_audit.is_protected('public.derived')"), 't',
+	'restored: the table is protected again');
+my ($rc, $out, $err) = $node->psql('restored',
+	q{CREATE OR REPLACE FUNCTION public.twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 3'});
+like($err, qr/cannot replace function public\.twice\(integer\), which generated column "twice" of protected table public\.derived computes with/,
+	'restored: replacing the generated column\'s function is refused');
+is($node->safe_psql('restored', 'SELECT twice, public.twice(id) FROM public.derived'), '42|42',
+	'restored: the function still computes what the column holds');
+# And a second COPY into the registry, now that it holds a row: refused.
+($rc, $out, $err) = $node->psql('restored', q{
+	COPY hipaa_audit.registry (relid, table_uuid, retention, chains, protected_at, protected_by)
+	FROM PROGRAM 'printf "public.derived\t00000000-0000-0000-0000-000000000002\t1 second\t1\t2026-01-01\tpostgres\n"'});
+like($err, qr/cannot COPY FROM into table hipaa_audit\.registry/,
+	'restored: COPY FROM into the registry once it holds rows: refused');
+
 $node->stop;
 done_testing();
