@@ -406,44 +406,29 @@ TriggerExisted(Oid trigoid)
 	return tup != NULL;
 }
 
+/* The table a trigger (or a rule) is on, as the catalog says now. */
 static Oid
 TriggerRelation(Oid trigoid)
 {
-	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
-	SysScanDesc scan;
 	ScanKeyData key;
 	HeapTuple	tup;
-	Oid			relid = InvalidOid;
 
 	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(trigoid));
-	scan = systable_beginscan(rel, TriggerOidIndexId, true, SnapshotSelf, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-		relid = ((Form_pg_trigger) GETSTRUCT(tup))->tgrelid;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return relid;
+	tup = FetchRow(TriggerRelationId, TriggerOidIndexId, 1, &key, SnapshotSelf);
+	return tup ? ((Form_pg_trigger) GETSTRUCT(tup))->tgrelid : InvalidOid;
 }
 
 static Oid
 RuleRelation(Oid ruleoid)
 {
-	Relation	rel = table_open(RewriteRelationId, AccessShareLock);
-	SysScanDesc scan;
 	ScanKeyData key;
 	HeapTuple	tup;
-	Oid			relid = InvalidOid;
 
 	ScanKeyInit(&key, Anum_pg_rewrite_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(ruleoid));
-	scan = systable_beginscan(rel, RewriteOidIndexId, true, SnapshotSelf, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-		relid = ((Form_pg_rewrite) GETSTRUCT(tup))->ev_class;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return relid;
+	tup = FetchRow(RewriteRelationId, RewriteOidIndexId, 1, &key, SnapshotSelf);
+	return tup ? ((Form_pg_rewrite) GETSTRUCT(tup))->ev_class : InvalidOid;
 }
 
 /* ----------------------------------------------------------------

@@ -812,6 +812,34 @@ BuildShape(Relation rel, MemoryContext cxt)
 				 errmsg("protected table %s lacks its chain columns",
 						HaRelDisplayName(RelationGetRelid(rel))),
 				 errhint("The table was altered outside hipaa_audit; restore it from a backup.")));
+
+	/*
+	 * The trigger writes and verify() reads the chain columns as the types
+	 * protect() gave them; a table retyped behind the extension's back (the
+	 * library unloaded) is an error, never a datum of the wrong type.
+	 */
+	{
+		static const Oid want[8] = {INT4OID, INT8OID, TIMESTAMPTZOID, TEXTOID,
+		TEXTOID, INETOID, BYTEAOID, BYTEAOID};
+		AttrNumber	atts[8] = {shape->att_chain, shape->att_seq, shape->att_at,
+			shape->att_session_role, shape->att_role, shape->att_client,
+		shape->att_prev, shape->att_hash};
+
+		for (int i = 0; i < 8; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, atts[i] - 1);
+
+			if (att->atttypid != want[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("chain column \"%s\" of protected table %s has type %s, not %s",
+								NameStr(att->attname),
+								HaRelDisplayName(RelationGetRelid(rel)),
+								format_type_be(att->atttypid),
+								format_type_be(want[i])),
+						 errhint("The table was altered outside hipaa_audit; restore it from a backup.")));
+		}
+	}
 	list_free(drift_reported);
 	return shape;
 }
