@@ -80,7 +80,9 @@ typedef struct HaProtectedEntry
 	bool		replica;		/* filled by logical replication only */
 } HaProtectedEntry;
 
-/* crypto.c: the only user of OpenSSL */
+/* ================ base/ ================ */
+
+/* base/crypto.c: the only user of OpenSSL */
 typedef struct HaSha256 HaSha256;
 extern HaSha256 *HaSha256Create(void);
 extern void HaSha256Init(HaSha256 *h);
@@ -98,7 +100,78 @@ extern void HaEd25519Sign(const uint8 priv[HA_ED25519_KEY_LEN], const uint8 *msg
 extern bool HaEd25519Verify(const uint8 pub[HA_ED25519_KEY_LEN], const uint8 *msg,
 							size_t len, const uint8 sig[HA_ED25519_SIG_LEN]);
 
-/* encoding.c */
+/* base/refuse.c */
+extern void HaRefuse(const char *action, const char *object,
+					 const char *detail, const char *hint) pg_attribute_noreturn();
+extern char *HaRelDisplayName(Oid relid);
+
+/* base/util.c */
+extern char *HaHex(const uint8 *h, int len);
+extern void HaPinDateSettings(int *nestlevel);
+extern Snapshot HaStatementSnapshot(void);
+struct ScanKeyData;
+extern HeapTuple HaCatalogRow(Oid catalog, Oid index, int nkeys,
+							  struct ScanKeyData *keys, Snapshot snap);
+
+/* base/sqlrun.c: the one way the extension runs SQL of its own */
+typedef void (*HaSqlRowFn) (void *arg, HeapTuple tup, TupleDesc desc);
+
+#define HA_SQL_READ_ONLY	0x01	/* the statement's snapshot, no writes */
+#define HA_SQL_REPLICA		0x02	/* session_replication_role = replica */
+
+extern const char *ha_internal_sql;
+extern Oid	ha_stamp_role;
+extern uint64 HaRunSql(const char *sql, int nargs, Oid *argtypes, Datum *values,
+					   const bool *nulls, Oid as_role, int flags,
+					   HaSqlRowFn rowfn, void *arg);
+extern void HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
+								  Datum *values);
+extern void HaRunAsExtensionOwnerNulls(const char *sql, int nargs, Oid *argtypes,
+									   Datum *values, const bool *nulls);
+extern int64 HaRunAsExtensionOwnerInt8(const char *sql, int nargs, Oid *argtypes,
+									   Datum *values);
+extern char *HaQueryText(const char *sql, int nargs, Oid *argtypes, Datum *values,
+						 int flags, bool *found);
+
+/* ================ store/ ================ */
+
+/* store/registry.c */
+extern bool ha_database_protected;
+
+extern void HaRegistryInit(void);
+extern bool HaIsProtected(Oid relid);
+extern const HaProtectedEntry *HaLookupProtected(Oid relid);
+extern const HaProtectedEntry *HaRequireProtected(Oid relid, const char *hint);
+extern bool HaAnyProtected(void);
+extern List *HaProtectedRelids(void);
+extern Oid	HaSchemaOid(void);
+extern bool HaIsOurTrigger(const char *tgname);
+extern bool HaRelationHasRows(Oid relid);
+extern void HaRegistryForget(Oid relid);
+extern void HaRegistryChanged(void);
+extern bool HaIsAuditAdmin(Oid roleid);
+extern void HaMarkDatabase(bool on);
+extern bool HaTableHeld(Oid relid);
+extern void HaCheckRelationExists(Oid relid);
+extern bool HaRegistryRetention(Oid relid, Interval *retention, bool *locked);
+
+/* store/records.c: where each chain starts after lawful purges; retired tables */
+typedef struct HaAnchor
+{
+	int64		seq;			/* last purged position; 0: nothing purged */
+	uint8		hash[HA_HASH_LEN];	/* its row's audit_hash; zeros when seq 0 */
+} HaAnchor;
+
+extern HaAnchor *HaLoadAnchors(const pg_uuid_t *uuid, Snapshot snap);
+extern void HaLockPurge(Oid relid);
+extern bool HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first,
+							 int64 last, const uint8 *hash);
+extern void HaRecordRetired(Oid relid, const char *action, int64 rows,
+							TimestampTz newest);
+
+/* ================ core/ ================ */
+
+/* core/encoding.c */
 
 /*
  * How the encoder writes the values of one type: resolved from the type OID
@@ -158,7 +231,6 @@ typedef struct HaShape
 	Oid			index_any;		/* or any other, for verify() */
 } HaShape;
 
-
 extern void HaEncodingInit(void);
 extern HaShape *HaGetShape(Relation rel);
 extern void HaRowHash(HaShape *shape, const pg_uuid_t *uuid, int32 chain,
@@ -170,6 +242,22 @@ extern bool HaIsChainIndex(Oid indexid);
 extern Oid	HaChainIndexOf(Relation rel, bool require_unique);
 extern bool HaIsChainColumnName(const char *name);
 
+/* core/reach.c */
+extern Oid	HaProtectedTableUsingType(Oid typid);
+extern bool HaDomainHasDefault(Oid typid);
+
+/* core/guards.c */
+extern int	HaCheckTriggers(Oid relid, Oid changed, bool created);
+extern void HaCheckGuardsInPlace(Oid relid);
+
+/* core/retention.c */
+extern char *ha_min_retention;
+extern bool HaCheckMinRetention(char **newval, void **extra, GucSource source);
+extern bool HaRetentionNeverShorter(const Interval *new, const Interval *old);
+extern void HaRetentionCheckFloor(Interval *retention);
+extern TimestampTz HaRetentionCutoff(Oid relid, Interval *retention);
+extern bool HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest);
+
 /* Progress of a running verify(), one slot per backend (chain.c). */
 typedef struct HaVerifyProgress
 {
@@ -180,7 +268,7 @@ typedef struct HaVerifyProgress
 	pg_atomic_uint64 rows_checked;
 } HaVerifyProgress;
 
-/* chain.c */
+/* core/chain.c */
 extern HaVerifyProgress *HaProgressSlot(void);
 extern HaVerifyProgress *HaProgressSlots(int *nslots);
 extern void HaChainShmemRequest(void);
@@ -192,61 +280,24 @@ extern void HaChainAdvance(Oid relid, int32 chain, int64 seq,
 						   const uint8 hash[HA_HASH_LEN]);
 extern void HaChainForgetTable(Oid relid);
 extern void HaChainMarkSpeculative(Oid relid);
+extern bool HaSlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out);
 
-/* stamp.c */
-extern Oid	ha_stamp_role;
+/* core/chain.c: settings */
 extern int	ha_max_cached_chains;
 
-/* hooks.c */
-extern void HaInstallHooks(void);
-extern Oid	HaProtectedTableUsingType(Oid typid);
-extern bool HaDomainHasDefault(Oid typid);
+/* core/signer.c: who signs (the key file or the signing agent) */
+extern char *ha_signing_agent;
+extern bool HaCheckSigningAgent(char **newval, void **extra, GucSource source);
+extern bool HaUseSigningAgent(void);
+extern void HaAgentKey(const char *name, uint8 pub[HA_ED25519_KEY_LEN]);
+extern void HaAgentSign(const char *body, const char *name,
+						uint8 sig[4 + HA_ED25519_SIG_LEN]);
+extern char *ha_signing_key_file;
+extern char *ha_signer_name;
 
-/* backstop.c */
-extern void HaBackstop(int access, Oid classId, Oid objectId, int subId,
-					   void *arg);
-extern void HaCheckGuardsInPlace(Oid relid);
-extern bool ha_database_protected;
+/* ================ api/ ================ */
 
-/* registry.c */
-extern char *ha_min_retention;
-extern bool HaCheckMinRetention(char **newval, void **extra, GucSource source);
-extern void HaRegistryInit(void);
-extern bool HaIsProtected(Oid relid);
-extern const HaProtectedEntry *HaLookupProtected(Oid relid);
-extern const HaProtectedEntry *HaRequireProtected(Oid relid, const char *hint);
-extern bool HaAnyProtected(void);
-extern List *HaProtectedRelids(void);
-extern Oid	HaSchemaOid(void);
-extern bool HaIsOurTrigger(const char *tgname);
-extern bool HaRelationHasRows(Oid relid);
-extern void HaRegistryForget(Oid relid);
-extern bool HaIsAuditAdmin(Oid roleid);
-extern void HaMarkDatabase(bool on);
-extern bool HaTableHeld(Oid relid);
-extern void HaCheckRelationExists(Oid relid);
-extern bool HaRegistryRetention(Oid relid, Interval *retention, bool *locked);
-
-/* runsql.c: the one way the extension runs SQL of its own */
-typedef void (*HaSqlRowFn) (void *arg, HeapTuple tup, TupleDesc desc);
-
-#define HA_SQL_READ_ONLY	0x01	/* the statement's snapshot, no writes */
-#define HA_SQL_REPLICA		0x02	/* session_replication_role = replica */
-
-extern const char *ha_internal_sql;
-extern uint64 HaRunSql(const char *sql, int nargs, Oid *argtypes, Datum *values,
-					   const bool *nulls, Oid as_role, int flags,
-					   HaSqlRowFn rowfn, void *arg);
-extern void HaRunAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
-								  Datum *values);
-extern void HaRunAsExtensionOwnerNulls(const char *sql, int nargs, Oid *argtypes,
-									   Datum *values, const bool *nulls);
-extern int64 HaRunAsExtensionOwnerInt8(const char *sql, int nargs, Oid *argtypes,
-									   Datum *values);
-extern char *HaQueryText(const char *sql, int nargs, Oid *argtypes, Datum *values,
-						 int flags, bool *found);
-
-/* checkpoint.c: a note body, as HaParseNoteBody() reads it */
+/* api/checkpoint.c: keys and signed notes; a note body, as HaParseNoteBody() reads it */
 typedef struct HaNoteChain
 {
 	int32		chain;
@@ -272,12 +323,9 @@ typedef struct HaNoteBody
 	HaNoteChain chain[HA_MAX_CHAINS];
 } HaNoteBody;
 
-extern char *ha_signing_key_file;
-extern char *ha_signer_name;
 extern bool HaCheckSignerName(char **newval, void **extra, GucSource source);
 extern char *HaSignNote(const char *body);
 extern void HaCheckSigningKey(void);
-extern void HaPinDateSettings(int *nestlevel);
 extern char *HaNoteName(const char *name);
 extern char *HaParseNoteBody(const char *body, bool receipt, HaNoteBody *nb);
 extern char *HaNoteBodyOf(const char *note);
@@ -286,41 +334,22 @@ extern int64 HaCheckStoredCheckpoints(Oid relid,
 													  const char *kind, const char *detail),
 									  void *arg);
 
-/* signer.c: signing through the signing agent */
-extern char *ha_signing_agent;
-extern bool HaCheckSigningAgent(char **newval, void **extra, GucSource source);
-extern bool HaUseSigningAgent(void);
-extern void HaAgentKey(const char *name, uint8 pub[HA_ED25519_KEY_LEN]);
-extern void HaAgentSign(const char *body, const char *name,
-						uint8 sig[4 + HA_ED25519_SIG_LEN]);
-
-/* purge.c: where each chain starts after lawful purges */
-typedef struct HaAnchor
-{
-	int64		seq;			/* last purged position; 0: nothing purged */
-	uint8		hash[HA_HASH_LEN];	/* its row's audit_hash; zeros when seq 0 */
-} HaAnchor;
-
-extern HaAnchor *HaLoadAnchors(const pg_uuid_t *uuid, Snapshot snap);
-extern void HaLockPurge(Oid relid);
-extern bool HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first,
-							 int64 last, const uint8 *hash);
+/* api/purge.c */
 extern int64 HaCheckStoredReceipts(const pg_uuid_t *uuid,
 								   void (*report) (void *arg, int32 chain, int64 seq,
 												   const char *kind, const char *detail),
 								   void *arg);
-extern bool HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest);
-extern void HaRecordRetired(Oid relid, const char *action, int64 rows,
-							TimestampTz newest);
 
-/* verify.c */
+/* api/verify.c */
 extern int64 HaVerifyCount(Oid relid);
-extern bool HaSlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out);
-extern char *HaHex(const uint8 *h, int len);
 
-/* refuse.c */
-extern void HaRefuse(const char *action, const char *object,
-					 const char *detail, const char *hint) pg_attribute_noreturn();
-extern char *HaRelDisplayName(Oid relid);
+/* ================ enforce/ ================ */
+
+/* enforce/backstop.c */
+extern void HaBackstop(int access, Oid classId, Oid objectId, int subId,
+					   void *arg);
+
+/* enforce/hooks.c */
+extern void HaInstallHooks(void);
 
 #endif							/* HIPAA_AUDIT_H */

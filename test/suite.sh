@@ -48,6 +48,14 @@ done
 [ -f "sql/hipaa_audit--$ctl.sql" ] || { echo "no install script for $ctl"; meta_bad=1; }
 record metadata $((meta_bad ? 0 : 1)) "$meta_bad"
 
+say "layers of src/ (test/check_layers.sh)"
+# The built objects' calls against the layer rule of docs/architecture.md.
+if bash test/check_layers.sh .; then
+	record layers 1 0
+else
+	record layers 0 1
+fi
+
 say "starting a throwaway server (socket $PGHOST, port $PGPORT)"
 pg_start "$PGHOST" "$PGPORT" || { cat "$PGHOST/server.log"; exit 1; }
 trap 'pg_stop "$PGHOST"' EXIT

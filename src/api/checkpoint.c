@@ -3,6 +3,7 @@
  * checkpoint.c
  *	  Signed checkpoints: the heads of a table's chains, signed with an
  *	  Ed25519 key the database does not hold, in the C2SP signed-note format.
+ *	  Layer api/ (docs/architecture.md).
  *
  * Terms: a "checkpoint" pins, for one table, every chain's last position and
  * hash at one moment; its "note" is the signed text (docs/checkpoints.md).
@@ -48,8 +49,6 @@
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
 
-char	   *ha_signing_key_file = NULL;
-char	   *ha_signer_name = NULL;
 
 /*
  * Bounds on what a caller hands to the note checks (docs/checkpoints.md):
@@ -842,21 +841,6 @@ HaCheckSigningKey(void)
 	}
 	LoadSigningKey(priv, pub);
 	HaSecureZero(priv, sizeof(priv));
-}
-
-/* The text of a time or interval must not depend on the session's settings. */
-void
-HaPinDateSettings(int *nestlevel)
-{
-	*nestlevel = NewGUCNestLevel();
-	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("quote_all_identifiers", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
 }
 
 /* Sign, store and return a checkpoint of one protected table. */

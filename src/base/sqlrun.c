@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
- * runsql.c
- *	  The one way the extension runs SQL of its own.
+ * sqlrun.c
+ *	  The one way the extension runs SQL of its own (layer base/).
  *
  * Every statement the extension runs goes through HaRunSql():
  *
@@ -21,6 +21,7 @@
  */
 #include "hipaa_audit.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -30,13 +31,21 @@
 /* The text of the statement HaRunSql is running now (see hooks.c). */
 const char *ha_internal_sql = NULL;
 
+/*
+ * The role the chain trigger records as audit_role while protect() moves
+ * a table's existing rows into the chain as the table's owner: the role
+ * that called protect().  InvalidOid otherwise.
+ */
+Oid			ha_stamp_role = InvalidOid;
+
 static Oid
 ExtensionOwner(void)
 {
 	HeapTuple	tup;
 	Oid			owner;
 
-	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(HaSchemaOid()));
+	tup = SearchSysCache1(NAMESPACEOID,
+						  ObjectIdGetDatum(get_namespace_oid(HA_SCHEMA_NAME, false)));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "schema %s not found", HA_SCHEMA_NAME);
 	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;

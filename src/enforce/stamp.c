@@ -3,6 +3,7 @@
  * stamp.c
  *	  The insert trigger: stamps every new row of a protected table with its
  *	  chain position, the server-assigned facts and its hash.
+ *	  Layer enforce/ (docs/architecture.md).
  *
  * hipaa_audit_chain is a BEFORE INSERT ... FOR EACH ROW trigger, ENABLE
  * ALWAYS, named so that it fires after every other BEFORE INSERT row
@@ -26,12 +27,6 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
-
-/*
- * Set by protect() while it re-inserts a table's existing rows as the
- * extension owner: those rows are stamped with the role that protected them.
- */
-Oid			ha_stamp_role = InvalidOid;
 
 /* The client address, computed once per backend; NULL for local sockets. */
 static bool ClientKnown = false;

@@ -2,6 +2,7 @@
  *
  * refuse.c
  *	  The one place that says no.
+ *	  Layer base/ (docs/architecture.md).
  *
  * Every refusal is first written to the server log, with who tried it and
  * from where, at LOG_SERVER_ONLY (which passes the default

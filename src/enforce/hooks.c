@@ -3,6 +3,7 @@
  * hooks.c
  *	  Executor, utility and object-access hooks that refuse every change
  *	  to a protected table, whoever asks and whatever the trigger settings.
+ *	  Layer enforce/ (docs/architecture.md).
  *
  * The guard triggers (guard.c) are the first wall.  These hooks are the
  * second one and do not depend on triggers firing:
@@ -184,88 +185,6 @@ OwnRelName(Oid relid)
 					relkind == RELKIND_INDEX ? "index" :
 					relkind == RELKIND_SEQUENCE ? "sequence" : "table",
 					HaRelDisplayName(relid));
-}
-
-/*
- * Does a column of a protected table use this type, directly or inside an
- * array, domain or composite?  Changing such a type changes the stored
- * values' binary form, and so their hashes.
- */
-static bool TypeReaches(Oid typid, Oid target, int depth);
-
-/* Does a column of the relation (a table or a composite type) reach target? */
-static bool
-RelationReachesType(Oid relid, Oid target, int depth)
-{
-	Relation	rel = relation_open(relid, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	bool		found = false;
-
-	for (int i = 0; i < desc->natts && !found; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped)
-			found = TypeReaches(att->atttypid, target, depth);
-	}
-	relation_close(rel, AccessShareLock);
-	return found;
-}
-
-static bool
-TypeReaches(Oid typid, Oid target, int depth)
-{
-	Oid			base;
-	Oid			elem;
-
-	if (depth > HA_MAX_TYPE_DEPTH || !OidIsValid(typid))
-		return false;
-	if (typid == target)
-		return true;
-	if (get_typtype(typid) == TYPTYPE_DOMAIN)
-	{
-		base = getBaseType(typid);
-		if (base == target)
-			return true;
-		typid = base;
-	}
-	elem = get_element_type(typid);
-	if (OidIsValid(elem))
-		return TypeReaches(elem, target, depth + 1);
-	if (type_is_range(typid))
-		return TypeReaches(get_range_subtype(typid), target, depth + 1);
-	if (type_is_multirange(typid))
-		return TypeReaches(get_multirange_range(typid), target, depth + 1);
-	if (get_typtype(typid) == TYPTYPE_COMPOSITE)
-		return RelationReachesType(get_typ_typrelid(typid), target, depth + 1);
-	return false;
-}
-
-/* The first by name, so that messages do not depend on OID order. */
-Oid
-HaProtectedTableUsingType(Oid typid)
-{
-	List	   *relids = HaProtectedRelids();
-	ListCell   *lc;
-	Oid			best = InvalidOid;
-	char	   *bestname = NULL;
-
-	foreach(lc, relids)
-	{
-		Oid			relid = lfirst_oid(lc);
-
-		if (RelationReachesType(relid, typid, 0))
-		{
-			char	   *name = HaRelDisplayName(relid);
-
-			if (bestname == NULL || strcmp(name, bestname) < 0)
-			{
-				best = relid;
-				bestname = name;
-			}
-		}
-	}
-	return best;
 }
 
 static void
@@ -564,27 +483,6 @@ IsSerialTypeName(TypeName *tn)
 	for (size_t i = 0; i < lengthof(serials); i++)
 		if (strcmp(strVal(linitial(tn->names)), serials[i]) == 0)
 			return true;
-	return false;
-}
-
-bool
-HaDomainHasDefault(Oid typid)
-{
-	while (OidIsValid(typid) && get_typtype(typid) == TYPTYPE_DOMAIN)
-	{
-		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
-		Form_pg_type typ;
-		bool		has_default;
-
-		if (!HeapTupleIsValid(tup))
-			return false;
-		typ = (Form_pg_type) GETSTRUCT(tup);
-		has_default = !heap_attisnull(tup, Anum_pg_type_typdefaultbin, NULL);
-		typid = typ->typbasetype;
-		ReleaseSysCache(tup);
-		if (has_default)
-			return true;
-	}
 	return false;
 }
 
@@ -1558,6 +1456,7 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 							HaRelDisplayName(objectId), GetUserNameFromId(GetUserId(), false))));
 			HaRecordRetired(objectId, "drop", rows, newest);
 			HaRegistryForget(objectId);
+			HaChainForgetTable(objectId);
 			dropped_protected = true;
 		}
 		else if (RelInOurSchema(objectId))

@@ -3,6 +3,7 @@
  * verify.c
  *	  hipaa_audit.verify() and hipaa_audit.verify_problems(): recompute every
  *	  row hash and every link of every chain, and report what does not match.
+ *	  Layer api/ (docs/architecture.md).
  *
  * Each chain is walked in position order through the table's unique index
  * on (audit_chain, audit_seq), one row in memory at a time (a per-row
@@ -95,32 +96,6 @@ ReportStoredNote(void *arg, int32 chain, int64 seq, const char *kind,
 					 const char *detail)
 {
 	Report((VerifyState *) arg, chain, seq, kind, detail);
-}
-
-/* A slot's hash column, when it is not NULL and 32 bytes long. */
-bool
-HaSlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out)
-{
-	bytea	   *b;
-
-	if (slot->tts_isnull[att - 1])
-		return false;
-	b = DatumGetByteaPP(slot->tts_values[att - 1]);
-	if (VARSIZE_ANY_EXHDR(b) != HA_HASH_LEN)
-		return false;
-	memcpy(out, VARDATA_ANY(b), HA_HASH_LEN);
-	return true;
-}
-
-/* Lowercase hex of len bytes, palloc'd. */
-char *
-HaHex(const uint8 *h, int len)
-{
-	char	   *s = palloc(len * 2 + 1);
-
-	for (int i = 0; i < len; i++)
-		sprintf(s + i * 2, "%02x", h[i]);
-	return s;
 }
 
 static void

@@ -2,6 +2,7 @@
  *
  * guard.c
  *	  The guard triggers protect() installs on every protected table.
+ *	  Layer enforce/ (docs/architecture.md).
  *
  * hipaa_audit_guard_row (BEFORE UPDATE OR DELETE, FOR EACH ROW) and
  * hipaa_audit_guard_truncate (BEFORE TRUNCATE, FOR EACH STATEMENT) are

@@ -5,6 +5,7 @@
  *	  makes to a protected table, its columns, triggers and rules, or to a
  *	  type or row type its columns reach, is checked on the object itself,
  *	  after PostgreSQL changed it and under the lock it changed it with.
+ *	  Layer enforce/ (docs/architecture.md).
  *
  * The utility hook reads a statement and refuses what it can name, with
  * a precise message.  It can be fooled: a name it resolved may point
@@ -67,35 +68,6 @@
 
 #define BACKSTOP_DETAIL "This change would weaken the protection of an audit table."
 
-/* The snapshot the statement started with: the catalog "before". */
-static Snapshot
-BeforeSnapshot(void)
-{
-	if (ActiveSnapshotSet())
-		return GetActiveSnapshot();
-	return GetCatalogSnapshot(RelationRelationId);
-}
-
-/*
- * One catalog row by a unique index, as seen by snap (a copy), or NULL.
- */
-static HeapTuple
-FetchRow(Oid catalog, Oid index, int nkeys, ScanKeyData *keys, Snapshot snap)
-{
-	Relation	rel = table_open(catalog, AccessShareLock);
-	SysScanDesc scan;
-	HeapTuple	tup;
-	HeapTuple	copy = NULL;
-
-	scan = systable_beginscan(rel, index, true, snap, nkeys, keys);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-		copy = heap_copytuple(tup);
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return copy;
-}
-
 static HeapTuple
 ClassRow(Oid relid, Snapshot snap)
 {
@@ -103,7 +75,7 @@ ClassRow(Oid relid, Snapshot snap)
 
 	ScanKeyInit(&key, Anum_pg_class_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relid));
-	return FetchRow(RelationRelationId, ClassOidIndexId, 1, &key, snap);
+	return HaCatalogRow(RelationRelationId, ClassOidIndexId, 1, &key, snap);
 }
 
 static HeapTuple
@@ -115,7 +87,7 @@ AttributeRow(Oid relid, AttrNumber attnum, Snapshot snap)
 				F_OIDEQ, ObjectIdGetDatum(relid));
 	ScanKeyInit(&keys[1], Anum_pg_attribute_attnum, BTEqualStrategyNumber,
 				F_INT2EQ, Int16GetDatum(attnum));
-	return FetchRow(AttributeRelationId, AttributeRelidNumIndexId, 2, keys, snap);
+	return HaCatalogRow(AttributeRelationId, AttributeRelidNumIndexId, 2, keys, snap);
 }
 
 static HeapTuple
@@ -125,7 +97,7 @@ TypeRow(Oid typid, Snapshot snap)
 
 	ScanKeyInit(&key, Anum_pg_type_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(typid));
-	return FetchRow(TypeRelationId, TypeOidIndexId, 1, &key, snap);
+	return HaCatalogRow(TypeRelationId, TypeOidIndexId, 1, &key, snap);
 }
 
 static void
@@ -171,7 +143,7 @@ InInheritance(Oid relid)
 static void
 CheckTable(Oid relid)
 {
-	HeapTuple	before = ClassRow(relid, BeforeSnapshot());
+	HeapTuple	before = ClassRow(relid, HaStatementSnapshot());
 	HeapTuple	after = ClassRow(relid, SnapshotSelf);
 	Form_pg_class a;
 
@@ -216,7 +188,7 @@ NewColumnFills(Form_pg_attribute att)
 static void
 CheckColumn(Oid relid, AttrNumber attnum, bool protected, Oid user)
 {
-	HeapTuple	before = AttributeRow(relid, attnum, BeforeSnapshot());
+	HeapTuple	before = AttributeRow(relid, attnum, HaStatementSnapshot());
 	HeapTuple	after = AttributeRow(relid, attnum, SnapshotSelf);
 	Form_pg_attribute a;
 
@@ -287,125 +259,6 @@ RowTypeUser(Oid relid)
  * ----------------------------------------------------------------
  */
 
-static bool
-IsOurFunction(Oid funcid, const char *name)
-{
-	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
-	bool		ours = false;
-
-	if (HeapTupleIsValid(tup))
-	{
-		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
-
-		ours = proc->pronamespace == HaSchemaOid() &&
-			strcmp(NameStr(proc->proname), name) == 0;
-		ReleaseSysCache(tup);
-	}
-	return ours;
-}
-
-static bool TriggerExisted(Oid trigoid);
-
-/*
- * Every trigger of a protected table, as it is now.  A trigger that was just
- * created may still be ENABLE ORIGIN (pg_restore enables ours in a second
- * statement); once altered, ours must be ENABLE ALWAYS.
- */
-static int
-CheckTriggers(Oid relid, Oid changed, bool created)
-{
-	int			ours = 0;
-
-	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
-
-	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, TriggerRelidNameIndexId, true, SnapshotSelf, 1, &key);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		Form_pg_trigger trig = (Form_pg_trigger) GETSTRUCT(tup);
-		const char *name = NameStr(trig->tgname);
-		const char *func = strcmp(name, HA_TRIGGER_ROW) == 0 ? "guard_row" :
-			strcmp(name, HA_TRIGGER_TRUNCATE) == 0 ? "guard_truncate" :
-			strcmp(name, HA_TRIGGER_CHAIN) == 0 ? "chain_row" : NULL;
-
-		if (func != NULL)
-		{
-			int16		want = strcmp(func, "guard_row") == 0 ?
-				(TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE) :
-				strcmp(func, "guard_truncate") == 0 ?
-				(TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_TRUNCATE) :
-				(TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_INSERT);
-			bool		fresh = created && trig->oid == changed &&
-				!TriggerExisted(trig->oid);
-
-			/*
-			 * Exactly what protect() creates: our function, the events and
-			 * timing, no WHEN, no column list, no arguments, not a
-			 * constraint trigger.  CREATE OR REPLACE TRIGGER is a change of
-			 * an existing trigger, not a new one.
-			 */
-			if (!IsOurFunction(trig->tgfoid, func) || trig->tgtype != want ||
-				!heap_attisnull(tup, Anum_pg_trigger_tgqual, NULL) ||
-				trig->tgattr.dim1 != 0 || trig->tgnargs != 0 ||
-				OidIsValid(trig->tgconstraint))
-				HaRefuse(psprintf("replace trigger %s on", name),
-						 psprintf("protected table %s", HaRelDisplayName(relid)),
-						 BACKSTOP_DETAIL, NULL);
-			if (trig->tgenabled != TRIGGER_FIRES_ALWAYS && !fresh)
-				HaRefuse(psprintf("change how trigger %s fires on", name),
-						 psprintf("protected table %s", HaRelDisplayName(relid)),
-						 BACKSTOP_DETAIL,
-						 "The guard and chain triggers stay ENABLE ALWAYS.");
-			ours++;
-		}
-		else if (TRIGGER_FOR_ROW(trig->tgtype) && TRIGGER_FOR_BEFORE(trig->tgtype) &&
-				 TRIGGER_FOR_INSERT(trig->tgtype) &&
-				 strcmp(name, HA_TRIGGER_CHAIN) > 0)
-			HaRefuse(psprintf("have BEFORE INSERT trigger \"%s\" on", name),
-					 psprintf("protected table %s", HaRelDisplayName(relid)),
-					 psprintf("Triggers fire in name order; it would change rows after \"%s\" has hashed them.",
-							  HA_TRIGGER_CHAIN),
-					 psprintf("Give it a name that sorts before \"%s\".", HA_TRIGGER_CHAIN));
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return ours;
-}
-
-/*
- * After protect(): its three triggers are on the table it registered, by
- * OID, exactly as it made them.  protect() names the table in its SQL; this
- * makes sure the name led where it meant.
- */
-void
-HaCheckGuardsInPlace(Oid relid)
-{
-	if (CheckTriggers(relid, InvalidOid, false) != 3)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("protect() could not install its triggers on %s",
-						HaRelDisplayName(relid)),
-				 errdetail("The table's name led elsewhere while protect() ran."),
-				 errhint("Try again.")));
-}
-
-/* Did the trigger exist when the statement began (a replacement)? */
-static bool
-TriggerExisted(Oid trigoid)
-{
-	ScanKeyData key;
-	HeapTuple	tup;
-
-	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(trigoid));
-	tup = FetchRow(TriggerRelationId, TriggerOidIndexId, 1, &key, BeforeSnapshot());
-	return tup != NULL;
-}
-
 /* The table a trigger (or a rule) is on, as the catalog says now. */
 static Oid
 TriggerRelation(Oid trigoid)
@@ -415,7 +268,7 @@ TriggerRelation(Oid trigoid)
 
 	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(trigoid));
-	tup = FetchRow(TriggerRelationId, TriggerOidIndexId, 1, &key, SnapshotSelf);
+	tup = HaCatalogRow(TriggerRelationId, TriggerOidIndexId, 1, &key, SnapshotSelf);
 	return tup ? ((Form_pg_trigger) GETSTRUCT(tup))->tgrelid : InvalidOid;
 }
 
@@ -427,7 +280,7 @@ RuleRelation(Oid ruleoid)
 
 	ScanKeyInit(&key, Anum_pg_rewrite_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(ruleoid));
-	tup = FetchRow(RewriteRelationId, RewriteOidIndexId, 1, &key, SnapshotSelf);
+	tup = HaCatalogRow(RewriteRelationId, RewriteOidIndexId, 1, &key, SnapshotSelf);
 	return tup ? ((Form_pg_rewrite) GETSTRUCT(tup))->ev_class : InvalidOid;
 }
 
@@ -464,7 +317,7 @@ EnumLabels(Oid typid, Snapshot snap)
 static bool
 EnumLabelChanged(Oid typid)
 {
-	List	   *before = EnumLabels(typid, BeforeSnapshot());
+	List	   *before = EnumLabels(typid, HaStatementSnapshot());
 	List	   *after = EnumLabels(typid, SnapshotSelf);
 	ListCell   *lc;
 
@@ -497,7 +350,7 @@ CheckType(Oid typid)
 
 	if (!OidIsValid(user))
 		return;
-	before = TypeRow(typid, BeforeSnapshot());
+	before = TypeRow(typid, HaStatementSnapshot());
 	after = TypeRow(typid, SnapshotSelf);
 	if (before == NULL || after == NULL)
 		return;
@@ -594,26 +447,32 @@ CheckSchema(Oid nspid)
 	HeapTuple	before;
 	HeapTuple	after;
 	ListCell   *lc;
+	Oid			first = InvalidOid;
 
 	ScanKeyInit(&key, Anum_pg_namespace_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(nspid));
-	before = FetchRow(NamespaceRelationId, NamespaceOidIndexId, 1, &key, BeforeSnapshot());
-	after = FetchRow(NamespaceRelationId, NamespaceOidIndexId, 1, &key, SnapshotSelf);
+	before = HaCatalogRow(NamespaceRelationId, NamespaceOidIndexId, 1, &key, HaStatementSnapshot());
+	after = HaCatalogRow(NamespaceRelationId, NamespaceOidIndexId, 1, &key, SnapshotSelf);
 	if (before == NULL || after == NULL ||
 		strcmp(NameStr(((Form_pg_namespace) GETSTRUCT(before))->nspname),
 			   NameStr(((Form_pg_namespace) GETSTRUCT(after))->nspname)) == 0)
 		return;
+	/* The first by name, so that the message does not depend on OID order. */
 	foreach(lc, HaProtectedRelids())
 	{
 		Oid			relid = lfirst_oid(lc);
 
-		if (get_rel_namespace(relid) == nspid)
-			HaRefuse("RENAME schema", psprintf("%s, which holds protected table %s",
-											  quote_identifier(NameStr(((Form_pg_namespace) GETSTRUCT(before))->nspname)),
-											  HaRelDisplayName(relid)),
-					 "Table names are part of what auditors and verifiers rely on.",
-					 "Add views with the names you need in another schema.");
+		if (get_rel_namespace(relid) == nspid &&
+			(!OidIsValid(first) ||
+			 strcmp(get_rel_name(relid), get_rel_name(first)) < 0))
+			first = relid;
 	}
+	if (OidIsValid(first))
+		HaRefuse("RENAME schema", psprintf("%s, which holds protected table %s",
+										  quote_identifier(NameStr(((Form_pg_namespace) GETSTRUCT(before))->nspname)),
+										  HaRelDisplayName(first)),
+				 "Table names are part of what auditors and verifiers rely on.",
+				 "Add views with the names you need in another schema.");
 }
 
 /* ----------------------------------------------------------------
@@ -677,7 +536,7 @@ HaBackstop(int access, Oid classId, Oid objectId, int subId,
 		Oid			relid = TriggerRelation(objectId);
 
 		if (HaIsProtected(relid))
-			(void) CheckTriggers(relid, objectId, access == OAT_POST_CREATE);
+			(void) HaCheckTriggers(relid, objectId, access == OAT_POST_CREATE);
 	}
 	else if (classId == RewriteRelationId)
 	{

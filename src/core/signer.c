@@ -3,6 +3,7 @@
  * signer.c
  *	  Signing through the signing agent: the server's side of the protocol
  *	  of agent/hipaa_audit_signer.c.
+ *	  Layer core/ (docs/architecture.md).
  *
  * Terms: the "agent" is a process under an OS account of its own that
  * holds the Ed25519 signing key and listens on the Unix socket named by
@@ -35,6 +36,10 @@
 #include "utils/wait_event.h"
 
 char	   *ha_signing_agent = NULL;
+
+/* Who signs otherwise: the key file, and the name in every signature line. */
+char	   *ha_signing_key_file = NULL;
+char	   *ha_signer_name = NULL;
 
 #define AGENT_MAGIC			"hipaa_audit-sign 1"
 #define AGENT_TIMEOUT_MS	10000	/* connect, send and answer, together */

@@ -3,6 +3,7 @@
  * crypto.c
  *	  The only file that includes OpenSSL: SHA-256 and Ed25519 through the
  *	  EVP API.
+ *	  Layer base/ (docs/architecture.md).
  *
  * Everything else hashes and signs through the functions here, so that the
  * choice of library, its error handling, and the wiping of key material

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * purge.c
- *	  Lawful destruction of expired rows: hipaa_audit.purge_expired(), the
- *	  anchors the remaining chains start from, and the retention rules for
- *	  dropping or unprotecting a table.
+ *	  Lawful destruction of expired rows (layer api/):
+ *	  hipaa_audit.purge_expired() and its signed receipts.  The anchors the
+ *	  remaining chains start from are in store/records.c, the retention
+ *	  rule in core/retention.c.
  *
  * Terms: a row is "expired" when it was inserted (audit_at, stamped by the
  * server) before the purge's "cutoff", the transaction's start minus the
@@ -47,128 +48,13 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-/* pg_locks shows a running purge as an advisory lock with this objsubid. */
-#define HA_LOCKTAG_PURGE	0x4850
-
 /* Columns of hipaa_audit.purge_anchors. */
 #define ANCHOR_TABLE		"purge_anchors"
-#define ANCHOR_ATT_UUID		2
-#define ANCHOR_ATT_CHAIN	3
-#define ANCHOR_ATT_FIRST	4
-#define ANCHOR_ATT_LAST		5
-#define ANCHOR_ATT_HASH		6
 
 /* Columns of hipaa_audit.purge_receipts. */
 #define RECEIPT_ATT_ID		1
 #define RECEIPT_ATT_UUID	2
 #define RECEIPT_ATT_NOTE	8
-
-/*
- * Call fn for every anchor row of a table (by identity); the schema of 0.1.0
- * has no anchor table, which means no purge ever happened.
- */
-static void
-ScanAnchors(const pg_uuid_t *uuid, Snapshot snap,
-			void (*fn) (void *arg, int32 chain, int64 first, int64 last, const uint8 *hash),
-			void *arg)
-{
-	Oid			nsp = HaSchemaOid();
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(ANCHOR_TABLE, nsp) : InvalidOid;
-	Relation	rel;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	bool		own_snap = (snap == NULL);
-
-	if (!OidIsValid(relid))
-		return;
-	if (own_snap)
-		snap = RegisterSnapshot(GetLatestSnapshot());
-	rel = table_open(relid, AccessShareLock);
-	scan = table_beginscan(rel, snap, 0, NULL);
-	slot = table_slot_create(rel, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		d;
-		bytea	   *h;
-
-		slot_getallattrs(slot);
-		if (slot->tts_isnull[ANCHOR_ATT_UUID - 1] ||
-			memcmp(DatumGetUUIDP(slot->tts_values[ANCHOR_ATT_UUID - 1])->data,
-				   uuid->data, UUID_LEN) != 0)
-			continue;
-		d = slot_getattr(slot, ANCHOR_ATT_HASH, &isnull);
-		h = isnull ? NULL : DatumGetByteaPP(d);
-		if (h == NULL || VARSIZE_ANY_EXHDR(h) != HA_HASH_LEN)
-			continue;
-		fn(arg,
-		   DatumGetInt32(slot->tts_values[ANCHOR_ATT_CHAIN - 1]),
-		   DatumGetInt64(slot->tts_values[ANCHOR_ATT_FIRST - 1]),
-		   DatumGetInt64(slot->tts_values[ANCHOR_ATT_LAST - 1]),
-		   (const uint8 *) VARDATA_ANY(h));
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	if (own_snap)
-		UnregisterSnapshot(snap);
-}
-
-static void
-KeepLatest(void *arg, int32 chain, int64 first pg_attribute_unused(), int64 last,
-		   const uint8 *hash)
-{
-	HaAnchor   *anchors = (HaAnchor *) arg;
-
-	if (chain < 0 || chain >= HA_MAX_CHAINS || last <= anchors[chain].seq)
-		return;
-	anchors[chain].seq = last;
-	memcpy(anchors[chain].hash, hash, HA_HASH_LEN);
-}
-
-/*
- * Where each chain of a table starts: after the latest purge's anchor, or
- * at position 1 after zeros.  HA_MAX_CHAINS entries; snap NULL means a fresh
- * snapshot.  Read without SQL: inserting roles rebuild heads with it.
- */
-HaAnchor *
-HaLoadAnchors(const pg_uuid_t *uuid, Snapshot snap)
-{
-	HaAnchor   *anchors = palloc0(sizeof(HaAnchor) * HA_MAX_CHAINS);
-
-	ScanAnchors(uuid, snap, KeepLatest, anchors);
-	return anchors;
-}
-
-typedef struct AnchorProbe
-{
-	int32		chain;
-	int64		first;
-	int64		last;
-	const uint8 *hash;
-	bool		found;
-} AnchorProbe;
-
-static void
-MatchAnchor(void *arg, int32 chain, int64 first, int64 last, const uint8 *hash)
-{
-	AnchorProbe *p = (AnchorProbe *) arg;
-
-	if (chain == p->chain && first == p->first && last == p->last &&
-		memcmp(hash, p->hash, HA_HASH_LEN) == 0)
-		p->found = true;
-}
-
-/* Did this database record removing exactly this range with this anchor? */
-bool
-HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first, int64 last,
-				 const uint8 *hash)
-{
-	AnchorProbe p = {chain, first, last, hash, false};
-
-	ScanAnchors(uuid, NULL, MatchAnchor, &p);
-	return p.found;
-}
 
 /*
  * For verify(): every stored purge receipt of the table must read as one
@@ -226,127 +112,6 @@ HaCheckStoredReceipts(const pg_uuid_t *uuid,
 	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
 	return checked;
-}
-
-/*
- * The per-table purge lock, held to the end of the transaction: purges of a
- * table run one at a time, and place_hold() waits for a purge under way.
- */
-void
-HaLockPurge(Oid relid)
-{
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, relid, 0, HA_LOCKTAG_PURGE);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-}
-
-/* Rows inserted before this time are past the table's retention. */
-static TimestampTz
-Cutoff(Oid relid, Interval *retention)
-{
-	TimestampTz cutoff;
-	int			nestlevel;
-
-	if (!HaRegistryRetention(relid, retention, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s is no longer protected", HaRelDisplayName(relid))));
-	/* Calendar arithmetic in UTC: the session's time zone must not move it. */
-	HaPinDateSettings(&nestlevel);
-	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-													 IntervalPGetDatum(retention)));
-	AtEOXact_GUC(true, nestlevel);
-	return cutoff;
-}
-
-/*
- * Does a protected table hold a row inserted within its retention?  When it
- * does not, *rows and *newest (if given) are its row count and newest
- * insertion time, for the record of a drop.  A full scan unless a row within
- * retention turns up: asked only before a drop or unprotect.
- */
-bool
-HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
-{
-	Interval	retention;
-	TimestampTz cutoff = Cutoff(relid, &retention);
-	Oid			nsp = HaSchemaOid();
-	Relation	rel = table_open(relid, AccessShareLock);
-	HaShape    *shape = HaGetShape(rel);
-	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	bool		within = false;
-	int64		n = 0;
-	TimestampTz max = DT_NOBEGIN;
-
-	/*
-	 * A database still at the 0.1.0 schema has nowhere to record a drop: its
-	 * rule stays (every row counts) until ALTER EXTENSION ... UPDATE.
-	 */
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("retired_tables", nsp)))
-		cutoff = DT_NOEND;
-
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		d;
-
-		CHECK_FOR_INTERRUPTS();
-		n++;
-		d = slot_getattr(slot, shape->att_at, &isnull);
-		/* A row without an insertion time cannot be shown to be expired. */
-		if (isnull || DatumGetTimestampTz(d) >= cutoff)
-			within = true;
-		if (!isnull && DatumGetTimestampTz(d) > max)
-			max = DatumGetTimestampTz(d);
-		if (within)
-			break;				/* the answer; the counts are not needed */
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	if (rows)
-		*rows = n;
-	if (newest)
-		*newest = max;
-	return within;
-}
-
-/*
- * Record the drop or unprotect of a protected table in retired_tables, with
- * the rows left and the newest one's insertion time (the caller's scan).
- */
-void
-HaRecordRetired(Oid relid, const char *action, int64 rows, TimestampTz newest)
-{
-	const HaProtectedEntry *entry = HaLookupProtected(relid);
-	Oid			nsp = HaSchemaOid();
-	Interval	retention;
-	Oid			argtypes[7] = {UUIDOID, TEXTOID, TEXTOID, NAMEOID, INTERVALOID, INT8OID, TIMESTAMPTZOID};
-	Datum		values[7];
-	bool		nulls[7] = {false, false, false, false, false, false, false};
-
-	if (entry == NULL || !OidIsValid(nsp) ||
-		!OidIsValid(get_relname_relid("retired_tables", nsp)) ||
-		!HaRegistryRetention(relid, &retention, NULL))
-		return;
-	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
-	values[1] = CStringGetTextDatum(HaRelDisplayName(relid));
-	values[2] = CStringGetTextDatum(action);
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	values[4] = IntervalPGetDatum(&retention);
-	values[5] = Int64GetDatum(rows);
-	values[6] = TimestampTzGetDatum(newest);
-	nulls[6] = (rows == 0);
-	HaRunAsExtensionOwnerNulls("INSERT INTO hipaa_audit.retired_tables "
-							   "(table_uuid, table_name, action, retired_at, retired_by, "
-							   "retention, rows_left, newest_row_at) "
-							   "VALUES ($1, $2, $3, pg_catalog.now(), $4, $5, $6, $7)",
-							   7, argtypes, values, nulls);
 }
 
 /* ----------------------------------------------------------------
@@ -657,7 +422,7 @@ purge_expired(PG_FUNCTION_ARGS)
 	if (!dry_run)
 		PrepareRemoval(relid, name);
 
-	cutoff = Cutoff(relid, &retention);
+	cutoff = HaRetentionCutoff(relid, &retention);
 	rel = table_open(relid, lockmode);
 	shape = HaGetShape(rel);
 	idxoid = HaChainIndexOf(rel, true);

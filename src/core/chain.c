@@ -3,6 +3,7 @@
  * chain.c
  *	  Chain state: which chain a transaction writes, its head, and the
  *	  shared-memory cache of committed heads.
+ *	  Layer core/ (docs/architecture.md).
  *
  * Terms: a "chain" is (table, chain number); its "head" is the position and
  * hash of its last committed row.  A transaction "holds" a chain from its
@@ -776,4 +777,19 @@ HaChainInit(void)
 {
 	RegisterXactCallback(ChainXactCallback, NULL);
 	RegisterSubXactCallback(ChainSubXactCallback, NULL);
+}
+
+/* A slot's hash column, when it is not NULL and 32 bytes long. */
+bool
+HaSlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out)
+{
+	bytea	   *b;
+
+	if (slot->tts_isnull[att - 1])
+		return false;
+	b = DatumGetByteaPP(slot->tts_values[att - 1]);
+	if (VARSIZE_ANY_EXHDR(b) != HA_HASH_LEN)
+		return false;
+	memcpy(out, VARDATA_ANY(b), HA_HASH_LEN);
+	return true;
 }

@@ -3,6 +3,7 @@
  * encoding.c
  *	  The canonical row encoding (docs/encoding.md, format v1) and the
  *	  check that a table's columns can be encoded at all.
+ *	  Layer core/ (docs/architecture.md).
  *
  * A row's hash covers a fixed header (domain prefix, table identity, chain,
  * position, previous hash) and, for every included non-NULL column, its

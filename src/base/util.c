@@ -1,0 +1,73 @@
+/*-------------------------------------------------------------------------
+ *
+ * util.c
+ *	  Small helpers with no feature of their own (layer base/): hex text,
+ *	  pinned date settings for canonical text, and reading one catalog row
+ *	  as a statement found it or as it is now.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+
+/* Lowercase hex of len bytes, palloc'd. */
+char *
+HaHex(const uint8 *h, int len)
+{
+	char	   *s = palloc(len * 2 + 1);
+
+	for (int i = 0; i < len; i++)
+		sprintf(s + i * 2, "%02x", h[i]);
+	return s;
+}
+
+/* The text of a time or interval must not depend on the session's settings. */
+void
+HaPinDateSettings(int *nestlevel)
+{
+	*nestlevel = NewGUCNestLevel();
+	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("quote_all_identifiers", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/* The snapshot the statement started with: the catalog "before". */
+Snapshot
+HaStatementSnapshot(void)
+{
+	if (ActiveSnapshotSet())
+		return GetActiveSnapshot();
+	return GetCatalogSnapshot(RelationRelationId);
+}
+
+/*
+ * One catalog row by a unique index, as seen by snap (a copy), or NULL.
+ * SnapshotSelf sees the row as the running statement left it.
+ */
+HeapTuple
+HaCatalogRow(Oid catalog, Oid index, int nkeys, ScanKeyData *keys, Snapshot snap)
+{
+	Relation	rel = table_open(catalog, AccessShareLock);
+	SysScanDesc scan;
+	HeapTuple	tup;
+	HeapTuple	copy = NULL;
+
+	scan = systable_beginscan(rel, index, true, snap, nkeys, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		copy = heap_copytuple(tup);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return copy;
+}

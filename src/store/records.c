@@ -1,0 +1,189 @@
+/*-------------------------------------------------------------------------
+ *
+ * records.c
+ *	  The extension's own records about protected tables, other than the
+ *	  registry (layer store/): purge anchors (where each chain starts after
+ *	  lawful purges), the record of retired tables, and the per-table
+ *	  records lock that purges and policy changes take.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+/* pg_locks shows a running purge as an advisory lock with this objsubid. */
+#define HA_LOCKTAG_PURGE	0x4850
+
+/* Columns of hipaa_audit.purge_anchors. */
+#define ANCHOR_TABLE		"purge_anchors"
+#define ANCHOR_ATT_UUID		2
+#define ANCHOR_ATT_CHAIN	3
+#define ANCHOR_ATT_FIRST	4
+#define ANCHOR_ATT_LAST		5
+#define ANCHOR_ATT_HASH		6
+
+typedef struct AnchorProbe
+{
+	int32		chain;
+	int64		first;
+	int64		last;
+	const uint8 *hash;
+	bool		found;
+} AnchorProbe;
+
+/*
+ * Call fn for every anchor row of a table (by identity); the schema of 0.1.0
+ * has no anchor table, which means no purge ever happened.
+ */
+static void
+ScanAnchors(const pg_uuid_t *uuid, Snapshot snap,
+			void (*fn) (void *arg, int32 chain, int64 first, int64 last, const uint8 *hash),
+			void *arg)
+{
+	Oid			nsp = HaSchemaOid();
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(ANCHOR_TABLE, nsp) : InvalidOid;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		own_snap = (snap == NULL);
+
+	if (!OidIsValid(relid))
+		return;
+	if (own_snap)
+		snap = RegisterSnapshot(GetLatestSnapshot());
+	rel = table_open(relid, AccessShareLock);
+	scan = table_beginscan(rel, snap, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d;
+		bytea	   *h;
+
+		slot_getallattrs(slot);
+		if (slot->tts_isnull[ANCHOR_ATT_UUID - 1] ||
+			memcmp(DatumGetUUIDP(slot->tts_values[ANCHOR_ATT_UUID - 1])->data,
+				   uuid->data, UUID_LEN) != 0)
+			continue;
+		d = slot_getattr(slot, ANCHOR_ATT_HASH, &isnull);
+		h = isnull ? NULL : DatumGetByteaPP(d);
+		if (h == NULL || VARSIZE_ANY_EXHDR(h) != HA_HASH_LEN)
+			continue;
+		fn(arg,
+		   DatumGetInt32(slot->tts_values[ANCHOR_ATT_CHAIN - 1]),
+		   DatumGetInt64(slot->tts_values[ANCHOR_ATT_FIRST - 1]),
+		   DatumGetInt64(slot->tts_values[ANCHOR_ATT_LAST - 1]),
+		   (const uint8 *) VARDATA_ANY(h));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (own_snap)
+		UnregisterSnapshot(snap);
+}
+
+static void
+KeepLatest(void *arg, int32 chain, int64 first pg_attribute_unused(), int64 last,
+		   const uint8 *hash)
+{
+	HaAnchor   *anchors = (HaAnchor *) arg;
+
+	if (chain < 0 || chain >= HA_MAX_CHAINS || last <= anchors[chain].seq)
+		return;
+	anchors[chain].seq = last;
+	memcpy(anchors[chain].hash, hash, HA_HASH_LEN);
+}
+
+/*
+ * Where each chain of a table starts: after the latest purge's anchor, or
+ * at position 1 after zeros.  HA_MAX_CHAINS entries; snap NULL means a fresh
+ * snapshot.  Read without SQL: inserting roles rebuild heads with it.
+ */
+HaAnchor *
+HaLoadAnchors(const pg_uuid_t *uuid, Snapshot snap)
+{
+	HaAnchor   *anchors = palloc0(sizeof(HaAnchor) * HA_MAX_CHAINS);
+
+	ScanAnchors(uuid, snap, KeepLatest, anchors);
+	return anchors;
+}
+
+static void
+MatchAnchor(void *arg, int32 chain, int64 first, int64 last, const uint8 *hash)
+{
+	AnchorProbe *p = (AnchorProbe *) arg;
+
+	if (chain == p->chain && first == p->first && last == p->last &&
+		memcmp(hash, p->hash, HA_HASH_LEN) == 0)
+		p->found = true;
+}
+
+/* Did this database record removing exactly this range with this anchor? */
+bool
+HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first, int64 last,
+				 const uint8 *hash)
+{
+	AnchorProbe p = {chain, first, last, hash, false};
+
+	ScanAnchors(uuid, NULL, MatchAnchor, &p);
+	return p.found;
+}
+
+/*
+ * The per-table purge lock, held to the end of the transaction: purges of a
+ * table run one at a time, and place_hold() waits for a purge under way.
+ */
+void
+HaLockPurge(Oid relid)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, relid, 0, HA_LOCKTAG_PURGE);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Record the drop or unprotect of a protected table in retired_tables, with
+ * the rows left and the newest one's insertion time (the caller's scan).
+ */
+void
+HaRecordRetired(Oid relid, const char *action, int64 rows, TimestampTz newest)
+{
+	const HaProtectedEntry *entry = HaLookupProtected(relid);
+	Oid			nsp = HaSchemaOid();
+	Interval	retention;
+	Oid			argtypes[7] = {UUIDOID, TEXTOID, TEXTOID, NAMEOID, INTERVALOID, INT8OID, TIMESTAMPTZOID};
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
+
+	if (entry == NULL || !OidIsValid(nsp) ||
+		!OidIsValid(get_relname_relid("retired_tables", nsp)) ||
+		!HaRegistryRetention(relid, &retention, NULL))
+		return;
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
+	values[1] = CStringGetTextDatum(HaRelDisplayName(relid));
+	values[2] = CStringGetTextDatum(action);
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[4] = IntervalPGetDatum(&retention);
+	values[5] = Int64GetDatum(rows);
+	values[6] = TimestampTzGetDatum(newest);
+	nulls[6] = (rows == 0);
+	HaRunAsExtensionOwnerNulls("INSERT INTO hipaa_audit.retired_tables "
+							   "(table_uuid, table_name, action, retired_at, retired_by, "
+							   "retention, rows_left, newest_row_at) "
+							   "VALUES ($1, $2, $3, pg_catalog.now(), $4, $5, $6, $7)",
+							   7, argtypes, values, nulls);
+}

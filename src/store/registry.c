@@ -1,0 +1,486 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  The registry of protected tables (layer store/): the per-backend cache
+ *	  the hooks consult on every statement, registry rows, the database's
+ *	  protection mark, legal holds in force, and the permission checks.
+ *
+ * hipaa_audit.registry holds one row per protected table.  Its first column
+ * is the table's regclass, so pg_dump writes it as a name and pg_restore maps
+ * it to the new OID.  The registry is an extension configuration table: its
+ * rows are dumped with the database.
+ *
+ * Each backend keeps the set of protected OIDs in a hash table.  It is
+ * rebuilt lazily after any relcache invalidation of the registry (protect(),
+ * unprotect() and the drop of a protected table send one) and after
+ * a change of pg_namespace (the extension being created or dropped).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/heap.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "storage/lmgr.h"
+#include "lib/stringinfo.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+
+bool		ha_database_protected = false;
+
+static HTAB *ProtectedRels = NULL;
+static bool ProtectedValid = false;
+static Oid	RegistryRelid = InvalidOid;
+static Oid	SchemaOid = InvalidOid;
+
+static void
+RegistryRelcacheCallback(Datum arg pg_attribute_unused(), Oid relid)
+{
+	if (!OidIsValid(relid) || !OidIsValid(RegistryRelid) || relid == RegistryRelid)
+		ProtectedValid = false;
+}
+
+static void
+RegistrySyscacheCallback(Datum arg pg_attribute_unused(),
+						 int cacheid pg_attribute_unused(),
+						 uint32 hashvalue pg_attribute_unused())
+{
+	ProtectedValid = false;
+}
+
+void
+HaRegistryInit(void)
+{
+	CacheRegisterRelcacheCallback(RegistryRelcacheCallback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, RegistrySyscacheCallback, (Datum) 0);
+}
+
+/*
+ * Rebuild the set of protected OIDs from the registry.  ProtectedValid is set
+ * before reading, so an invalidation that arrives while we read (table_open
+ * accepts them) makes the next call read again.
+ *
+ * The registry is read, like a catalog, with the catalog snapshot: it sees
+ * everything committed, and unlike GetLatestSnapshot() it does not fix the
+ * transaction's snapshot, so a following SET TRANSACTION ISOLATION LEVEL
+ * still works.
+ */
+static void
+LoadProtected(void)
+{
+	HASHCTL		ctl;
+
+	if (ProtectedRels != NULL)
+		hash_destroy(ProtectedRels);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(HaProtectedEntry);
+	ctl.hcxt = TopMemoryContext;
+	ProtectedRels = hash_create("hipaa_audit protected tables", 16, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ProtectedValid = true;
+
+	SchemaOid = get_namespace_oid(HA_SCHEMA_NAME, true);
+	RegistryRelid = OidIsValid(SchemaOid) ?
+		get_relname_relid(HA_REGISTRY_NAME, SchemaOid) : InvalidOid;
+
+	if (OidIsValid(RegistryRelid))
+	{
+		Relation	rel = table_open(RegistryRelid, AccessShareLock);
+		Snapshot	snap = RegisterSnapshot(GetCatalogSnapshot(RegistryRelid));
+		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			Datum		d = slot_getattr(slot, 1, &isnull);
+
+			if (!isnull)
+			{
+				Oid			relid = DatumGetObjectId(d);
+				HaProtectedEntry *entry;
+				Datum		uuid;
+				Datum		chains;
+				bool		uuid_null;
+				bool		chains_null;
+
+				entry = hash_search(ProtectedRels, &relid, HASH_ENTER, NULL);
+				uuid = slot_getattr(slot, 2, &uuid_null);
+				chains = slot_getattr(slot, 4, &chains_null);
+				if (!uuid_null)
+					memcpy(&entry->uuid, DatumGetUUIDP(uuid), sizeof(pg_uuid_t));
+				else
+					memset(&entry->uuid, 0, sizeof(pg_uuid_t));
+				entry->chains = chains_null ? 1 : DatumGetInt32(chains);
+				{
+					bool		rnull;
+					Datum		r = slot_getattr(slot, 7, &rnull);
+
+					entry->replica = !rnull && DatumGetBool(r);
+				}
+			}
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		table_endscan(scan);
+		UnregisterSnapshot(snap);
+		table_close(rel, AccessShareLock);
+	}
+}
+
+static inline void
+EnsureLoaded(void)
+{
+	if (!ProtectedValid || ProtectedRels == NULL)
+		LoadProtected();
+}
+
+bool
+HaIsProtected(Oid relid)
+{
+	if (!OidIsValid(relid) || !IsTransactionState())
+		return false;
+	EnsureLoaded();
+	return hash_search(ProtectedRels, &relid, HASH_FIND, NULL) != NULL;
+}
+
+/*
+ * A copy of the table's cache entry, in the caller's memory context: the
+ * cache itself is rebuilt (and freed) whenever an invalidation arrives, which
+ * any lock, relation open or SQL call may accept.
+ */
+const HaProtectedEntry *
+HaLookupProtected(Oid relid)
+{
+	HaProtectedEntry *found;
+	HaProtectedEntry *copy;
+
+	if (!OidIsValid(relid) || !IsTransactionState())
+		return NULL;
+	EnsureLoaded();
+	found = hash_search(ProtectedRels, &relid, HASH_FIND, NULL);
+	if (found == NULL)
+		return NULL;
+	copy = palloc(sizeof(HaProtectedEntry));
+	*copy = *found;
+	return copy;
+}
+
+/* As HaLookupProtected, but a table that is not protected is an error. */
+const HaProtectedEntry *
+HaRequireProtected(Oid relid, const char *hint)
+{
+	const HaProtectedEntry *entry = HaLookupProtected(relid);
+
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not protected", HaRelDisplayName(relid)),
+				 hint ? errhint("%s", hint) : 0));
+	return entry;
+}
+
+/* The OIDs of every protected table of this database. */
+List *
+HaProtectedRelids(void)
+{
+	HASH_SEQ_STATUS status;
+	HaProtectedEntry *entry;
+	List	   *result = NIL;
+
+	if (!IsTransactionState())
+		return NIL;
+	EnsureLoaded();
+	hash_seq_init(&status, ProtectedRels);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		result = lappend_oid(result, entry->relid);
+	return result;
+}
+
+bool
+HaAnyProtected(void)
+{
+	if (!IsTransactionState())
+		return false;
+	EnsureLoaded();
+	return hash_get_num_entries(ProtectedRels) > 0;
+}
+
+Oid
+HaSchemaOid(void)
+{
+	if (!IsTransactionState())
+		return InvalidOid;
+	EnsureLoaded();
+	return SchemaOid;
+}
+
+bool
+HaIsOurTrigger(const char *tgname)
+{
+	return tgname != NULL &&
+		(strcmp(tgname, HA_TRIGGER_ROW) == 0 ||
+		 strcmp(tgname, HA_TRIGGER_TRUNCATE) == 0 ||
+		 strcmp(tgname, HA_TRIGGER_CHAIN) == 0);
+}
+
+/*
+ * Does the table hold at least one row visible to a fresh snapshot?  Callers
+ * hold a lock that keeps new writers out (DROP takes AccessExclusiveLock).
+ */
+bool
+HaRelationHasRows(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Snapshot	snap = RegisterSnapshot(GetCatalogSnapshot(relid));
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		found;
+
+	found = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Remove a table's registry row; called while a protected table is
+ * dropped, from inside the DROP, so it uses the heap directly.
+ */
+void
+HaRegistryForget(Oid relid)
+{
+	Relation	rel;
+	Snapshot	snap;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+
+	EnsureLoaded();
+	if (!OidIsValid(RegistryRelid))
+		return;
+	rel = table_open(RegistryRelid, RowExclusiveLock);
+	snap = RegisterSnapshot(GetCatalogSnapshot(RegistryRelid));
+	scan = table_beginscan(rel, snap, 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, 1, RelationGetDescr(rel), &isnull);
+
+		if (!isnull && DatumGetObjectId(d) == relid)
+			simple_heap_delete(rel, &tuple->t_self);
+	}
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, RowExclusiveLock);
+	CacheInvalidateRelcacheByRelid(RegistryRelid);
+	CommandCounterIncrement();
+}
+
+/*
+ * Our own SQL changed the registry: every backend's cache (ours at once)
+ * must read it again.
+ */
+void
+HaRegistryChanged(void)
+{
+	EnsureLoaded();
+	if (OidIsValid(RegistryRelid))
+		CacheInvalidateRelcacheByRelid(RegistryRelid);
+	CommandCounterIncrement();
+}
+
+/* A regclass argument can name a relation that is gone (or OID 0). */
+void
+HaCheckRelationExists(Oid relid)
+{
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+}
+
+bool
+HaIsAuditAdmin(Oid roleid)
+{
+	Oid			admin = get_role_oid(HA_ADMIN_ROLE, true);
+
+	return superuser_arg(roleid) ||
+		(OidIsValid(admin) && has_privs_of_role(roleid, admin));
+}
+
+/*
+ * A protected table's retention, read from the registry without SQL (it is
+ * asked while a table owner drops a table) and with a fresh snapshot, not
+ * from the per-backend cache: a purge asks after waiting for the purge lock,
+ * and must see a set_retention() that held it.
+ */
+bool
+HaRegistryRetention(Oid relid, Interval *retention, bool *locked)
+{
+	Relation	rel;
+	Snapshot	snap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		found = false;
+
+	EnsureLoaded();
+	if (!OidIsValid(RegistryRelid))
+		return false;
+	rel = table_open(RegistryRelid, AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snap, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (!found && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, 1, &isnull);
+
+		if (isnull || DatumGetObjectId(d) != relid)
+			continue;
+		d = slot_getattr(slot, 3, &isnull);
+		if (!isnull)
+		{
+			memcpy(retention, DatumGetIntervalP(d), sizeof(Interval));
+			found = true;
+		}
+		if (locked != NULL)
+		{
+			d = slot_getattr(slot, 8, &isnull);
+			*locked = !isnull && DatumGetBool(d);
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Mark (or unmark) the current database in pg_db_role_setting, which every
+ * database can read, so that DROP DATABASE from elsewhere can be refused.
+ */
+void
+HaMarkDatabase(bool on)
+{
+	char	   *sql = psprintf(on ? "ALTER DATABASE %s SET %s = on" : "ALTER DATABASE %s RESET %s",
+							   quote_identifier(get_database_name(MyDatabaseId)), HA_DB_MARKER);
+
+	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
+}
+
+
+
+
+
+
+
+/*
+ * Does an unreleased legal hold cover this table?  Read directly (no SQL):
+ * it is asked while a table owner drops a table, and the owner need
+ * not be able to read the holds.
+ */
+bool
+HaTableHeld(Oid relid)
+{
+	const HaProtectedEntry *entry = HaLookupProtected(relid);
+	Oid			holdsid;
+	Oid			releasesid;
+	Relation	rel;
+	Snapshot	snap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	List	   *ids = NIL;
+	bool		held;
+
+	if (entry == NULL)
+		return false;
+	holdsid = get_relname_relid("legal_holds", HaSchemaOid());
+	releasesid = get_relname_relid("hold_releases", HaSchemaOid());
+	if (!OidIsValid(holdsid) || !OidIsValid(releasesid))
+		return false;
+
+	/* Latest: a hold committed while the caller waited for its lock counts. */
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	rel = table_open(holdsid, AccessShareLock);
+	scan = table_beginscan(rel, snap, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		u = slot_getattr(slot, 2, &isnull);
+
+		if (!isnull && memcmp(DatumGetUUIDP(u)->data, entry->uuid.data, UUID_LEN) == 0)
+		{
+			Datum		id = slot_getattr(slot, 1, &isnull);
+			int64	   *p = palloc(sizeof(int64));
+
+			*p = DatumGetInt64(id);
+			ids = lappend(ids, p);
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	held = (ids != NIL);
+	if (held)
+	{
+		int			released = 0;
+
+		rel = table_open(releasesid, AccessShareLock);
+		scan = table_beginscan(rel, snap, 0, NULL);
+		slot = table_slot_create(rel, NULL);
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+			ListCell   *lc;
+
+			foreach(lc, ids)
+				if (*(int64 *) lfirst(lc) == id)
+					released++;
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		table_endscan(scan);
+		table_close(rel, AccessShareLock);
+		held = released < list_length(ids);
+	}
+	UnregisterSnapshot(snap);
+	return held;
+}
+
+
+
