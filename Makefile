@@ -18,11 +18,13 @@ OBJS = \
 	src/core/reach.o \
 	src/core/guards.o \
 	src/core/signer.o \
+	src/core/note.o \
 	src/api/protect.o \
 	src/api/policy.o \
 	src/api/checkpoint.o \
 	src/api/purge.o \
 	src/api/verify.o \
+	src/api/notecheck.o \
 	src/enforce/backstop.o \
 	src/enforce/hooks.o \
 	src/enforce/guard.o \

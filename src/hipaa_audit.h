@@ -150,6 +150,8 @@ extern bool HaRelationHasRows(Oid relid);
 extern void HaRegistryForget(Oid relid);
 extern void HaRegistryChanged(void);
 extern bool HaIsAuditAdmin(Oid roleid);
+extern void HaRequireAdmin(const char *what, const char *detail);
+extern void HaRequireOwnerOrAdmin(Oid relid, const char *verb);
 extern void HaMarkDatabase(bool on);
 extern bool HaTableHeld(Oid relid);
 extern void HaCheckRelationExists(Oid relid);
@@ -281,6 +283,8 @@ extern void HaChainAdvance(Oid relid, int32 chain, int64 seq,
 extern void HaChainForgetTable(Oid relid);
 extern void HaChainMarkSpeculative(Oid relid);
 extern bool HaSlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out);
+extern bool HaChainFindRow(Relation rel, int32 chain, int64 seq, int64 *seq_out,
+						   uint8 *hash);
 
 /* core/chain.c: settings */
 extern int	ha_max_cached_chains;
@@ -295,9 +299,22 @@ extern void HaAgentSign(const char *body, const char *name,
 extern char *ha_signing_key_file;
 extern char *ha_signer_name;
 
-/* ================ api/ ================ */
+/* core/note.c: signed notes (C2SP note format), keys and signature lines */
 
-/* api/checkpoint.c: keys and signed notes; a note body, as HaParseNoteBody() reads it */
+/*
+ * Bounds on what a caller hands to the note checks (docs/checkpoints.md):
+ * a note, the keys checked against it, its signature lines, and one
+ * verifier key or signature line.  A real checkpoint of 256 chains is about
+ * 25 kB.
+ */
+#define HA_NOTE_MAX_LEN		(256 * 1024)
+#define HA_NOTE_MAX_KEYS		64
+#define HA_NOTE_MAX_SIGNATURES 64
+#define HA_KEY_MAX_LEN			1024
+#define HA_SIG_DASH		"\xe2\x80\x94 "	/* U+2014 EM DASH, then a space */
+#define HA_ED25519_ALG		0x01
+
+/* A note body, as HaParseNoteBody() reads it. */
 typedef struct HaNoteChain
 {
 	int32		chain;
@@ -329,6 +346,55 @@ extern void HaCheckSigningKey(void);
 extern char *HaNoteName(const char *name);
 extern char *HaParseNoteBody(const char *body, bool receipt, HaNoteBody *nb);
 extern char *HaNoteBodyOf(const char *note);
+
+/* What a note check found wrong: a status and a detail; relid once known. */
+typedef struct HaNoteCheck
+{
+	const char *status;
+	char	   *detail;
+	Oid			relid;
+} HaNoteCheck;
+
+/*
+ * A note split once into its body and its signature lines; every signature
+ * line checked for form, whoever signed it.
+ */
+typedef struct HaNoteSignature
+{
+	char	   *name;
+	uint8		blob[4 + HA_ED25519_SIG_LEN + 4];	/* key ID || signature */
+	int			len;
+} HaNoteSignature;
+
+typedef struct HaSplitNote
+{
+	char	   *body;
+	int			nsigs;
+	HaNoteSignature sigs[HA_NOTE_MAX_SIGNATURES];
+} HaSplitNote;
+
+
+extern void HaCheckKeyName(const char *name);
+extern void HaLoadSigningKey(uint8 priv[HA_ED25519_KEY_LEN], uint8 pub[HA_ED25519_KEY_LEN]);
+extern char *HaVerifierKey(const char *name, const uint8 *pub);
+extern int	HaUnbase64(const char *text, int textlen, uint8 *out, int outlen);
+extern bool HaNoteFail(HaNoteCheck *nc, const char *status, char *detail);
+extern bool HaParseVerifierKey(const char *key, char **name, uint8 id[4],
+							   uint8 pub[HA_ED25519_KEY_LEN], HaNoteCheck *nc);
+extern void HaCheckNoteLength(Size len);
+extern void HaCheckKeyLength(Size len);
+extern Size HaTextLength(Datum d);
+extern bool HaSplitNoteText(const char *note, HaSplitNote *sn, HaNoteCheck *nc);
+extern bool HaCheckNoteSignature(const HaSplitNote *sn, const char *name, const uint8 *id,
+								 const uint8 *pub, HaNoteCheck *nc);
+
+/* ================ api/ ================ */
+
+/* api/checkpoint.c */
+extern void HaScanStoredCheckpoints(const pg_uuid_t *uuid,
+									void (*fn) (void *arg, int64 id, const HaNoteBody *nb,
+												const char *problem),
+									void *arg);
 extern int64 HaCheckStoredCheckpoints(Oid relid,
 									  void (*report) (void *arg, int32 chain, int64 seq,
 													  const char *kind, const char *detail),

@@ -44,11 +44,7 @@ set_retention(PG_FUNCTION_ARGS)
 	lock = PG_GETARG_BOOL(2);
 	HaCheckRelationExists(relid);
 	name = HaRelDisplayName(relid);
-	if (!HaIsAuditAdmin(GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to change the retention of %s", name),
-				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
+	HaRequireAdmin(psprintf("change the retention of %s", name), NULL);
 	(void) HaRequireProtected(relid, NULL);
 	memset(&zero, 0, sizeof(zero));
 	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(retention),
@@ -117,11 +113,7 @@ place_hold(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a legal hold needs a reason")));
-	if (!HaIsAuditAdmin(GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to place a legal hold"),
-				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
+	HaRequireAdmin("place a legal hold", NULL);
 	/*
 	 * Wait for a DROP of the table or a purge of it that is under way, so
 	 * that a hold, once placed, holds: the table is still there, and no purge
@@ -160,11 +152,7 @@ release_hold(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("arguments of hipaa_audit.release_hold must not be null")));
-	if (!HaIsAuditAdmin(GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to release a legal hold"),
-				 errdetail("Only members of %s may.", HA_ADMIN_ROLE)));
+	HaRequireAdmin("release a legal hold", NULL);
 	if (VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

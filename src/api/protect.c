@@ -231,11 +231,7 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 	 * Check the caller's right before taking the lock, so that nobody can
 	 * queue an AccessExclusiveLock on a table they may not protect.
 	 */
-	if (!HaRelOwnerCheck(relid, GetUserId()) && !HaIsAuditAdmin(GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to protect table %s", HaRelDisplayName(relid)),
-				 errdetail("Only the table's owner or a member of %s may protect it.", HA_ADMIN_ROLE)));
+	HaRequireOwnerOrAdmin(relid, "protect");
 
 	/* The strongest lock: nothing reads or writes while we install guards. */
 	rel = table_open(relid, AccessExclusiveLock);
@@ -436,11 +432,7 @@ unprotect(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	HaCheckRelationExists(relid);
 
-	if (!HaIsAuditAdmin(GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to unprotect table %s", HaRelDisplayName(relid)),
-				 errdetail("Only members of %s may unprotect a table.", HA_ADMIN_ROLE)));
+	HaRequireAdmin(psprintf("unprotect table %s", HaRelDisplayName(relid)), "Only members of %s may unprotect a table.");
 
 	rel = table_open(relid, AccessExclusiveLock);
 	name = HaRelDisplayName(relid);

@@ -409,11 +409,7 @@ purge_expired(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	HaCheckRelationExists(relid);
 	name = HaRelDisplayName(relid);
-	if (!HaIsAuditAdmin(GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to purge table %s", name),
-				 errdetail("Only members of %s may purge expired rows.", HA_ADMIN_ROLE)));
+	HaRequireAdmin(psprintf("purge table %s", name), "Only members of %s may purge expired rows.");
 	/* The table's lock first: a DROP under way finishes before we look. */
 	lockmode = dry_run ? AccessShareLock : RowExclusiveLock;
 	LockRelationOid(relid, lockmode);

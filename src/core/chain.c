@@ -793,3 +793,58 @@ HaSlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out)
 	memcpy(out, VARDATA_ANY(b), HA_HASH_LEN);
 	return true;
 }
+
+/*
+ * Find the row at (chain, seq) and return its stored hash; with seq < 0,
+ * the chain's last row.  A fresh snapshot: committed rows only, no locks
+ * beyond AccessShareLock, so writers are never blocked.
+ */
+bool
+HaChainFindRow(Relation rel, int32 chain, int64 seq, int64 *seq_out, uint8 *hash)
+{
+	HaShape    *shape = HaGetShape(rel);
+	Oid			idxoid = HaChainIndexOf(rel, false);
+	Relation	idx;
+	Snapshot	snap;
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	TupleTableSlot *slot;
+	bool		found = false;
+
+	if (!OidIsValid(idxoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("protected table %s has lost its index on (%s, %s)",
+						HaRelDisplayName(RelationGetRelid(rel)), HA_COL_CHAIN, HA_COL_SEQ)));
+	idx = index_open(idxoid, AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
+	scan = index_beginscan(rel, idx, snap, seq < 0 ? 1 : 2, 0);
+	index_rescan(scan, keys, seq < 0 ? 1 : 2, NULL, 0);
+	if (index_getnext_slot(scan, seq < 0 ? BackwardScanDirection : ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, shape->att_hash, &isnull);
+
+		if (!isnull)
+		{
+			bytea	   *b = DatumGetByteaPP(d);
+
+			if (VARSIZE_ANY_EXHDR(b) == HA_HASH_LEN)
+			{
+				memcpy(hash, VARDATA_ANY(b), HA_HASH_LEN);
+				found = true;
+			}
+		}
+		d = slot_getattr(slot, shape->att_seq, &isnull);
+		if (seq_out)
+			*seq_out = isnull ? 0 : DatumGetInt64(d);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	return found;
+}

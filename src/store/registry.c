@@ -331,6 +331,32 @@ HaCheckRelationExists(Oid relid)
 				 errmsg("relation with OID %u does not exist", relid)));
 }
 
+/*
+ * Refuse a caller outside hipaa_audit_admin: "permission denied to <what>",
+ * and a detail (a format with one %s for the role's name; NULL: "Only
+ * members of hipaa_audit_admin may.").
+ */
+void
+HaRequireAdmin(const char *what, const char *detail)
+{
+	if (!HaIsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s", what),
+				 errdetail(detail ? detail : "Only members of %s may.", HA_ADMIN_ROLE)));
+}
+
+/* Refuse a caller who neither owns the table nor is in hipaa_audit_admin. */
+void
+HaRequireOwnerOrAdmin(Oid relid, const char *verb)
+{
+	if (!HaRelOwnerCheck(relid, GetUserId()) && !HaIsAuditAdmin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s table %s", verb, HaRelDisplayName(relid)),
+				 errdetail("Only the table's owner or a member of %s may %s it.", HA_ADMIN_ROLE, verb)));
+}
+
 bool
 HaIsAuditAdmin(Oid roleid)
 {

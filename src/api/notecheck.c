@@ -1,0 +1,460 @@
+/*-------------------------------------------------------------------------
+ *
+ * notecheck.c
+ *	  verify_checkpoint() and verify_receipt() (layer api/): a note's
+ *	  signatures against the keys the caller trusts, then the table against
+ *	  what the note says, with a full verify() (api/verify.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hipaa_audit.h"
+
+#include "access/detoast.h"
+#include "access/table.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+/*
+ * The protected table a note's origin line names, or NULL after HaNoteFail().
+ */
+static const HaProtectedEntry *
+NoteTable(const HaNoteBody *nb, HaNoteCheck *nc)
+{
+	const HaProtectedEntry *entry = NULL;
+	bool		other_cluster;
+	List	   *relids;
+	ListCell   *lc;
+
+	/*
+	 * Another cluster's note is fine for a restored copy of the same table
+	 * (same identity, pg_dump/pg_restore into a new cluster); without such a
+	 * table it is another cluster's business.
+	 */
+	other_cluster = (nb->sysid != GetSystemIdentifier());
+
+	relids = HaProtectedRelids();
+	foreach(lc, relids)
+	{
+		const HaProtectedEntry *e = HaLookupProtected(lfirst_oid(lc));
+		char	   *u = DatumGetCString(DirectFunctionCall1(uuid_out,
+															UUIDPGetDatum((pg_uuid_t *) &e->uuid)));
+
+		if (strcmp(u, nb->uuid) == 0)
+			entry = e;
+	}
+	if (entry == NULL && other_cluster)
+	{
+		HaNoteFail(nc, "other_cluster",
+			 psprintf("the note is from database cluster " UINT64_FORMAT ", this is " UINT64_FORMAT ", and no table here has identity %s",
+					  nb->sysid, GetSystemIdentifier(), nb->uuid));
+		return NULL;
+	}
+	if (entry == NULL)
+	{
+		HaNoteFail(nc, "unknown_table",
+			 psprintf("no protected table in this database has identity %s", nb->uuid));
+		return NULL;
+	}
+	nc->relid = entry->relid;
+	if (other_cluster)
+		nc->detail = psprintf("signed in database cluster " UINT64_FORMAT "; this is " UINT64_FORMAT ", holding a restored copy of the table",
+							  nb->sysid, GetSystemIdentifier());
+	return entry;
+}
+
+/* Check a signed checkpoint body against the table it names. */
+static bool
+CheckBody(const char *body, HaNoteCheck *nc)
+{
+	HaNoteBody *nb = palloc(sizeof(HaNoteBody));
+	char	   *problem = HaParseNoteBody(body, false, nb);
+	const HaProtectedEntry *entry;
+	Relation	rel;
+	HaAnchor   *anchors;
+
+	if (problem != NULL)
+		return HaNoteFail(nc, "malformed_note", problem);
+	entry = NoteTable(nb, nc);
+	if (entry == NULL)
+		return false;
+	rel = table_open(entry->relid, AccessShareLock);
+	anchors = HaLoadAnchors(&entry->uuid, NULL);
+	for (int i = 0; i < nb->nchains; i++)
+	{
+		int32		chain = nb->chain[i].chain;
+		int64		seq = nb->chain[i].last;
+		uint8		have[HA_HASH_LEN];
+
+		CHECK_FOR_INTERRUPTS();
+		if (!HaChainFindRow(rel, chain, seq, NULL, have))
+		{
+			/* Anchors read after the miss, again if stale (a purge just committed). */
+			if (seq > anchors[chain].seq)
+				anchors = HaLoadAnchors(&entry->uuid, NULL);
+			/* Purged lawfully: a receipt covers it; at its end, the anchor. */
+			if (seq <= anchors[chain].seq)
+			{
+				if (seq < anchors[chain].seq)
+					continue;
+				memcpy(have, anchors[chain].hash, HA_HASH_LEN);
+			}
+			else
+			{
+				table_close(rel, AccessShareLock);
+				return HaNoteFail(nc, "rows_missing",
+							psprintf("chain %d has no row at position " INT64_FORMAT ", which the checkpoint recorded",
+									 chain, seq));
+			}
+		}
+		if (memcmp(nb->chain[i].hash, have, HA_HASH_LEN) != 0)
+		{
+			table_close(rel, AccessShareLock);
+			return HaNoteFail(nc, "table_rewritten",
+						psprintf("chain %d position " INT64_FORMAT " holds a different row than the checkpoint recorded",
+								 chain, seq));
+		}
+	}
+	table_close(rel, AccessShareLock);
+
+	/* The rows up to the recorded heads must also verify. */
+	{
+		int64		problems = HaVerifyCount(entry->relid);
+
+		if (problems > 0)
+			return HaNoteFail(nc, "table_rewritten",
+						psprintf("the recorded heads are present, but verify() reports " INT64_FORMAT " problem(s) in the chains",
+								 problems));
+	}
+	return true;
+}
+
+/*
+ * A receipt against the stored checkpoints of its table that state a
+ * retention: retention is only ever raised, so the rows a purge removed were
+ * past the retention any earlier checkpoint states.  A receipt that
+ * contradicts one (the registry's retention lowered behind the extension's
+ * back, then a genuine purge) is reported.
+ */
+typedef struct RetentionCheck
+{
+	TimestampTz time;			/* the receipt's */
+	TimestampTz cutoff;
+	Interval   *retention;
+	int64		contradicted;	/* first stored checkpoint contradicted, or 0 */
+	char	   *detail;
+} RetentionCheck;
+
+static TimestampTz
+NoteTime(const char *text)
+{
+	return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(text),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+}
+
+static Interval *
+NoteInterval(const char *text)
+{
+	return DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
+												 ObjectIdGetDatum(InvalidOid),
+												 Int32GetDatum(-1)));
+}
+
+static void
+CheckRetentionAgainst(void *arg, int64 id, const HaNoteBody *nb, const char *problem)
+{
+	RetentionCheck *rc = (RetentionCheck *) arg;
+	Interval   *stated;
+	TimestampTz kept_until;
+
+	/* verify() reports a stored checkpoint it cannot read. */
+	if (problem != NULL || nb->retention == NULL || rc->contradicted != 0)
+		return;
+	if (NoteTime(nb->time) >= rc->time)
+		return;
+	stated = NoteInterval(nb->retention);
+
+	/*
+	 * The newest row removed was inserted before the cutoff; the stated
+	 * retention kept it until cutoff + retention, which must not be after
+	 * the purge.  (Added, not subtracted from the purge's time: month
+	 * arithmetic clamps to the end of a month, and a purge that runs past
+	 * midnight at a month's end must not look early.)
+	 */
+	kept_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														 TimestampTzGetDatum(rc->cutoff),
+														 IntervalPGetDatum(stated)));
+	if (kept_until > rc->time)
+	{
+		rc->contradicted = id;
+		rc->detail = psprintf("stored checkpoint " INT64_FORMAT " of %s states a retention of %s; the receipt states %s and cutoff %s, removing rows that retention kept",
+							  id, nb->time, nb->retention,
+							  DatumGetCString(DirectFunctionCall1(interval_out,
+																  IntervalPGetDatum(rc->retention))),
+							  DatumGetCString(DirectFunctionCall1(timestamptz_out,
+																  TimestampTzGetDatum(rc->cutoff))));
+	}
+}
+
+/*
+ * Check a signed purge receipt body: the database recorded every chain range
+ * it lists, and the table verifies, each chain starting from its anchor.
+ */
+static bool
+CheckReceiptBody(const char *body, HaNoteCheck *nc)
+{
+	HaNoteBody *nb = palloc(sizeof(HaNoteBody));
+	char	   *problem = HaParseNoteBody(body, true, nb);
+	const HaProtectedEntry *entry;
+
+	if (problem != NULL)
+		return HaNoteFail(nc, "malformed_note", problem);
+	entry = NoteTable(nb, nc);
+	if (entry == NULL)
+		return false;
+	for (int i = 0; i < nb->nchains; i++)
+	{
+		const HaNoteChain *c = &nb->chain[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (!HaAnchorRecorded(&entry->uuid, c->chain, c->first, c->last, c->hash))
+			return HaNoteFail(nc, "not_recorded",
+						psprintf("this database has no record of removing positions " INT64_FORMAT " to " INT64_FORMAT " of chain %d with this anchor",
+								 c->first, c->last, c->chain));
+	}
+
+	/* Earlier checkpoints that state a longer retention contradict it. */
+	{
+		RetentionCheck rc;
+		int			nestlevel;
+
+		HaPinDateSettings(&nestlevel);
+		memset(&rc, 0, sizeof(rc));
+		rc.time = NoteTime(nb->time);
+		rc.cutoff = NoteTime(nb->cutoff);
+		rc.retention = NoteInterval(nb->retention);
+		HaScanStoredCheckpoints(&entry->uuid, CheckRetentionAgainst, &rc);
+		AtEOXact_GUC(true, nestlevel);
+		if (rc.contradicted != 0)
+			return HaNoteFail(nc, "retention_contradicted", rc.detail);
+	}
+
+	/* The rows kept must continue from the anchors and verify. */
+	{
+		int64		problems = HaVerifyCount(entry->relid);
+
+		if (problems > 0)
+			return HaNoteFail(nc, "table_rewritten",
+						psprintf("the purge is on record, but verify() reports " INT64_FORMAT " problem(s) in the chains",
+								 problems));
+	}
+	return true;
+}
+
+typedef bool (*BodyCheck) (const char *body, HaNoteCheck *nc);
+
+/*
+ * The check behind verify_checkpoint() and verify_receipt(): at least quorum
+ * of the given keys signed the note (each signer counted once; a line that
+ * names one of the keys but does not verify fails the whole check), and
+ * check_body accepts what was signed.  signers collects the names that
+ * signed.  The note is split once, whatever the number of keys.
+ */
+static bool
+CheckNote(const char *note, char **keys, int nkeys, int quorum, HaNoteCheck *nc,
+		  ArrayBuildState **signers, BodyCheck check_body)
+{
+	uint8		(*seen)[HA_ED25519_KEY_LEN] = palloc(sizeof(*seen) * nkeys);
+	int			valid = 0;
+	HaSplitNote  *sn = palloc(sizeof(HaSplitNote));
+	bool		split = false;
+	HaNoteCheck	last;
+
+	memset(nc, 0, sizeof(*nc));
+	nc->status = "ok";
+	memset(&last, 0, sizeof(last));
+	for (int i = 0; i < nkeys; i++)
+	{
+		char	   *name;
+		uint8		id[4];
+		uint8		pub[HA_ED25519_KEY_LEN];
+		bool		repeated = false;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(&last, 0, sizeof(last));
+		if (keys[i] == NULL)
+			return HaNoteFail(nc, "malformed_key", pstrdup("a key is NULL"));
+		if (!HaParseVerifierKey(keys[i], &name, id, pub, &last))
+		{
+			*nc = last;
+			return false;
+		}
+		/* Once, after the first key reads (a bad key is reported first). */
+		if (!split)
+		{
+			if (!HaSplitNoteText(note, sn, nc))
+				return false;
+			split = true;
+		}
+		if (!HaCheckNoteSignature(sn, name, id, pub, &last))
+		{
+			if (strcmp(last.status, "unknown_key") != 0)
+			{
+				*nc = last;
+				return false;
+			}
+			continue;
+		}
+		for (int j = 0; j < valid; j++)
+			if (memcmp(seen[j], pub, HA_ED25519_KEY_LEN) == 0)
+				repeated = true;
+		if (repeated)
+			continue;
+		memcpy(seen[valid], pub, HA_ED25519_KEY_LEN);
+		valid++;
+		*signers = accumArrayResult(*signers, CStringGetTextDatum(name), false,
+									TEXTOID, CurrentMemoryContext);
+	}
+	if (valid < quorum)
+	{
+		/* With one key, say why that key did not count. */
+		if (nkeys == 1)
+		{
+			*nc = last;
+			return false;
+		}
+		return HaNoteFail(nc, "quorum_not_met",
+					psprintf("%d distinct signers of the %d keys signed the note; %d required",
+							 valid, nkeys, quorum));
+	}
+	return check_body(sn->body, nc);
+}
+
+static Datum
+NoteResult(FunctionCallInfo fcinfo, bool ok, HaNoteCheck *nc, ArrayBuildState *signers,
+		   bool with_signers)
+{
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = BoolGetDatum(ok);
+	values[1] = CStringGetTextDatum(nc->status);
+	values[2] = ObjectIdGetDatum(nc->relid);
+	nulls[2] = !OidIsValid(nc->relid);
+	values[3] = nc->detail ? CStringGetTextDatum(nc->detail) : (Datum) 0;
+	nulls[3] = (nc->detail == NULL);
+	if (with_signers)
+		values[4] = signers ? makeArrayResult(signers, CurrentMemoryContext) :
+			PointerGetDatum(construct_empty_array(TEXTOID));
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+}
+
+/*
+ * The four SQL entry points: (note, key) or (note, keys[], quorum), for a
+ * checkpoint or a purge receipt.  The single-key form is a quorum of one.
+ * Sizes are checked before anything is detoasted or copied.
+ */
+static Datum
+VerifyNote(FunctionCallInfo fcinfo, const char *fname, BodyCheck check_body)
+{
+	bool		quorum_form = (PG_NARGS() == 3);
+	HaNoteCheck	nc;
+	ArrayBuildState *signers = NULL;
+	char	  **keys;
+	int			nkeys = 1;
+	int32		quorum = 1;
+	bool		ok;
+
+	for (int i = 0; i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("arguments of hipaa_audit.%s must not be null", fname)));
+	HaCheckNoteLength(HaTextLength(PG_GETARG_DATUM(0)));
+	if (quorum_form)
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *elems;
+		bool	   *elemnulls;
+
+		nkeys = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+		if (nkeys > HA_NOTE_MAX_KEYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many verifier keys"),
+					 errdetail("%d keys were given; at most %d are accepted.", nkeys, HA_NOTE_MAX_KEYS),
+					 errhint("Give the keys of the signers the quorum counts.")));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &elemnulls, &nkeys);
+		quorum = PG_GETARG_INT32(2);
+		if (quorum < 1 || quorum > nkeys)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("quorum must be between 1 and the number of keys (%d)", nkeys)));
+		keys = palloc(sizeof(char *) * nkeys);
+		/* NULL entries are kept: CheckNote reports them. */
+		for (int i = 0; i < nkeys; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			keys[i] = NULL;
+			if (elemnulls[i])
+				continue;
+			HaCheckKeyLength(HaTextLength(elems[i]));
+			keys[i] = TextDatumGetCString(elems[i]);
+		}
+	}
+	else
+	{
+		HaCheckKeyLength(HaTextLength(PG_GETARG_DATUM(1)));
+		keys = palloc(sizeof(char *));
+		keys[0] = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	}
+	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), keys, nkeys, quorum, &nc, &signers,
+				   check_body);
+	return NoteResult(fcinfo, ok, &nc, signers, quorum_form);
+}
+
+PG_FUNCTION_INFO_V1(verify_checkpoint);
+PG_FUNCTION_INFO_V1(verify_checkpoint_quorum);
+PG_FUNCTION_INFO_V1(verify_receipt);
+PG_FUNCTION_INFO_V1(verify_receipt_quorum);
+
+/* verify_checkpoint(note, key) -> (ok, status, tbl, detail) */
+Datum
+verify_checkpoint(PG_FUNCTION_ARGS)
+{
+	return VerifyNote(fcinfo, "verify_checkpoint", CheckBody);
+}
+
+/* verify_checkpoint(note, keys[], quorum) -> (ok, status, tbl, detail, signers) */
+Datum
+verify_checkpoint_quorum(PG_FUNCTION_ARGS)
+{
+	return VerifyNote(fcinfo, "verify_checkpoint", CheckBody);
+}
+
+/* verify_receipt(note, key) -> (ok, status, tbl, detail) */
+Datum
+verify_receipt(PG_FUNCTION_ARGS)
+{
+	return VerifyNote(fcinfo, "verify_receipt", CheckReceiptBody);
+}
+
+/* verify_receipt(note, keys[], quorum) -> (ok, status, tbl, detail, signers) */
+Datum
+verify_receipt_quorum(PG_FUNCTION_ARGS)
+{
+	return VerifyNote(fcinfo, "verify_receipt", CheckReceiptBody);
+}
+
