@@ -40,7 +40,6 @@
 
 #define HA_SCHEMA_NAME		"hipaa_audit"
 #define HA_EXTENSION_NAME	"hipaa_audit"
-#define HA_REGISTRY_NAME	"registry"
 #define HA_ADMIN_ROLE		"hipaa_audit_admin"
 #define HA_AUDITOR_ROLE		"hipaa_audit_auditor"
 
@@ -134,6 +133,45 @@ extern char *HaQueryText(const char *sql, int nargs, Oid *argtypes, Datum *value
 						 int flags, bool *found);
 
 /* ================ store/ ================ */
+
+/*
+ * The extension's own tables and their columns, by number, in the order of
+ * the install script (test/pgtap/00_schema.sql pins it).
+ */
+#define HA_TABLE_REGISTRY		"registry"
+#define Anum_ha_registry_relid			1
+#define Anum_ha_registry_table_uuid		2
+#define Anum_ha_registry_retention		3
+#define Anum_ha_registry_chains			4
+#define Anum_ha_registry_replica		7
+#define Anum_ha_registry_retention_locked 8
+
+#define HA_TABLE_CHECKPOINTS	"checkpoints"
+#define Anum_ha_checkpoints_id			1
+#define Anum_ha_checkpoints_table_uuid	2
+#define Anum_ha_checkpoints_note		5
+
+#define HA_TABLE_LEGAL_HOLDS	"legal_holds"
+#define Anum_ha_legal_holds_id			1
+#define Anum_ha_legal_holds_table_uuid	2
+
+#define HA_TABLE_HOLD_RELEASES	"hold_releases"
+#define Anum_ha_hold_releases_hold_id	1
+
+#define HA_TABLE_PURGE_RECEIPTS	"purge_receipts"
+#define Anum_ha_purge_receipts_id		1
+#define Anum_ha_purge_receipts_table_uuid 2
+#define Anum_ha_purge_receipts_note		8
+
+#define HA_TABLE_PURGE_ANCHORS	"purge_anchors"
+#define Anum_ha_purge_anchors_table_uuid 2
+#define Anum_ha_purge_anchors_chain		3
+#define Anum_ha_purge_anchors_first_seq	4
+#define Anum_ha_purge_anchors_last_seq	5
+#define Anum_ha_purge_anchors_anchor_hash 6
+
+#define HA_TABLE_RETIRED_TABLES	"retired_tables"
+
 
 /* store/registry.c */
 extern bool ha_database_protected;

@@ -429,7 +429,7 @@ HaScanStoredCheckpoints(const pg_uuid_t *uuid,
 					  void (*fn) (void *arg, int64 id, const HaNoteBody *nb, const char *problem),
 					  void *arg)
 {
-	Oid			cprelid = get_relname_relid("checkpoints", HaSchemaOid());
+	Oid			cprelid = get_relname_relid(HA_TABLE_CHECKPOINTS, HaSchemaOid());
 	Relation	cprel;
 	Snapshot	snap;
 	TableScanDesc scan;
@@ -448,7 +448,7 @@ HaScanStoredCheckpoints(const pg_uuid_t *uuid,
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
-		Datum		u = slot_getattr(slot, 2, &isnull);
+		Datum		u = slot_getattr(slot, Anum_ha_checkpoints_table_uuid, &isnull);
 		int64		id;
 		char	   *body;
 		char	   *problem;
@@ -456,8 +456,8 @@ HaScanStoredCheckpoints(const pg_uuid_t *uuid,
 		CHECK_FOR_INTERRUPTS();
 		if (isnull || memcmp(DatumGetUUIDP(u)->data, uuid->data, UUID_LEN) != 0)
 			continue;
-		id = DatumGetInt64(slot_getattr(slot, 1, &isnull));
-		body = HaNoteBodyOf(TextDatumGetCString(slot_getattr(slot, 5, &isnull)));
+		id = DatumGetInt64(slot_getattr(slot, Anum_ha_checkpoints_id, &isnull));
+		body = HaNoteBodyOf(TextDatumGetCString(slot_getattr(slot, Anum_ha_checkpoints_note, &isnull)));
 		problem = body ? HaParseNoteBody(body, false, nb) :
 			pstrdup("it has no blank line before its signature");
 		if (problem == NULL && strcmp(nb->uuid, uuidtext) != 0)

@@ -49,12 +49,8 @@
 #include "utils/timestamp.h"
 
 /* Columns of hipaa_audit.purge_anchors. */
-#define ANCHOR_TABLE		"purge_anchors"
 
 /* Columns of hipaa_audit.purge_receipts. */
-#define RECEIPT_ATT_ID		1
-#define RECEIPT_ATT_UUID	2
-#define RECEIPT_ATT_NOTE	8
 
 /*
  * For verify(): every stored purge receipt of the table must read as one
@@ -68,7 +64,7 @@ HaCheckStoredReceipts(const pg_uuid_t *uuid,
 					  void *arg)
 {
 	Oid			nsp = HaSchemaOid();
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid("purge_receipts", nsp) : InvalidOid;
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(HA_TABLE_PURGE_RECEIPTS, nsp) : InvalidOid;
 	Relation	rel;
 	Snapshot	snap;
 	TableScanDesc scan;
@@ -88,7 +84,7 @@ HaCheckStoredReceipts(const pg_uuid_t *uuid,
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
-		Datum		u = slot_getattr(slot, RECEIPT_ATT_UUID, &isnull);
+		Datum		u = slot_getattr(slot, Anum_ha_purge_receipts_table_uuid, &isnull);
 		int64		id;
 		char	   *body;
 		char	   *problem;
@@ -96,8 +92,8 @@ HaCheckStoredReceipts(const pg_uuid_t *uuid,
 		CHECK_FOR_INTERRUPTS();
 		if (isnull || memcmp(DatumGetUUIDP(u)->data, uuid->data, UUID_LEN) != 0)
 			continue;
-		id = DatumGetInt64(slot_getattr(slot, RECEIPT_ATT_ID, &isnull));
-		body = HaNoteBodyOf(TextDatumGetCString(slot_getattr(slot, RECEIPT_ATT_NOTE, &isnull)));
+		id = DatumGetInt64(slot_getattr(slot, Anum_ha_purge_receipts_id, &isnull));
+		body = HaNoteBodyOf(TextDatumGetCString(slot_getattr(slot, Anum_ha_purge_receipts_note, &isnull)));
 		checked++;
 		problem = body ? HaParseNoteBody(body, true, nb) :
 			pstrdup("it has no blank line before its signature");
@@ -329,7 +325,7 @@ PrepareRemoval(Oid relid, const char *name)
 				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
 				 errmsg("hipaa_audit.purge_expired() must run at READ COMMITTED isolation"),
 				 errhint("A dry run (dry_run => true) may run at any isolation level.")));
-	if (!OidIsValid(get_relname_relid(ANCHOR_TABLE, HaSchemaOid())))
+	if (!OidIsValid(get_relname_relid(HA_TABLE_PURGE_ANCHORS, HaSchemaOid())))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the hipaa_audit schema in this database is older than its library"),

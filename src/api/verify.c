@@ -130,7 +130,7 @@ CheckAnchorReceipts(const HaProtectedEntry *entry, VerifyState *st)
 	Datum		values[1];
 	int64		bad;
 
-	if (!OidIsValid(get_relname_relid("purge_anchors", HaSchemaOid())))
+	if (!OidIsValid(get_relname_relid(HA_TABLE_PURGE_ANCHORS, HaSchemaOid())))
 		return;					/* a 0.1.0 schema: no purge ever ran */
 	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
 	bad = HaRunAsExtensionOwnerInt8(

@@ -158,7 +158,7 @@ HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
 	 * A database still at the 0.1.0 schema has nowhere to record a drop: its
 	 * rule stays (every row counts) until ALTER EXTENSION ... UPDATE.
 	 */
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("retired_tables", nsp)))
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid(HA_TABLE_RETIRED_TABLES, nsp)))
 		cutoff = DT_NOEND;
 
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))

@@ -28,12 +28,6 @@
 #define HA_LOCKTAG_PURGE	0x4850
 
 /* Columns of hipaa_audit.purge_anchors. */
-#define ANCHOR_TABLE		"purge_anchors"
-#define ANCHOR_ATT_UUID		2
-#define ANCHOR_ATT_CHAIN	3
-#define ANCHOR_ATT_FIRST	4
-#define ANCHOR_ATT_LAST		5
-#define ANCHOR_ATT_HASH		6
 
 typedef struct AnchorProbe
 {
@@ -54,7 +48,7 @@ ScanAnchors(const pg_uuid_t *uuid, Snapshot snap,
 			void *arg)
 {
 	Oid			nsp = HaSchemaOid();
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(ANCHOR_TABLE, nsp) : InvalidOid;
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(HA_TABLE_PURGE_ANCHORS, nsp) : InvalidOid;
 	Relation	rel;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
@@ -74,18 +68,18 @@ ScanAnchors(const pg_uuid_t *uuid, Snapshot snap,
 		bytea	   *h;
 
 		slot_getallattrs(slot);
-		if (slot->tts_isnull[ANCHOR_ATT_UUID - 1] ||
-			memcmp(DatumGetUUIDP(slot->tts_values[ANCHOR_ATT_UUID - 1])->data,
+		if (slot->tts_isnull[Anum_ha_purge_anchors_table_uuid - 1] ||
+			memcmp(DatumGetUUIDP(slot->tts_values[Anum_ha_purge_anchors_table_uuid - 1])->data,
 				   uuid->data, UUID_LEN) != 0)
 			continue;
-		d = slot_getattr(slot, ANCHOR_ATT_HASH, &isnull);
+		d = slot_getattr(slot, Anum_ha_purge_anchors_anchor_hash, &isnull);
 		h = isnull ? NULL : DatumGetByteaPP(d);
 		if (h == NULL || VARSIZE_ANY_EXHDR(h) != HA_HASH_LEN)
 			continue;
 		fn(arg,
-		   DatumGetInt32(slot->tts_values[ANCHOR_ATT_CHAIN - 1]),
-		   DatumGetInt64(slot->tts_values[ANCHOR_ATT_FIRST - 1]),
-		   DatumGetInt64(slot->tts_values[ANCHOR_ATT_LAST - 1]),
+		   DatumGetInt32(slot->tts_values[Anum_ha_purge_anchors_chain - 1]),
+		   DatumGetInt64(slot->tts_values[Anum_ha_purge_anchors_first_seq - 1]),
+		   DatumGetInt64(slot->tts_values[Anum_ha_purge_anchors_last_seq - 1]),
 		   (const uint8 *) VARDATA_ANY(h));
 	}
 	ExecDropSingleTupleTableSlot(slot);
@@ -170,7 +164,7 @@ HaRecordRetired(Oid relid, const char *action, int64 rows, TimestampTz newest)
 	bool		nulls[7] = {false, false, false, false, false, false, false};
 
 	if (entry == NULL || !OidIsValid(nsp) ||
-		!OidIsValid(get_relname_relid("retired_tables", nsp)) ||
+		!OidIsValid(get_relname_relid(HA_TABLE_RETIRED_TABLES, nsp)) ||
 		!HaRegistryRetention(relid, &retention, NULL))
 		return;
 	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);

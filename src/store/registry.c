@@ -112,7 +112,7 @@ LoadProtected(void)
 
 	SchemaOid = get_namespace_oid(HA_SCHEMA_NAME, true);
 	RegistryRelid = OidIsValid(SchemaOid) ?
-		get_relname_relid(HA_REGISTRY_NAME, SchemaOid) : InvalidOid;
+		get_relname_relid(HA_TABLE_REGISTRY, SchemaOid) : InvalidOid;
 
 	if (OidIsValid(RegistryRelid))
 	{
@@ -124,7 +124,7 @@ LoadProtected(void)
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
 			bool		isnull;
-			Datum		d = slot_getattr(slot, 1, &isnull);
+			Datum		d = slot_getattr(slot, Anum_ha_registry_relid, &isnull);
 
 			if (!isnull)
 			{
@@ -136,8 +136,8 @@ LoadProtected(void)
 				bool		chains_null;
 
 				entry = hash_search(ProtectedRels, &relid, HASH_ENTER, NULL);
-				uuid = slot_getattr(slot, 2, &uuid_null);
-				chains = slot_getattr(slot, 4, &chains_null);
+				uuid = slot_getattr(slot, Anum_ha_registry_table_uuid, &uuid_null);
+				chains = slot_getattr(slot, Anum_ha_registry_chains, &chains_null);
 				if (!uuid_null)
 					memcpy(&entry->uuid, DatumGetUUIDP(uuid), sizeof(pg_uuid_t));
 				else
@@ -145,7 +145,7 @@ LoadProtected(void)
 				entry->chains = chains_null ? 1 : DatumGetInt32(chains);
 				{
 					bool		rnull;
-					Datum		r = slot_getattr(slot, 7, &rnull);
+					Datum		r = slot_getattr(slot, Anum_ha_registry_replica, &rnull);
 
 					entry->replica = !rnull && DatumGetBool(r);
 				}
@@ -296,7 +296,7 @@ HaRegistryForget(Oid relid)
 	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		bool		isnull;
-		Datum		d = heap_getattr(tuple, 1, RelationGetDescr(rel), &isnull);
+		Datum		d = heap_getattr(tuple, Anum_ha_registry_relid, RelationGetDescr(rel), &isnull);
 
 		if (!isnull && DatumGetObjectId(d) == relid)
 			simple_heap_delete(rel, &tuple->t_self);
@@ -391,11 +391,11 @@ HaRegistryRetention(Oid relid, Interval *retention, bool *locked)
 	while (!found && table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
-		Datum		d = slot_getattr(slot, 1, &isnull);
+		Datum		d = slot_getattr(slot, Anum_ha_registry_relid, &isnull);
 
 		if (isnull || DatumGetObjectId(d) != relid)
 			continue;
-		d = slot_getattr(slot, 3, &isnull);
+		d = slot_getattr(slot, Anum_ha_registry_retention, &isnull);
 		if (!isnull)
 		{
 			memcpy(retention, DatumGetIntervalP(d), sizeof(Interval));
@@ -403,7 +403,7 @@ HaRegistryRetention(Oid relid, Interval *retention, bool *locked)
 		}
 		if (locked != NULL)
 		{
-			d = slot_getattr(slot, 8, &isnull);
+			d = slot_getattr(slot, Anum_ha_registry_retention_locked, &isnull);
 			*locked = !isnull && DatumGetBool(d);
 		}
 	}
@@ -453,8 +453,8 @@ HaTableHeld(Oid relid)
 
 	if (entry == NULL)
 		return false;
-	holdsid = get_relname_relid("legal_holds", HaSchemaOid());
-	releasesid = get_relname_relid("hold_releases", HaSchemaOid());
+	holdsid = get_relname_relid(HA_TABLE_LEGAL_HOLDS, HaSchemaOid());
+	releasesid = get_relname_relid(HA_TABLE_HOLD_RELEASES, HaSchemaOid());
 	if (!OidIsValid(holdsid) || !OidIsValid(releasesid))
 		return false;
 
@@ -466,11 +466,11 @@ HaTableHeld(Oid relid)
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
-		Datum		u = slot_getattr(slot, 2, &isnull);
+		Datum		u = slot_getattr(slot, Anum_ha_legal_holds_table_uuid, &isnull);
 
 		if (!isnull && memcmp(DatumGetUUIDP(u)->data, entry->uuid.data, UUID_LEN) == 0)
 		{
-			Datum		id = slot_getattr(slot, 1, &isnull);
+			Datum		id = slot_getattr(slot, Anum_ha_legal_holds_id, &isnull);
 			int64	   *p = palloc(sizeof(int64));
 
 			*p = DatumGetInt64(id);
@@ -492,7 +492,7 @@ HaTableHeld(Oid relid)
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
 			bool		isnull;
-			int64		id = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+			int64		id = DatumGetInt64(slot_getattr(slot, Anum_ha_hold_releases_hold_id, &isnull));
 			ListCell   *lc;
 
 			foreach(lc, ids)
