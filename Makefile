@@ -10,6 +10,7 @@ OBJS = \
 	src/base/refuse.o \
 	src/base/util.o \
 	src/base/sqlrun.o \
+	src/store/scan.o \
 	src/store/registry.o \
 	src/store/records.o \
 	src/core/encoding.o \

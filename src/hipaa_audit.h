@@ -96,6 +96,7 @@ extern void HaEd25519ReadKeyFile(const char *path, uint8 priv[HA_ED25519_KEY_LEN
 								 uint8 pub[HA_ED25519_KEY_LEN]);
 extern void HaEd25519Sign(const uint8 priv[HA_ED25519_KEY_LEN], const uint8 *msg,
 						  size_t len, uint8 sig[HA_ED25519_SIG_LEN]);
+extern void HaKeyId(const char *name, const uint8 *pub, uint8 id[4]);
 extern bool HaEd25519Verify(const uint8 pub[HA_ED25519_KEY_LEN], const uint8 *msg,
 							size_t len, const uint8 sig[HA_ED25519_SIG_LEN]);
 
@@ -171,6 +172,11 @@ extern char *HaQueryText(const char *sql, int nargs, Oid *argtypes, Datum *value
 #define Anum_ha_purge_anchors_anchor_hash 6
 
 #define HA_TABLE_RETIRED_TABLES	"retired_tables"
+
+/* store/scan.c */
+typedef bool (*HaOwnRowFn) (void *arg, TupleTableSlot *slot);	/* false: stop */
+extern bool HaScanOwnTable(const char *relname, Snapshot snap, HaOwnRowFn fn,
+						   void *arg);
 
 
 /* store/registry.c */
@@ -423,16 +429,16 @@ extern void HaCheckNoteLength(Size len);
 extern void HaCheckKeyLength(Size len);
 extern Size HaTextLength(Datum d);
 extern bool HaSplitNoteText(const char *note, HaSplitNote *sn, HaNoteCheck *nc);
+typedef void (*HaStoredNoteFn) (void *arg, int64 id, const HaNoteBody *nb,
+								const char *problem);
+extern bool HaScanStoredNotes(bool receipts, const pg_uuid_t *uuid,
+							  HaStoredNoteFn fn, void *arg);
 extern bool HaCheckNoteSignature(const HaSplitNote *sn, const char *name, const uint8 *id,
 								 const uint8 *pub, HaNoteCheck *nc);
 
 /* ================ api/ ================ */
 
 /* api/checkpoint.c */
-extern void HaScanStoredCheckpoints(const pg_uuid_t *uuid,
-									void (*fn) (void *arg, int64 id, const HaNoteBody *nb,
-												const char *problem),
-									void *arg);
 extern int64 HaCheckStoredCheckpoints(Oid relid,
 									  void (*report) (void *arg, int32 chain, int64 seq,
 													  const char *kind, const char *detail),

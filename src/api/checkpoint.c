@@ -420,55 +420,6 @@ cosign(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
 
-/*
- * Call fn for every stored checkpoint of a table (by identity), with its
- * body parsed, or with what is wrong with it.  One note in memory at a time.
- */
-void
-HaScanStoredCheckpoints(const pg_uuid_t *uuid,
-					  void (*fn) (void *arg, int64 id, const HaNoteBody *nb, const char *problem),
-					  void *arg)
-{
-	Oid			cprelid = get_relname_relid(HA_TABLE_CHECKPOINTS, HaSchemaOid());
-	Relation	cprel;
-	Snapshot	snap;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	HaNoteBody *nb;
-	char	   *uuidtext;
-
-	if (!OidIsValid(cprelid))
-		return;
-	nb = palloc(sizeof(HaNoteBody));
-	uuidtext = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) uuid)));
-	cprel = table_open(cprelid, AccessShareLock);
-	snap = RegisterSnapshot(GetTransactionSnapshot());
-	scan = table_beginscan(cprel, snap, 0, NULL);
-	slot = table_slot_create(cprel, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		u = slot_getattr(slot, Anum_ha_checkpoints_table_uuid, &isnull);
-		int64		id;
-		char	   *body;
-		char	   *problem;
-
-		CHECK_FOR_INTERRUPTS();
-		if (isnull || memcmp(DatumGetUUIDP(u)->data, uuid->data, UUID_LEN) != 0)
-			continue;
-		id = DatumGetInt64(slot_getattr(slot, Anum_ha_checkpoints_id, &isnull));
-		body = HaNoteBodyOf(TextDatumGetCString(slot_getattr(slot, Anum_ha_checkpoints_note, &isnull)));
-		problem = body ? HaParseNoteBody(body, false, nb) :
-			pstrdup("it has no blank line before its signature");
-		if (problem == NULL && strcmp(nb->uuid, uuidtext) != 0)
-			problem = psprintf("its origin line names table identity %s", nb->uuid);
-		fn(arg, id, nb, problem);
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(cprel, AccessShareLock);
-}
 
 typedef struct StoredHeadsCheck
 {
@@ -539,7 +490,7 @@ HaCheckStoredCheckpoints(Oid relid, void (*report) (void *arg, int32 chain, int6
 	sc.report = report;
 	sc.arg = arg;
 	sc.rel = table_open(relid, AccessShareLock);
-	HaScanStoredCheckpoints(&sc.entry->uuid, CheckStoredHeads, &sc);
+	(void) HaScanStoredNotes(false, &sc.entry->uuid, CheckStoredHeads, &sc);
 	table_close(sc.rel, AccessShareLock);
 	return sc.checked;
 }

@@ -241,7 +241,7 @@ CheckReceiptBody(const char *body, HaNoteCheck *nc)
 		rc.time = NoteTime(nb->time);
 		rc.cutoff = NoteTime(nb->cutoff);
 		rc.retention = NoteInterval(nb->retention);
-		HaScanStoredCheckpoints(&entry->uuid, CheckRetentionAgainst, &rc);
+		(void) HaScanStoredNotes(false, &entry->uuid, CheckRetentionAgainst, &rc);
 		AtEOXact_GUC(true, nestlevel);
 		if (rc.contradicted != 0)
 			return HaNoteFail(nc, "retention_contradicted", rc.detail);

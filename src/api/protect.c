@@ -190,26 +190,11 @@ InsertableColumns(Oid relid)
 	return buf.data;
 }
 
-/*
- * The work of protect() and protect_replica(); uuid is NULL for a new table
- * identity, or the publisher's for a logical replica.
- */
+/* The arguments of protect(): a positive retention, a chain count, the floor. */
 static void
-ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
-			 bool replica)
+CheckProtectArguments(Interval *retention, int32 chains)
 {
-	Relation	rel;
-	char	   *name;
 	Interval	zero;
-	bool		had_rows;
-	Oid			owner;
-	Oid			argtypes[6] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID, UUIDOID, BOOLOID};
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
-	char	   *sql;
-
-	if (!OidIsValid(HaSchemaOid()))
-		elog(ERROR, "hipaa_audit is not installed in this database");
 
 	memset(&zero, 0, sizeof(zero));
 	if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
@@ -224,18 +209,18 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("chains must be between 1 and %d", HA_MAX_CHAINS)));
 	HaRetentionCheckFloor(retention);
+}
 
-	HaCheckRelationExists(relid);
-
-	/*
-	 * Check the caller's right before taking the lock, so that nobody can
-	 * queue an AccessExclusiveLock on a table they may not protect.
-	 */
-	HaRequireOwnerOrAdmin(relid, "protect");
-
-	/* The strongest lock: nothing reads or writes while we install guards. */
-	rel = table_open(relid, AccessExclusiveLock);
-	name = HaRelDisplayName(relid);
+/*
+ * Everything about the table itself, under its AccessExclusiveLock (held to
+ * the end of the transaction): not yet protected, protectable, encodable,
+ * rewritable; whether it has rows, and its owner.
+ */
+static void
+CheckTableForProtect(Oid relid, bool replica, bool *had_rows, Oid *owner)
+{
+	Relation	rel = table_open(relid, AccessExclusiveLock);
+	char	   *name = HaRelDisplayName(relid);
 
 	if (HaIsProtected(relid))
 		ereport(ERROR,
@@ -245,26 +230,26 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 
 	CheckProtectable(rel);
 	HaCheckEncodable(rel);
-	had_rows = HaRelationHasRows(relid);
-	if (replica && had_rows)
+	*had_rows = HaRelationHasRows(relid);
+	if (replica && *had_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot protect %s as a logical replica: it already has rows", name),
 				 errdetail("A replica's rows come only from the publisher, with the publisher's chain columns."),
 				 errhint("Start from an empty table; the subscription's initial copy fills it.")));
-	CheckRewritable(rel, had_rows);
-	owner = rel->rd_rel->relowner;
-	if (had_rows &&
-		HaNamespaceAclCheck(RelationGetNamespace(rel), owner, ACL_USAGE) != ACLCHECK_OK)
+	CheckRewritable(rel, *had_rows);
+	*owner = rel->rd_rel->relowner;
+	if (*had_rows &&
+		HaNamespaceAclCheck(RelationGetNamespace(rel), *owner, ACL_USAGE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("cannot protect %s: its owner %s has no USAGE on schema %s",
-						name, GetUserNameFromId(owner, false),
+						name, GetUserNameFromId(*owner, false),
 						get_namespace_name(RelationGetNamespace(rel))),
 				 errdetail("protect() moves the rows a table already has into the chain as the table's owner, so that no code of the owner's runs with more rights."),
 				 errhint("GRANT USAGE ON SCHEMA %s TO %s, or protect the table while it is empty.",
 						 quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
-						 quote_identifier(GetUserNameFromId(owner, false)))));
+						 quote_identifier(GetUserNameFromId(*owner, false)))));
 	table_close(rel, NoLock);
 
 	if (OidIsValid(get_extension_oid("pg_surgery", true)))
@@ -273,28 +258,42 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 				 errmsg("cannot protect tables while extension pg_surgery is installed"),
 				 errdetail("Its functions remove or freeze rows without going through the executor."),
 				 errhint("DROP EXTENSION pg_surgery first.")));
+}
 
-	/*
-	 * 1. The chain columns, the unique index the chain is walked through
-	 * (also by the trigger when it rebuilds a head), and the trigger.
-	 */
-	sql = psprintf("ALTER TABLE %s "
-				   "ADD COLUMN %s pg_catalog.int4, ADD COLUMN %s pg_catalog.int8, "
-				   "ADD COLUMN %s pg_catalog.timestamptz, ADD COLUMN %s pg_catalog.text, "
-				   "ADD COLUMN %s pg_catalog.text, ADD COLUMN %s pg_catalog.inet, "
-				   "ADD COLUMN %s pg_catalog.bytea, ADD COLUMN %s pg_catalog.bytea; "
-				   "CREATE UNIQUE INDEX ON %s (%s, %s); "
-				   "CREATE TRIGGER %s BEFORE INSERT ON %s "
-				   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.chain_row(); "
-				   "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s",
-				   name, HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
-				   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH,
-				   name, HA_COL_CHAIN, HA_COL_SEQ,
-				   quote_identifier(HA_TRIGGER_CHAIN), name,
-				   name, quote_identifier(HA_TRIGGER_CHAIN));
+/*
+ * Step 1: the chain columns, the unique index the chain is walked through
+ * (also by the trigger when it rebuilds a head), and the chain trigger.
+ */
+static void
+AddChainColumns(const char *name)
+{
+	char	   *sql = psprintf("ALTER TABLE %s "
+							   "ADD COLUMN %s pg_catalog.int4, ADD COLUMN %s pg_catalog.int8, "
+							   "ADD COLUMN %s pg_catalog.timestamptz, ADD COLUMN %s pg_catalog.text, "
+							   "ADD COLUMN %s pg_catalog.text, ADD COLUMN %s pg_catalog.inet, "
+							   "ADD COLUMN %s pg_catalog.bytea, ADD COLUMN %s pg_catalog.bytea; "
+							   "CREATE UNIQUE INDEX ON %s (%s, %s); "
+							   "CREATE TRIGGER %s BEFORE INSERT ON %s "
+							   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.chain_row(); "
+							   "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s",
+							   name, HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
+							   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH,
+							   name, HA_COL_CHAIN, HA_COL_SEQ,
+							   quote_identifier(HA_TRIGGER_CHAIN), name,
+							   name, quote_identifier(HA_TRIGGER_CHAIN));
+
 	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
+}
 
-	/* 2. The registry row, which the chain trigger reads. */
+/* Step 2: the registry row, which the chain trigger reads. */
+static void
+RegisterTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
+			  bool replica)
+{
+	Oid			argtypes[6] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID, UUIDOID, BOOLOID};
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = IntervalPGetDatum(retention);
 	values[2] = Int32GetDatum(chains);
@@ -312,55 +311,93 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 	HaRegistryChanged();
 	HaChainForgetTable(relid);
 	HaMarkDatabase(true);
+}
 
-	/* 3. Rows already there enter the chain, in their physical order. */
-	if (had_rows)
+/*
+ * Step 3: rows already there enter the chain, in their physical order, by
+ * one statement run as the table's owner under
+ * SECURITY_RESTRICTED_OPERATION: the rows pass through the owner's triggers
+ * (ENABLE ALWAYS or REPLICA ones fire under replica), CHECKs, index
+ * expressions and generated columns, which must never run with more rights
+ * than the owner has.  They are stamped with the caller as audit_role.
+ */
+static void
+MoveExistingRows(Oid relid, const char *name, Oid owner)
+{
+	char	   *cols = InsertableColumns(relid);
+	char	   *sql = psprintf("WITH old AS (DELETE FROM ONLY %s RETURNING %s) "
+							   "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE "
+							   "SELECT %s FROM old",
+							   name, cols, name, cols, cols);
+
+	ha_stamp_role = GetUserId();
+	PG_TRY();
 	{
-		char	   *cols = InsertableColumns(relid);
-
-		/*
-		 * One statement, run as the table's owner under
-		 * SECURITY_RESTRICTED_OPERATION: the rows pass through the owner's
-		 * triggers (ENABLE ALWAYS or REPLICA ones fire under replica),
-		 * CHECKs, index expressions and generated columns, which must never
-		 * run with more rights than the owner has.
-		 */
-		sql = psprintf("WITH old AS (DELETE FROM ONLY %s RETURNING %s) "
-					   "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE "
-					   "SELECT %s FROM old",
-					   name, cols, name, cols, cols);
-		ha_stamp_role = GetUserId();
-		PG_TRY();
-		{
-			(void) HaRunSql(sql, 0, NULL, NULL, NULL, owner, HA_SQL_REPLICA,
-							NULL, NULL);
-		}
-		PG_FINALLY();
-		{
-			ha_stamp_role = InvalidOid;
-		}
-		PG_END_TRY();
+		(void) HaRunSql(sql, 0, NULL, NULL, NULL, owner, HA_SQL_REPLICA, NULL, NULL);
 	}
+	PG_FINALLY();
+	{
+		ha_stamp_role = InvalidOid;
+	}
+	PG_END_TRY();
+}
 
-	/* 4. The guards, and NOT NULL now that every row is stamped. */
-	sql = psprintf("CREATE TRIGGER %s BEFORE UPDATE OR DELETE ON %s "
-				   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.guard_row(); "
-				   "CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
-				   "FOR EACH STATEMENT EXECUTE FUNCTION hipaa_audit.guard_truncate(); "
-				   "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s, "
-				   "ENABLE ALWAYS TRIGGER %s, "
-				   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
-				   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
-				   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
-				   "ALTER COLUMN %s SET NOT NULL",
-				   quote_identifier(HA_TRIGGER_ROW), name,
-				   quote_identifier(HA_TRIGGER_TRUNCATE), name,
-				   name, quote_identifier(HA_TRIGGER_ROW),
-				   quote_identifier(HA_TRIGGER_TRUNCATE),
-				   HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
-				   HA_COL_ROLE, HA_COL_PREV, HA_COL_HASH);
+/* Step 4: the guards, and NOT NULL now that every row is stamped. */
+static void
+InstallGuards(const char *name)
+{
+	char	   *sql = psprintf("CREATE TRIGGER %s BEFORE UPDATE OR DELETE ON %s "
+							   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.guard_row(); "
+							   "CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
+							   "FOR EACH STATEMENT EXECUTE FUNCTION hipaa_audit.guard_truncate(); "
+							   "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s, "
+							   "ENABLE ALWAYS TRIGGER %s, "
+							   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
+							   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
+							   "ALTER COLUMN %s SET NOT NULL, ALTER COLUMN %s SET NOT NULL, "
+							   "ALTER COLUMN %s SET NOT NULL",
+							   quote_identifier(HA_TRIGGER_ROW), name,
+							   quote_identifier(HA_TRIGGER_TRUNCATE), name,
+							   name, quote_identifier(HA_TRIGGER_ROW),
+							   quote_identifier(HA_TRIGGER_TRUNCATE),
+							   HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
+							   HA_COL_ROLE, HA_COL_PREV, HA_COL_HASH);
+
 	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
+}
 
+/*
+ * The work of protect() and protect_replica(); uuid is NULL for a new table
+ * identity, or the publisher's for a logical replica.
+ */
+static void
+ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
+			 bool replica)
+{
+	char	   *name;
+	bool		had_rows;
+	Oid			owner;
+
+	if (!OidIsValid(HaSchemaOid()))
+		elog(ERROR, "hipaa_audit is not installed in this database");
+	CheckProtectArguments(retention, chains);
+	HaCheckRelationExists(relid);
+
+	/*
+	 * Check the caller's right before taking the lock, so that nobody can
+	 * queue an AccessExclusiveLock on a table they may not protect.
+	 */
+	HaRequireOwnerOrAdmin(relid, "protect");
+	CheckTableForProtect(relid, replica, &had_rows, &owner);
+	name = HaRelDisplayName(relid);
+
+	AddChainColumns(name);
+	RegisterTable(relid, retention, chains, uuid, replica);
+	if (had_rows)
+		MoveExistingRows(relid, name, owner);
+	InstallGuards(name);
+
+	/* By OID: the name led where it meant (docs/attack-paths.md). */
 	HaCheckGuardsInPlace(relid);
 
 	ereport(LOG_SERVER_ONLY,

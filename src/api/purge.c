@@ -57,57 +57,37 @@
  * (HaParseNoteBody), so that each anchor found listed in its note is listed
  * on a chain line.  Reports through the callback; returns how many read.
  */
+typedef struct ReceiptsCheck
+{
+	void		(*report) (void *arg, int32 chain, int64 seq, const char *kind,
+						   const char *detail);
+	void	   *arg;
+	int64		checked;
+} ReceiptsCheck;
+
+static void
+CheckStoredReceipt(void *arg, int64 id, const HaNoteBody *nb pg_attribute_unused(),
+				   const char *problem)
+{
+	ReceiptsCheck *rc = (ReceiptsCheck *) arg;
+
+	rc->checked++;
+	if (problem != NULL)
+		rc->report(rc->arg, -1, -1, "receipt_malformed",
+				   psprintf("stored purge receipt " INT64_FORMAT " cannot be read: %s", id, problem));
+}
+
 int64
 HaCheckStoredReceipts(const pg_uuid_t *uuid,
 					  void (*report) (void *arg, int32 chain, int64 seq,
 									  const char *kind, const char *detail),
 					  void *arg)
 {
-	Oid			nsp = HaSchemaOid();
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(HA_TABLE_PURGE_RECEIPTS, nsp) : InvalidOid;
-	Relation	rel;
-	Snapshot	snap;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	HaNoteBody *nb;
-	char	   *uuidtext;
-	int64		checked = 0;
+	ReceiptsCheck rc = {report, arg, 0};
 
-	if (!OidIsValid(relid))
-		return 0;				/* a 0.1.0 schema: no purge ever ran */
-	nb = palloc(sizeof(HaNoteBody));
-	uuidtext = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) uuid)));
-	rel = table_open(relid, AccessShareLock);
-	snap = RegisterSnapshot(GetTransactionSnapshot());
-	scan = table_beginscan(rel, snap, 0, NULL);
-	slot = table_slot_create(rel, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		u = slot_getattr(slot, Anum_ha_purge_receipts_table_uuid, &isnull);
-		int64		id;
-		char	   *body;
-		char	   *problem;
-
-		CHECK_FOR_INTERRUPTS();
-		if (isnull || memcmp(DatumGetUUIDP(u)->data, uuid->data, UUID_LEN) != 0)
-			continue;
-		id = DatumGetInt64(slot_getattr(slot, Anum_ha_purge_receipts_id, &isnull));
-		body = HaNoteBodyOf(TextDatumGetCString(slot_getattr(slot, Anum_ha_purge_receipts_note, &isnull)));
-		checked++;
-		problem = body ? HaParseNoteBody(body, true, nb) :
-			pstrdup("it has no blank line before its signature");
-		if (problem == NULL && strcmp(nb->uuid, uuidtext) != 0)
-			problem = psprintf("its origin line names table identity %s", nb->uuid);
-		if (problem != NULL)
-			report(arg, -1, -1, "receipt_malformed",
-				   psprintf("stored purge receipt " INT64_FORMAT " cannot be read: %s", id, problem));
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	return checked;
+	/* A 0.1.0 schema has no receipts table: no purge ever ran. */
+	(void) HaScanStoredNotes(true, uuid, CheckStoredReceipt, &rc);
+	return rc.checked;
 }
 
 /* ----------------------------------------------------------------

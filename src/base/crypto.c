@@ -228,3 +228,20 @@ HaEd25519Verify(const uint8 pub[HA_ED25519_KEY_LEN], const uint8 *msg, size_t le
 	ERR_clear_error();
 	return rc == 1;
 }
+
+/* C2SP key ID: the first 4 bytes of SHA-256(name || 0x0A || 0x01 || pub). */
+void
+HaKeyId(const char *name, const uint8 *pub, uint8 id[4])
+{
+	size_t		nlen = strlen(name);
+	uint8	   *buf = palloc(nlen + 2 + HA_ED25519_KEY_LEN);
+	uint8		h[HA_HASH_LEN];
+
+	memcpy(buf, name, nlen);
+	buf[nlen] = '\n';
+	buf[nlen + 1] = HA_ED25519_ALG;
+	memcpy(buf + nlen + 2, pub, HA_ED25519_KEY_LEN);
+	HaSha256Once(buf, nlen + 2 + HA_ED25519_KEY_LEN, h);
+	memcpy(id, h, 4);
+	pfree(buf);
+}

@@ -23,29 +23,14 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 /* ----------------------------------------------------------------
  * Keys
  * ----------------------------------------------------------------
  */
-
-/* C2SP key ID: the first 4 bytes of SHA-256(name || 0x0A || 0x01 || pub). */
-static void
-HaKeyId(const char *name, const uint8 *pub, uint8 id[4])
-{
-	size_t		nlen = strlen(name);
-	uint8	   *buf = palloc(nlen + 2 + HA_ED25519_KEY_LEN);
-	uint8		h[HA_HASH_LEN];
-
-	memcpy(buf, name, nlen);
-	buf[nlen] = '\n';
-	buf[nlen + 1] = HA_ED25519_ALG;
-	memcpy(buf + nlen + 2, pub, HA_ED25519_KEY_LEN);
-	HaSha256Once(buf, nlen + 2 + HA_ED25519_KEY_LEN, h);
-	memcpy(id, h, 4);
-	pfree(buf);
-}
 
 static char *
 HaBase64(const uint8 *data, int len)
@@ -831,3 +816,65 @@ HaCheckNoteSignature(const HaSplitNote *sn, const char *name, const uint8 *id, c
 	return HaNoteFail(nc, "unknown_key", psprintf("the note has no signature by key %s", name));
 }
 
+
+/* ----------------------------------------------------------------
+ * Stored notes
+ * ----------------------------------------------------------------
+ */
+
+typedef struct StoredNoteScan
+{
+	bool		receipts;
+	const pg_uuid_t *uuid;
+	char	   *uuidtext;
+	HaNoteBody *nb;
+	HaStoredNoteFn fn;
+	void	   *arg;
+} StoredNoteScan;
+
+static bool
+StoredNoteRow(void *arg, TupleTableSlot *slot)
+{
+	StoredNoteScan *sn = (StoredNoteScan *) arg;
+	int			att_uuid = sn->receipts ? Anum_ha_purge_receipts_table_uuid : Anum_ha_checkpoints_table_uuid;
+	int			att_id = sn->receipts ? Anum_ha_purge_receipts_id : Anum_ha_checkpoints_id;
+	int			att_note = sn->receipts ? Anum_ha_purge_receipts_note : Anum_ha_checkpoints_note;
+	char	   *body;
+	char	   *problem;
+
+	if (slot->tts_isnull[att_uuid - 1] ||
+		memcmp(DatumGetUUIDP(slot->tts_values[att_uuid - 1])->data, sn->uuid->data, UUID_LEN) != 0)
+		return true;
+	body = HaNoteBodyOf(TextDatumGetCString(slot->tts_values[att_note - 1]));
+	problem = body ? HaParseNoteBody(body, sn->receipts, sn->nb) :
+		pstrdup("it has no blank line before its signature");
+	if (problem == NULL && strcmp(sn->nb->uuid, sn->uuidtext) != 0)
+		problem = psprintf("its origin line names table identity %s", sn->nb->uuid);
+	sn->fn(sn->arg, DatumGetInt64(slot->tts_values[att_id - 1]), sn->nb, problem);
+	return true;
+}
+
+/*
+ * Call fn for every stored checkpoint (or purge receipt) of a table, with
+ * its body parsed, or the reason it cannot be read; as the transaction's
+ * snapshot sees them.  Returns false when the table of such notes does not
+ * exist (an older schema).
+ */
+bool
+HaScanStoredNotes(bool receipts, const pg_uuid_t *uuid, HaStoredNoteFn fn, void *arg)
+{
+	StoredNoteScan sn;
+	Snapshot	snap = RegisterSnapshot(GetTransactionSnapshot());
+	bool		exists;
+
+	sn.receipts = receipts;
+	sn.uuid = uuid;
+	sn.uuidtext = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) uuid)));
+	sn.nb = palloc(sizeof(HaNoteBody));
+	sn.fn = fn;
+	sn.arg = arg;
+	exists = HaScanOwnTable(receipts ? HA_TABLE_PURGE_RECEIPTS : HA_TABLE_CHECKPOINTS,
+							snap, StoredNoteRow, &sn);
+	UnregisterSnapshot(snap);
+	return exists;
+}

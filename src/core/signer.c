@@ -88,23 +88,6 @@ HaUseSigningAgent(void)
 	return true;
 }
 
-/* C2SP key ID: the first 4 bytes of SHA-256(name || 0x0A || 0x01 || pub). */
-static void
-AgentKeyId(const char *name, const uint8 *pub, uint8 id[4])
-{
-	size_t		nlen = strlen(name);
-	uint8	   *buf = palloc(nlen + 2 + HA_ED25519_KEY_LEN);
-	uint8		h[HA_HASH_LEN];
-
-	memcpy(buf, name, nlen);
-	buf[nlen] = '\n';
-	buf[nlen + 1] = 0x01;
-	memcpy(buf + nlen + 2, pub, HA_ED25519_KEY_LEN);
-	HaSha256Once(buf, nlen + 2 + HA_ED25519_KEY_LEN, h);
-	memcpy(id, h, 4);
-	pfree(buf);
-}
-
 static void
 AgentTimedOut(void)
 {
@@ -330,7 +313,7 @@ AgentAsk(const char *request, size_t reqlen, const char *name,
 	if (!AgentUnbase64(p2 + 1, blob, sizeof(blob)) || blob[0] != 0x01)
 		Malformed("The agent's key is not base64 of an Ed25519 public key.");
 	memcpy(pub, blob + 1, HA_ED25519_KEY_LEN);
-	AgentKeyId(key, pub, computed);
+	HaKeyId(key, pub, computed);
 	if (memcmp(id, computed, 4) != 0)
 		Malformed("The agent's key ID does not match its name and key.");
 	if (strcmp(key, name) != 0)
@@ -375,7 +358,7 @@ HaAgentSign(const char *body, const char *name, uint8 sig[4 + HA_ED25519_SIG_LEN
 	sigtext = AgentAsk(request, strlen(request), name, pub, "to sign the note");
 	if (sigtext == NULL || !AgentUnbase64(sigtext, sig, 4 + HA_ED25519_SIG_LEN))
 		Malformed("The answer does not carry base64 of a key ID and an Ed25519 signature.");
-	AgentKeyId(name, pub, id);
+	HaKeyId(name, pub, id);
 	if (memcmp(sig, id, 4) != 0 ||
 		!HaEd25519Verify(pub, (const uint8 *) body, len, sig + 4))
 		ereport(ERROR,

@@ -1008,6 +1008,130 @@ CheckAlterSystem(AlterSystemStmt *stmt)
 }
 
 static void
+CheckAlterEnum(Node *parsetree)
+{
+		AlterEnumStmt *stmt = (AlterEnumStmt *) parsetree;
+
+		if (stmt->oldVal != NULL)
+		{
+			Oid			typid = typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName));
+			Oid			user = HaProtectedTableUsingType(typid);
+
+			if (OidIsValid(user))
+				RefuseTypeChange("RENAME VALUE of", typid, user);
+		}
+}
+
+static void
+CheckCreateTrig(Node *parsetree)
+{
+		CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
+		Oid			relid = LookupRel(stmt->relation);
+
+		/*
+		 * pg_restore recreates our triggers after the registry's rows
+		 * are back; that is allowed.  Replacing them, or giving their
+		 * names to another function, is not.
+		 */
+		if (HaIsProtected(relid) && HaIsOurTrigger(stmt->trigname) &&
+			(stmt->replace || !IsOurGuardFunction(stmt->funcname)))
+			HaRefuse(psprintf("replace trigger %s on", stmt->trigname),
+					 ProtectedName(relid), DDL_DETAIL, NULL);
+
+		/*
+		 * pg_restore recreating our triggers: the restored database
+		 * holds protected tables, so mark it (pg_dump without
+		 * --create does not carry database settings).  The registry
+		 * cache of the restoring session may not have seen the
+		 * restored registry rows yet, so the triggers themselves
+		 * are the sign.
+		 */
+		if (OidIsValid(relid) && HaIsOurTrigger(stmt->trigname) &&
+			IsOurGuardFunction(stmt->funcname) && !DatabaseMarked(MyDatabaseId))
+			HaMarkDatabase(true);
+		if (HaIsProtected(relid) && stmt->row &&
+			(stmt->timing & TRIGGER_TYPE_BEFORE) != 0 &&
+			(stmt->events & TRIGGER_TYPE_INSERT) != 0 &&
+			strcmp(stmt->trigname, HA_TRIGGER_CHAIN) > 0)
+			HaRefuse(psprintf("create BEFORE INSERT trigger \"%s\" on", stmt->trigname),
+					 ProtectedName(relid),
+					 psprintf("Triggers fire in name order; it would change rows after \"%s\" has hashed them.",
+							  HA_TRIGGER_CHAIN),
+					 psprintf("Give it a name that sorts before \"%s\".", HA_TRIGGER_CHAIN));
+		if (RelInOurSchema(relid))
+			RefuseOwn("CREATE TRIGGER on", "a table");
+}
+
+static void
+CheckRule(Node *parsetree)
+{
+		RuleStmt   *stmt = (RuleStmt *) parsetree;
+		Oid			relid = LookupRel(stmt->relation);
+
+		if (HaIsProtected(relid))
+			HaRefuse("CREATE RULE on", ProtectedName(relid),
+					 "A rule could redirect or suppress the inserts of an audit table.", NULL);
+		if (RelInOurSchema(relid))
+			RefuseOwn("CREATE RULE on", "a table");
+}
+
+static void
+CheckCreateFunction(Node *parsetree)
+{
+		CreateFunctionStmt *stmt = (CreateFunctionStmt *) parsetree;
+		char	   *fname;
+
+		if (InOurSchema(QualifiedNameGetCreationNamespace(stmt->funcname, &fname)))
+			RefuseOwn(stmt->replace ? "replace" : "create", psprintf("function %s", fname));
+}
+
+static void
+CheckAlterFunction(Node *parsetree)
+{
+		AlterFunctionStmt *stmt = (AlterFunctionStmt *) parsetree;
+		Oid			funcid = LookupFuncWithArgs(stmt->objtype, stmt->func, true);
+
+		if (OidIsValid(funcid) && InOurSchema(get_func_namespace(funcid)))
+			RefuseOwn("ALTER", "a function");
+}
+
+static void
+CheckView(Node *parsetree)
+{
+		ViewStmt   *stmt = (ViewStmt *) parsetree;
+
+		if (InOurSchema(RangeVarGetCreationNamespace(stmt->view)))
+			RefuseOwn(stmt->replace ? "replace" : "create", "a view in the schema");
+}
+
+static void
+CheckAlterObjectDepends(Node *parsetree)
+{
+		/*
+		 * An object marked as depending on an extension is dropped
+		 * with it: never a protected table, its triggers or indexes.
+		 */
+		AlterObjectDependsStmt *stmt = (AlterObjectDependsStmt *) parsetree;
+		Oid			relid = LookupRel(stmt->relation);
+
+		/* ALTER INDEX i DEPENDS ON: the index's table. */
+		if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_INDEX)
+			relid = IndexGetRelation(relid, true);
+
+		if (!OidIsValid(relid) && stmt->objectType == OBJECT_INDEX && stmt->object != NULL)
+		{
+			Oid			idx = LookupRel(makeRangeVarFromNameList(castNode(List, stmt->object)));
+
+			relid = OidIsValid(idx) ? IndexGetRelation(idx, true) : InvalidOid;
+		}
+		if (HaIsProtected(relid))
+			HaRefuse("mark as depending on an extension", psprintf("an object of %s", ProtectedName(relid)),
+					 "Dropping the extension would drop it with its protection.", NULL);
+		if (RelInOurSchema(relid))
+			RefuseOwn("mark as depending on an extension", "an object");
+}
+
+static void
 CheckUtility(Node *parsetree)
 {
 	switch (nodeTag(parsetree))
@@ -1016,18 +1140,7 @@ CheckUtility(Node *parsetree)
 			CheckAlterSystem((AlterSystemStmt *) parsetree);
 			break;
 		case T_AlterEnumStmt:
-			{
-				AlterEnumStmt *stmt = (AlterEnumStmt *) parsetree;
-
-				if (stmt->oldVal != NULL)
-				{
-					Oid			typid = typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName));
-					Oid			user = HaProtectedTableUsingType(typid);
-
-					if (OidIsValid(user))
-						RefuseTypeChange("RENAME VALUE of", typid, user);
-				}
-			}
+			CheckAlterEnum(parsetree);
 			break;
 		case T_TruncateStmt:
 			CheckTruncate((TruncateStmt *) parsetree);
@@ -1048,55 +1161,10 @@ CheckUtility(Node *parsetree)
 			CheckDrop((DropStmt *) parsetree);
 			break;
 		case T_CreateTrigStmt:
-			{
-				CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
-				Oid			relid = LookupRel(stmt->relation);
-
-				/*
-				 * pg_restore recreates our triggers after the registry's rows
-				 * are back; that is allowed.  Replacing them, or giving their
-				 * names to another function, is not.
-				 */
-				if (HaIsProtected(relid) && HaIsOurTrigger(stmt->trigname) &&
-					(stmt->replace || !IsOurGuardFunction(stmt->funcname)))
-					HaRefuse(psprintf("replace trigger %s on", stmt->trigname),
-							 ProtectedName(relid), DDL_DETAIL, NULL);
-
-				/*
-				 * pg_restore recreating our triggers: the restored database
-				 * holds protected tables, so mark it (pg_dump without
-				 * --create does not carry database settings).  The registry
-				 * cache of the restoring session may not have seen the
-				 * restored registry rows yet, so the triggers themselves
-				 * are the sign.
-				 */
-				if (OidIsValid(relid) && HaIsOurTrigger(stmt->trigname) &&
-					IsOurGuardFunction(stmt->funcname) && !DatabaseMarked(MyDatabaseId))
-					HaMarkDatabase(true);
-				if (HaIsProtected(relid) && stmt->row &&
-					(stmt->timing & TRIGGER_TYPE_BEFORE) != 0 &&
-					(stmt->events & TRIGGER_TYPE_INSERT) != 0 &&
-					strcmp(stmt->trigname, HA_TRIGGER_CHAIN) > 0)
-					HaRefuse(psprintf("create BEFORE INSERT trigger \"%s\" on", stmt->trigname),
-							 ProtectedName(relid),
-							 psprintf("Triggers fire in name order; it would change rows after \"%s\" has hashed them.",
-									  HA_TRIGGER_CHAIN),
-							 psprintf("Give it a name that sorts before \"%s\".", HA_TRIGGER_CHAIN));
-				if (RelInOurSchema(relid))
-					RefuseOwn("CREATE TRIGGER on", "a table");
-			}
+			CheckCreateTrig(parsetree);
 			break;
 		case T_RuleStmt:
-			{
-				RuleStmt   *stmt = (RuleStmt *) parsetree;
-				Oid			relid = LookupRel(stmt->relation);
-
-				if (HaIsProtected(relid))
-					HaRefuse("CREATE RULE on", ProtectedName(relid),
-							 "A rule could redirect or suppress the inserts of an audit table.", NULL);
-				if (RelInOurSchema(relid))
-					RefuseOwn("CREATE RULE on", "a table");
-			}
+			CheckRule(parsetree);
 			break;
 		case T_CreateStmt:
 			CheckCreateTable((CreateStmt *) parsetree);
@@ -1112,30 +1180,13 @@ CheckUtility(Node *parsetree)
 						 "Its functions remove or freeze rows without going through the executor.", NULL);
 			break;
 		case T_CreateFunctionStmt:
-			{
-				CreateFunctionStmt *stmt = (CreateFunctionStmt *) parsetree;
-				char	   *fname;
-
-				if (InOurSchema(QualifiedNameGetCreationNamespace(stmt->funcname, &fname)))
-					RefuseOwn(stmt->replace ? "replace" : "create", psprintf("function %s", fname));
-			}
+			CheckCreateFunction(parsetree);
 			break;
 		case T_AlterFunctionStmt:
-			{
-				AlterFunctionStmt *stmt = (AlterFunctionStmt *) parsetree;
-				Oid			funcid = LookupFuncWithArgs(stmt->objtype, stmt->func, true);
-
-				if (OidIsValid(funcid) && InOurSchema(get_func_namespace(funcid)))
-					RefuseOwn("ALTER", "a function");
-			}
+			CheckAlterFunction(parsetree);
 			break;
 		case T_ViewStmt:
-			{
-				ViewStmt   *stmt = (ViewStmt *) parsetree;
-
-				if (InOurSchema(RangeVarGetCreationNamespace(stmt->view)))
-					RefuseOwn(stmt->replace ? "replace" : "create", "a view in the schema");
-			}
+			CheckView(parsetree);
 			break;
 		case T_IndexStmt:
 			if (RelInOurSchema(LookupRel(((IndexStmt *) parsetree)->relation)))
@@ -1146,30 +1197,7 @@ CheckUtility(Node *parsetree)
 				RefuseOwn("CREATE POLICY on", "a table");
 			break;
 		case T_AlterObjectDependsStmt:
-			{
-				/*
-				 * An object marked as depending on an extension is dropped
-				 * with it: never a protected table, its triggers or indexes.
-				 */
-				AlterObjectDependsStmt *stmt = (AlterObjectDependsStmt *) parsetree;
-				Oid			relid = LookupRel(stmt->relation);
-
-				/* ALTER INDEX i DEPENDS ON: the index's table. */
-				if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_INDEX)
-					relid = IndexGetRelation(relid, true);
-
-				if (!OidIsValid(relid) && stmt->objectType == OBJECT_INDEX && stmt->object != NULL)
-				{
-					Oid			idx = LookupRel(makeRangeVarFromNameList(castNode(List, stmt->object)));
-
-					relid = OidIsValid(idx) ? IndexGetRelation(idx, true) : InvalidOid;
-				}
-				if (HaIsProtected(relid))
-					HaRefuse("mark as depending on an extension", psprintf("an object of %s", ProtectedName(relid)),
-							 "Dropping the extension would drop it with its protection.", NULL);
-				if (RelInOurSchema(relid))
-					RefuseOwn("mark as depending on an extension", "an object");
-			}
+			CheckAlterObjectDepends(parsetree);
 			break;
 		case T_CopyStmt:
 			CheckCopy((CopyStmt *) parsetree);

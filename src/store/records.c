@@ -38,6 +38,34 @@ typedef struct AnchorProbe
 	bool		found;
 } AnchorProbe;
 
+typedef struct AnchorScan
+{
+	const pg_uuid_t *uuid;
+	void		(*fn) (void *arg, int32 chain, int64 first, int64 last, const uint8 *hash);
+	void	   *arg;
+} AnchorScan;
+
+static bool
+AnchorRow(void *arg, TupleTableSlot *slot)
+{
+	AnchorScan *as = (AnchorScan *) arg;
+	bytea	   *h;
+
+	if (slot->tts_isnull[Anum_ha_purge_anchors_table_uuid - 1] ||
+		memcmp(DatumGetUUIDP(slot->tts_values[Anum_ha_purge_anchors_table_uuid - 1])->data,
+			   as->uuid->data, UUID_LEN) != 0 ||
+		slot->tts_isnull[Anum_ha_purge_anchors_anchor_hash - 1])
+		return true;
+	h = DatumGetByteaPP(slot->tts_values[Anum_ha_purge_anchors_anchor_hash - 1]);
+	if (VARSIZE_ANY_EXHDR(h) == HA_HASH_LEN)
+		as->fn(as->arg,
+			   DatumGetInt32(slot->tts_values[Anum_ha_purge_anchors_chain - 1]),
+			   DatumGetInt64(slot->tts_values[Anum_ha_purge_anchors_first_seq - 1]),
+			   DatumGetInt64(slot->tts_values[Anum_ha_purge_anchors_last_seq - 1]),
+			   (const uint8 *) VARDATA_ANY(h));
+	return true;
+}
+
 /*
  * Call fn for every anchor row of a table (by identity); the schema of 0.1.0
  * has no anchor table, which means no purge ever happened.
@@ -47,46 +75,9 @@ ScanAnchors(const pg_uuid_t *uuid, Snapshot snap,
 			void (*fn) (void *arg, int32 chain, int64 first, int64 last, const uint8 *hash),
 			void *arg)
 {
-	Oid			nsp = HaSchemaOid();
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(HA_TABLE_PURGE_ANCHORS, nsp) : InvalidOid;
-	Relation	rel;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	bool		own_snap = (snap == NULL);
+	AnchorScan	as = {uuid, fn, arg};
 
-	if (!OidIsValid(relid))
-		return;
-	if (own_snap)
-		snap = RegisterSnapshot(GetLatestSnapshot());
-	rel = table_open(relid, AccessShareLock);
-	scan = table_beginscan(rel, snap, 0, NULL);
-	slot = table_slot_create(rel, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		d;
-		bytea	   *h;
-
-		slot_getallattrs(slot);
-		if (slot->tts_isnull[Anum_ha_purge_anchors_table_uuid - 1] ||
-			memcmp(DatumGetUUIDP(slot->tts_values[Anum_ha_purge_anchors_table_uuid - 1])->data,
-				   uuid->data, UUID_LEN) != 0)
-			continue;
-		d = slot_getattr(slot, Anum_ha_purge_anchors_anchor_hash, &isnull);
-		h = isnull ? NULL : DatumGetByteaPP(d);
-		if (h == NULL || VARSIZE_ANY_EXHDR(h) != HA_HASH_LEN)
-			continue;
-		fn(arg,
-		   DatumGetInt32(slot->tts_values[Anum_ha_purge_anchors_chain - 1]),
-		   DatumGetInt64(slot->tts_values[Anum_ha_purge_anchors_first_seq - 1]),
-		   DatumGetInt64(slot->tts_values[Anum_ha_purge_anchors_last_seq - 1]),
-		   (const uint8 *) VARDATA_ANY(h));
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	if (own_snap)
-		UnregisterSnapshot(snap);
+	(void) HaScanOwnTable(HA_TABLE_PURGE_ANCHORS, snap, AnchorRow, &as);
 }
 
 static void

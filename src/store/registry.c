@@ -95,6 +95,29 @@ HaRegistryInit(void)
  * transaction's snapshot, so a following SET TRANSACTION ISOLATION LEVEL
  * still works.
  */
+/* One registry row into the cache. */
+static bool
+CacheRow(void *arg pg_attribute_unused(), TupleTableSlot *slot)
+{
+	Oid			relid;
+	HaProtectedEntry *entry;
+
+	if (slot->tts_isnull[Anum_ha_registry_relid - 1])
+		return true;
+	relid = DatumGetObjectId(slot->tts_values[Anum_ha_registry_relid - 1]);
+	entry = hash_search(ProtectedRels, &relid, HASH_ENTER, NULL);
+	if (!slot->tts_isnull[Anum_ha_registry_table_uuid - 1])
+		memcpy(&entry->uuid, DatumGetUUIDP(slot->tts_values[Anum_ha_registry_table_uuid - 1]),
+			   sizeof(pg_uuid_t));
+	else
+		memset(&entry->uuid, 0, sizeof(pg_uuid_t));
+	entry->chains = slot->tts_isnull[Anum_ha_registry_chains - 1] ? 1 :
+		DatumGetInt32(slot->tts_values[Anum_ha_registry_chains - 1]);
+	entry->replica = !slot->tts_isnull[Anum_ha_registry_replica - 1] &&
+		DatumGetBool(slot->tts_values[Anum_ha_registry_replica - 1]);
+	return true;
+}
+
 static void
 LoadProtected(void)
 {
@@ -116,45 +139,10 @@ LoadProtected(void)
 
 	if (OidIsValid(RegistryRelid))
 	{
-		Relation	rel = table_open(RegistryRelid, AccessShareLock);
 		Snapshot	snap = RegisterSnapshot(GetCatalogSnapshot(RegistryRelid));
-		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
-		TupleTableSlot *slot = table_slot_create(rel, NULL);
 
-		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-		{
-			bool		isnull;
-			Datum		d = slot_getattr(slot, Anum_ha_registry_relid, &isnull);
-
-			if (!isnull)
-			{
-				Oid			relid = DatumGetObjectId(d);
-				HaProtectedEntry *entry;
-				Datum		uuid;
-				Datum		chains;
-				bool		uuid_null;
-				bool		chains_null;
-
-				entry = hash_search(ProtectedRels, &relid, HASH_ENTER, NULL);
-				uuid = slot_getattr(slot, Anum_ha_registry_table_uuid, &uuid_null);
-				chains = slot_getattr(slot, Anum_ha_registry_chains, &chains_null);
-				if (!uuid_null)
-					memcpy(&entry->uuid, DatumGetUUIDP(uuid), sizeof(pg_uuid_t));
-				else
-					memset(&entry->uuid, 0, sizeof(pg_uuid_t));
-				entry->chains = chains_null ? 1 : DatumGetInt32(chains);
-				{
-					bool		rnull;
-					Datum		r = slot_getattr(slot, Anum_ha_registry_replica, &rnull);
-
-					entry->replica = !rnull && DatumGetBool(r);
-				}
-			}
-		}
-		ExecDropSingleTupleTableSlot(slot);
-		table_endscan(scan);
+		(void) HaScanOwnTable(HA_TABLE_REGISTRY, snap, CacheRow, NULL);
 		UnregisterSnapshot(snap);
-		table_close(rel, AccessShareLock);
 	}
 }
 
@@ -372,46 +360,41 @@ HaIsAuditAdmin(Oid roleid)
  * from the per-backend cache: a purge asks after waiting for the purge lock,
  * and must see a set_retention() that held it.
  */
+typedef struct RetentionRead
+{
+	Oid			relid;
+	Interval   *retention;
+	bool	   *locked;
+	bool		found;
+} RetentionRead;
+
+static bool
+RetentionRow(void *arg, TupleTableSlot *slot)
+{
+	RetentionRead *rr = (RetentionRead *) arg;
+
+	if (slot->tts_isnull[Anum_ha_registry_relid - 1] ||
+		DatumGetObjectId(slot->tts_values[Anum_ha_registry_relid - 1]) != rr->relid)
+		return true;
+	if (!slot->tts_isnull[Anum_ha_registry_retention - 1])
+	{
+		memcpy(rr->retention, DatumGetIntervalP(slot->tts_values[Anum_ha_registry_retention - 1]),
+			   sizeof(Interval));
+		rr->found = true;
+	}
+	if (rr->locked != NULL)
+		*rr->locked = !slot->tts_isnull[Anum_ha_registry_retention_locked - 1] &&
+			DatumGetBool(slot->tts_values[Anum_ha_registry_retention_locked - 1]);
+	return false;
+}
+
 bool
 HaRegistryRetention(Oid relid, Interval *retention, bool *locked)
 {
-	Relation	rel;
-	Snapshot	snap;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	bool		found = false;
+	RetentionRead rr = {relid, retention, locked, false};
 
-	EnsureLoaded();
-	if (!OidIsValid(RegistryRelid))
-		return false;
-	rel = table_open(RegistryRelid, AccessShareLock);
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	scan = table_beginscan(rel, snap, 0, NULL);
-	slot = table_slot_create(rel, NULL);
-	while (!found && table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		d = slot_getattr(slot, Anum_ha_registry_relid, &isnull);
-
-		if (isnull || DatumGetObjectId(d) != relid)
-			continue;
-		d = slot_getattr(slot, Anum_ha_registry_retention, &isnull);
-		if (!isnull)
-		{
-			memcpy(retention, DatumGetIntervalP(d), sizeof(Interval));
-			found = true;
-		}
-		if (locked != NULL)
-		{
-			d = slot_getattr(slot, Anum_ha_registry_retention_locked, &isnull);
-			*locked = !isnull && DatumGetBool(d);
-		}
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	return found;
+	(void) HaScanOwnTable(HA_TABLE_REGISTRY, NULL, RetentionRow, &rr);
+	return rr.found;
 }
 
 /*
@@ -438,74 +421,62 @@ HaMarkDatabase(bool on)
  * it is asked while a table owner drops a table, and the owner need
  * not be able to read the holds.
  */
+typedef struct HoldsRead
+{
+	const pg_uuid_t *uuid;
+	List	   *ids;			/* holds placed on the table (int64 *) */
+	int			released;
+} HoldsRead;
+
+static bool
+HoldRow(void *arg, TupleTableSlot *slot)
+{
+	HoldsRead  *hr = (HoldsRead *) arg;
+
+	if (!slot->tts_isnull[Anum_ha_legal_holds_table_uuid - 1] &&
+		memcmp(DatumGetUUIDP(slot->tts_values[Anum_ha_legal_holds_table_uuid - 1])->data,
+			   hr->uuid->data, UUID_LEN) == 0)
+	{
+		int64	   *p = palloc(sizeof(int64));
+
+		*p = DatumGetInt64(slot->tts_values[Anum_ha_legal_holds_id - 1]);
+		hr->ids = lappend(hr->ids, p);
+	}
+	return true;
+}
+
+static bool
+ReleaseRow(void *arg, TupleTableSlot *slot)
+{
+	HoldsRead  *hr = (HoldsRead *) arg;
+	int64		id = DatumGetInt64(slot->tts_values[Anum_ha_hold_releases_hold_id - 1]);
+	ListCell   *lc;
+
+	foreach(lc, hr->ids)
+		if (*(int64 *) lfirst(lc) == id)
+			hr->released++;
+	return true;
+}
+
 bool
 HaTableHeld(Oid relid)
 {
 	const HaProtectedEntry *entry = HaLookupProtected(relid);
-	Oid			holdsid;
-	Oid			releasesid;
-	Relation	rel;
+	HoldsRead	hr;
 	Snapshot	snap;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	List	   *ids = NIL;
-	bool		held;
 
 	if (entry == NULL)
 		return false;
-	holdsid = get_relname_relid(HA_TABLE_LEGAL_HOLDS, HaSchemaOid());
-	releasesid = get_relname_relid(HA_TABLE_HOLD_RELEASES, HaSchemaOid());
-	if (!OidIsValid(holdsid) || !OidIsValid(releasesid))
-		return false;
+	hr.uuid = &entry->uuid;
+	hr.ids = NIL;
+	hr.released = 0;
 
 	/* Latest: a hold committed while the caller waited for its lock counts. */
 	snap = RegisterSnapshot(GetLatestSnapshot());
-	rel = table_open(holdsid, AccessShareLock);
-	scan = table_beginscan(rel, snap, 0, NULL);
-	slot = table_slot_create(rel, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		u = slot_getattr(slot, Anum_ha_legal_holds_table_uuid, &isnull);
-
-		if (!isnull && memcmp(DatumGetUUIDP(u)->data, entry->uuid.data, UUID_LEN) == 0)
-		{
-			Datum		id = slot_getattr(slot, Anum_ha_legal_holds_id, &isnull);
-			int64	   *p = palloc(sizeof(int64));
-
-			*p = DatumGetInt64(id);
-			ids = lappend(ids, p);
-		}
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-
-	held = (ids != NIL);
-	if (held)
-	{
-		int			released = 0;
-
-		rel = table_open(releasesid, AccessShareLock);
-		scan = table_beginscan(rel, snap, 0, NULL);
-		slot = table_slot_create(rel, NULL);
-		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-		{
-			bool		isnull;
-			int64		id = DatumGetInt64(slot_getattr(slot, Anum_ha_hold_releases_hold_id, &isnull));
-			ListCell   *lc;
-
-			foreach(lc, ids)
-				if (*(int64 *) lfirst(lc) == id)
-					released++;
-		}
-		ExecDropSingleTupleTableSlot(slot);
-		table_endscan(scan);
-		table_close(rel, AccessShareLock);
-		held = released < list_length(ids);
-	}
+	if (HaScanOwnTable(HA_TABLE_LEGAL_HOLDS, snap, HoldRow, &hr) && hr.ids != NIL)
+		(void) HaScanOwnTable(HA_TABLE_HOLD_RELEASES, snap, ReleaseRow, &hr);
 	UnregisterSnapshot(snap);
-	return held;
+	return hr.released < list_length(hr.ids);
 }
 
 
