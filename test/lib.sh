@@ -2,8 +2,15 @@
 # needed, build and install the extension, and run a throwaway PostgreSQL as
 # an unprivileged user.  Sourced, not run.
 
-PG_MAJOR=${PG_MAJOR:-15}
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# PG_CONFIG=/path/to/pg_config selects another installed PostgreSQL (its
+# bindir, major version and install directories); without it, Debian's 15.
+if [ -n "${PG_CONFIG:-}" ]; then
+	PG_BIN=$("$PG_CONFIG" --bindir)
+	PG_MAJOR=$("$PG_CONFIG" --version | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')
+else
+	PG_MAJOR=${PG_MAJOR:-15}
+	PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+fi
 HA_USER=${HA_USER:-hipaa_audit_test}
 
 # Debian packages the build, the demo and the tests need.
@@ -97,7 +104,8 @@ as_test_user() {
 		"$@"
 	else
 		runuser -u "$HA_USER" -- env -i HOME="$(getent passwd "$HA_USER" | cut -d: -f6)" \
-			PATH="$PG_BIN:/usr/local/bin:/usr/bin:/bin" LANG=C.UTF-8 CI="${CI:-}" "$@"
+			PATH="$PG_BIN:/usr/local/bin:/usr/bin:/bin" LANG=C.UTF-8 CI="${CI:-}" \
+			${PG_CONFIG:+PG_CONFIG="$PG_CONFIG"} "$@"
 	fi
 }
 
