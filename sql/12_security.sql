@@ -227,6 +227,9 @@ DROP INDEX regress_sec.indexed_audit_chain_audit_seq_idx;
 CREATE UNIQUE INDEX indexed_desc ON regress_sec.indexed (audit_chain DESC, audit_seq DESC);
 INSERT INTO regress_sec.indexed VALUES (1);
 \echo :LAST_ERROR_SQLSTATE
+-- One condition, one SQLSTATE, wherever the chain index is needed.
+SELECT rows_removed FROM hipaa_audit.purge_expired('regress_sec.indexed', dry_run => true);
+\echo :LAST_ERROR_SQLSTATE
 CREATE UNIQUE INDEX indexed_partial ON regress_sec.indexed (audit_chain, audit_seq) WHERE audit_seq < 3;
 INSERT INTO regress_sec.indexed VALUES (1);
 CREATE UNIQUE INDEX indexed_ok ON regress_sec.indexed (audit_chain, audit_seq);

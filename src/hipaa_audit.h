@@ -285,7 +285,12 @@ extern void HaRowHash(HaShape *shape, const pg_uuid_t *uuid, int32 chain,
 extern void HaCheckEncodable(Relation rel);
 extern void HaCheckColumnType(Relation rel, const char *colname, Oid typid);
 extern bool HaIsChainIndex(Oid indexid);
-extern Oid	HaChainIndexOf(Relation rel, bool require_unique);
+typedef enum HaChainIndexNeed
+{
+	HA_CHAIN_INDEX_UNIQUE,		/* the unique one: writers, purge */
+	HA_CHAIN_INDEX_ANY			/* any that orders the same: verify() */
+} HaChainIndexNeed;
+extern Oid	HaChainIndex(Relation rel, HaChainIndexNeed need);
 extern bool HaIsChainColumnName(const char *name);
 
 /* core/reach.c */

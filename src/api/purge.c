@@ -397,12 +397,7 @@ purge_expired(PG_FUNCTION_ARGS)
 	cutoff = HaRetentionCutoff(relid, &retention);
 	rel = table_open(relid, lockmode);
 	shape = HaGetShape(rel);
-	idxoid = HaChainIndexOf(rel, true);
-	if (!OidIsValid(idxoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("protected table %s lacks its unique index on (%s, %s)",
-						name, HA_COL_CHAIN, HA_COL_SEQ)));
+	idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_UNIQUE);
 	idx = index_open(idxoid, AccessShareLock);
 	/* After the lock: a purge that ran meanwhile is seen, with its anchors. */
 	snap = RegisterSnapshot(GetLatestSnapshot());

@@ -154,83 +154,147 @@ CheckAnchorReceipts(const HaProtectedEntry *entry, VerifyState *st)
 						bad));
 }
 
-static void
-VerifyTable(Oid relid, VerifyState *st)
+/* Where the walk through the chain index stands. */
+typedef struct ChainWalk
 {
 	const HaProtectedEntry *entry;
-	Relation	rel;
-	Relation	idx;
 	HaShape    *shape;
-	Oid			idxoid;
-	Snapshot	snap;
-	IndexScanDesc scan;
-	TableScanDesc hscan;
-	TupleTableSlot *slot;
-	MemoryContext rowcxt;
-	MemoryContext old;
-	int32		cur_chain = -1;
-	int64		last_seq = 0;
-	uint8		last_hash[HA_HASH_LEN];
-	uint8		zero[HA_HASH_LEN];
-	bool		have_last = false;
-	HaVerifyProgress *progress;
-	HaAnchor   *anchors;
+	HaAnchor   *anchors;		/* per chain: where a lawful purge left it */
+	int32		cur_chain;		/* the chain being walked, -1 before the first */
+	int64		last_seq;		/* the previous row's position (or anchor's) */
+	uint8		last_hash[HA_HASH_LEN]; /* and its hash ... */
+	bool		have_last;		/* ... when that can be checked against */
+} ChainWalk;
 
-	HaCheckRelationExists(relid);
-	entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
-	CheckCanVerify(relid);
+/* verify_progress(): this backend's slot, filled in; NULL if there is none. */
+static HaVerifyProgress *
+ProgressStart(Relation rel)
+{
+	HaVerifyProgress *progress = HaProgressSlot();
 
-	memset(zero, 0, sizeof(zero));
-	rel = table_open(relid, AccessShareLock);
-	shape = HaGetShape(rel);
-	idxoid = HaChainIndexOf(rel, true);
-	if (!OidIsValid(idxoid))
-	{
-		/* Someone replaced it; walk a non-unique one, and say so. */
-		idxoid = HaChainIndexOf(rel, false);
-		if (!OidIsValid(idxoid))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("protected table %s has lost its index on (%s, %s)",
-							HaRelDisplayName(relid), HA_COL_CHAIN, HA_COL_SEQ),
-					 errdetail("hipaa_audit never drops it while the table holds rows; someone bypassed the extension."),
-					 errhint("Recreate it with CREATE UNIQUE INDEX ON %s (%s, %s), then verify again.",
-							 HaRelDisplayName(relid), HA_COL_CHAIN, HA_COL_SEQ)));
-		Report(st, -1, -1, "malformed",
-			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
-	}
-	idx = index_open(idxoid, AccessShareLock);
-	snap = RegisterSnapshot(GetTransactionSnapshot());
-	anchors = HaLoadAnchors(&entry->uuid, snap);
-	slot = table_slot_create(rel, NULL);
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit verify row",
-								   ALLOCSET_DEFAULT_SIZES);
-
-	progress = HaProgressSlot();
 	if (progress != NULL)
 	{
 		progress->pid = 0;
 		pg_write_barrier();
-		progress->relid = relid;
+		progress->relid = RelationGetRelid(rel);
 		progress->started = GetCurrentTimestamp();
 		progress->rows_estimated = (int64) Max(rel->rd_rel->reltuples, 0);
 		pg_atomic_write_u64(&progress->rows_checked, 0);
 		pg_write_barrier();
-		progress->pid = MyProcPid;	/* cleared below, or at abort (chain.c) */
+		progress->pid = MyProcPid;	/* cleared at the end, or at abort (chain.c) */
+	}
+	return progress;
+}
+
+/* The first row of a chain: start from zero, or from its purge anchor. */
+static void
+StartChain(ChainWalk *w, VerifyState *st, int32 chain, int64 seq)
+{
+	w->cur_chain = chain;
+	w->last_seq = 0;
+	memset(w->last_hash, 0, HA_HASH_LEN);
+	if (chain >= 0 && chain < HA_MAX_CHAINS && w->anchors[chain].seq > 0)
+	{
+		w->last_seq = w->anchors[chain].seq;
+		memcpy(w->last_hash, w->anchors[chain].hash, HA_HASH_LEN);
+	}
+	w->have_last = true;
+	st->chains_seen++;
+	if (chain < 0 || chain >= w->entry->chains)
+		Report(st, chain, seq, "bad_chain",
+			   psprintf("the table has chains 0 to %d", w->entry->chains - 1));
+}
+
+/*
+ * One row in chain order: its position against the previous row's (and the
+ * purge anchor), its link, and its hash recomputed from its content.
+ */
+static void
+CheckRow(ChainWalk *w, VerifyState *st, TupleTableSlot *slot)
+{
+	HaShape    *shape = w->shape;
+	int32		chain;
+	int64		seq;
+	uint8		prev[HA_HASH_LEN];
+	uint8		stored[HA_HASH_LEN];
+	uint8		computed[HA_HASH_LEN];
+	bool		have_prev;
+	bool		have_stored;
+
+	if (slot->tts_isnull[shape->att_chain - 1] || slot->tts_isnull[shape->att_seq - 1])
+	{
+		Report(st, -1, -1, "malformed", "a row has NULL in audit_chain or audit_seq");
+		return;
+	}
+	chain = DatumGetInt32(slot->tts_values[shape->att_chain - 1]);
+	seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
+	have_prev = HaSlotHash(slot, shape->att_prev, prev);
+	have_stored = HaSlotHash(slot, shape->att_hash, stored);
+
+	if (chain != w->cur_chain)
+		StartChain(w, st, chain, seq);
+
+	if (chain >= 0 && chain < HA_MAX_CHAINS && seq <= w->anchors[chain].seq)
+	{
+		Report(st, chain, seq, "purged_row_present",
+			   psprintf("a purge receipt says positions up to " INT64_FORMAT " were removed, but this row is in the table",
+						w->anchors[chain].seq));
+		return;
+	}
+	if (seq == w->last_seq)
+	{
+		Report(st, chain, seq, "duplicate", "another row has the same chain position");
+		return;
+	}
+	if (seq != w->last_seq + 1)
+	{
+		if (w->last_seq + 1 == seq - 1)
+			Report(st, chain, w->last_seq + 1, "gap",
+				   psprintf("row at position " INT64_FORMAT " is missing", w->last_seq + 1));
+		else
+			Report(st, chain, w->last_seq + 1, "gap",
+				   psprintf("rows at positions " INT64_FORMAT " to " INT64_FORMAT " are missing",
+							w->last_seq + 1, seq - 1));
+		w->have_last = false;	/* the link to the missing row cannot be checked */
 	}
 
+	if (!have_prev || !have_stored)
+		Report(st, chain, seq, "malformed",
+			   "audit_prev_hash or audit_hash is NULL or not 32 bytes");
+	else
+	{
+		if (w->have_last && memcmp(prev, w->last_hash, HA_HASH_LEN) != 0)
+			Report(st, chain, seq, "broken_link",
+				   psprintf("audit_prev_hash %s does not match the previous row's audit_hash %s",
+							HaHex(prev, HA_HASH_LEN), HaHex(w->last_hash, HA_HASH_LEN)));
+		HaRowHash(shape, &w->entry->uuid, chain, seq, prev,
+				  slot->tts_values, slot->tts_isnull, computed);
+		if (memcmp(computed, stored, HA_HASH_LEN) != 0)
+			Report(st, chain, seq, "hash_mismatch",
+				   "the row's content differs from what was hashed when it was inserted");
+	}
+
+	w->last_seq = seq;
+	w->have_last = have_stored;
+	if (have_stored)
+		memcpy(w->last_hash, stored, HA_HASH_LEN);
+}
+
+/* Every row in chain order, through the chain index. */
+static void
+WalkChains(Relation rel, Relation idx, Snapshot snap, TupleTableSlot *slot,
+		   ChainWalk *w, VerifyState *st, HaVerifyProgress *progress)
+{
+	IndexScanDesc scan;
+	MemoryContext rowcxt;
+	MemoryContext old;
+
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit verify row",
+								   ALLOCSET_DEFAULT_SIZES);
 	scan = index_beginscan(rel, idx, snap, 0, 0);
 	index_rescan(scan, NULL, 0, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		int32		chain;
-		int64		seq;
-		uint8		prev[HA_HASH_LEN];
-		uint8		stored[HA_HASH_LEN];
-		uint8		computed[HA_HASH_LEN];
-		bool		have_prev;
-		bool		have_stored;
-
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(rowcxt);
 		old = MemoryContextSwitchTo(rowcxt);
@@ -238,111 +302,75 @@ VerifyTable(Oid relid, VerifyState *st)
 		st->rows_checked++;
 		if (progress != NULL && (st->rows_checked & 1023) == 0)
 			pg_atomic_write_u64(&progress->rows_checked, st->rows_checked);
-
-		if (slot->tts_isnull[shape->att_chain - 1] || slot->tts_isnull[shape->att_seq - 1])
-		{
-			Report(st, -1, -1, "malformed", "a row has NULL in audit_chain or audit_seq");
-			MemoryContextSwitchTo(old);
-			continue;
-		}
-		chain = DatumGetInt32(slot->tts_values[shape->att_chain - 1]);
-		seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
-		have_prev = HaSlotHash(slot, shape->att_prev, prev);
-		have_stored = HaSlotHash(slot, shape->att_hash, stored);
-
-		if (chain != cur_chain)
-		{
-			cur_chain = chain;
-			last_seq = 0;
-			memcpy(last_hash, zero, HA_HASH_LEN);
-			/* After a lawful purge the chain starts from its anchor. */
-			if (chain >= 0 && chain < HA_MAX_CHAINS && anchors[chain].seq > 0)
-			{
-				last_seq = anchors[chain].seq;
-				memcpy(last_hash, anchors[chain].hash, HA_HASH_LEN);
-			}
-			have_last = true;
-			st->chains_seen++;
-			if (chain < 0 || chain >= entry->chains)
-				Report(st, chain, seq, "bad_chain",
-					   psprintf("the table has chains 0 to %d", entry->chains - 1));
-		}
-
-		if (chain >= 0 && chain < HA_MAX_CHAINS && seq <= anchors[chain].seq)
-		{
-			Report(st, chain, seq, "purged_row_present",
-				   psprintf("a purge receipt says positions up to " INT64_FORMAT " were removed, but this row is in the table",
-							anchors[chain].seq));
-			MemoryContextSwitchTo(old);
-			continue;
-		}
-		if (seq == last_seq)
-		{
-			Report(st, chain, seq, "duplicate", "another row has the same chain position");
-			MemoryContextSwitchTo(old);
-			continue;
-		}
-		if (seq != last_seq + 1)
-		{
-			if (last_seq + 1 == seq - 1)
-				Report(st, chain, last_seq + 1, "gap",
-					   psprintf("row at position " INT64_FORMAT " is missing", last_seq + 1));
-			else
-				Report(st, chain, last_seq + 1, "gap",
-					   psprintf("rows at positions " INT64_FORMAT " to " INT64_FORMAT " are missing",
-								last_seq + 1, seq - 1));
-			have_last = false;	/* the link to the missing row cannot be checked */
-		}
-
-		if (!have_prev || !have_stored)
-			Report(st, chain, seq, "malformed",
-				   "audit_prev_hash or audit_hash is NULL or not 32 bytes");
-		else
-		{
-			if (have_last && memcmp(prev, last_hash, HA_HASH_LEN) != 0)
-				Report(st, chain, seq, "broken_link",
-					   psprintf("audit_prev_hash %s does not match the previous row's audit_hash %s",
-								HaHex(prev, HA_HASH_LEN), HaHex(last_hash, HA_HASH_LEN)));
-			HaRowHash(shape, &entry->uuid, chain, seq, prev,
-					  slot->tts_values, slot->tts_isnull, computed);
-			if (memcmp(computed, stored, HA_HASH_LEN) != 0)
-				Report(st, chain, seq, "hash_mismatch",
-					   "the row's content differs from what was hashed when it was inserted");
-		}
-
-		last_seq = seq;
-		if (have_stored)
-		{
-			memcpy(last_hash, stored, HA_HASH_LEN);
-			have_last = true;
-		}
-		else
-			have_last = false;
+		CheckRow(w, st, slot);
 		MemoryContextSwitchTo(old);
 	}
 	index_endscan(scan);
+	MemoryContextDelete(rowcxt);
+}
 
-	/* Rows the index does not reach are rows verification would miss. */
-	hscan = table_beginscan(rel, snap, 0, NULL);
+/* All rows, by a plain scan: to compare with the rows the index reached. */
+static void
+CountHeapRows(Relation rel, Snapshot snap, TupleTableSlot *slot,
+			  VerifyState *st)
+{
+	TableScanDesc hscan = table_beginscan(rel, snap, 0, NULL);
+
 	while (table_scan_getnextslot(hscan, ForwardScanDirection, slot))
 	{
 		CHECK_FOR_INTERRUPTS();
 		st->heap_rows++;
 	}
 	table_endscan(hscan);
+}
+
+/*
+ * verify() of one table: the chains, the stored checkpoints (rows deleted
+ * from the end, history rewritten before a checkpoint), the purge anchors
+ * against their receipts, then rows outside the index.
+ */
+static void
+VerifyTable(Oid relid, VerifyState *st)
+{
+	Relation	rel;
+	Relation	idx;
+	Oid			idxoid;
+	Snapshot	snap;
+	TupleTableSlot *slot;
+	HaVerifyProgress *progress;
+	ChainWalk	walk;
+
+	memset(&walk, 0, sizeof(walk));
+	HaCheckRelationExists(relid);
+	walk.entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
+	CheckCanVerify(relid);
+
+	rel = table_open(relid, AccessShareLock);
+	walk.shape = HaGetShape(rel);
+	walk.cur_chain = -1;
+	idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
+	if (!HaIsChainIndex(idxoid))	/* someone replaced it: walk it, say so */
+		Report(st, -1, -1, "malformed",
+			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
+	idx = index_open(idxoid, AccessShareLock);
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	walk.anchors = HaLoadAnchors(&walk.entry->uuid, snap);
+	slot = table_slot_create(rel, NULL);
+
+	progress = ProgressStart(rel);
+	WalkChains(rel, idx, snap, slot, &walk, st, progress);
+	CountHeapRows(rel, snap, slot, st);
 	if (progress != NULL)
 		progress->pid = 0;
-	/* Rows deleted from the end, or history rewritten before a checkpoint. */
 	(void) HaCheckStoredCheckpoints(relid, ReportStoredNote, st);
-	CheckAnchorReceipts(entry, st);
-
+	CheckAnchorReceipts(walk.entry, st);
+	/* Rows the index does not reach are rows verification would miss. */
 	if (st->heap_rows != st->rows_checked)
 		Report(st, -1, -1, "unindexed_rows",
 			   psprintf("the table holds " INT64_FORMAT " rows but the chain index reaches " INT64_FORMAT,
 						st->heap_rows, st->rows_checked));
 
 	ExecDropSingleTupleTableSlot(slot);
-	MemoryContextDelete(rowcxt);
 	UnregisterSnapshot(snap);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);

@@ -300,7 +300,7 @@ static void
 RebuildHead(Relation rel, int32 chain, int64 *seq, uint8 *hash)
 {
 	HaShape    *shape = HaGetShape(rel);
-	Oid			idxoid = HaChainIndexOf(rel, true);
+	Oid			idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_UNIQUE);
 	Relation	idx;
 	Snapshot	snap;
 	IndexScanDesc scan;
@@ -309,11 +309,6 @@ RebuildHead(Relation rel, int32 chain, int64 *seq, uint8 *hash)
 
 	*seq = 0;
 	memset(hash, 0, HA_HASH_LEN);
-	if (!OidIsValid(idxoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("protected table %s lacks its unique index on (%s, %s)",
-						HaRelDisplayName(RelationGetRelid(rel)), HA_COL_CHAIN, HA_COL_SEQ)));
 
 	idx = index_open(idxoid, AccessShareLock);
 	snap = RegisterSnapshot(GetLatestSnapshot());
@@ -491,18 +486,16 @@ ChainIndex(Relation rel, AttrNumber att_chain, AttrNumber att_seq,
 }
 
 /*
- * The (audit_chain, audit_seq) btree index of a protected table: the unique
- * one protect() made, or, for verification after someone replaced it, any.
+ * The (audit_chain, audit_seq) btree indexes of a protected table, looked up
+ * once: the unique one protect() made, and any, for verify() after someone
+ * replaced it.  Kept with the shape: creating, dropping or validating an
+ * index invalidates the table's relcache entry, and with it the shape.
  */
-Oid
-HaChainIndexOf(Relation rel, bool require_unique)
+static Oid
+ChainIndexOf(Relation rel, HaChainIndexNeed need)
 {
 	HaShape    *shape = HaGetShape(rel);
 
-	/*
-	 * Kept with the shape: creating, dropping or validating an index
-	 * invalidates the table's relcache entry, and with it the shape.
-	 */
 	if (!shape->index_known)
 	{
 		shape->index_unique = ChainIndex(rel, shape->att_chain, shape->att_seq, true);
@@ -510,7 +503,39 @@ HaChainIndexOf(Relation rel, bool require_unique)
 			ChainIndex(rel, shape->att_chain, shape->att_seq, false);
 		shape->index_known = true;
 	}
-	return require_unique ? shape->index_unique : shape->index_any;
+	return need == HA_CHAIN_INDEX_UNIQUE ? shape->index_unique : shape->index_any;
+}
+
+/*
+ * The chain index of a protected table, for every reader and writer of its
+ * chains: the unique one (writers, purge, confirmation) or, for verify(),
+ * any that orders the same way.  None is an error with one SQLSTATE,
+ * data_corrupted: hipaa_audit never drops it from a table that holds rows
+ * (an empty table may lose it and get it back), so a table without one was
+ * changed behind the extension's back.
+ */
+Oid
+HaChainIndex(Relation rel, HaChainIndexNeed need)
+{
+	Oid			idxoid = ChainIndexOf(rel, need);
+	const char *name;
+
+	if (OidIsValid(idxoid))
+		return idxoid;
+	name = HaRelDisplayName(RelationGetRelid(rel));
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 need == HA_CHAIN_INDEX_UNIQUE ?
+			 errmsg("protected table %s lacks its unique index on (%s, %s)",
+					name, HA_COL_CHAIN, HA_COL_SEQ) :
+			 errmsg("protected table %s has lost its index on (%s, %s)",
+					name, HA_COL_CHAIN, HA_COL_SEQ),
+			 errdetail("hipaa_audit never drops it while the table holds rows; "
+					   "only a full, ascending, unique btree index on the two "
+					   "columns serves the chains."),
+			 errhint("Recreate it with CREATE UNIQUE INDEX ON %s (%s, %s).",
+					 name, HA_COL_CHAIN, HA_COL_SEQ)));
+	return InvalidOid;			/* keep the compiler quiet */
 }
 
 /* Is this the unique (audit_chain, audit_seq) index of its table? */
@@ -524,7 +549,7 @@ HaIsChainIndex(Oid indexid)
 	if (!OidIsValid(tableid))
 		return false;
 	rel = table_open(tableid, AccessShareLock);
-	chainidx = HaChainIndexOf(rel, true);
+	chainidx = ChainIndexOf(rel, HA_CHAIN_INDEX_UNIQUE);
 	table_close(rel, AccessShareLock);
 	return chainidx == indexid;
 }
@@ -534,18 +559,13 @@ static bool
 RowPresent(Oid relid, int32 chain, int64 seq)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	Oid			idxoid = HaChainIndexOf(rel, true);
+	Oid			idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_UNIQUE);
 	Relation	idx;
 	IndexScanDesc scan;
 	ScanKeyData keys[2];
 	TupleTableSlot *slot;
 	bool		found;
 
-	if (!OidIsValid(idxoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("protected table %s lacks its unique index on (%s, %s)",
-						HaRelDisplayName(relid), HA_COL_CHAIN, HA_COL_SEQ)));
 	idx = index_open(idxoid, AccessShareLock);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
@@ -803,7 +823,7 @@ bool
 HaChainFindRow(Relation rel, int32 chain, int64 seq, int64 *seq_out, uint8 *hash)
 {
 	HaShape    *shape = HaGetShape(rel);
-	Oid			idxoid = HaChainIndexOf(rel, false);
+	Oid			idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
 	Relation	idx;
 	Snapshot	snap;
 	IndexScanDesc scan;
@@ -811,11 +831,6 @@ HaChainFindRow(Relation rel, int32 chain, int64 seq, int64 *seq_out, uint8 *hash
 	TupleTableSlot *slot;
 	bool		found = false;
 
-	if (!OidIsValid(idxoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("protected table %s has lost its index on (%s, %s)",
-						HaRelDisplayName(RelationGetRelid(rel)), HA_COL_CHAIN, HA_COL_SEQ)));
 	idx = index_open(idxoid, AccessShareLock);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(rel, NULL);
