@@ -78,6 +78,25 @@ CREATE TABLE ch_bad3 (audit_hash bytea);
 SELECT hipaa_audit.protect('ch_bad3');
 CREATE TABLE ch_ok (mood ch_mood, moods_text text[], f float8[]);
 SELECT hipaa_audit.protect('ch_ok');
+-- Types whose OIDs initdb assigns (not PostgreSQL's catalog data) differ
+-- between major versions: refused wherever the binary form embeds the OID
+-- (array elements, composite fields); a domain's own value embeds none.
+CREATE TABLE ch_bad4 (n information_schema.cardinal_number[]);
+SELECT hipaa_audit.protect('ch_bad4');
+CREATE TABLE ch_bad5 (c information_schema.columns);
+SELECT hipaa_audit.protect('ch_bad5');
+CREATE TYPE ch_wrap AS (id int, n information_schema.cardinal_number);
+CREATE TABLE ch_bad6 (w ch_wrap);
+SELECT hipaa_audit.protect('ch_bad6');
+SELECT count(*) AS protected_bad FROM hipaa_audit.protected_tables
+  WHERE table_name IN ('ch_bad4', 'ch_bad5', 'ch_bad6');
+CREATE TABLE ch_ok2 (n information_schema.cardinal_number, w int4[]);
+SELECT hipaa_audit.protect('ch_ok2');
+ALTER TABLE ch_ok2 ADD COLUMN s information_schema.sql_identifier[];
+\echo :LAST_ERROR_SQLSTATE
+SELECT attname FROM pg_attribute WHERE attrelid = 'ch_ok2'::regclass AND attname = 's';
+INSERT INTO ch_ok2 VALUES (7, '{1,2}');
+SELECT ok, rows_checked FROM hipaa_audit.verify('ch_ok2');
 
 -- A composite type (here a table's row type) or an enum a protected column
 -- uses cannot change: the stored values' binary form would.

@@ -1472,9 +1472,20 @@ CheckType(Relation rel, const char *colname, Oid coltype, Oid typid,
 	if (IsLargeObjectDomain(typid))
 		RefuseColumn(rel, colname, coltype,
 					 "Its values are references to large objects: the hash would cover only the reference, while the large object's content can be changed (lo_put, lowrite) without touching the row.");
-	if (nested && typid >= FirstNormalObjectId)
+	/*
+	 * An array element's or a composite field's type OID is part of the
+	 * value's binary form.  Only OIDs from PostgreSQL's catalog data (below
+	 * FirstGenbkiObjectId) are the same in every cluster and every major
+	 * version: those of user types change on restore, and those initdb
+	 * assigns (information_schema's domains, system views' row types, from
+	 * FirstGenbkiObjectId up) can change between major versions.
+	 */
+	if (nested && typid >= FirstGenbkiObjectId)
 		RefuseColumn(rel, colname, coltype,
+					 typid >= FirstNormalObjectId ?
 					 psprintf("Its binary form embeds the OID of type %s, which is different after pg_restore into another cluster.",
+							  format_type_be(typid)) :
+					 psprintf("Its binary form embeds the OID of type %s, which initdb assigns: it can differ in another major version of PostgreSQL (pg_upgrade, pg_dump and restore).",
 							  format_type_be(typid)));
 	if (IsOidReferenceType(base))
 		RefuseColumn(rel, colname, coltype,
