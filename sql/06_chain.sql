@@ -85,11 +85,13 @@ CREATE TABLE ch_bad4 (n information_schema.cardinal_number[]);
 SELECT hipaa_audit.protect('ch_bad4');
 CREATE TABLE ch_bad5 (c information_schema.columns);
 SELECT hipaa_audit.protect('ch_bad5');
+CREATE TABLE ch_bad7 (r pg_catalog.pg_enum);
+SELECT hipaa_audit.protect('ch_bad7');
 CREATE TYPE ch_wrap AS (id int, n information_schema.cardinal_number);
 CREATE TABLE ch_bad6 (w ch_wrap);
 SELECT hipaa_audit.protect('ch_bad6');
 SELECT count(*) AS protected_bad FROM hipaa_audit.protected_tables
-  WHERE table_name IN ('ch_bad4', 'ch_bad5', 'ch_bad6');
+  WHERE table_name IN ('ch_bad4', 'ch_bad5', 'ch_bad6', 'ch_bad7');
 CREATE TABLE ch_ok2 (n information_schema.cardinal_number, w int4[]);
 SELECT hipaa_audit.protect('ch_ok2');
 ALTER TABLE ch_ok2 ADD COLUMN s information_schema.sql_identifier[];

@@ -28,12 +28,14 @@ END $$;
 -- own send function, which a superuser can replace: refused, also behind
 -- a domain, and when added to a protected table.
 CREATE TYPE regress_pin.mytext;
+SET client_min_messages = warning;	-- the shell-type notices differ by version
 CREATE FUNCTION regress_pin.mytext_in(cstring) RETURNS regress_pin.mytext
     LANGUAGE internal IMMUTABLE STRICT AS 'textin';
 CREATE FUNCTION regress_pin.mytext_out(regress_pin.mytext) RETURNS cstring
     LANGUAGE internal IMMUTABLE STRICT AS 'textout';
 CREATE FUNCTION regress_pin.mytext_send(regress_pin.mytext) RETURNS bytea
     LANGUAGE internal IMMUTABLE STRICT AS 'textsend';
+RESET client_min_messages;
 CREATE TYPE regress_pin.mytext (INPUT = regress_pin.mytext_in,
     OUTPUT = regress_pin.mytext_out, SEND = regress_pin.mytext_send, LIKE = text);
 CREATE DOMAIN regress_pin.mytext_dom AS regress_pin.mytext;

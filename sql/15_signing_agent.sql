@@ -20,8 +20,11 @@ ALTER SYSTEM RESET hipaa_audit.signing_agent;
 -- Superuser-only: others neither see nor set it.
 CREATE ROLE regress_ha_agent_reader;
 SET ROLE regress_ha_agent_reader;
+-- (Only the SQLSTATE: PostgreSQL's wording of this refusal differs by version.)
+\set VERBOSITY sqlstate
 SHOW hipaa_audit.signing_agent;
 SELECT current_setting('hipaa_audit.signing_agent');
+\set VERBOSITY default
 SELECT count(*) FROM pg_settings WHERE name = 'hipaa_audit.signing_agent';
 ALTER SYSTEM SET hipaa_audit.signing_agent = '/run/x.sock';
 RESET ROLE;

@@ -16,7 +16,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-PG_MODULE_MAGIC;
+HA_MODULE_MAGIC;
 
 void		_PG_init(void);
 

@@ -101,12 +101,14 @@ extern bool HaEd25519Verify(const uint8 pub[HA_ED25519_KEY_LEN], const uint8 *ms
 							size_t len, const uint8 sig[HA_ED25519_SIG_LEN]);
 
 /* base/refuse.c */
-extern void HaRefuse(const char *action, const char *object,
-					 const char *detail, const char *hint) pg_attribute_noreturn();
+pg_noreturn extern void HaRefuse(const char *action, const char *object,
+								 const char *detail, const char *hint);
 extern char *HaRelDisplayName(Oid relid);
 
 /* base/util.c */
 extern char *HaHex(const uint8 *h, int len);
+extern char *HaBase64(const uint8 *data, int len);
+extern int	HaUnbase64(const char *text, int textlen, uint8 *out, int outlen);
 extern void HaPinDateSettings(int *nestlevel);
 extern Snapshot HaStatementSnapshot(void);
 struct ScanKeyData;
@@ -426,7 +428,6 @@ typedef struct HaSplitNote
 extern void HaCheckKeyName(const char *name);
 extern void HaLoadSigningKey(uint8 priv[HA_ED25519_KEY_LEN], uint8 pub[HA_ED25519_KEY_LEN]);
 extern char *HaVerifierKey(const char *name, const uint8 *pub);
-extern int	HaUnbase64(const char *text, int textlen, uint8 *out, int outlen);
 extern bool HaNoteFail(HaNoteCheck *nc, const char *status, char *detail);
 extern bool HaParseVerifierKey(const char *key, char **name, uint8 id[4],
 							   uint8 pub[HA_ED25519_KEY_LEN], HaNoteCheck *nc);

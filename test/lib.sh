@@ -13,12 +13,21 @@ else
 fi
 HA_USER=${HA_USER:-hipaa_audit_test}
 
-# Debian packages the build, the demo and the tests need.
-HA_PACKAGES="make gcc libc6-dev perl sudo
+# Debian packages the build, the demo and the tests need.  With PG_CONFIG
+# naming a PostgreSQL that Debian does not package (one built from source),
+# only what does not come with PostgreSQL itself; pgTAP, which is SQL only,
+# is taken from Debian's package for 15 and copied into that installation.
+HA_TOOL_PACKAGES="make gcc libc6-dev perl sudo libssl-dev libkrb5-dev
+  libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libtest-simple-perl openssl"
+if [ -z "${PG_CONFIG:-}" ] || [ "$PG_BIN" = "/usr/lib/postgresql/$PG_MAJOR/bin" ]; then
+	HA_DEBIAN_PG=1
+	HA_PACKAGES="$HA_TOOL_PACKAGES
   postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
-  libssl-dev libkrb5-dev
-  postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl
-  libipc-run-perl libtest-simple-perl postgresql-$PG_MAJOR-cron openssl"
+  postgresql-$PG_MAJOR-pgtap postgresql-$PG_MAJOR-cron"
+else
+	HA_DEBIAN_PG=0
+	HA_PACKAGES="$HA_TOOL_PACKAGES postgresql-15-pgtap"
+fi
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -29,12 +38,23 @@ as_root() {
 install_packages() {
 	if [ "${HA_SKIP_APT:-0}" = 1 ]; then
 		say "skipping apt-get (HA_SKIP_APT=1)"
+		install_pgtap
 		return 0
 	fi
 	say "installing Debian packages"
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	# shellcheck disable=SC2086
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $HA_PACKAGES >/dev/null
+	install_pgtap
+}
+
+# pgTAP into a PostgreSQL that Debian does not package: its SQL files only.
+install_pgtap() {
+	local share
+	[ "$HA_DEBIAN_PG" = 1 ] && return 0
+	share=$("$PG_BIN/pg_config" --sharedir)/extension
+	[ -f "$share/pgtap.control" ] && return 0
+	as_root cp /usr/share/postgresql/15/extension/pgtap* "$share/"
 }
 
 build_and_install() {

@@ -10,6 +10,7 @@
  */
 #include "hipaa_audit.h"
 
+#include "access/relation.h"
 #include "access/table.h"
 #include "catalog/catalog.h"
 #include "catalog/heap.h"
@@ -73,6 +74,13 @@ CheckProtectable(Relation rel)
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("cannot protect %s because it is a materialized view", name),
 					 errhint("Protect the table it is computed from.")));
+			break;
+		case RELKIND_INDEX:
+		case RELKIND_PARTITIONED_INDEX:
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("cannot protect %s because it is an index", name),
+					 errhint("Protect the table it indexes.")));
 			break;
 		case RELKIND_FOREIGN_TABLE:
 			ereport(ERROR,
@@ -219,7 +227,8 @@ CheckProtectArguments(Interval *retention, int32 chains)
 static void
 CheckTableForProtect(Oid relid, bool replica, bool *had_rows, Oid *owner)
 {
-	Relation	rel = table_open(relid, AccessExclusiveLock);
+	/* relation_open: an index or other non-table gets our own refusal. */
+	Relation	rel = relation_open(relid, AccessExclusiveLock);
 	char	   *name = HaRelDisplayName(relid);
 
 	if (HaIsProtected(relid))

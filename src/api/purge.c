@@ -103,7 +103,7 @@ typedef struct PurgedRange
 	uint8		hash[HA_HASH_LEN];
 } PurgedRange;
 
-static void pg_attribute_noreturn()
+pg_noreturn static void
 BrokenPrefix(Oid relid, int32 chain, int64 seq, const char *what)
 {
 	ereport(ERROR,
@@ -136,7 +136,7 @@ PurgeChain(Relation rel, Relation idx, HaShape *shape, const HaProtectedEntry *e
 	memcpy(prev, anchor->hash, HA_HASH_LEN);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
 	ScanKeyInit(&keys[1], 2, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(anchor->seq));
-	scan = index_beginscan(rel, idx, snap, 2, 0);
+	scan = HaIndexBeginScan(rel, idx, snap, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
 	while (removed < budget && index_getnext_slot(scan, ForwardScanDirection, slot))
 	{

@@ -291,7 +291,7 @@ WalkChains(Relation rel, Relation idx, Snapshot snap, TupleTableSlot *slot,
 
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit verify row",
 								   ALLOCSET_DEFAULT_SIZES);
-	scan = index_beginscan(rel, idx, snap, 0, 0);
+	scan = HaIndexBeginScan(rel, idx, snap, 0, 0);
 	index_rescan(scan, NULL, 0, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{

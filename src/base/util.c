@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * util.c
- *	  Small helpers with no feature of their own (layer base/): hex text,
+ *	  Small helpers with no feature of their own (layer base/): hex and base64 text,
  *	  pinned date settings for canonical text, and reading one catalog row
  *	  as a statement found it or as it is now.
  *
@@ -13,6 +13,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_class.h"
+#include "common/base64.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 
@@ -70,4 +71,40 @@ HaCatalogRow(Oid catalog, Oid index, int nkeys, ScanKeyData *keys, Snapshot snap
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return copy;
+}
+
+/* Base64 text of data (palloc'd), as signed notes write keys and signatures. */
+char *
+HaBase64(const uint8 *data, int len)
+{
+	int			enclen = pg_b64_enc_len(len);
+	char	   *out = palloc(enclen + 1);
+	int			n = pg_b64_encode((const HaB64Byte *) data, len, out, enclen);
+
+	if (n < 0)
+		elog(ERROR, "base64 encoding failed");
+	out[n] = '\0';
+	return out;
+}
+
+/*
+ * Decode textlen bytes of base64 into at most outlen bytes; the number of
+ * bytes, or -1 if it is not valid base64 or longer.
+ */
+int
+HaUnbase64(const char *text, int textlen, uint8 *out, int outlen)
+{
+	HaB64Byte  *buf;
+	int			n;
+
+	if (textlen == 0 || pg_b64_dec_len(textlen) > outlen + 3)
+		return -1;
+	buf = palloc(pg_b64_dec_len(textlen) + 1);
+	n = pg_b64_decode(text, textlen, buf, pg_b64_dec_len(textlen));
+	if (n < 0 || n > outlen)
+		n = -1;
+	else
+		memcpy(out, buf, n);
+	pfree(buf);
+	return n;
 }

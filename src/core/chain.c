@@ -54,7 +54,6 @@
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
-#include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -202,10 +201,11 @@ HaChainShmemRequest(void)
 HaVerifyProgress *
 HaProgressSlot(void)
 {
-	if (Shared == NULL || MyBackendId == InvalidBackendId ||
-		MyBackendId > Shared->nslots)
+	int			i = HaMyBackendIndex();
+
+	if (Shared == NULL || i < 0 || i >= Shared->nslots)
 		return NULL;
-	return &Shared->slots[MyBackendId - 1];
+	return &Shared->slots[i];
 }
 
 HaVerifyProgress *
@@ -314,7 +314,7 @@ RebuildHead(Relation rel, int32 chain, int64 *seq, uint8 *hash)
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(rel, NULL);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
-	scan = index_beginscan(rel, idx, snap, 1, 0);
+	scan = HaIndexBeginScan(rel, idx, snap, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	if (index_getnext_slot(scan, BackwardScanDirection, slot))
 	{
@@ -570,7 +570,7 @@ RowPresent(Oid relid, int32 chain, int64 seq)
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, SnapshotSelf, 2, 0);
+	scan = HaIndexBeginScan(rel, idx, SnapshotSelf, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);
@@ -836,7 +836,7 @@ HaChainFindRow(Relation rel, int32 chain, int64 seq, int64 *seq_out, uint8 *hash
 	slot = table_slot_create(rel, NULL);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
-	scan = index_beginscan(rel, idx, snap, seq < 0 ? 1 : 2, 0);
+	scan = HaIndexBeginScan(rel, idx, snap, seq < 0 ? 1 : 2, 0);
 	index_rescan(scan, keys, seq < 0 ? 1 : 2, NULL, 0);
 	if (index_getnext_slot(scan, seq < 0 ? BackwardScanDirection : ForwardScanDirection, slot))
 	{

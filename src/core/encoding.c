@@ -1521,6 +1521,10 @@ CheckType(Relation rel, const char *colname, Oid coltype, Oid typid,
 
 		if (base == RECORDOID)
 			RefuseColumn(rel, colname, coltype, "Anonymous records have no fixed layout.");
+		if (base < FirstNormalObjectId)
+			RefuseColumn(rel, colname, coltype,
+						 psprintf("Type %s is the row type of a system catalog or view: its fields change between major versions of PostgreSQL (pg_upgrade refuses it too).",
+								  format_type_be(base)));
 		desc = lookup_rowtype_tupdesc(base, -1);
 		for (int i = 0; i < desc->natts; i++)
 		{

@@ -17,7 +17,6 @@
 
 #include "access/detoast.h"
 #include "access/xlog.h"
-#include "common/base64.h"
 #include "common/int.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -31,40 +30,6 @@
  * Keys
  * ----------------------------------------------------------------
  */
-
-static char *
-HaBase64(const uint8 *data, int len)
-{
-	int			enclen = pg_b64_enc_len(len);
-	char	   *out = palloc(enclen + 1);
-	int			n = pg_b64_encode((const char *) data, len, out, enclen);
-
-	if (n < 0)
-		elog(ERROR, "base64 encoding failed");
-	out[n] = '\0';
-	return out;
-}
-
-/* Decode base64; -1 if it is not valid base64. */
-int
-HaUnbase64(const char *text, int textlen, uint8 *out, int outlen)
-{
-	if (textlen == 0 || pg_b64_dec_len(textlen) > outlen + 3)
-		return -1;
-	{
-		char	   *buf = palloc(pg_b64_dec_len(textlen) + 1);
-		int			n = pg_b64_decode(text, textlen, buf, pg_b64_dec_len(textlen));
-
-		if (n < 0 || n > outlen)
-		{
-			pfree(buf);
-			return -1;
-		}
-		memcpy(out, buf, n);
-		pfree(buf);
-		return n;
-	}
-}
 
 void
 HaCheckKeyName(const char *name)

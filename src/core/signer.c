@@ -29,7 +29,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common/base64.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/timestamp.h"
@@ -242,24 +241,6 @@ Malformed(const char *detail)
 			 errhint("Check that hipaa_audit.signing_agent names the hipaa_audit signing agent; nothing was signed or stored.")));
 }
 
-/* Decode base64 of exactly outlen bytes; false if it is anything else. */
-static bool
-AgentUnbase64(const char *text, uint8 *out, int outlen)
-{
-	int			textlen = strlen(text);
-	char	   *buf;
-	int			n;
-
-	if (textlen == 0 || textlen > 4 * ((outlen + 2) / 3))
-		return false;
-	buf = palloc(pg_b64_dec_len(textlen) + 1);
-	n = pg_b64_decode(text, textlen, buf, pg_b64_dec_len(textlen));
-	if (n == outlen)
-		memcpy(out, buf, n);
-	pfree(buf);
-	return n == outlen;
-}
-
 /*
  * Ask the agent; check its answer: "ok <verifier key>[ <signature>]" with
  * a well-formed key of hipaa_audit.signer_name, or "error <code> <text>".
@@ -310,7 +291,7 @@ AgentAsk(const char *request, size_t reqlen, const char *name,
 			Malformed("The agent's key ID is not 8 hex digits.");
 		id[i] = (uint8) v;
 	}
-	if (!AgentUnbase64(p2 + 1, blob, sizeof(blob)) || blob[0] != 0x01)
+	if (HaUnbase64(p2 + 1, strlen(p2 + 1), blob, sizeof(blob)) != sizeof(blob) || blob[0] != 0x01)
 		Malformed("The agent's key is not base64 of an Ed25519 public key.");
 	memcpy(pub, blob + 1, HA_ED25519_KEY_LEN);
 	HaKeyId(key, pub, computed);
@@ -356,7 +337,7 @@ HaAgentSign(const char *body, const char *name, uint8 sig[4 + HA_ED25519_SIG_LEN
 				 errdetail("It has %zu bytes; the agent signs at most %d.", len, AGENT_MAX_BODY)));
 	request = psprintf(AGENT_MAGIC " sign %zu\n%s", len, body);
 	sigtext = AgentAsk(request, strlen(request), name, pub, "to sign the note");
-	if (sigtext == NULL || !AgentUnbase64(sigtext, sig, 4 + HA_ED25519_SIG_LEN))
+	if (sigtext == NULL || HaUnbase64(sigtext, strlen(sigtext), sig, 4 + HA_ED25519_SIG_LEN) != 4 + HA_ED25519_SIG_LEN)
 		Malformed("The answer does not carry base64 of a key ID and an Ed25519 signature.");
 	HaKeyId(name, pub, id);
 	if (memcmp(sig, id, 4) != 0 ||

@@ -329,8 +329,7 @@ HaExecutorStart(QueryDesc *queryDesc, int eflags)
 
 /* Rows are changed, and triggers fire, in Run and Finish: same kind. */
 static void
-HaExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
-			  bool execute_once)
+HaExecutorRun(HA_EXECUTOR_RUN_PARAMS)
 {
 	StatementKind save = current_stmt;
 	const char *save_text = current_text;
@@ -340,9 +339,9 @@ HaExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	PG_TRY();
 	{
 		if (prev_ExecutorRun)
-			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+			prev_ExecutorRun(HA_EXECUTOR_RUN_ARGS);
 		else
-			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+			standard_ExecutorRun(HA_EXECUTOR_RUN_ARGS);
 	}
 	PG_FINALLY();
 	{

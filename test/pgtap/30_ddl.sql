@@ -332,7 +332,7 @@ SELECT lives_ok('ALTER TABLE regress_ha_ddl.audit ALTER COLUMN note DROP DEFAULT
     'ALTER COLUMN ... DROP DEFAULT is allowed');
 SELECT lives_ok('ALTER TABLE regress_ha_ddl.audit ALTER COLUMN note SET STATISTICS 500',
     'ALTER COLUMN ... SET STATISTICS is allowed');
-SELECT is((SELECT attstattarget FROM pg_attribute
+SELECT is((SELECT attstattarget::int FROM pg_attribute
             WHERE attrelid = 'regress_ha_ddl.audit'::regclass AND attname = 'note'),
     500, '... and took effect');
 SELECT lives_ok('ALTER TABLE regress_ha_ddl.audit REPLICA IDENTITY FULL',

@@ -261,7 +261,7 @@ SELECT throws_ok($$SELECT hipaa_audit.protect('regress_ha_ext.sq')$$, '42809',
     'cannot protect regress_ha_ext.sq because it is not a table',
     'protect() refuses a sequence');
 SELECT throws_ok($$SELECT hipaa_audit.protect('regress_ha_ext.base_idx')$$, '42809',
-    '"base_idx" is an index',
+    'cannot protect regress_ha_ext.base_idx because it is an index',
     'protect() refuses an index');
 SELECT throws_ok($$SELECT hipaa_audit.protect('hipaa_audit.registry')$$, '42809',
     'cannot protect hipaa_audit.registry, a table of the hipaa_audit extension itself',

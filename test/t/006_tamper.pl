@@ -27,7 +27,24 @@ sub edit_file
 	seek($fh, $pos, 0) or die;
 	print $fh $to;
 	close($fh) or die;
+	rewrite_checksums();
 	return $pos;
+}
+
+# With data checksums on (initdb's default from PostgreSQL 18), an insider
+# who edits a page also makes its checksum fit, or PostgreSQL itself would
+# refuse to read the page: pg_checksums, with the server stopped, rewrites
+# them all.  Then only the hash chain can tell.
+sub rewrite_checksums
+{
+	my $control = `pg_controldata '${\ $node->data_dir}'`;
+	return unless $control =~ /Data page checksum version:\s+[1-9]/;
+	for my $step ('--disable', '--enable')
+	{
+		PostgreSQL::Test::Utils::run_log(
+			[ 'pg_checksums', '--pgdata', $node->data_dir, $step ])
+		  or die "pg_checksums $step failed";
+	}
 }
 
 # ---------------------------------------------------------------------

@@ -6,6 +6,13 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+# pg_cron comes from Debian's package for Debian's PostgreSQL; a PostgreSQL
+# built from source (PG_CONFIG=...) has none, and this test says so.
+my $sharedir = `pg_config --sharedir`;
+chomp $sharedir;
+plan skip_all => "pg_cron is not installed in this PostgreSQL ($sharedir)"
+  unless -f "$sharedir/extension/pg_cron.control";
+
 my $keydir = PostgreSQL::Test::Utils::tempdir;
 chmod 0700, $keydir;
 system('openssl', 'genpkey', '-algorithm', 'ed25519', '-out', "$keydir/signer.pem") == 0
