@@ -245,6 +245,25 @@ CheckColumn(Oid relid, AttrNumber attnum, bool protected, Oid user)
 	}
 }
 
+/*
+ * A new default or generation expression of column attnum (PostgreSQL
+ * reports a new pg_attrdef row by its table and column).  A default of an
+ * ordinary column fills only rows inserted later, and is allowed; a new
+ * expression of a generated column (ALTER COLUMN ... SET EXPRESSION,
+ * PostgreSQL 17 and later) changes what every existing row reads, stored
+ * or virtual, without the hashed columns changing.
+ */
+static void
+CheckNewDefault(Oid relid, AttrNumber attnum)
+{
+	if (attnum > 0 && HaIsProtected(relid) && get_attgenerated(relid, attnum) != '\0')
+		HaRefuse(psprintf("change the generation expression of column \"%s\" of",
+						  get_attname(relid, attnum, false)),
+				 psprintf("protected table %s", HaRelDisplayName(relid)),
+				 "Generated columns are not hashed: every existing row would read differently.",
+				 NULL);
+}
+
 /* The protected table whose columns reach relid's row type, if any. */
 static Oid
 RowTypeUser(Oid relid)
@@ -556,6 +575,8 @@ HaBackstop(int access, Oid classId, Oid objectId, int subId,
 		if (HaIsProtected(parent))
 			Refuse("add an inheritance or partition link to", parent);
 	}
+	else if (classId == AttrDefaultRelationId && access == OAT_POST_CREATE)
+		CheckNewDefault(objectId, subId);
 	else if (classId == TypeRelationId && access == OAT_POST_ALTER)
 		CheckType(objectId);
 	else if (classId == NamespaceRelationId && access == OAT_POST_ALTER)
