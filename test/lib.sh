@@ -15,8 +15,9 @@ HA_USER=${HA_USER:-hipaa_audit_test}
 
 # Debian packages the build, the demo and the tests need.  With PG_CONFIG
 # naming a PostgreSQL that Debian does not package (one built from source),
-# only what does not come with PostgreSQL itself; pgTAP, which is SQL only,
-# is taken from Debian's package for 15 and copied into that installation.
+# only what does not come with PostgreSQL itself, and Debian's 15 as the
+# older version of the cross-version test; pgTAP, which is SQL only, is
+# taken from Debian's package for 15 and copied into that installation.
 HA_TOOL_PACKAGES="make gcc libc6-dev perl sudo libssl-dev libkrb5-dev
   libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libtest-simple-perl openssl"
 if [ -z "${PG_CONFIG:-}" ] || [ "$PG_BIN" = "/usr/lib/postgresql/$PG_MAJOR/bin" ]; then
@@ -26,7 +27,7 @@ if [ -z "${PG_CONFIG:-}" ] || [ "$PG_BIN" = "/usr/lib/postgresql/$PG_MAJOR/bin" 
   postgresql-$PG_MAJOR-pgtap postgresql-$PG_MAJOR-cron"
 else
 	HA_DEBIAN_PG=0
-	HA_PACKAGES="$HA_TOOL_PACKAGES postgresql-15-pgtap"
+	HA_PACKAGES="$HA_TOOL_PACKAGES postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap"
 fi
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -125,7 +126,7 @@ as_test_user() {
 	else
 		runuser -u "$HA_USER" -- env -i HOME="$(getent passwd "$HA_USER" | cut -d: -f6)" \
 			PATH="$PG_BIN:/usr/local/bin:/usr/bin:/bin" LANG=C.UTF-8 CI="${CI:-}" \
-			${PG_CONFIG:+PG_CONFIG="$PG_CONFIG"} "$@"
+			${PG_CONFIG:+PG_CONFIG="$PG_CONFIG"} ${HA_OLD_PG_BIN:+HA_OLD_PG_BIN="$HA_OLD_PG_BIN"} "$@"
 	fi
 }
 

@@ -21,4 +21,17 @@ make_work test
 # Build from a copy the unprivileged user can read and write.
 copy_and_build "$repo" "$work"
 
+# Against a PostgreSQL other than Debian's 15, Debian's 15 is the older
+# version of the cross-version test (test/t/029): build hipaa_audit for it
+# too, from the same source.
+if [ "$HA_DEBIAN_PG" = 0 ] && [ -x /usr/lib/postgresql/15/bin/pg_config ] &&
+	[ "${HA_SKIP_BUILD:-0}" != 1 ]; then
+	say "building and installing hipaa_audit for PostgreSQL 15 as well (cross-version test)"
+	mkdir -p "$work/src15"
+	tar -C "$repo" --exclude=.git --exclude=tmp_check --exclude=results -cf - . | tar -C "$work/src15" -xf -
+	make -C "$work/src15" -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null
+	as_root make -C "$work/src15" -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config install
+	export HA_OLD_PG_BIN=/usr/lib/postgresql/15/bin
+fi
+
 as_test_user bash "$work/src/test/suite.sh" "$work"

@@ -146,12 +146,19 @@ KindOf(const char *text)
 	return STMT_OTHER;
 }
 
-/* Does the statement running now get the pass? */
+/*
+ * Does the statement running now get the pass?  Also every statement of
+ * pg_upgrade's restore of the schema into a new cluster (IsBinaryUpgrade:
+ * a server started with -b, which only whoever holds the data directory
+ * can do): it recreates the extension's objects one by one and the tables
+ * with their triggers, while the rows come over as data files, unchanged,
+ * and their hash chains with them (docs/operations.md).
+ */
 static bool
 Bypass(void)
 {
 	return current_stmt == STMT_OURS || current_stmt == STMT_EXT_DROP ||
-		!IsTransactionState();
+		!IsTransactionState() || IsBinaryUpgrade;
 }
 
 static char *
