@@ -65,8 +65,9 @@ make -s PG_CONFIG="$PG_BIN/pg_config" installcheck >"$work/regress.log" 2>&1
 rc=$?
 cat "$work/regress.log"
 [ $rc -ne 0 ] && [ -f regression.diffs ] && cat regression.diffs
-ok=$(grep -cE '\.\.\. ok' "$work/regress.log")
-bad=$(grep -cE '\.\.\. FAILED' "$work/regress.log")
+# ("test x ... ok" up to PostgreSQL 15, "ok N - x" from 16 on)
+ok=$(grep -cE '\.\.\. ok|^ok [0-9]+ ' "$work/regress.log")
+bad=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' "$work/regress.log")
 [ $rc -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
 record pg_regress "$ok" "$bad"
 

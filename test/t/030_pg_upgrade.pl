@@ -1,0 +1,96 @@
+# pg_upgrade of a cluster with protected tables (here between two clusters
+# of the version under test, as PostgreSQL's own pg_upgrade tests do; the
+# steps are the same between major versions): the restore of the schema
+# runs in binary-upgrade mode, which recreates the extension's objects one
+# by one, and the data files come over unchanged.  Afterwards the chains
+# verify with every hash unchanged, a checkpoint signed before verifies,
+# inserts continue the chains, and every refusal holds again.
+use strict;
+use warnings;
+use Cwd qw(getcwd);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+$ENV{PGCLIENTENCODING} = 'UTF8';
+my $keydir = PostgreSQL::Test::Utils::tempdir;
+chmod 0700, $keydir;
+system('openssl', 'genpkey', '-algorithm', 'ed25519', '-out', "$keydir/signer.pem") == 0
+  or die 'openssl genpkey failed';
+chmod 0600, "$keydir/signer.pem";
+my $conf = "shared_preload_libraries = 'hipaa_audit'\n"
+  . "hipaa_audit.signing_key_file = '$keydir/signer.pem'\n"
+  . "hipaa_audit.signer_name = 'upgrade.example'\n";
+
+my $old = PostgreSQL::Test::Cluster->new('old');
+$old->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
+$old->append_conf('postgresql.conf', $conf);
+$old->start;
+$old->safe_psql('postgres', q{
+	CREATE EXTENSION hipaa_audit;
+	CREATE TABLE access_log (id int, actor text, doc jsonb, amounts numeric[]);
+	SELECT hipaa_audit.protect('access_log', chains => 4);
+	INSERT INTO access_log SELECT g, 'user ' || g, jsonb_build_object('g', g), ARRAY[g * 1.5, NULL]
+	  FROM generate_series(1, 300) g;
+});
+my $hashes_sql = q{SELECT string_agg(audit_chain || ':' || audit_seq || ':' || encode(audit_hash, 'hex'), ',' ORDER BY audit_chain, audit_seq) FROM access_log};
+my $hashes = $old->safe_psql('postgres', $hashes_sql);
+my $registry_sql = q{SELECT relid::text || ':' || table_uuid || ':' || chains FROM hipaa_audit.registry};
+my $registry = $old->safe_psql('postgres', $registry_sql);
+my $note = $old->safe_psql('postgres', q{SELECT hipaa_audit.checkpoint('access_log')});
+my $vkey = $old->safe_psql('postgres', 'SELECT hipaa_audit.verifier_key()');
+$old->stop;
+
+my $new = PostgreSQL::Test::Cluster->new('new');
+$new->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
+$new->append_conf('postgresql.conf', $conf);
+
+# pg_upgrade writes its logs below the new data directory and reads the
+# current directory: run it from one the test owns.
+my $cwd = getcwd();
+chdir PostgreSQL::Test::Utils::tempdir or die;
+command_ok(
+	[
+		'pg_upgrade', '--no-sync',
+		'-d', $old->data_dir, '-D', $new->data_dir,
+		'-b', $old->config_data('--bindir'), '-B', $new->config_data('--bindir'),
+		'-s', $new->host, '-p', $old->port, '-P', $new->port
+	],
+	'pg_upgrade of a cluster with a protected table');
+chdir $cwd or die;
+$new->start;
+
+is($new->safe_psql('postgres', $registry_sql), $registry,
+	'the registry came over with the same table identity');
+is($new->safe_psql('postgres', $hashes_sql), $hashes,
+	'every row keeps its chain position and its hash');
+is($new->safe_psql('postgres', q{SELECT ok::int || ':' || rows_checked FROM hipaa_audit.verify('access_log')}),
+	'1:300', 'every row verifies after pg_upgrade');
+is($new->safe_psql('postgres',
+		"SELECT ok::int || ':' || status FROM hipaa_audit.verify_checkpoint(\$n\$$note\$n\$, '$vkey')"),
+	'1:ok', 'a checkpoint signed before the upgrade verifies');
+is($new->safe_psql('postgres',
+		"SELECT string_agg(tgname || '=' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'access_log'::regclass"),
+	'hipaa_audit_chain=A,hipaa_audit_guard_row=A,hipaa_audit_guard_truncate=A',
+	'chain and guard triggers came over ENABLE ALWAYS');
+
+$new->safe_psql('postgres',
+	q{INSERT INTO access_log (id, actor) SELECT g, 'after' FROM generate_series(301, 320) g});
+is($new->safe_psql('postgres', q{SELECT ok::int || ':' || rows_checked FROM hipaa_audit.verify('access_log')}),
+	'1:320', 'inserts continue the chains');
+is($new->safe_psql('postgres', q{SELECT count(*) FROM access_log a JOIN access_log b ON a.audit_chain = b.audit_chain AND a.audit_seq = b.audit_seq AND a.id <> b.id}),
+	'0', '... without reusing a position');
+foreach my $sql ('UPDATE access_log SET actor = NULL', 'DELETE FROM access_log',
+	'TRUNCATE access_log', 'ALTER TABLE access_log DISABLE TRIGGER ALL',
+	'DROP TABLE access_log', 'ALTER EXTENSION hipaa_audit DROP TABLE hipaa_audit.registry')
+{
+	my ($rc, $out, $err) = $new->psql('postgres', $sql);
+	like($err, qr/ERROR:  cannot /, "refused after pg_upgrade: $sql");
+}
+my ($rc, $out, $err) = $new->psql('template1', 'DROP DATABASE postgres');
+like($err, qr/ERROR:  cannot DROP DATABASE "postgres", which holds protected tables/,
+	'the database mark came over: DROP DATABASE is refused');
+is($new->safe_psql('postgres', 'SELECT count(*) FROM access_log'), '320',
+	'... and no row was lost');
+
+done_testing();
