@@ -53,10 +53,16 @@ PURGE_RETENTION=${BENCH_PURGE_RETENTION:-60}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # The benchmark needs less than the tests: no pgTAP, no Perl TAP modules.
-# pgbench and pgcrypto come with postgresql-$PG_MAJOR.
-HA_PACKAGES="make gcc libc6-dev sudo
+# pgbench and pgcrypto come with postgresql-$PG_MAJOR (or with the
+# PostgreSQL that PG_CONFIG names, built with its contrib modules).
+if [ "$HA_DEBIAN_PG" = 1 ]; then
+	HA_PACKAGES="make gcc libc6-dev sudo
   postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
   libssl-dev libkrb5-dev"
+else
+	HA_PACKAGES="make gcc libc6-dev sudo libssl-dev libkrb5-dev"
+fi
+install_pgtap() { :; }	# not needed here
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 install_packages
@@ -72,8 +78,8 @@ make_work bench
 mkdir -p "$work/pg" "$work/steps" "$work/data"
 copy_and_build "$repo" "$work"
 
-for f in "$PG_BIN/pgbench" "$(dirname "$PG_BIN")/lib/hipaa_audit.so" \
-	"/usr/share/postgresql/$PG_MAJOR/extension/pgcrypto.control"; do
+for f in "$PG_BIN/pgbench" "$("$PG_BIN/pg_config" --pkglibdir)/hipaa_audit.so" \
+	"$("$PG_BIN/pg_config" --sharedir)/extension/pgcrypto.control"; do
 	[ -e "$f" ] || { echo "missing $f" >&2; exit 1; }
 done
 

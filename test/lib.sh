@@ -126,7 +126,8 @@ as_test_user() {
 	else
 		runuser -u "$HA_USER" -- env -i HOME="$(getent passwd "$HA_USER" | cut -d: -f6)" \
 			PATH="$PG_BIN:/usr/local/bin:/usr/bin:/bin" LANG=C.UTF-8 CI="${CI:-}" \
-			${PG_CONFIG:+PG_CONFIG="$PG_CONFIG"} ${HA_OLD_PG_BIN:+HA_OLD_PG_BIN="$HA_OLD_PG_BIN"} "$@"
+			${PG_CONFIG:+PG_CONFIG="$PG_CONFIG"} ${HA_OLD_PG_BIN:+HA_OLD_PG_BIN="$HA_OLD_PG_BIN"} \
+			${HA_BENCH_SMOKE:+HA_BENCH_SMOKE="$HA_BENCH_SMOKE"} "$@"
 	fi
 }
 

@@ -34,4 +34,18 @@ if [ "$HA_DEBIAN_PG" = 0 ] && [ -x /usr/lib/postgresql/15/bin/pg_config ] &&
 	export HA_OLD_PG_BIN=/usr/lib/postgresql/15/bin
 fi
 
+# The benchmark end to end at tiny sizes (its figures mean nothing here;
+# bench/run.sh at full size is the measurement): it must run on every
+# version the suite runs on.
+say "benchmark smoke run (bench/run.sh at tiny sizes)"
+if HA_SKIP_APT=1 HA_SKIP_BUILD=1 BENCH_SECONDS=2 BENCH_WARMUP=1 BENCH_ROWS=20000 \
+	BENCH_CLIENTS="1 4" BENCH_PURGE_ROWS=5000 BENCH_PURGE_RETENTION=5 \
+	bash "$repo/bench/run.sh" >"$work/bench-smoke.log" 2>&1; then
+	export HA_BENCH_SMOKE=pass
+	echo "passed (log: $work/bench-smoke.log while the run lasts)"
+else
+	export HA_BENCH_SMOKE=fail
+	tail -n 40 "$work/bench-smoke.log"
+fi
+
 as_test_user bash "$work/src/test/suite.sh" "$work"

@@ -56,6 +56,12 @@ else
 	record layers 0 1
 fi
 
+# The benchmark's smoke run, made by test/run.sh before this script.
+case "${HA_BENCH_SMOKE:-}" in
+	pass) record bench-smoke 1 0 ;;
+	fail) record bench-smoke 0 1 ;;
+esac
+
 say "starting a throwaway server (socket $PGHOST, port $PGPORT)"
 pg_start "$PGHOST" "$PGPORT" || { cat "$PGHOST/server.log"; exit 1; }
 trap 'pg_stop "$PGHOST"' EXIT
