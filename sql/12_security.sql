@@ -259,7 +259,12 @@ SELECT count(*) AS extension_dependencies FROM pg_depend
 -- own tables only pg_restore may write, while they are still empty.
 COPY hipaa_audit.registry FROM PROGRAM 'echo regress_sec.deps	00000000-0000-0000-0000-000000000001	@ 1 sec	1	2026-01-01	x	f	f';
 \echo :LAST_ERROR_SQLSTATE
-COPY hipaa_audit.hold_releases (hold_id, released_at, released_by, reason) FROM PROGRAM 'echo 1	2026-01-01	x	forged';
+-- (A release of a hold of this file's own, so the table is not empty.)
+SELECT hipaa_audit.place_hold('regress_sec.deps', 'security test') AS sec_hold \gset
+SELECT hipaa_audit.release_hold(:sec_hold, 'security test done');
+\set forged 'echo ' :sec_hold '	2026-01-01	x	forged'
+COPY hipaa_audit.hold_releases (hold_id, released_at, released_by, reason) FROM PROGRAM :'forged';
+SELECT count(*) AS releases_of_the_hold FROM hipaa_audit.hold_releases WHERE hold_id = :sec_hold;
 SELECT count(*) AS registry_rows_for_deps FROM hipaa_audit.registry WHERE relid = 'regress_sec.deps'::regclass;
 -- Where the server looks for hipaa_audit itself.
 ALTER SYSTEM SET dynamic_library_path = '/tmp';

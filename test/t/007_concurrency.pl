@@ -25,40 +25,6 @@ $node->safe_psql('postgres', q{
 	SELECT hipaa_audit.protect('t2', chains => 2);
 });
 
-# Every chain invariant of a table, checked in plain SQL (independently of
-# verify()): no shared position, positions exactly 1..max, each row linked
-# to its predecessor, chain numbers in range.
-sub check_chains
-{
-	my ($tbl, $nchains, $what) = @_;
-	is($node->safe_psql('postgres', qq{
-		SELECT count(*) FROM (SELECT audit_chain, audit_seq FROM $tbl
-		                       GROUP BY 1, 2 HAVING count(*) > 1) d}),
-		'0', "$what: $tbl: no two rows share (audit_chain, audit_seq)");
-	is($node->safe_psql('postgres', qq{
-		SELECT count(*) FROM (SELECT audit_chain FROM $tbl GROUP BY 1
-		                       HAVING min(audit_seq) <> 1 OR max(audit_seq) <> count(*)) h}),
-		'0', "$what: $tbl: positions of every chain are exactly 1..max (no hole)");
-	is($node->safe_psql('postgres', qq{
-		SELECT count(*) FROM (
-		  SELECT audit_prev_hash,
-		         coalesce(lag(audit_hash) OVER (PARTITION BY audit_chain ORDER BY audit_seq),
-		                  decode(repeat('00', 32), 'hex')) AS expect
-		    FROM $tbl) l
-		 WHERE audit_prev_hash IS DISTINCT FROM expect}),
-		'0', "$what: $tbl: every row links to its predecessor's hash");
-	is($node->safe_psql('postgres', qq{
-		SELECT count(*) FROM $tbl WHERE audit_chain NOT BETWEEN 0 AND $nchains - 1}),
-		'0', "$what: $tbl: chain numbers within 0..@{[$nchains - 1]}");
-	my $rows = $node->safe_psql('postgres', "SELECT count(*) FROM $tbl");
-	is($node->safe_psql('postgres',
-			"SELECT ok, rows_checked, problems, first_problem FROM hipaa_audit.verify('$tbl')"),
-		"t|$rows|0|", "$what: $tbl: verify() ok over all $rows rows");
-	is($node->safe_psql('postgres',
-			"SELECT count(*) FROM hipaa_audit.verify_problems('$tbl')"),
-		'0', "$what: $tbl: verify_problems() empty");
-}
-
 # ------------------------------------------------------------------ pgbench
 
 # Each transaction: one row into t1 and one into t2, and an extra t2 row in
@@ -116,7 +82,7 @@ my $pgb = IPC::Run::start(
 		"--transactions=$per_client", '--random-seed=20241123',
 		'-f', $script_file, '-h', $node->host, '-p', $node->port, 'postgres'
 	],
-	'>', \$pgb_out, '2>', \$pgb_err, IPC::Run::timeout(100));
+	'>', \$pgb_out, '2>', \$pgb_err, IPC::Run::timeout(ha_timeout()));
 my ($checks, @seen) = (0);
 while ($pgb->pumpable)
 {
@@ -179,8 +145,8 @@ is($node->safe_psql('postgres', q{
 	                           OR max(audit_seq) - min(audit_seq) <> count(*) - 1) x}),
 	'0', "a transaction's t2 rows are on one chain at consecutive positions");
 
-check_chains('t1', 4, 'after pgbench');
-check_chains('t2', 2, 'after pgbench');
+ha_check_chains($node, 't1', 4, 'after pgbench');
+ha_check_chains($node, 't2', 2, 'after pgbench');
 
 my $t1_chains = $node->safe_psql('postgres', 'SELECT count(DISTINCT audit_chain) FROM t1');
 note "t1 chains used: $t1_chains; per chain: "
@@ -200,8 +166,8 @@ $node->safe_psql('postgres', q{
 });
 my $t3oid = $node->safe_psql('postgres', "SELECT 't3'::regclass::oid");
 
-my $a = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
-my $b = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+my $a = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
+my $b = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
 my $pid_a = $a->query_safe('SELECT pg_backend_pid()');
 my $pid_b = $b->query_safe('SELECT pg_backend_pid()');
 
@@ -222,34 +188,6 @@ sub wait_for_lock_wait
 		$what);
 }
 
-# Send input to a session and read its output until a pattern appears,
-# leaving the output in place (a later marker may arrive in the same read).
-sub send_until
-{
-	my ($s, $input, $re) = @_;
-	$s->{stdin} .= $input;
-	pump_until($s->{run}, $s->{timeout}, \$s->{stdout}, $re)
-	  or die "timed out waiting for $re; stdout: $s->{stdout}; stderr: $s->{stderr}";
-}
-
-# Start a statement that will block, with a marker line before it and a
-# marker "<tag>=<SQLSTATE>" after it; return once the statement was sent.
-sub start_blocking
-{
-	my ($s, $tag, $sql) = @_;
-	send_until($s, "\\echo $tag-sent\n$sql;\n\\echo $tag=:SQLSTATE\n", qr/$tag-sent\n/);
-}
-
-# Wait for the statement started by start_blocking to end: its SQLSTATE.
-sub sqlstate_of
-{
-	my ($s, $tag) = @_;
-	send_until($s, '', qr/$tag=\w+\n/);
-	my $state = $s->{stdout} =~ /$tag=(\w+)/ ? $1 : 'none';
-	$s->{stdout} = '';
-	return $state;
-}
-
 # Round 1: A holds the chain and waits for B's row lock; B, holding the row
 # lock, waits for the chain.  B's deadlock_timeout is the short one, so B is
 # the victim: a waiter for a chain is cancelled.
@@ -260,14 +198,14 @@ is(chain_lock($pid_a), 't|0|18497|ExclusiveLock|t',
 	'pg_locks: the holder of a chain has an advisory ExclusiveLock (table OID, chain, 18497)');
 is(chain_lock($pid_b), '', 'pg_locks: no chain lock before the first insert');
 $b->query_safe('BEGIN; SELECT id FROM dl WHERE id = 1 FOR UPDATE');
-start_blocking($a, 'a1', 'SELECT id FROM dl WHERE id = 1 FOR UPDATE');
+ha_start_blocking($a, 'a1', 'SELECT id FROM dl WHERE id = 1 FOR UPDATE');
 wait_for_lock_wait($pid_a, 'round 1: A (holding the chain) waits for the row lock');
 $b->{stderr} = '';
-start_blocking($b, 'b1', "INSERT INTO t3 VALUES ('B', 'round 1 victim')");
-is(sqlstate_of($b, 'b1'), '40P01', 'round 1: B, waiting for the chain, is the deadlock victim (40P01)');
+ha_start_blocking($b, 'b1', "INSERT INTO t3 VALUES ('B', 'round 1 victim')");
+is(ha_sqlstate_of($b, 'b1'), '40P01', 'round 1: B, waiting for the chain, is the deadlock victim (40P01)');
 like($b->{stderr}, qr/deadlock detected/, 'round 1: B is told "deadlock detected"');
 $b->{stderr} = '';
-is(sqlstate_of($a, 'a1'), '00000', 'round 1: A gets the row lock once B is gone');
+is(ha_sqlstate_of($a, 'a1'), '00000', 'round 1: A gets the row lock once B is gone');
 $a->query_safe("INSERT INTO t3 VALUES ('A', 'round 1 second'); COMMIT");
 $b->query('ROLLBACK');
 is(chain_lock($pid_a), '', 'pg_locks: the chain lock is released at commit');
@@ -284,16 +222,16 @@ $a->query_safe("SET deadlock_timeout = '100ms'");
 $b->query_safe("SET deadlock_timeout = '30s'");
 $a->query_safe("BEGIN; INSERT INTO t3 VALUES ('A', 'round 2 victim')");
 $b->query_safe('BEGIN; SELECT id FROM dl WHERE id = 1 FOR UPDATE');
-start_blocking($b, 'b2', "INSERT INTO t3 VALUES ('B', 'round 2 survivor')");
+ha_start_blocking($b, 'b2', "INSERT INTO t3 VALUES ('B', 'round 2 survivor')");
 wait_for_lock_wait($pid_b, 'round 2: B waits for the chain');
 is(chain_lock($pid_b), 't|0|18497|ExclusiveLock|f',
 	'pg_locks: a writer waiting for a chain shows the advisory lock not granted');
 $a->{stderr} = '';
-start_blocking($a, 'a2', 'SELECT id FROM dl WHERE id = 1 FOR UPDATE');
-is(sqlstate_of($a, 'a2'), '40P01', 'round 2: A, holding the chain, is the deadlock victim (40P01)');
+ha_start_blocking($a, 'a2', 'SELECT id FROM dl WHERE id = 1 FOR UPDATE');
+is(ha_sqlstate_of($a, 'a2'), '40P01', 'round 2: A, holding the chain, is the deadlock victim (40P01)');
 like($a->{stderr}, qr/deadlock detected/, 'round 2: A is told "deadlock detected"');
 $a->{stderr} = '';
-is(sqlstate_of($b, 'b2'), '00000', 'round 2: B takes the chain once A is gone');
+is(ha_sqlstate_of($b, 'b2'), '00000', 'round 2: B takes the chain once A is gone');
 $b->query_safe('COMMIT');
 $a->query('ROLLBACK');
 is($node->safe_psql('postgres',
@@ -309,9 +247,9 @@ $a->quit;
 $b->quit;
 is($node->safe_psql('postgres', 'SELECT count(*), max(audit_seq) FROM t3'), '8|8',
 	'inserts continue after the deadlocks: 8 rows at positions 1..8');
-check_chains('t3', 1, 'after deadlocks');
-check_chains('t1', 4, 'at the end');
-check_chains('t2', 2, 'at the end');
+ha_check_chains($node, 't3', 1, 'after deadlocks');
+ha_check_chains($node, 't1', 4, 'at the end');
+ha_check_chains($node, 't2', 2, 'at the end');
 
 $node->stop;
 done_testing();

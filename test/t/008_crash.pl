@@ -51,34 +51,6 @@ my $script = "$tmp/load.sql";
 	close $fh or die;
 }
 
-# Chain invariants in plain SQL, independent of verify(), and verify().
-sub check_chains
-{
-	my ($tbl, $what) = @_;
-	my $n = $nchains{$tbl};
-	is($node->safe_psql('postgres', qq{
-		SELECT count(*) FROM (SELECT audit_chain, audit_seq FROM $tbl
-		                       GROUP BY 1, 2 HAVING count(*) > 1) d}),
-		'0', "$what: $tbl: no two rows share (audit_chain, audit_seq)");
-	is($node->safe_psql('postgres', qq{
-		SELECT count(*) FROM (SELECT audit_chain FROM $tbl GROUP BY 1
-		                       HAVING min(audit_seq) <> 1 OR max(audit_seq) <> count(*)) h}),
-		'0', "$what: $tbl: positions of every chain are exactly 1..max (no hole)");
-	is($node->safe_psql('postgres', qq{
-		SELECT count(*) FROM (
-		  SELECT audit_chain, audit_prev_hash,
-		         coalesce(lag(audit_hash) OVER (PARTITION BY audit_chain ORDER BY audit_seq),
-		                  decode(repeat('00', 32), 'hex')) AS expect
-		    FROM $tbl) l
-		 WHERE audit_prev_hash IS DISTINCT FROM expect
-		    OR audit_chain NOT BETWEEN 0 AND $n - 1}),
-		'0', "$what: $tbl: every row links to its predecessor, chains in range");
-	my $rows = $node->safe_psql('postgres', "SELECT count(*) FROM $tbl");
-	is($node->safe_psql('postgres',
-			"SELECT ok, rows_checked, problems, first_problem FROM hipaa_audit.verify('$tbl')"),
-		"t|$rows|0|", "$what: $tbl: verify() ok over all $rows rows");
-}
-
 # Processes whose parent is the given PID.
 sub children_of
 {
@@ -115,7 +87,7 @@ sub start_load
 	for my $c (1 .. $nclients)
 	{
 		my %cl = (out => '', err => '');
-		$cl{timer} = IPC::Run::timeout(90);
+		$cl{timer} = IPC::Run::timeout(ha_timeout());
 		$cl{h} = IPC::Run::start(
 			[
 				$node->installed_command('psql'), '-X', '-q',
@@ -145,7 +117,7 @@ sub crash_during_load
 		my $busy = $node->safe_psql('postgres',
 			"SELECT count(DISTINCT client) FROM t1 WHERE round = $round");
 		last if $busy == $nclients && time - $t0 >= $load_seconds;
-		BAIL_OUT("load of round $round did not start") if time - $t0 > 60;
+		die "load of round $round did not start" if time - $t0 > ha_timeout();
 		usleep(100_000);
 	}
 
@@ -217,16 +189,15 @@ sub crash_during_load
 
 	# Wait for the old postmaster (even as a zombie, its PID blocks a new
 	# start) and its children to be gone, then restart.
-	my $deadline = time + 60;
+	my $deadline = time + ha_timeout();
 	usleep(50_000)
 	  while (alive($pm, 1) || grep { alive($_, 0) } @old) && time < $deadline;
 	my $started = 0;
-	for my $try (1 .. 20)
+	until (($started = $node->start(fail_ok => 1)) || time > $deadline)
 	{
-		last if $started = $node->start(fail_ok => 1);
 		usleep(500_000);
 	}
-	BAIL_OUT("node did not restart after round $round") unless $started;
+	die "node did not restart after round $round" unless $started;
 	return @acked;
 }
 
@@ -279,7 +250,7 @@ sub check_round
 		  (SELECT round, client, n FROM t2 WHERE client < 100
 		   EXCEPT ALL SELECT round, client, n FROM t1 WHERE client < 100)) x}),
 		'0', "round $round: t1 and t2 hold the same (round, client, n) rows");
-	check_chains($_, "round $round after restart") for 't1', 't2';
+	ha_check_chains($node, $_, $nchains{$_}, "round $round after restart") for 't1', 't2';
 }
 
 # New writers after the restart: as many concurrent transactions as t1 has
@@ -299,7 +270,7 @@ sub check_continuation
 			$before{$tbl}{$c} = $m;
 		}
 	}
-	my @s = map { $node->background_psql('postgres', timeout => 60) } 1 .. $nchains{t1};
+	my @s = map { $node->background_psql('postgres', timeout => ha_timeout()) } 1 .. $nchains{t1};
 	my (%got, @wrong);
 	for my $k (0 .. $#s)
 	{
@@ -325,7 +296,7 @@ sub check_continuation
 		"round $round: concurrent new writers took every chain of t2");
 	ok(!@wrong, "round $round: each new row continues its chain at max + 1")
 	  or diag join("\n", @wrong);
-	check_chains($_, "round $round after new inserts") for 't1', 't2';
+	ha_check_chains($node, $_, $nchains{$_}, "round $round after new inserts") for 't1', 't2';
 }
 
 my @modes = ('postmaster', 'postmaster', 'postmaster', 'all', 'backend');

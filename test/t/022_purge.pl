@@ -186,7 +186,7 @@ our $held_user;
 sub held_inserts
 {
 	my ($tbl, $label, @counts) = @_;
-	my @s = map { $node->background_psql('postgres', timeout => 60,
+	my @s = map { $node->background_psql('postgres', timeout => ha_timeout(),
 			($held_user ? (extra_params => [ '-U', $held_user ]) : ())) } @counts;
 	my @chains;
 	for my $i (0 .. $#counts)
@@ -204,32 +204,6 @@ sub held_inserts
 }
 
 sub distinct { my %h = map { $_ => 1 } @_; return scalar keys %h; }
-
-# Background sessions: send input and read until a pattern (from 007).
-sub send_until
-{
-	my ($s, $input, $re) = @_;
-	$s->{stdin} .= $input;
-	pump_until($s->{run}, $s->{timeout}, \$s->{stdout}, $re)
-	  or die "timed out waiting for $re; stdout: $s->{stdout}; stderr: $s->{stderr}";
-}
-
-sub start_blocking
-{
-	my ($s, $tag, $sql) = @_;
-	send_until($s, "\\echo $tag-sent\n$sql;\n\\echo $tag=:SQLSTATE\n", qr/$tag-sent\n/);
-}
-
-sub result_of
-{
-	my ($s, $tag) = @_;
-	send_until($s, '', qr/$tag=\w+\n/);
-	my $out = $s->{stdout};
-	$s->{stdout} = '';
-	$out =~ s/\A.*?$tag-sent\n//s;
-	my ($res, $state) = $out =~ /\A(.*?)\n?$tag=(\w+)\n/s;
-	return ($res // '', $state // 'none');
-}
 
 # Signing key through an included config file (as 013 does).
 sub set_key
@@ -680,13 +654,13 @@ is(nreceipts(), $rc_t, 'no receipt or anchor stored');
 # ---------------------------------------------------------------------
 {
 	my $relid = sql(q{SELECT 't_lock'::regclass::oid});
-	my $a = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
-	my $b = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+	my $a = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
+	my $b = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
 	my $pid_b = $b->query_safe('SELECT pg_backend_pid()');
 	is($a->query_safe(q{BEGIN; SELECT rows_removed FROM hipaa_audit.purge_expired('t_lock')}), '10',
 		'first purge (not committed yet) removes the 10 rows');
 	is(verify_ok('t_lock'), 'true:10:0', 'meanwhile verify() still sees the 10 rows, ok');
-	start_blocking($b, 'b1',
+	ha_start_blocking($b, 'b1',
 		q{SELECT rows_removed || ':' || (receipt_id IS NULL) FROM hipaa_audit.purge_expired('t_lock')});
 	ok($node->poll_query_until('postgres',
 			"SELECT count(*) > 0 FROM pg_locks WHERE pid = $pid_b AND NOT granted"),
@@ -702,7 +676,7 @@ is(nreceipts(), $rc_t, 'no receipt or anchor stored');
 	  or diag $err;
 	cmp_ok(time - $t0, '<', 4, 'and returned at once');
 	$a->query_safe('COMMIT');
-	my ($res, $state) = result_of($b, 'b1');
+	my ($res, $state) = ha_result_of($b, 'b1');
 	is("$res|$state", '0:true|00000', 'after the first commits, the second purge removes 0 rows, no receipt');
 	$a->quit;
 	$b->quit;
@@ -719,7 +693,8 @@ is(nreceipts(), $rc_t, 'no receipt or anchor stored');
 sub ended_or_waiting
 {
 	my ($s, $tag, $pid) = @_;
-	for (1 .. 200)
+	my $deadline = time() + ha_timeout();
+	while (time() < $deadline)
 	{
 		$s->{run}->pump_nb;
 		return 1 if $s->{stdout} =~ /$tag=\w+\n/;
@@ -733,16 +708,16 @@ sub ended_or_waiting
 # waits for the purge, so the purge that began first completes and the hold
 # is placed after it.
 {
-	my $a = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
-	my $b = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+	my $a = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
+	my $b = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
 	my $pid_b = $b->query_safe('SELECT pg_backend_pid()');
 	is($a->query_safe(q{BEGIN; SELECT rows_removed FROM hipaa_audit.purge_expired('t_race_hold')}), '5',
 		'race: a purge of t_race_hold is open, 5 rows removed so far');
-	start_blocking($b, 'h1', q{SELECT hipaa_audit.place_hold('t_race_hold', 'race with a purge')});
+	ha_start_blocking($b, 'h1', q{SELECT hipaa_audit.place_hold('t_race_hold', 'race with a purge')});
 	is(ended_or_waiting($b, 'h1', $pid_b), 0, 'race: place_hold() waits for the open purge');
 	$a->query('COMMIT');
 	$a->{stderr} = '';
-	my ($hid, $state) = result_of($b, 'h1');
+	my ($hid, $state) = ha_result_of($b, 'h1');
 	is($state, '00000', 'race: then place_hold() succeeds');
 	is(sql(q{SELECT count(*) FROM hipaa_audit.legal_holds_active WHERE tbl = 't_race_hold'::regclass}), '1',
 		'race: the hold is active');
@@ -754,15 +729,15 @@ sub ended_or_waiting
 # DROP TABLE of an idle table while a writer has an uncommitted row in it:
 # the drop waits for the writer and then sees the row within retention.
 {
-	my $w = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
-	my $d = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+	my $w = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
+	my $d = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
 	my $pid_d = $d->query_safe('SELECT pg_backend_pid()');
 	$w->query_safe(q{BEGIN; INSERT INTO t_race_drop VALUES ('new', 6)});
-	start_blocking($d, 'd1', 'DROP TABLE t_race_drop');
+	ha_start_blocking($d, 'd1', 'DROP TABLE t_race_drop');
 	my $ended = ended_or_waiting($d, 'd1', $pid_d);
 	ok(!$ended, 'race: DROP TABLE waits for the open insert');
 	$w->query_safe('COMMIT');
-	my ($res, $state) = result_of($d, 'd1');
+	my ($res, $state) = ha_result_of($d, 'd1');
 	is($state, '42501', 'race: after the insert commits, DROP TABLE is refused (a row within retention)');
 	is(nrows('t_race_drop'), '6', 'race: the table and its 6 rows are still there');
 	is(sql(q{SELECT count(*) FROM hipaa_audit.retired_tables WHERE table_name = 'public.t_race_drop'}), '0',
@@ -774,15 +749,15 @@ sub ended_or_waiting
 # A legal hold placed while a DROP TABLE of the idle table is still open:
 # a hold that place_hold() acknowledged must not end with the table gone.
 {
-	my $d = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
-	my $h = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+	my $d = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
+	my $h = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
 	my $pid_h = $h->query_safe('SELECT pg_backend_pid()');
 	$d->query_safe('BEGIN; DROP TABLE t_race_drop2');
-	start_blocking($h, 'h2', q{SELECT hipaa_audit.place_hold('t_race_drop2', 'race with a drop')});
+	ha_start_blocking($h, 'h2', q{SELECT hipaa_audit.place_hold('t_race_drop2', 'race with a drop')});
 	is(ended_or_waiting($h, 'h2', $pid_h), 0, 'race: place_hold() waits for the open DROP');
 	$d->query('COMMIT');
 	$d->{stderr} = '';
-	my ($hid, $state) = result_of($h, 'h2');
+	my ($hid, $state) = ha_result_of($h, 'h2');
 	is($state, '42P01', 'race: after the DROP commits, place_hold() fails: the table is gone (42P01)');
 	is(sql(q{SELECT count(*) FROM pg_class WHERE relname = 't_race_drop2'}), '0', 'race: the table is gone');
 	is(sql(q{SELECT count(*) FROM hipaa_audit.legal_holds h JOIN hipaa_audit.retired_tables r USING (table_uuid)
@@ -793,7 +768,7 @@ sub ended_or_waiting
 
 # A writer holding the chain with an uncommitted row while the purge runs.
 {
-	my $i = $node->background_psql('postgres', timeout => 60);
+	my $i = $node->background_psql('postgres', timeout => ha_timeout());
 	is($i->query_safe(q{BEGIN; INSERT INTO t_inflight VALUES ('inflight', 1) RETURNING audit_seq}), '7',
 		'an open transaction inserted position 7');
 	my ($n) = purge('t_inflight', as_admin());
@@ -856,7 +831,7 @@ like(sql_err('SELECT * FROM hipaa_audit.verify_receipt(' . note_sql($all_note) .
 	my $pgb = IPC::Run::start(
 		[ 'pgbench', '--no-vacuum', '--client=4', '--jobs=2', '--time=7', '-f', $script,
 			'-h', $node->host, '-p', $node->port, 'postgres' ],
-		'>', \$pgb_out, '2>', \$pgb_err, IPC::Run::timeout(60));
+		'>', \$pgb_out, '2>', \$pgb_err, IPC::Run::timeout(ha_timeout()));
 	$node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM t_big WHERE tag = 'pgb'})
 	  or die 'pgbench inserted nothing';
 	my ($p_out, $p_err) = ('', '');
@@ -865,7 +840,7 @@ like(sql_err('SELECT * FROM hipaa_audit.verify_receipt(' . note_sql($all_note) .
 		[ $node->installed_command('psql'), '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
 			'-d', $node->connstr('postgres'), '-U', 'admin_user', '-c',
 			q{SELECT rows_removed || '|' || receipt_id FROM hipaa_audit.purge_expired('t_big')} ],
-		'>', \$p_out, '2>', \$p_err, IPC::Run::timeout(60));
+		'>', \$p_out, '2>', \$p_err, IPC::Run::timeout(ha_timeout()));
 	my ($rounds, @bad) = (0);
 	while ($p->pumpable)
 	{
@@ -999,7 +974,7 @@ sub check_continues
 	is(problems('t_dump', node => $dst), '', 'restored: verify_problems(t_dump) empty');
 	my @ch;
 	{
-		my @s = map { $dst->background_psql('postgres', timeout => 60) } 1 .. 2;
+		my @s = map { $dst->background_psql('postgres', timeout => ha_timeout()) } 1 .. 2;
 		for my $i (0, 1)
 		{
 			push @ch, $s[$i]->query_safe("BEGIN; INSERT INTO t_dump VALUES ('restored-$i', 1); "

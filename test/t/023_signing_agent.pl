@@ -90,7 +90,8 @@ sub configure
 sub wait_for_socket
 {
 	my ($path) = @_;
-	for (1 .. 100)
+	my $deadline = time() + ha_timeout();
+	while (time() < $deadline)
 	{
 		return 1 if -S $path;
 		usleep(100_000);

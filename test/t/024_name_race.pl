@@ -30,8 +30,8 @@ $node->safe_psql('postgres', q{
 
 my $before = $node->safe_psql('postgres',
 	'SELECT id, note, audit_chain, audit_seq, encode(audit_hash, \'hex\') FROM public.audit ORDER BY id');
-my $locker = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
-my $victim = $node->background_psql('postgres', on_error_stop => 0, timeout => 60);
+my $locker = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
+my $victim = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
 $locker->query_safe('SET ROLE owner');
 $victim->query_safe('SET ROLE owner');
 $victim->query_safe('SET search_path = decoys, public');

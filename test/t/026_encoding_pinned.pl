@@ -251,4 +251,17 @@ verifier_agrees('later', 'rows inserted while the catalog was changed');
 is($out, 't', 'and verify() agrees, with the catalog put back');
 unlike($err, qr/WARNING/, 'without a warning once the catalog is put back');
 
+# ------------------------------------------------------------------------
+# The encoding hashes text as UTF-8: a database in another encoding cannot
+# protect tables (its text would hash differently after a conversion).
+# ------------------------------------------------------------------------
+$node->safe_psql('postgres',
+	q{CREATE DATABASE latin ENCODING 'LATIN1' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'});
+$node->safe_psql('latin', 'CREATE EXTENSION hipaa_audit; CREATE TABLE t (id int, note text)');
+($rc, $out, $err) = $node->psql('latin', "\\set VERBOSITY verbose\nSELECT hipaa_audit.protect('t')");
+like($err, qr/ERROR:  0A000: cannot protect tables in a database with encoding LATIN1/,
+	'protect() in a LATIN1 database is refused (0A000)');
+is($node->safe_psql('latin', q{SELECT hipaa_audit.is_protected('t') || ':' || count(*) FROM hipaa_audit.registry}),
+	'false:0', '... and nothing is protected there');
+
 done_testing();

@@ -6,7 +6,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use Exporter 'import';
 
-our @EXPORT = qw(ha_node ha_send_until ha_start_blocking ha_sqlstate_of);
+our @EXPORT = qw(ha_node ha_send_until ha_start_blocking ha_sqlstate_of ha_result_of
+  ha_check_chains ha_timeout);
 use PostgreSQL::Test::Utils;
 
 # A new cluster with hipaa_audit preloaded (unless preload => 0), started,
@@ -53,6 +54,62 @@ sub ha_sqlstate_of
 	my $state = $s->{stdout} =~ /$tag=(\w+)/ ? $1 : 'none';
 	$s->{stdout} = '';
 	return $state;
+}
+
+# The output and the SQLSTATE of the statement started by
+# ha_start_blocking, once it has ended.
+sub ha_result_of
+{
+	my ($s, $tag) = @_;
+	ha_send_until($s, '', qr/$tag=\w+\n/);
+	my $out = $s->{stdout};
+	$s->{stdout} = '';
+	$out =~ s/\A.*?$tag-sent\n//s;
+	my ($res, $state) = $out =~ /\A(.*?)\n?$tag=(\w+)\n/s;
+	return ($res // '', $state // 'none');
+}
+
+# How long to wait for anything: PostgreSQL's own test timeout
+# (PG_TEST_TIMEOUT_DEFAULT, 180 s unless set), times a factor.
+sub ha_timeout
+{
+	my ($factor) = @_;
+	return $PostgreSQL::Test::Utils::timeout_default * ($factor // 1);
+}
+
+# Every chain invariant of a table in plain SQL, independent of verify()
+# (no shared position, positions exactly 1..max, each row linked to its
+# predecessor, chain numbers in range), then verify() and verify_problems()
+# over every row.
+sub ha_check_chains
+{
+	my ($node, $tbl, $nchains, $what) = @_;
+	Test::More::is($node->safe_psql('postgres', qq{
+		SELECT count(*) FROM (SELECT audit_chain, audit_seq FROM $tbl
+		                       GROUP BY 1, 2 HAVING count(*) > 1) d}),
+		'0', "$what: $tbl: no two rows share (audit_chain, audit_seq)");
+	Test::More::is($node->safe_psql('postgres', qq{
+		SELECT count(*) FROM (SELECT audit_chain FROM $tbl GROUP BY 1
+		                       HAVING min(audit_seq) <> 1 OR max(audit_seq) <> count(*)) h}),
+		'0', "$what: $tbl: positions of every chain are exactly 1..max (no hole)");
+	Test::More::is($node->safe_psql('postgres', qq{
+		SELECT count(*) FROM (
+		  SELECT audit_prev_hash,
+		         coalesce(lag(audit_hash) OVER (PARTITION BY audit_chain ORDER BY audit_seq),
+		                  decode(repeat('00', 32), 'hex')) AS expect
+		    FROM $tbl) l
+		 WHERE audit_prev_hash IS DISTINCT FROM expect}),
+		'0', "$what: $tbl: every row links to its predecessor's hash");
+	Test::More::is($node->safe_psql('postgres', qq{
+		SELECT count(*) FROM $tbl WHERE audit_chain NOT BETWEEN 0 AND $nchains - 1}),
+		'0', "$what: $tbl: chain numbers within 0..@{[$nchains - 1]}");
+	my $rows = $node->safe_psql('postgres', "SELECT count(*) FROM $tbl");
+	Test::More::is($node->safe_psql('postgres',
+			"SELECT ok, rows_checked, problems, first_problem FROM hipaa_audit.verify('$tbl')"),
+		"t|$rows|0|", "$what: $tbl: verify() ok over all $rows rows");
+	Test::More::is($node->safe_psql('postgres',
+			"SELECT count(*) FROM hipaa_audit.verify_problems('$tbl')"),
+		'0', "$what: $tbl: verify_problems() empty");
 }
 
 1;
