@@ -8,11 +8,11 @@
 # pg_upgrade from the old version to this one.
 use strict;
 use warnings;
-use Cwd ();
 use File::Basename qw(dirname);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use HaTest;
 
 plan skip_all => 'no older PostgreSQL with hipaa_audit given (HA_OLD_PG_BIN)'
   unless $ENV{HA_OLD_PG_BIN} && -x "$ENV{HA_OLD_PG_BIN}/postgres";
@@ -148,17 +148,7 @@ my $upgraded = PostgreSQL::Test::Cluster->new('upgraded');
 $upgraded->init(extra => [ '--encoding=UTF8', '--locale=C',
 		$new_version >= 180000 ? ('--no-data-checksums') : () ]);
 $upgraded->append_conf('postgresql.conf', $conf);
-my $cwd = Cwd::getcwd();
-chdir PostgreSQL::Test::Utils::tempdir or die;
-command_ok(
-	[
-		'pg_upgrade', '--no-sync',
-		'-d', $old->data_dir, '-D', $upgraded->data_dir,
-		'-b', $ENV{HA_OLD_PG_BIN}, '-B', $upgraded->config_data('--bindir'),
-		'-s', $upgraded->host, '-p', $old->port, '-P', $upgraded->port
-	],
-	'pg_upgrade from the old version to this one');
-chdir $cwd or die;
+ha_pg_upgrade($old, $ENV{HA_OLD_PG_BIN}, $upgraded, 'pg_upgrade from the old version to this one');
 $upgraded->start;
 is($upgraded->safe_psql('postgres', $hashes_sql), $hashes,
 	'pg_upgrade: every row keeps its chain position and its hash');

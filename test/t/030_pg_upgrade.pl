@@ -7,10 +7,10 @@
 # inserts continue the chains, and every refusal holds again.
 use strict;
 use warnings;
-use Cwd qw(getcwd);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use HaTest;
 
 $ENV{PGCLIENTENCODING} = 'UTF8';
 my $keydir = PostgreSQL::Test::Utils::tempdir;
@@ -45,19 +45,8 @@ my $new = PostgreSQL::Test::Cluster->new('new');
 $new->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
 $new->append_conf('postgresql.conf', $conf);
 
-# pg_upgrade writes its logs below the new data directory and reads the
-# current directory: run it from one the test owns.
-my $cwd = getcwd();
-chdir PostgreSQL::Test::Utils::tempdir or die;
-command_ok(
-	[
-		'pg_upgrade', '--no-sync',
-		'-d', $old->data_dir, '-D', $new->data_dir,
-		'-b', $old->config_data('--bindir'), '-B', $new->config_data('--bindir'),
-		'-s', $new->host, '-p', $old->port, '-P', $new->port
-	],
+ha_pg_upgrade($old, $old->config_data('--bindir'), $new,
 	'pg_upgrade of a cluster with a protected table');
-chdir $cwd or die;
 $new->start;
 
 is($new->safe_psql('postgres', $registry_sql), $registry,

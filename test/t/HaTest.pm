@@ -5,9 +5,10 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use Exporter 'import';
+use Cwd ();
 
 our @EXPORT = qw(ha_node ha_send_until ha_start_blocking ha_sqlstate_of ha_result_of
-  ha_check_chains ha_timeout);
+  ha_check_chains ha_timeout ha_pg_upgrade);
 use PostgreSQL::Test::Utils;
 
 # A new cluster with hipaa_audit preloaded (unless preload => 0), started,
@@ -110,6 +111,25 @@ sub ha_check_chains
 	Test::More::is($node->safe_psql('postgres',
 			"SELECT count(*) FROM hipaa_audit.verify_problems('$tbl')"),
 		'0', "$what: $tbl: verify_problems() empty");
+}
+
+# pg_upgrade from the stopped cluster $old (its binaries in $oldbin) to
+# the new, not yet started cluster $new, as one test named $what; from a
+# directory the test owns, since pg_upgrade works in the current one.
+sub ha_pg_upgrade
+{
+	my ($old, $oldbin, $new, $what) = @_;
+	my $cwd = Cwd::getcwd();
+	chdir PostgreSQL::Test::Utils::tempdir or die;
+	PostgreSQL::Test::Utils::command_ok(
+		[
+			'pg_upgrade', '--no-sync',
+			'-d', $old->data_dir, '-D', $new->data_dir,
+			'-b', $oldbin, '-B', $new->config_data('--bindir'),
+			'-s', $new->host, '-p', $old->port, '-P', $new->port
+		],
+		$what);
+	chdir $cwd or die;
 }
 
 1;
