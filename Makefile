@@ -15,6 +15,7 @@ OBJS = \
 	src/store/records.o \
 	src/core/encoding.o \
 	src/core/chain.o \
+	src/core/linkcheck.o \
 	src/core/retention.o \
 	src/core/reach.o \
 	src/core/guards.o \

@@ -86,6 +86,16 @@ typedef char HaB64Byte;
 	(MyBackendId == InvalidBackendId ? -1 : (int) MyBackendId - 1)
 #endif
 
+/*
+ * PostgreSQL 16 gave tuplesort_getdatum() a "copy" argument; 15 always
+ * copies a by-reference datum into the caller's context.
+ */
+#if PG_VERSION_NUM >= 160000
+#define HA_TUPLESORT_GETDATUM_COPY true,
+#else
+#define HA_TUPLESORT_GETDATUM_COPY
+#endif
+
 /* PostgreSQL 18 lets a library name itself and its version. */
 #ifdef PG_MODULE_MAGIC_EXT
 #define HA_MODULE_MAGIC \

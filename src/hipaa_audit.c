@@ -38,6 +38,22 @@ _PG_init(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("hipaa_audit.verify_workers",
+							"Parallel workers verify() asks for; -1 takes max_parallel_workers_per_gather.",
+							"Each process checks a share of the chains; tables smaller than min_parallel_table_scan_size are checked by one process.",
+							&ha_verify_workers,
+							-1, -1, 64,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("hipaa_audit.verify_memory",
+							"Memory each verify() process may use for rows that wait for their chain's earlier rows.",
+							"Beyond it they are sorted in temporary files.",
+							&ha_verify_memory,
+							65536, 64, MAX_KILOBYTES,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
 	DefineCustomStringVariable("hipaa_audit.signing_key_file",
 							   "Ed25519 private key (PKCS#8 PEM) that signs checkpoints and purge receipts.",
 							   "Keep it outside the data directory, readable by the server's account only.",

@@ -311,6 +311,28 @@ extern void HaRetentionCheckFloor(Interval *retention);
 extern TimestampTz HaRetentionCutoff(Oid relid, Interval *retention);
 extern bool HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest);
 
+/* core/linkcheck.c: chain links from rows read in any order */
+#define HA_LINK_HAVE_PREV	0x01	/* audit_prev_hash is 32 bytes */
+#define HA_LINK_HAVE_HASH	0x02	/* audit_hash is 32 bytes */
+#define HA_LINK_HASH_OK		0x04	/* and the recomputed hash matches it */
+typedef struct HaLinkRow
+{
+	int32		chain;
+	int64		seq;
+	uint64		ord;			/* order read, set by HaLinkCheckRow */
+	uint8		prev[HA_HASH_LEN];
+	uint8		hash[HA_HASH_LEN];
+	uint8		flags;
+} HaLinkRow;
+typedef void (*HaLinkReportFn) (void *arg, int32 chain, int64 seq,
+								const char *kind, const char *detail);
+typedef struct HaLinkCheck HaLinkCheck;
+extern HaLinkCheck *HaLinkCheckBegin(int32 chains, const HaAnchor *anchors,
+									 int mem_kb, HaLinkReportFn report,
+									 void *arg);
+extern void HaLinkCheckRow(HaLinkCheck *lc, HaLinkRow *row);
+extern int32 HaLinkCheckEnd(HaLinkCheck *lc);
+
 /* Progress of a running verify(), one slot per backend (chain.c). */
 typedef struct HaVerifyProgress
 {
@@ -339,6 +361,8 @@ extern bool HaChainFindRow(Relation rel, int32 chain, int64 seq, int64 *seq_out,
 
 /* core/chain.c: settings */
 extern int	ha_max_cached_chains;
+extern int	ha_verify_workers;
+extern int	ha_verify_memory;
 
 /* core/signer.c: who signs (the key file or the signing agent) */
 extern char *ha_signing_agent;

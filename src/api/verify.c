@@ -5,12 +5,11 @@
  *	  row hash and every link of every chain, and report what does not match.
  *	  Layer api/ (docs/architecture.md).
  *
- * Each chain is walked in position order through the table's unique index
- * on (audit_chain, audit_seq), one row in memory at a time (a per-row
- * memory context is reset for every row), so memory stays flat however
- * large the table.  A separate sequential count of the table's rows catches
- * rows the index cannot reach.  Verification only reads: it runs on a hot
- * standby, and it can be cancelled at any row.
+ * The table is read in physical order, by the backend and by PostgreSQL
+ * parallel workers that each take a share of the chains (see "The scan"
+ * below); the links are checked by core/linkcheck.c in memory bounded by
+ * hipaa_audit.verify_memory.  Verification only reads: it runs on a hot
+ * standby, and it can be cancelled at any row, in every process.
  *
  * Problem kinds:
  *	  hash_mismatch	  the row's content or header differs from what was hashed
@@ -19,7 +18,6 @@
  *	  duplicate		  two rows share a position
  *	  bad_chain		  audit_chain outside 0 .. chains-1
  *	  malformed		  a chain column is NULL or a hash is not 32 bytes
- *	  unindexed_rows  the table holds rows the chain index does not reach
  *	  purged_row_present  a row at a position a purge receipt says was removed
  *	  anchor_without_receipt  a chain starts from an anchor no stored receipt lists
  *	  checkpoint_rows_missing, checkpoint_mismatch  a stored checkpoint's
@@ -35,14 +33,22 @@
  */
 #include "hipaa_audit.h"
 
-#include "access/genam.h"
+#include "access/parallel.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/paths.h"
+#include "storage/bufmgr.h"
+#include "storage/latch.h"
+#include "storage/shm_mq.h"
+#include "storage/shm_toc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -51,49 +57,198 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/tuplesort.h"
 #include "utils/tuplestore.h"
+#include "utils/wait_event.h"
+
+int			ha_verify_workers = -1;
+int			ha_verify_memory = 65536;
+
+/* ----------------------------------------------------------------
+ * Problems, in report order
+ *
+ * Problems arrive from the leader and from workers in any order; they are
+ * reported in one order whatever the mode: a replaced chain index first,
+ * then by chain and position (at one position: bad_chain, gap,
+ * purged_row_present, malformed, broken_link, hash_mismatch, duplicate),
+ * then rows with NULL chain columns, then stored checkpoints and purge
+ * records.  verify() keeps only the first and the count; verify_problems()
+ * sorts them in memory bounded by work_mem.
+ * ----------------------------------------------------------------
+ */
+#define GROUP_INDEX		0
+#define GROUP_ROWS		1
+#define GROUP_NULLS		2
+#define GROUP_NOTES		3
+
+typedef struct ProblemKey
+{
+	int32		group;
+	int32		chain;
+	int64		seq;
+	int32		rank;
+	int64		ord;
+} ProblemKey;
 
 typedef struct VerifyState
 {
 	int64		rows_checked;
-	int64		heap_rows;
 	int32		chains_seen;
 	int64		problems;
+	int32		group;			/* of problems reported now */
+	ProblemKey	first_key;
 	char	   *first_problem;
-	Tuplestorestate *store;		/* verify_problems: one tuple per problem */
+	Tuplesortstate *sorted;		/* verify_problems: every problem */
+	TupleDesc	sorted_desc;
+	TupleTableSlot *sorted_slot;
+	Tuplestorestate *store;		/* verify_problems: the result */
 	TupleDesc	store_desc;
 	MemoryContext result_cxt;
 } VerifyState;
+
+static int32
+KindRank(const char *kind)
+{
+	static const char *const order[] = {
+		"bad_chain", "gap", "purged_row_present", "malformed", "broken_link",
+		"hash_mismatch", "duplicate"
+	};
+
+	for (int i = 0; i < (int) lengthof(order); i++)
+		if (strcmp(kind, order[i]) == 0)
+			return i;
+	return (int32) lengthof(order);
+}
+
+static int
+CompareKeys(const ProblemKey *a, const ProblemKey *b)
+{
+#define CMP(f) if (a->f != b->f) return a->f < b->f ? -1 : 1
+	CMP(group);
+	CMP(chain);
+	CMP(seq);
+	CMP(rank);
+	CMP(ord);
+#undef CMP
+	return 0;
+}
+
+static void
+StartSortedProblems(VerifyState *st)
+{
+	static const struct
+	{
+		const char *name;
+		Oid			type;
+		Oid			lt;
+	}			cols[] = {
+		{"grp", INT4OID, Int4LessOperator},
+		{"chain", INT4OID, Int4LessOperator},
+		{"seq", INT8OID, Int8LessOperator},
+		{"rank", INT4OID, Int4LessOperator},
+		{"ord", INT8OID, Int8LessOperator},
+		{"kind", TEXTOID, InvalidOid},
+		{"detail", TEXTOID, InvalidOid},
+	};
+	AttrNumber	keys[5];
+	Oid			ops[5];
+	Oid			colls[5];
+	bool		nullsfirst[5];
+	MemoryContext old = MemoryContextSwitchTo(st->result_cxt);
+
+	st->sorted_desc = CreateTemplateTupleDesc(lengthof(cols));
+	for (int i = 0; i < (int) lengthof(cols); i++)
+	{
+		TupleDescInitEntry(st->sorted_desc, i + 1, cols[i].name, cols[i].type, -1, 0);
+		if (i < 5)
+		{
+			keys[i] = i + 1;
+			ops[i] = cols[i].lt;
+			colls[i] = InvalidOid;
+			nullsfirst[i] = false;
+		}
+	}
+	st->sorted = tuplesort_begin_heap(st->sorted_desc, 5, keys, ops, colls,
+									  nullsfirst, work_mem, NULL, TUPLESORT_NONE);
+	st->sorted_slot = MakeSingleTupleTableSlot(st->sorted_desc, &TTSOpsVirtual);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+AddProblem(VerifyState *st, int32 group, int32 chain, int64 seq,
+		   const char *kind, const char *detail)
+{
+	ProblemKey	key;
+
+	key.group = group;
+	key.chain = chain;
+	key.seq = seq;
+	key.rank = KindRank(kind);
+	key.ord = st->problems++;
+	if (st->first_problem == NULL || CompareKeys(&key, &st->first_key) < 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->result_cxt);
+
+		if (st->first_problem != NULL)
+			pfree(st->first_problem);
+		st->first_key = key;
+		st->first_problem = psprintf("chain %d position " INT64_FORMAT ": %s: %s",
+									 chain, seq, kind, detail);
+		MemoryContextSwitchTo(old);
+	}
+	if (st->sorted != NULL)
+	{
+		TupleTableSlot *slot = st->sorted_slot;
+
+		ExecClearTuple(slot);
+		slot->tts_values[0] = Int32GetDatum(key.group);
+		slot->tts_values[1] = Int32GetDatum(key.chain);
+		slot->tts_values[2] = Int64GetDatum(key.seq);
+		slot->tts_values[3] = Int32GetDatum(key.rank);
+		slot->tts_values[4] = Int64GetDatum(key.ord);
+		slot->tts_values[5] = CStringGetTextDatum(kind);
+		slot->tts_values[6] = CStringGetTextDatum(detail);
+		memset(slot->tts_isnull, 0, sizeof(bool) * 7);
+		ExecStoreVirtualTuple(slot);
+		tuplesort_puttupleslot(st->sorted, slot);
+	}
+}
 
 static void
 Report(VerifyState *st, int32 chain, int64 seq, const char *kind,
 	   const char *detail)
 {
-	st->problems++;
-	if (st->first_problem == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(st->result_cxt);
+	AddProblem(st, st->group, chain, seq, kind, detail);
+}
 
-		st->first_problem = psprintf("chain %d position " INT64_FORMAT ": %s: %s",
-									 chain, seq, kind, detail);
-		MemoryContextSwitchTo(old);
-	}
-	if (st->store != NULL)
+/* verify_problems(): every problem, in report order, into the result. */
+static void
+EmitSortedProblems(VerifyState *st)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(st->sorted_desc,
+													&TTSOpsMinimalTuple);
+
+	tuplesort_performsort(st->sorted);
+	while (tuplesort_gettupleslot(st->sorted, true, false, slot, NULL))
 	{
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
 
-		values[0] = Int32GetDatum(chain);
-		values[1] = Int64GetDatum(seq);
-		values[2] = CStringGetTextDatum(kind);
-		values[3] = CStringGetTextDatum(detail);
+		slot_getallattrs(slot);
+		values[0] = slot->tts_values[1];
+		values[1] = slot->tts_values[2];
+		values[2] = slot->tts_values[5];
+		values[3] = slot->tts_values[6];
 		tuplestore_putvalues(st->store, st->store_desc, values, nulls);
 	}
+	tuplesort_end(st->sorted);
+	st->sorted = NULL;
+	ExecDropSingleTupleTableSlot(slot);
 }
 
 static void
 ReportStoredNote(void *arg, int32 chain, int64 seq, const char *kind,
-					 const char *detail)
+				 const char *detail)
 {
 	Report((VerifyState *) arg, chain, seq, kind, detail);
 }
@@ -154,17 +309,6 @@ CheckAnchorReceipts(const HaProtectedEntry *entry, VerifyState *st)
 						bad));
 }
 
-/* Where the walk through the chain index stands. */
-typedef struct ChainWalk
-{
-	const HaProtectedEntry *entry;
-	HaShape    *shape;
-	HaAnchor   *anchors;		/* per chain: where a lawful purge left it */
-	int32		cur_chain;		/* the chain being walked, -1 before the first */
-	int64		last_seq;		/* the previous row's position (or anchor's) */
-	uint8		last_hash[HA_HASH_LEN]; /* and its hash ... */
-	bool		have_last;		/* ... when that can be checked against */
-} ChainWalk;
 
 /* verify_progress(): this backend's slot, filled in; NULL if there is none. */
 static HaVerifyProgress *
@@ -186,193 +330,535 @@ ProgressStart(Relation rel)
 	return progress;
 }
 
-/* The first row of a chain: start from zero, or from its purge anchor. */
-static void
-StartChain(ChainWalk *w, VerifyState *st, int32 chain, int64 seq)
+/* ----------------------------------------------------------------
+ * The scan: every row in physical order, in one or more processes
+ *
+ * The table's chains are split into parts (chain modulo parts); each
+ * participant (the leader and PostgreSQL parallel workers) claims parts
+ * and, for each, reads the whole table in physical order, recomputes the
+ * hash of every row of the part's chains and hands its links to a link
+ * checker of its own (core/linkcheck.c).  Reading is cheap next to
+ * hashing, so parts split the work that costs; a part's rows are read in
+ * block order by one process, so duplicates resolve as in a walk through
+ * the chain index.  Workers send their problems to the leader through a
+ * message queue each.
+ * ----------------------------------------------------------------
+ */
+#define VERIFY_KEY_SHARED	UINT64CONST(0x4841000000000001)
+#define VERIFY_KEY_QUEUES	UINT64CONST(0x4841000000000002)
+#define VERIFY_QUEUE_SIZE	(64 * 1024)
+
+typedef struct VerifyShared
 {
-	w->cur_chain = chain;
-	w->last_seq = 0;
-	memset(w->last_hash, 0, HA_HASH_LEN);
-	if (chain >= 0 && chain < HA_MAX_CHAINS && w->anchors[chain].seq > 0)
-	{
-		w->last_seq = w->anchors[chain].seq;
-		memcpy(w->last_hash, w->anchors[chain].hash, HA_HASH_LEN);
-	}
-	w->have_last = true;
-	st->chains_seen++;
-	if (chain < 0 || chain >= w->entry->chains)
-		Report(st, chain, seq, "bad_chain",
-			   psprintf("the table has chains 0 to %d", w->entry->chains - 1));
+	Oid			relid;
+	pg_uuid_t	uuid;
+	int32		chains;
+	int			nparts;
+	int			mem_kb;
+	int			progress_slot;	/* the leader's verify_progress() slot, or -1 */
+	bool		leader_takes_parts;
+	pg_atomic_uint32 next_part;
+	uint8		part_of[HA_MAX_CHAINS];	/* chain -> part */
+	HaAnchor	anchors[HA_MAX_CHAINS];
+} VerifyShared;
+
+/* The part a chain belongs to; chains outside the table's by modulo. */
+static inline int
+PartOf(const VerifyShared *shared, int32 chain)
+{
+	if (chain >= 0 && chain < HA_MAX_CHAINS)
+		return shared->part_of[chain];
+	return (int) ((uint32) chain % (uint32) shared->nparts);
 }
 
 /*
- * One row in chain order: its position against the previous row's (and the
- * purge anchor), its link, and its hash recomputed from its content.
+ * Chains to parts so that each part has about as many rows: the largest
+ * chain first, each to the part with the fewest rows so far.  A chain's
+ * size is its head's position less its purge anchor's (index lookups).
  */
 static void
-CheckRow(ChainWalk *w, VerifyState *st, TupleTableSlot *slot)
+BalanceParts(Relation rel, int32 chains, const HaAnchor *anchors, int nparts,
+			 uint8 *part_of)
 {
-	HaShape    *shape = w->shape;
-	int32		chain;
-	int64		seq;
-	uint8		prev[HA_HASH_LEN];
-	uint8		stored[HA_HASH_LEN];
-	uint8		computed[HA_HASH_LEN];
-	bool		have_prev;
-	bool		have_stored;
+	int64		size[HA_MAX_CHAINS];
+	int64		load[HA_MAX_CHAINS];
+	bool		placed[HA_MAX_CHAINS];
 
-	if (slot->tts_isnull[shape->att_chain - 1] || slot->tts_isnull[shape->att_seq - 1])
+	memset(load, 0, sizeof(load));
+	memset(placed, 0, sizeof(placed));
+	for (int c = 0; c < HA_MAX_CHAINS; c++)
 	{
-		Report(st, -1, -1, "malformed", "a row has NULL in audit_chain or audit_seq");
-		return;
-	}
-	chain = DatumGetInt32(slot->tts_values[shape->att_chain - 1]);
-	seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
-	have_prev = HaSlotHash(slot, shape->att_prev, prev);
-	have_stored = HaSlotHash(slot, shape->att_hash, stored);
+		int64		seq = 0;
+		uint8		hash[HA_HASH_LEN];
 
-	if (chain != w->cur_chain)
-		StartChain(w, st, chain, seq);
+		part_of[c] = (uint8) (c % nparts);
+		size[c] = 0;
+		if (c < chains && HaChainFindRow(rel, c, -1, &seq, hash))
+			size[c] = Max(seq - anchors[c].seq, 0);
+	}
+	for (int n = 0; n < chains; n++)
+	{
+		int			big = -1;
+		int			least = 0;
 
-	if (chain >= 0 && chain < HA_MAX_CHAINS && seq <= w->anchors[chain].seq)
-	{
-		Report(st, chain, seq, "purged_row_present",
-			   psprintf("a purge receipt says positions up to " INT64_FORMAT " were removed, but this row is in the table",
-						w->anchors[chain].seq));
-		return;
+		for (int c = 0; c < chains; c++)
+			if (!placed[c] && (big < 0 || size[c] > size[big]))
+				big = c;
+		for (int p = 1; p < nparts; p++)
+			if (load[p] < load[least])
+				least = p;
+		placed[big] = true;
+		part_of[big] = (uint8) least;
+		load[least] += size[big];
 	}
-	if (seq == w->last_seq)
-	{
-		Report(st, chain, seq, "duplicate", "another row has the same chain position");
-		return;
-	}
-	if (seq != w->last_seq + 1)
-	{
-		if (w->last_seq + 1 == seq - 1)
-			Report(st, chain, w->last_seq + 1, "gap",
-				   psprintf("row at position " INT64_FORMAT " is missing", w->last_seq + 1));
-		else
-			Report(st, chain, w->last_seq + 1, "gap",
-				   psprintf("rows at positions " INT64_FORMAT " to " INT64_FORMAT " are missing",
-							w->last_seq + 1, seq - 1));
-		w->have_last = false;	/* the link to the missing row cannot be checked */
-	}
-
-	if (!have_prev || !have_stored)
-		Report(st, chain, seq, "malformed",
-			   "audit_prev_hash or audit_hash is NULL or not 32 bytes");
-	else
-	{
-		if (w->have_last && memcmp(prev, w->last_hash, HA_HASH_LEN) != 0)
-			Report(st, chain, seq, "broken_link",
-				   psprintf("audit_prev_hash %s does not match the previous row's audit_hash %s",
-							HaHex(prev, HA_HASH_LEN), HaHex(w->last_hash, HA_HASH_LEN)));
-		HaRowHash(shape, &w->entry->uuid, chain, seq, prev,
-				  slot->tts_values, slot->tts_isnull, computed);
-		if (memcmp(computed, stored, HA_HASH_LEN) != 0)
-			Report(st, chain, seq, "hash_mismatch",
-				   "the row's content differs from what was hashed when it was inserted");
-	}
-
-	w->last_seq = seq;
-	w->have_last = have_stored;
-	if (have_stored)
-		memcpy(w->last_hash, stored, HA_HASH_LEN);
 }
 
-/* Every row in chain order, through the chain index. */
-static void
-WalkChains(Relation rel, Relation idx, Snapshot snap, TupleTableSlot *slot,
-		   ChainWalk *w, VerifyState *st, HaVerifyProgress *progress)
+/* One participant's scan. */
+typedef struct ScanCtx
 {
-	IndexScanDesc scan;
+	Relation	rel;
+	Snapshot	snap;
+	HaShape    *shape;
+	const pg_uuid_t *uuid;
+	int32		chains;
+	const HaAnchor *anchors;
+	int			mem_kb;
+	HaVerifyProgress *progress;
+	const VerifyShared *shared;
+	int64		rows_checked;
+	int32		chains_seen;
+	/* where problems go */
+	HaLinkReportFn report;
+	void	   *report_arg;
+	/* the leader drains its workers' queues while it reads */
+	void		(*poll) (void *arg);
+	void	   *poll_arg;
+} ScanCtx;
+
+static void
+ScanPart(ScanCtx *sc, int part)
+{
+	HaShape    *shape = sc->shape;
+	TupleTableSlot *slot = table_slot_create(sc->rel, NULL);
+	TableScanDesc scan;
+	HaLinkCheck *lc;
 	MemoryContext rowcxt;
 	MemoryContext old;
+	int64		read = 0;
+	int64		unreported = 0;
 
+	lc = HaLinkCheckBegin(sc->chains, sc->anchors, sc->mem_kb, sc->report,
+						  sc->report_arg);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit verify row",
 								   ALLOCSET_DEFAULT_SIZES);
-	scan = HaIndexBeginScan(rel, idx, snap, 0, 0);
-	index_rescan(scan, NULL, 0, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	/* Block order from the first block: no synchronized scan. */
+	scan = table_beginscan_strat(sc->rel, sc->snap, 0, NULL, true, false);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
+		HaLinkRow	r;
+		bool		have_prev;
+		bool		have_hash;
+
 		CHECK_FOR_INTERRUPTS();
+		if ((++read & 1023) == 0)
+		{
+			if (sc->progress != NULL && unreported > 0)
+			{
+				pg_atomic_fetch_add_u64(&sc->progress->rows_checked, unreported);
+				unreported = 0;
+			}
+			if (sc->poll != NULL)
+				sc->poll(sc->poll_arg);
+		}
 		MemoryContextReset(rowcxt);
 		old = MemoryContextSwitchTo(rowcxt);
 		slot_getallattrs(slot);
-		st->rows_checked++;
-		if (progress != NULL && (st->rows_checked & 1023) == 0)
-			pg_atomic_write_u64(&progress->rows_checked, st->rows_checked);
-		CheckRow(w, st, slot);
+		if (slot->tts_isnull[shape->att_chain - 1] || slot->tts_isnull[shape->att_seq - 1])
+		{
+			/* No chain to give it to: the first part reports it. */
+			if (part == 0)
+			{
+				sc->rows_checked++;
+				unreported++;
+				sc->report(sc->report_arg, -1, -2, "malformed",
+						   "a row has NULL in audit_chain or audit_seq");
+			}
+			MemoryContextSwitchTo(old);
+			continue;
+		}
+		r.chain = DatumGetInt32(slot->tts_values[shape->att_chain - 1]);
+		if (PartOf(sc->shared, r.chain) != part)
+		{
+			MemoryContextSwitchTo(old);
+			continue;
+		}
+		r.seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
+		sc->rows_checked++;
+		unreported++;
+		have_prev = HaSlotHash(slot, shape->att_prev, r.prev);
+		have_hash = HaSlotHash(slot, shape->att_hash, r.hash);
+		r.flags = (have_prev ? HA_LINK_HAVE_PREV : 0) | (have_hash ? HA_LINK_HAVE_HASH : 0);
+		if (have_prev && have_hash)
+		{
+			uint8		computed[HA_HASH_LEN];
+
+			HaRowHash(shape, sc->uuid, r.chain, r.seq, r.prev,
+					  slot->tts_values, slot->tts_isnull, computed);
+			if (memcmp(computed, r.hash, HA_HASH_LEN) == 0)
+				r.flags |= HA_LINK_HASH_OK;
+		}
+		HaLinkCheckRow(lc, &r);
 		MemoryContextSwitchTo(old);
 	}
-	index_endscan(scan);
+	table_endscan(scan);
+	if (sc->progress != NULL && unreported > 0)
+		pg_atomic_fetch_add_u64(&sc->progress->rows_checked, unreported);
+	sc->chains_seen += HaLinkCheckEnd(lc);
 	MemoryContextDelete(rowcxt);
+	ExecDropSingleTupleTableSlot(slot);
 }
 
-/* All rows, by a plain scan: to compare with the rows the index reached. */
+/* Claim parts until none is left. */
 static void
-CountHeapRows(Relation rel, Snapshot snap, TupleTableSlot *slot,
-			  VerifyState *st)
+ScanParts(ScanCtx *sc, VerifyShared *shared)
 {
-	TableScanDesc hscan = table_beginscan(rel, snap, 0, NULL);
+	uint32		part;
 
-	while (table_scan_getnextslot(hscan, ForwardScanDirection, slot))
+	sc->shared = shared;
+	while ((part = pg_atomic_fetch_add_u32(&shared->next_part, 1)) < (uint32) shared->nparts)
+		ScanPart(sc, (int) part);
+}
+
+/* A problem of a worker: its position, kind and detail, to the leader. */
+typedef struct WorkerProblem
+{
+	int32		chain;
+	int64		seq;
+	char		kind[32];
+	char		detail[FLEXIBLE_ARRAY_MEMBER];
+} WorkerProblem;
+
+/* The worker's totals, its last message: kind is empty. */
+typedef struct WorkerTotals
+{
+	int32		chain;			/* unused */
+	int64		rows_checked;
+	char		kind[32];		/* "" */
+	int32		chains_seen;
+} WorkerTotals;
+
+static void
+SendProblem(void *arg, int32 chain, int64 seq, const char *kind,
+			const char *detail)
+{
+	shm_mq_handle *mqh = (shm_mq_handle *) arg;
+	Size		dlen = strlen(detail) + 1;
+	Size		len = offsetof(WorkerProblem, detail) + dlen;
+	WorkerProblem *p = palloc0(len);
+
+	p->chain = chain;
+	p->seq = seq;
+	strlcpy(p->kind, kind, sizeof(p->kind));
+	memcpy(p->detail, detail, dlen);
+	if (shm_mq_send(mqh, len, p, false, true) != SHM_MQ_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("hipaa_audit verify worker could not reach its leader")));
+	pfree(p);
+}
+
+PGDLLEXPORT void ha_verify_worker_main(dsm_segment *seg, shm_toc *toc);
+
+/* A parallel worker of verify(): parts of the chains, problems to the leader. */
+void
+ha_verify_worker_main(dsm_segment *seg, shm_toc *toc)
+{
+	VerifyShared *shared = shm_toc_lookup(toc, VERIFY_KEY_SHARED, false);
+	char	   *queues = shm_toc_lookup(toc, VERIFY_KEY_QUEUES, false);
+	shm_mq	   *mq = (shm_mq *) (queues + ParallelWorkerNumber * VERIFY_QUEUE_SIZE);
+	shm_mq_handle *mqh;
+	ScanCtx		sc;
+	WorkerTotals totals;
+
+	shm_mq_set_sender(mq, MyProc);
+	mqh = shm_mq_attach(mq, seg, NULL);
+
+	memset(&sc, 0, sizeof(sc));
+	sc.rel = table_open(shared->relid, AccessShareLock);
+	sc.snap = GetActiveSnapshot();
+	sc.shape = HaGetShape(sc.rel);
+	sc.uuid = &shared->uuid;
+	sc.chains = shared->chains;
+	sc.anchors = shared->anchors;
+	sc.mem_kb = shared->mem_kb;
+	if (shared->progress_slot >= 0)
 	{
-		CHECK_FOR_INTERRUPTS();
-		st->heap_rows++;
+		int			nslots;
+		HaVerifyProgress *slots = HaProgressSlots(&nslots);
+
+		if (slots != NULL && shared->progress_slot < nslots)
+			sc.progress = &slots[shared->progress_slot];
 	}
-	table_endscan(hscan);
+	sc.report = SendProblem;
+	sc.report_arg = mqh;
+	ScanParts(&sc, shared);
+
+	memset(&totals, 0, sizeof(totals));
+	totals.rows_checked = sc.rows_checked;
+	totals.chains_seen = sc.chains_seen;
+	if (shm_mq_send(mqh, sizeof(totals), &totals, false, true) != SHM_MQ_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("hipaa_audit verify worker could not reach its leader")));
+	table_close(sc.rel, AccessShareLock);
+}
+
+/* The leader's view of its workers. */
+typedef struct Workers
+{
+	ParallelContext *pcxt;
+	shm_mq_handle **queues;		/* NULL once a worker is done */
+	int			nqueues;
+	int			open;
+	VerifyState *st;
+} Workers;
+
+/* Read what the workers sent; with wait, until every one is done. */
+static void
+ReadWorkers(Workers *w, bool wait)
+{
+	while (w->open > 0)
+	{
+		bool		got = false;
+
+		for (int i = 0; i < w->nqueues; i++)
+		{
+			Size		len;
+			void	   *data;
+			shm_mq_result res;
+
+			if (w->queues[i] == NULL)
+				continue;
+			res = shm_mq_receive(w->queues[i], &len, &data, true);
+			if (res == SHM_MQ_WOULD_BLOCK)
+				continue;
+			if (res == SHM_MQ_DETACHED)
+			{
+				/* Its error, if it failed, is raised by the interrupt below. */
+				w->queues[i] = NULL;
+				w->open--;
+				continue;
+			}
+			got = true;
+			if (((WorkerProblem *) data)->kind[0] == '\0')
+			{
+				WorkerTotals totals;
+
+				memcpy(&totals, data, sizeof(totals));
+				w->st->rows_checked += totals.rows_checked;
+				w->st->chains_seen += totals.chains_seen;
+			}
+			else
+			{
+				WorkerProblem *p = (WorkerProblem *) data;
+
+				AddProblem(w->st, p->seq == -2 ? GROUP_NULLS : GROUP_ROWS,
+						   p->chain, p->seq == -2 ? -1 : p->seq, p->kind, p->detail);
+			}
+		}
+		CHECK_FOR_INTERRUPTS();
+		if (!wait)
+			return;
+		if (!got && w->open > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, 0,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}
+
+static void
+PollWorkers(void *arg)
+{
+	ReadWorkers((Workers *) arg, false);
+}
+
+static void
+LeaderReport(void *arg, int32 chain, int64 seq, const char *kind,
+			 const char *detail)
+{
+	VerifyState *st = (VerifyState *) arg;
+
+	if (seq == -2)				/* a row with NULL chain columns */
+		AddProblem(st, GROUP_NULLS, chain, -1, kind, detail);
+	else
+		AddProblem(st, GROUP_ROWS, chain, seq, kind, detail);
+}
+
+/* How many workers to ask for: the setting, the chains, the table's size. */
+static int
+PlanWorkers(Relation rel, int32 chains)
+{
+	int			n = ha_verify_workers >= 0 ? ha_verify_workers : max_parallel_workers_per_gather;
+
+	if (IsInParallelMode() || !IsUnderPostmaster)
+		return 0;
+	if (RelationGetNumberOfBlocks(rel) < (BlockNumber) min_parallel_table_scan_size)
+		return 0;
+	/* A part per participant; no more parts than chains. */
+	return Max(Min(n, chains - (parallel_leader_participation ? 1 : 0)), 0);
+}
+
+/* Every row of the table, its hash and its links, in one or more processes. */
+static void
+ScanTable(Relation rel, const HaProtectedEntry *entry, Snapshot snap,
+		  HaAnchor *anchors, VerifyState *st)
+{
+	ScanCtx		sc;
+	HaVerifyProgress *progress = ProgressStart(rel);
+	int			nworkers = PlanWorkers(rel, entry->chains);
+	int			nslots;
+	HaVerifyProgress *slots = HaProgressSlots(&nslots);
+
+	memset(&sc, 0, sizeof(sc));
+	sc.rel = rel;
+	sc.snap = snap;
+	sc.shape = HaGetShape(rel);
+	sc.uuid = &entry->uuid;
+	sc.chains = entry->chains;
+	sc.anchors = anchors;
+	sc.mem_kb = ha_verify_memory;
+	sc.progress = progress;
+	sc.report = LeaderReport;
+	sc.report_arg = st;
+
+	if (nworkers == 0)
+	{
+		VerifyShared one;
+
+		memset(&one, 0, sizeof(one));
+		one.nparts = 1;
+		pg_atomic_init_u32(&one.next_part, 0);
+		ScanParts(&sc, &one);
+	}
+	else
+	{
+		ParallelContext *pcxt;
+		VerifyShared *shared;
+		char	   *queues;
+		Workers		w;
+		int			nparts = nworkers + (parallel_leader_participation ? 1 : 0);
+		uint8		part_of[HA_MAX_CHAINS];
+
+		/* Before parallel mode: it looks up the chains' heads. */
+		BalanceParts(rel, entry->chains, anchors, nparts, part_of);
+		EnterParallelMode();
+		PushActiveSnapshot(snap);
+		pcxt = CreateParallelContext("hipaa_audit", "ha_verify_worker_main", nworkers);
+		shm_toc_estimate_chunk(&pcxt->estimator, sizeof(VerifyShared));
+		shm_toc_estimate_chunk(&pcxt->estimator, (Size) VERIFY_QUEUE_SIZE * nworkers);
+		shm_toc_estimate_keys(&pcxt->estimator, 2);
+		InitializeParallelDSM(pcxt);
+
+		shared = shm_toc_allocate(pcxt->toc, sizeof(VerifyShared));
+		shared->relid = RelationGetRelid(rel);
+		shared->uuid = entry->uuid;
+		shared->chains = entry->chains;
+		shared->mem_kb = ha_verify_memory;
+		shared->progress_slot = progress != NULL ? (int) (progress - slots) : -1;
+		shared->nparts = nparts;
+		pg_atomic_init_u32(&shared->next_part, 0);
+		memcpy(shared->part_of, part_of, sizeof(part_of));
+		memcpy(shared->anchors, anchors, sizeof(HaAnchor) * HA_MAX_CHAINS);
+		shm_toc_insert(pcxt->toc, VERIFY_KEY_SHARED, shared);
+
+		queues = shm_toc_allocate(pcxt->toc, (Size) VERIFY_QUEUE_SIZE * nworkers);
+		shm_toc_insert(pcxt->toc, VERIFY_KEY_QUEUES, queues);
+		w.pcxt = pcxt;
+		w.st = st;
+		w.nqueues = nworkers;
+		w.queues = palloc0(sizeof(shm_mq_handle *) * nworkers);
+		for (int i = 0; i < nworkers; i++)
+		{
+			shm_mq	   *mq = shm_mq_create(queues + (Size) i * VERIFY_QUEUE_SIZE,
+										   VERIFY_QUEUE_SIZE);
+
+			shm_mq_set_receiver(mq, MyProc);
+			w.queues[i] = shm_mq_attach(mq, pcxt->seg, NULL);
+		}
+		LaunchParallelWorkers(pcxt);
+		w.open = pcxt->nworkers_launched;
+		for (int i = 0; i < nworkers; i++)
+		{
+			if (i < pcxt->nworkers_launched)
+				shm_mq_set_handle(w.queues[i], pcxt->worker[i].bgwhandle);
+			else
+			{
+				shm_mq_detach(w.queues[i]);
+				w.queues[i] = NULL;
+			}
+		}
+		ereport(DEBUG1,
+				(errmsg_internal("hipaa_audit: verify of %s: %d of %d parallel workers launched, %d parts",
+								 RelationGetRelationName(rel), pcxt->nworkers_launched,
+								 nworkers, shared->nparts)));
+		/* The leader reads too, unless told not to and a worker runs. */
+		if (parallel_leader_participation || pcxt->nworkers_launched == 0)
+		{
+			sc.poll = PollWorkers;
+			sc.poll_arg = &w;
+			ScanParts(&sc, shared);
+		}
+		ReadWorkers(&w, true);
+		WaitForParallelWorkersToFinish(pcxt);
+		/* A part no worker took (a worker that could not start). */
+		sc.poll = NULL;
+		ScanParts(&sc, shared);
+		DestroyParallelContext(pcxt);
+		PopActiveSnapshot();
+		ExitParallelMode();
+	}
+	st->rows_checked += sc.rows_checked;
+	st->chains_seen += sc.chains_seen;
+	if (progress != NULL)
+		progress->pid = 0;
 }
 
 /*
- * verify() of one table: the chains, the stored checkpoints (rows deleted
- * from the end, history rewritten before a checkpoint), the purge anchors
- * against their receipts, then rows outside the index.
+ * verify() of one table: every row (hash, link, position), the stored
+ * checkpoints (rows deleted from the end, history rewritten before a
+ * checkpoint), the purge anchors against their receipts.
  */
 static void
 VerifyTable(Oid relid, VerifyState *st)
 {
 	Relation	rel;
-	Relation	idx;
 	Oid			idxoid;
 	Snapshot	snap;
-	TupleTableSlot *slot;
-	HaVerifyProgress *progress;
-	ChainWalk	walk;
+	const HaProtectedEntry *entry;
+	HaAnchor   *anchors;
 
-	memset(&walk, 0, sizeof(walk));
 	HaCheckRelationExists(relid);
-	walk.entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
+	entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
 	CheckCanVerify(relid);
 
 	rel = table_open(relid, AccessShareLock);
-	walk.shape = HaGetShape(rel);
-	walk.cur_chain = -1;
 	idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
-	if (!HaIsChainIndex(idxoid))	/* someone replaced it: walk it, say so */
+	st->group = GROUP_INDEX;
+	if (!HaIsChainIndex(idxoid))	/* someone replaced it: say so */
 		Report(st, -1, -1, "malformed",
 			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
-	idx = index_open(idxoid, AccessShareLock);
 	snap = RegisterSnapshot(GetTransactionSnapshot());
-	walk.anchors = HaLoadAnchors(&walk.entry->uuid, snap);
-	slot = table_slot_create(rel, NULL);
+	anchors = HaLoadAnchors(&entry->uuid, snap);
 
-	progress = ProgressStart(rel);
-	WalkChains(rel, idx, snap, slot, &walk, st, progress);
-	CountHeapRows(rel, snap, slot, st);
-	if (progress != NULL)
-		progress->pid = 0;
+	ScanTable(rel, entry, snap, anchors, st);
+
+	st->group = GROUP_NOTES;
 	(void) HaCheckStoredCheckpoints(relid, ReportStoredNote, st);
-	CheckAnchorReceipts(walk.entry, st);
-	/* Rows the index does not reach are rows verification would miss. */
-	if (st->heap_rows != st->rows_checked)
-		Report(st, -1, -1, "unindexed_rows",
-			   psprintf("the table holds " INT64_FORMAT " rows but the chain index reaches " INT64_FORMAT,
-						st->heap_rows, st->rows_checked));
+	CheckAnchorReceipts(entry, st);
 
-	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snap);
-	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 }
 
@@ -477,6 +963,8 @@ verify_problems(PG_FUNCTION_ARGS)
 	st.result_cxt = CurrentMemoryContext;
 	st.store = rsinfo->setResult;
 	st.store_desc = rsinfo->setDesc;
+	StartSortedProblems(&st);
 	VerifyTable(PG_GETARG_OID(0), &st);
+	EmitSortedProblems(&st);
 	return (Datum) 0;
 }
