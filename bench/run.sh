@@ -31,6 +31,14 @@
 #                        plain table (results 5)
 #   BENCH_PURGE_ROWS=1000000
 #   BENCH_PURGE_RETENTION=60  seconds; both COPYs must fit in it
+#   BENCH_PARTS=scale    verification at scale (results 6): BENCH_SCALE_ROWS
+#                        rows in BENCH_SCALE_CHAINS chains written by as many
+#                        concurrent pgbench clients, 20 rows per transaction,
+#                        so the chains interleave on every page; count(*) and
+#                        verify() cold (server restarted, OS page cache
+#                        dropped when run as root) and warm, with one process
+#                        and with two (hipaa_audit.verify_workers 0 and 1)
+#   BENCH_SCALE_ROWS=10000000  BENCH_SCALE_CHAINS=32
 #   HA_SKIP_APT=1        skip apt-get;  HA_SKIP_BUILD=1  skip build+install
 #   HA_KEEP=1            keep the work directory (server log, pgbench logs)
 # R_* results are assigned by step() through printf -v.
@@ -50,6 +58,8 @@ WARMUP=${BENCH_WARMUP:-3}
 PARTS=${BENCH_PARTS:-"main purge"}
 PURGE_ROWS=${BENCH_PURGE_ROWS:-1000000}
 PURGE_RETENTION=${BENCH_PURGE_RETENTION:-60}
+SCALE_ROWS=${BENCH_SCALE_ROWS:-10000000}
+SCALE_CHAINS=${BENCH_SCALE_CHAINS:-32}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # The benchmark needs less than the tests: no pgTAP, no Perl TAP modules.
@@ -361,8 +371,54 @@ run_purge() {
 		FROM hipaa_audit.verify('purge_t');"
 }
 
+# ----------------------------------------------------------------------------
+# Verification at scale (results 6).
+cold_caches() {	# restart the server; drop the OS page cache when allowed
+	as_test_user bash -c "source '$work/src/test/lib.sh'; pg_stop '$PGH'; pg_start '$PGH' $PORT" >/dev/null
+	sync
+	if echo 3 2>/dev/null >/proc/sys/vm/drop_caches; then
+		COLD_HOW="server restarted, OS page cache dropped"
+	else
+		COLD_HOW="server restarted; the OS page cache could NOT be dropped (not root), so cold means PostgreSQL-cold only"
+	fi
+}
+
+run_scale() {
+	local per_client=$(((SCALE_ROWS + 20 * SCALE_CHAINS - 1) / (20 * SCALE_CHAINS))) temp w
+	SCALE_ROWS=$((per_client * 20 * SCALE_CHAINS))
+	say "scale: $SCALE_ROWS rows, $SCALE_CHAINS chains, $SCALE_CHAINS concurrent writers"
+	psql_b -c "CREATE TABLE scale_t (LIKE plain_t INCLUDING DEFAULTS);
+		SELECT hipaa_audit.protect('scale_t', chains => $SCALE_CHAINS);" >/dev/null
+	printf '%s\n' "INSERT INTO scale_t (actor, action, patient_mrn, client_addr, detail)" \
+		"SELECT 'user' || (g % 500), 'read', 'MRN' || lpad((g * 7919 % 1000000)::text, 7, '0')," \
+		"       '10.20.' || (g % 250) || '.' || (g % 200), 'record accessed from ward ' || (g % 40)" \
+		"  FROM generate_series(1, 20) g;" >"$work/scale_insert.sql"
+	chmod 644 "$work/scale_insert.sql"
+	# The fill is not what is measured: its commits need not wait for the disk.
+	as_test_user env PGOPTIONS="-c synchronous_commit=off" "$PG_BIN/pgbench" -n -h "$PGH" -p "$PORT" -U postgres \
+		-c "$SCALE_CHAINS" -j 2 -t "$per_client" -f "$work/scale_insert.sql" bench >"$work/steps/scale_fill.log" 2>&1 ||
+		{ cat "$work/steps/scale_fill.log"; exit 1; }
+	psql_b -c "VACUUM (ANALYZE) scale_t" >/dev/null
+	checkpoint
+	SCALE_SIZE=$(psql_b -c "SELECT pg_size_pretty(pg_table_size('scale_t'))")
+	SCALE_INTERLEAVE=$(psql_b -c "SELECT round(avg(n), 1) FROM (SELECT count(DISTINCT audit_chain) AS n
+		FROM scale_t GROUP BY (ctid::text::point)[0]) p")
+	for temp in cold warm; do
+		for w in 0 1; do
+			if [ "$temp" = cold ]; then cold_caches; fi
+			step "scale_count_${temp}_$w" "SET max_parallel_workers_per_gather = $w;
+				SELECT 'rows=' || count(*) FROM scale_t;"
+			if [ "$temp" = cold ]; then cold_caches; fi
+			step "scale_verify_${temp}_$w" "SET hipaa_audit.verify_workers = $w;
+				SELECT 'ok=' || ok || E'\\nrows=' || rows_checked || E'\\nproblems=' || problems
+				  FROM hipaa_audit.verify('scale_t');"
+		done
+	done
+}
+
 if part main; then run_main; fi
 if part purge; then run_purge; fi
+if part scale; then run_scale; fi
 
 # ----------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
@@ -470,6 +526,28 @@ results=$work/results.txt
 	echo "   rows removed: plain $R_purge_plain_removed, protected $R_purge_protected_removed (expected $PURGE_ROWS each)"
 	echo "   receipt: $purge_receipt"
 	echo "   verify() of the $PURGE_ROWS rows kept: $R_verify_after_purge_secs s, ok=$R_verify_after_purge_ok rows=$R_verify_after_purge_rows problems=$R_verify_after_purge_problems"
+	fi
+	if part scale; then
+	echo "6. Verification at scale: $SCALE_ROWS rows ($SCALE_SIZE), $SCALE_CHAINS chains written by $SCALE_CHAINS"
+	echo "   concurrent clients, 20 rows per transaction (on average $SCALE_INTERLEAVE chains per 8 kB page)"
+	echo "   cold: ${COLD_HOW:-}; warm: right after, table in the OS cache"
+	echo "   processes: 1 = verify_workers 0 (count(*): max_parallel_workers_per_gather 0); 2 = one worker"
+	printf '   %-6s %-10s %9s %12s %9s %12s %12s   %s\n' caches processes "count s" "verify s" "rows/s" "rows/s/proc" "verify/count" "peak RssAnon (leader)"
+	for temp in cold warm; do
+		for w in 0 1; do
+			c=R_scale_count_${temp}_${w}_secs v=R_scale_verify_${temp}_${w}_secs a=R_scale_verify_${temp}_${w}_anon_kb
+			o=R_scale_verify_${temp}_${w}_ok
+			printf '   %-6s %-10s %9.2f %12.2f %9s %12s %12s   %s %s\n' "$temp" "$((w + 1))" "${!c}" "${!v}" \
+				"$(rate "$SCALE_ROWS" "${!v}")" "$(rate "$SCALE_ROWS" "$(awk -v s="${!v}" -v p="$((w + 1))" 'BEGIN { print s * p }')")" \
+				"$(ratio "${!v}" "${!c}")" "$(mb "${!a:-0}")" "ok=${!o}"
+		done
+	done
+	echo "   targets: warm, 1 process >= 2,000,000 rows/s: $(meets "$(rate "$SCALE_ROWS" "$R_scale_verify_warm_0_secs")" 2000000);" \
+		"2 processes >= 1.7x 1: $(meets "$(awk -v a="$R_scale_verify_warm_0_secs" -v b="$R_scale_verify_warm_1_secs" 'BEGIN { print (b > 0) ? a / b : 0 }')" 1.7)" \
+		"($(ratio "$R_scale_verify_warm_0_secs" "$R_scale_verify_warm_1_secs"));" \
+		"cold verify <= 3x cold count(*): $(awk -v v="$R_scale_verify_cold_1_secs" -v c="$R_scale_count_cold_1_secs" 'BEGIN { print (c > 0 && v / c <= 3) ? "met" : "NOT met" }') (2 processes)"
+	echo "   incremental verify of new rows after a checkpoint: not built yet (issue 14, part 2)"
+	echo
 	fi
 	echo "======================================================================="
 } >"$results"

@@ -272,10 +272,32 @@ CheckCanVerify(Oid relid)
 					   HA_AUDITOR_ROLE, HA_ADMIN_ROLE)));
 }
 
+/* One anchor no matching receipt lists: at its chain and position. */
+static void
+ReportUnlistedAnchor(void *arg, HeapTuple tup, TupleDesc desc)
+{
+	VerifyState *st = (VerifyState *) arg;
+	bool		isnull;
+	int32		chain = DatumGetInt32(heap_getattr(tup, 1, desc, &isnull));
+	int64		first = DatumGetInt64(heap_getattr(tup, 2, desc, &isnull));
+	int64		last = DatumGetInt64(heap_getattr(tup, 3, desc, &isnull));
+
+	Report(st, chain, last, "anchor_without_receipt",
+		   psprintf("the purge anchor of positions " INT64_FORMAT " to " INT64_FORMAT " is not listed in a stored purge receipt that matches its hash (rows removed outside purge_expired()?)",
+					first, last));
+	/* An unlisted anchor proves nothing: the rows it covers are missing. */
+	Report(st, chain, first, "gap",
+		   first == last ?
+		   psprintf("row at position " INT64_FORMAT " is missing; only an unlisted purge anchor accounts for it", first) :
+		   psprintf("rows at positions " INT64_FORMAT " to " INT64_FORMAT " are missing; only an unlisted purge anchor accounts for them",
+					first, last));
+}
+
 /*
  * Every anchor a chain starts from must be listed in its receipt, and the
  * receipt must match its stored hash: an anchor row added without a purge
- * (to hide deleted rows) is reported.  The receipt's signature is checked
+ * (to hide deleted rows) is reported at its chain and position, with the
+ * rows it claims were purged as a gap.  The receipt's signature is checked
  * by verify_receipt() with the published verifier key.
  */
 static void
@@ -283,13 +305,12 @@ CheckAnchorReceipts(const HaProtectedEntry *entry, VerifyState *st)
 {
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1];
-	int64		bad;
 
 	if (!OidIsValid(get_relname_relid(HA_TABLE_PURGE_ANCHORS, HaSchemaOid())))
 		return;					/* a 0.1.0 schema: no purge ever ran */
 	values[0] = UUIDPGetDatum((pg_uuid_t *) &entry->uuid);
-	bad = HaRunAsExtensionOwnerInt8(
-		"SELECT pg_catalog.count(*) FROM hipaa_audit.purge_anchors a "
+	(void) HaRunSql(
+		"SELECT a.chain, a.first_seq, a.last_seq FROM hipaa_audit.purge_anchors a "
 		"WHERE a.table_uuid OPERATOR(pg_catalog.=) $1 "
 		"AND NOT EXISTS (SELECT 1 FROM hipaa_audit.purge_receipts r "
 		"WHERE r.id OPERATOR(pg_catalog.=) a.receipt_id "
@@ -299,16 +320,12 @@ CheckAnchorReceipts(const HaProtectedEntry *entry, VerifyState *st)
 		"OPERATOR(pg_catalog.||) r.prev_hash OPERATOR(pg_catalog.||) pg_catalog.convert_to(r.note, 'UTF8')) "
 		"AND pg_catalog.strpos(r.note, pg_catalog.format(E'\\nchain %s %s %s %s\\n', "
 		"a.chain, a.first_seq, a.last_seq, pg_catalog.encode(a.anchor_hash, 'hex'))) "
-		"OPERATOR(pg_catalog.>) 0)",
-		1, argtypes, values);
+		"OPERATOR(pg_catalog.>) 0) "
+		"ORDER BY a.chain, a.first_seq",
+		1, argtypes, values, NULL, InvalidOid, 0, ReportUnlistedAnchor, st);
 	/* Each match above is a chain line: every receipt reads as one. */
 	(void) HaCheckStoredReceipts(&entry->uuid, ReportStoredNote, st);
-	if (bad > 0)
-		Report(st, -1, -1, "anchor_without_receipt",
-			   psprintf(INT64_FORMAT " purge anchor(s) of this table are not listed in a stored purge receipt that matches its hash (rows removed outside purge_expired()?)",
-						bad));
 }
-
 
 /* verify_progress(): this backend's slot, filled in; NULL if there is none. */
 static HaVerifyProgress *

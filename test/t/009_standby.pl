@@ -35,6 +35,13 @@ is($standby->safe_psql('postgres', $summary), $primary->safe_psql('postgres', $s
 	'and agrees with the primary');
 is($standby->safe_psql('postgres', q{SELECT count(*) FROM hipaa_audit.verify_problems('access_log')}),
 	'0', 'verify_problems() too');
+{
+	my $par = 'SET min_parallel_table_scan_size = 0; SET hipaa_audit.verify_workers = 1; '
+	  . 'SET parallel_leader_participation = off; SET client_min_messages = debug1; ';
+	my ($rc, $out, $err) = $standby->psql('postgres', $par . $summary);
+	is($out, '1:400:0', 'verify() with a parallel worker doing all the work, on the hot standby');
+	like($err, qr/1 of 1 parallel workers launched/, '(the worker ran on the standby)');
+}
 
 # A checkpoint signed on the primary verifies on the standby, read-only.
 my $note = $primary->safe_psql('postgres', q{SELECT hipaa_audit.checkpoint('access_log')});
