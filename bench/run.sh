@@ -387,11 +387,11 @@ run_scale() {
 	local per_client=$(((SCALE_ROWS + 20 * SCALE_CHAINS - 1) / (20 * SCALE_CHAINS))) temp w
 	SCALE_ROWS=$((per_client * 20 * SCALE_CHAINS))
 	say "scale: $SCALE_ROWS rows, $SCALE_CHAINS chains, $SCALE_CHAINS concurrent writers"
-	psql_b -c "CREATE TABLE scale_t (LIKE plain_t INCLUDING DEFAULTS);
+	psql_b -c "CREATE TABLE scale_t (LIKE plain_t INCLUDING ALL);
 		SELECT hipaa_audit.protect('scale_t', chains => $SCALE_CHAINS);" >/dev/null
 	printf '%s\n' "INSERT INTO scale_t (actor, action, patient_mrn, client_addr, detail)" \
 		"SELECT 'user' || (g % 500), 'read', 'MRN' || lpad((g * 7919 % 1000000)::text, 7, '0')," \
-		"       '10.20.' || (g % 250) || '.' || (g % 200), 'record accessed from ward ' || (g % 40)" \
+		"       ('10.20.' || (g % 250) || '.' || (g % 200))::inet, 'record accessed from ward ' || (g % 40)" \
 		"  FROM generate_series(1, 20) g;" >"$work/scale_insert.sql"
 	chmod 644 "$work/scale_insert.sql"
 	# The fill is not what is measured: its commits need not wait for the disk.
