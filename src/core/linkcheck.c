@@ -342,7 +342,8 @@ BufferRow(HaLinkCheck *lc, const HaLinkRow *r)
 static void
 Drain(HaLinkCheck *lc, ChainState *cs, int32 chain)
 {
-	for (;;)
+	/* Rows in position order (the common case) leave nothing waiting. */
+	while (hash_get_num_entries(lc->buf) > 0)
 	{
 		BufKey		key;
 		BufEntry   *e;
@@ -353,9 +354,13 @@ Drain(HaLinkCheck *lc, ChainState *cs, int32 chain)
 		e = hash_search(lc->buf, &key, HASH_FIND, NULL);
 		if (e == NULL)
 			return;
+		lc->buffered--;
 		Consume(lc, cs, &e->first.row);
 		for (BufRow *br = e->first.next; br != NULL; br = br->next)
+		{
+			lc->buffered--;
 			ReportDuplicate(lc, &br->row);
+		}
 		hash_search(lc->buf, &key, HASH_REMOVE, NULL);
 	}
 }
