@@ -155,3 +155,30 @@ GRANT EXECUTE ON FUNCTION @extschema@.verify_receipt(pg_catalog.text, pg_catalog
 GRANT EXECUTE ON FUNCTION @extschema@.verify_receipt_chain() TO hipaa_audit_admin, hipaa_audit_auditor;
 GRANT SELECT ON TABLE @extschema@.purge_receipts, @extschema@.purge_anchors, @extschema@.retired_tables
     TO hipaa_audit_admin, hipaa_audit_auditor;
+
+-- Incremental verification: the rows after a stored checkpoint's heads.
+CREATE FUNCTION @extschema@.verify(
+    tbl               pg_catalog.regclass,
+    since             pg_catalog.int8,
+    OUT ok            pg_catalog.bool,
+    OUT rows_checked  pg_catalog.int8,
+    OUT chains        pg_catalog.int4,
+    OUT problems      pg_catalog.int8,
+    OUT first_problem pg_catalog.text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'verify_since'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.verify(pg_catalog.regclass, pg_catalog.int8) IS
+    'hipaa_audit: check only the rows added after stored checkpoint "since" (hipaa_audit.checkpoints.id), linked to the heads it recorded; one summary row';
+
+CREATE FUNCTION @extschema@.verify_problems(tbl pg_catalog.regclass, since pg_catalog.int8)
+RETURNS TABLE (chain pg_catalog.int4, seq pg_catalog.int8, kind pg_catalog.text, detail pg_catalog.text)
+AS 'MODULE_PATHNAME', 'verify_problems_since'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE ROWS 10;
+COMMENT ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass, pg_catalog.int8) IS
+    'hipaa_audit: one row per problem among the rows added after stored checkpoint "since"; empty when intact';
+
+REVOKE ALL ON FUNCTION @extschema@.verify(pg_catalog.regclass, pg_catalog.int8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass, pg_catalog.int8) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.verify(pg_catalog.regclass, pg_catalog.int8) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass, pg_catalog.int8) TO PUBLIC;

@@ -33,6 +33,8 @@
  */
 #include "hipaa_audit.h"
 
+#include "access/genam.h"
+#include "access/nbtree.h"
 #include "access/parallel.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -51,6 +53,7 @@
 #include "storage/shm_toc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -452,6 +455,33 @@ typedef struct ScanCtx
 	void	   *poll_arg;
 } ScanCtx;
 
+/*
+ * What the link checker needs of a row whose chain columns are not NULL:
+ * its position, its hashes, and whether its hash, recomputed, matches.
+ */
+static void
+RowToLink(HaShape *shape, const pg_uuid_t *uuid, TupleTableSlot *slot,
+		  HaLinkRow *r)
+{
+	bool		have_prev;
+	bool		have_hash;
+
+	r->chain = DatumGetInt32(slot->tts_values[shape->att_chain - 1]);
+	r->seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
+	have_prev = HaSlotHash(slot, shape->att_prev, r->prev);
+	have_hash = HaSlotHash(slot, shape->att_hash, r->hash);
+	r->flags = (have_prev ? HA_LINK_HAVE_PREV : 0) | (have_hash ? HA_LINK_HAVE_HASH : 0);
+	if (have_prev && have_hash)
+	{
+		uint8		computed[HA_HASH_LEN];
+
+		HaRowHash(shape, uuid, r->chain, r->seq, r->prev,
+				  slot->tts_values, slot->tts_isnull, computed);
+		if (memcmp(computed, r->hash, HA_HASH_LEN) == 0)
+			r->flags |= HA_LINK_HASH_OK;
+	}
+}
+
 static void
 ScanPart(ScanCtx *sc, int part)
 {
@@ -473,8 +503,6 @@ ScanPart(ScanCtx *sc, int part)
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		HaLinkRow	r;
-		bool		have_prev;
-		bool		have_hash;
 
 		CHECK_FOR_INTERRUPTS();
 		if ((++read & 1023) == 0)
@@ -509,21 +537,9 @@ ScanPart(ScanCtx *sc, int part)
 			MemoryContextSwitchTo(old);
 			continue;
 		}
-		r.seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
 		sc->rows_checked++;
 		unreported++;
-		have_prev = HaSlotHash(slot, shape->att_prev, r.prev);
-		have_hash = HaSlotHash(slot, shape->att_hash, r.hash);
-		r.flags = (have_prev ? HA_LINK_HAVE_PREV : 0) | (have_hash ? HA_LINK_HAVE_HASH : 0);
-		if (have_prev && have_hash)
-		{
-			uint8		computed[HA_HASH_LEN];
-
-			HaRowHash(shape, sc->uuid, r.chain, r.seq, r.prev,
-					  slot->tts_values, slot->tts_isnull, computed);
-			if (memcmp(computed, r.hash, HA_HASH_LEN) == 0)
-				r.flags |= HA_LINK_HASH_OK;
-		}
+		RowToLink(shape, sc->uuid, slot, &r);
 		HaLinkCheckRow(lc, &r);
 		MemoryContextSwitchTo(old);
 	}
@@ -879,6 +895,147 @@ VerifyTable(Oid relid, VerifyState *st)
 	table_close(rel, AccessShareLock);
 }
 
+/* ----------------------------------------------------------------
+ * Incremental: only the rows after a stored checkpoint's heads
+ *
+ * verify(tbl, since => id) starts every chain at the head the stored
+ * checkpoint recorded (or at the chain's purge anchor, when a purge has
+ * passed it), checks that the head row is still there with the recorded
+ * hash, and walks the rows after it through the chain index, linking the
+ * first of them to the recorded hash.  Its cost grows with the rows added
+ * since, not with the table.  It does not re-read the rows the checkpoint
+ * covers, nor rows of chain numbers outside the table's, nor the other
+ * stored checkpoints and purge receipts: the full verify() does.
+ * ----------------------------------------------------------------
+ */
+typedef struct SinceLookup
+{
+	int64		want;
+	bool		found;
+	char	   *problem;
+	HaNoteBody *nb;
+} SinceLookup;
+
+static void
+FindSince(void *arg, int64 id, const HaNoteBody *nb, const char *problem)
+{
+	SinceLookup *sl = (SinceLookup *) arg;
+
+	if (id != sl->want || sl->found)
+		return;
+	sl->found = true;
+	if (problem != NULL)
+		sl->problem = pstrdup(problem);
+	else
+		memcpy(sl->nb, nb, sizeof(HaNoteBody));
+}
+
+static void
+VerifySince(Oid relid, int64 since, VerifyState *st)
+{
+	Relation	rel;
+	Relation	idx;
+	Oid			idxoid;
+	Snapshot	snap;
+	const HaProtectedEntry *entry;
+	HaAnchor   *starts;
+	SinceLookup sl;
+	HaShape    *shape;
+	HaLinkCheck *lc;
+	TupleTableSlot *slot;
+	MemoryContext rowcxt;
+
+	HaCheckRelationExists(relid);
+	entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
+	CheckCanVerify(relid);
+
+	rel = table_open(relid, AccessShareLock);
+	idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
+	st->group = GROUP_INDEX;
+	if (!HaIsChainIndex(idxoid))
+		Report(st, -1, -1, "malformed",
+			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+
+	memset(&sl, 0, sizeof(sl));
+	sl.want = since;
+	sl.nb = palloc0(sizeof(HaNoteBody));
+	(void) HaScanStoredNotes(false, &entry->uuid, FindSince, &sl);
+	if (!sl.found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("checkpoint " INT64_FORMAT " is not a stored checkpoint of table %s",
+						since, HaRelDisplayName(relid)),
+				 errhint("hipaa_audit.checkpoints lists each table's stored checkpoints; verify(tbl) without since checks the whole table.")));
+	if (sl.problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored checkpoint " INT64_FORMAT " of table %s cannot be read: %s",
+						since, HaRelDisplayName(relid), sl.problem),
+				 errhint("Run hipaa_audit.verify(tbl) to check the whole table.")));
+
+	/* Each chain starts at the recorded head, or at a later purge anchor. */
+	starts = HaLoadAnchors(&entry->uuid, snap);
+	st->group = GROUP_ROWS;
+	for (int i = 0; i < sl.nb->nchains; i++)
+	{
+		const HaNoteChain *nc = &sl.nb->chain[i];
+		uint8		have[HA_HASH_LEN];
+
+		if (nc->chain < 0 || nc->chain >= entry->chains || nc->last <= starts[nc->chain].seq)
+			continue;
+		if (!HaChainFindRow(rel, nc->chain, nc->last, NULL, have))
+			Report(st, nc->chain, nc->last, "checkpoint_rows_missing",
+				   psprintf("checkpoint " INT64_FORMAT " recorded a row at this position; it is gone (rows deleted from the end?)", since));
+		else if (memcmp(have, nc->hash, HA_HASH_LEN) != 0)
+			Report(st, nc->chain, nc->last, "checkpoint_mismatch",
+				   psprintf("checkpoint " INT64_FORMAT " recorded a different row at this position (history rewritten?)", since));
+		starts[nc->chain].seq = nc->last;
+		memcpy(starts[nc->chain].hash, nc->hash, HA_HASH_LEN);
+	}
+
+	shape = HaGetShape(rel);
+	idx = index_open(idxoid, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit verify row",
+								   ALLOCSET_DEFAULT_SIZES);
+	lc = HaLinkCheckBegin(entry->chains, starts, ha_verify_memory, LeaderReport, st);
+	for (int32 c = 0; c < entry->chains; c++)
+	{
+		ScanKeyData keys[2];
+		IndexScanDesc scan;
+
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(c));
+		ScanKeyInit(&keys[1], 2, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(starts[c].seq));
+		scan = HaIndexBeginScan(rel, idx, snap, 2, 0);
+		index_rescan(scan, keys, 2, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			HaLinkRow	r;
+			MemoryContext old;
+
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(rowcxt);
+			old = MemoryContextSwitchTo(rowcxt);
+			slot_getallattrs(slot);
+			st->rows_checked++;
+			if (!slot->tts_isnull[shape->att_chain - 1] && !slot->tts_isnull[shape->att_seq - 1])
+			{
+				RowToLink(shape, &entry->uuid, slot, &r);
+				HaLinkCheckRow(lc, &r);
+			}
+			MemoryContextSwitchTo(old);
+		}
+		index_endscan(scan);
+	}
+	st->chains_seen = HaLinkCheckEnd(lc);
+	MemoryContextDelete(rowcxt);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+}
+
 /* How many problems verify() would report (for verify_checkpoint). */
 int64
 HaVerifyCount(Oid relid)
@@ -982,6 +1139,68 @@ verify_problems(PG_FUNCTION_ARGS)
 	st.store_desc = rsinfo->setDesc;
 	StartSortedProblems(&st);
 	VerifyTable(PG_GETARG_OID(0), &st);
+	EmitSortedProblems(&st);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(verify_since);
+
+/*
+ * verify(tbl, since) -> (ok, rows_checked, chains, problems, first_problem)
+ */
+Datum
+verify_since(PG_FUNCTION_ARGS)
+{
+	VerifyState st;
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.verify must not be null")));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	memset(&st, 0, sizeof(st));
+	st.result_cxt = CurrentMemoryContext;
+	VerifySince(PG_GETARG_OID(0), PG_GETARG_INT64(1), &st);
+
+	values[0] = BoolGetDatum(st.problems == 0);
+	values[1] = Int64GetDatum(st.rows_checked);
+	values[2] = Int32GetDatum(st.chains_seen);
+	values[3] = Int64GetDatum(st.problems);
+	if (st.first_problem)
+		values[4] = CStringGetTextDatum(st.first_problem);
+	else
+		nulls[4] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(verify_problems_since);
+
+/*
+ * verify_problems(tbl, since) -> setof (chain, seq, kind, detail)
+ */
+Datum
+verify_problems_since(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	VerifyState st;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.verify_problems must not be null")));
+	InitMaterializedSRF(fcinfo, 0);
+
+	memset(&st, 0, sizeof(st));
+	st.result_cxt = CurrentMemoryContext;
+	st.store = rsinfo->setResult;
+	st.store_desc = rsinfo->setDesc;
+	StartSortedProblems(&st);
+	VerifySince(PG_GETARG_OID(0), PG_GETARG_INT64(1), &st);
 	EmitSortedProblems(&st);
 	return (Datum) 0;
 }
