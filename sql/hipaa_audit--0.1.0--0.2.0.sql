@@ -182,3 +182,88 @@ REVOKE ALL ON FUNCTION @extschema@.verify(pg_catalog.regclass, pg_catalog.int8) 
 REVOKE ALL ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass, pg_catalog.int8) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.verify(pg_catalog.regclass, pg_catalog.int8) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass, pg_catalog.int8) TO PUBLIC;
+
+-- Incremental verification from a signed checkpoint note and its verifier
+-- key; verification of one chain and of a time range.
+CREATE FUNCTION @extschema@.verify(
+    tbl               pg_catalog.regclass,
+    since             pg_catalog.text,
+    key               pg_catalog.text,
+    OUT ok            pg_catalog.bool,
+    OUT rows_checked  pg_catalog.int8,
+    OUT chains        pg_catalog.int4,
+    OUT problems      pg_catalog.int8,
+    OUT first_problem pg_catalog.text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'verify_since_note'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.verify(pg_catalog.regclass, pg_catalog.text, pg_catalog.text) IS
+    'hipaa_audit: check only the rows added after the heads of signed checkpoint note "since", whose signature must verify with verifier key "key"; one summary row';
+
+CREATE FUNCTION @extschema@.verify_problems(tbl pg_catalog.regclass, since pg_catalog.text, key pg_catalog.text)
+RETURNS TABLE (chain pg_catalog.int4, seq pg_catalog.int8, kind pg_catalog.text, detail pg_catalog.text)
+AS 'MODULE_PATHNAME', 'verify_problems_since_note'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE ROWS 10;
+COMMENT ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass, pg_catalog.text, pg_catalog.text) IS
+    'hipaa_audit: one row per problem among the rows added after the heads of a signed checkpoint note; empty when intact';
+
+CREATE FUNCTION @extschema@.verify_rows(
+    tbl               pg_catalog.regclass,
+    chain             pg_catalog.int4 DEFAULT NULL,
+    from_time         pg_catalog.timestamptz DEFAULT NULL,
+    to_time           pg_catalog.timestamptz DEFAULT NULL,
+    OUT ok            pg_catalog.bool,
+    OUT rows_checked  pg_catalog.int8,
+    OUT chains        pg_catalog.int4,
+    OUT problems      pg_catalog.int8,
+    OUT first_problem pg_catalog.text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'verify_rows'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.verify_rows(pg_catalog.regclass, pg_catalog.int4, pg_catalog.timestamptz, pg_catalog.timestamptz) IS
+    'hipaa_audit: check one chain, or the rows whose audit_at is in [from_time, to_time] (of one chain or all), linked to the rows before and after them; one summary row';
+
+CREATE FUNCTION @extschema@.verify_rows_problems(
+    tbl       pg_catalog.regclass,
+    chain     pg_catalog.int4 DEFAULT NULL,
+    from_time pg_catalog.timestamptz DEFAULT NULL,
+    to_time   pg_catalog.timestamptz DEFAULT NULL)
+RETURNS TABLE (chain pg_catalog.int4, seq pg_catalog.int8, kind pg_catalog.text, detail pg_catalog.text)
+AS 'MODULE_PATHNAME', 'verify_rows_problems'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE ROWS 10;
+COMMENT ON FUNCTION @extschema@.verify_rows_problems(pg_catalog.regclass, pg_catalog.int4, pg_catalog.timestamptz, pg_catalog.timestamptz) IS
+    'hipaa_audit: one row per problem verify_rows() finds; empty when intact';
+
+REVOKE ALL ON FUNCTION @extschema@.verify(pg_catalog.regclass, pg_catalog.text, pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass, pg_catalog.text, pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify_rows(pg_catalog.regclass, pg_catalog.int4, pg_catalog.timestamptz, pg_catalog.timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.verify_rows_problems(pg_catalog.regclass, pg_catalog.int4, pg_catalog.timestamptz, pg_catalog.timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.verify(pg_catalog.regclass, pg_catalog.text, pg_catalog.text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.verify_problems(pg_catalog.regclass, pg_catalog.text, pg_catalog.text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.verify_rows(pg_catalog.regclass, pg_catalog.int4, pg_catalog.timestamptz, pg_catalog.timestamptz) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.verify_rows_problems(pg_catalog.regclass, pg_catalog.int4, pg_catalog.timestamptz, pg_catalog.timestamptz) TO PUBLIC;
+
+-- Tables protected before 0.2.0 get the BRIN index on audit_at that
+-- protect() now creates (verify_rows() finds time ranges through it),
+-- unless an index led by audit_at is already there.  A BRIN build reads
+-- the table once; it runs no code of the table's owner.
+DO $ha$
+DECLARE
+    r pg_catalog.regclass;
+BEGIN
+    FOR r IN
+        SELECT g.relid FROM @extschema@.registry g
+         WHERE NOT EXISTS (
+               SELECT 1 FROM pg_catalog.pg_index i
+                 JOIN pg_catalog.pg_attribute a
+                   ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
+                  AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+                WHERE i.indrelid OPERATOR(pg_catalog.=) g.relid
+                  AND a.attname OPERATOR(pg_catalog.=) 'audit_at'
+                  AND i.indexprs IS NULL AND i.indpred IS NULL)
+         ORDER BY g.relid
+    LOOP
+        EXECUTE pg_catalog.format('CREATE INDEX ON %s USING brin (audit_at) WITH (autosummarize = on)', r);
+    END LOOP;
+END
+$ha$;

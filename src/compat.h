@@ -69,6 +69,50 @@ typedef char HaB64Byte;
 	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
 #endif
 
+/* PostgreSQL 18 added an instrumentation argument to index_beginscan_bitmap(). */
+#if PG_VERSION_NUM >= 180000
+#define HaIndexBeginScanBitmap(index, snapshot, nkeys) \
+	index_beginscan_bitmap((index), (snapshot), NULL, (nkeys))
+#else
+#define HaIndexBeginScanBitmap(index, snapshot, nkeys) \
+	index_beginscan_bitmap((index), (snapshot), (nkeys))
+#endif
+
+/*
+ * The blocks of a TID bitmap, in order: PostgreSQL 18 iterates a private
+ * bitmap into a result the caller owns; earlier versions return one.
+ */
+#include "nodes/tidbitmap.h"
+#if PG_VERSION_NUM >= 180000
+typedef TBMPrivateIterator HaBitmapIterator;
+#define HaBitmapBegin(tbm) tbm_begin_private_iterate(tbm)
+#define HaBitmapEnd(it) tbm_end_private_iterate(it)
+static inline bool
+HaBitmapNextBlock(HaBitmapIterator *it, BlockNumber *blkno)
+{
+	TBMIterateResult r;
+
+	if (!tbm_private_iterate(it, &r))
+		return false;
+	*blkno = r.blockno;
+	return true;
+}
+#else
+typedef TBMIterator HaBitmapIterator;
+#define HaBitmapBegin(tbm) tbm_begin_iterate(tbm)
+#define HaBitmapEnd(it) tbm_end_iterate(it)
+static inline bool
+HaBitmapNextBlock(HaBitmapIterator *it, BlockNumber *blkno)
+{
+	TBMIterateResult *r = tbm_iterate(it);
+
+	if (r == NULL)
+		return false;
+	*blkno = r->blockno;
+	return true;
+}
+#endif
+
 /*
  * This backend's number from 0, or -1 outside a backend: PostgreSQL 17
  * replaced MyBackendId (from 1) by MyProcNumber (from 0).

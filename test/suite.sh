@@ -94,12 +94,23 @@ TESTDIR="$work/src" TESTDATADIR="$work/src/tmp_check" TESTLOGDIR="$work/src/tmp_
 	PATH="$PG_BIN:$PATH" PGHOST= PGPORT= \
 	prove -I "$PGXS_DIR/src/test/perl" -I test/t test/t/*.pl 2>&1 | tee "$work/tap.log"
 rc=${PIPESTATUS[0]}
+prove_counts TAP "$work/tap.log" "$rc"
 if [ "$rc" -ne 0 ]; then
-	for f in "$work"/src/tmp_check/log/*.log; do
-		[ -f "$f" ] && { echo "---- $f"; tail -n 40 "$f"; }
+	# Each failed file: what it said, then its servers' logs; and its name
+	# and failed assertions once more in the summary, which comes last.
+	for t in $(sed -n 's/^\(test\/t\/[^ ]*\.pl\) (Wstat.*/\1/p' "$work/tap.log"); do
+		name=$(basename "$t" .pl)
+		echo "---- $t: regress_log_$name"
+		tail -n 80 "$work/src/tmp_check/log/regress_log_$name" 2>/dev/null
+		for f in "$work/src/tmp_check/log/${name}"_*.log; do
+			[ -f "$f" ] && { echo "---- $f"; tail -n 40 "$f"; }
+		done
+		summary+=("  failed: $t")
+		while read -r line; do
+			summary+=("    $line")
+		done < <(grep -h -A3 '^#   Failed test' "$work/src/tmp_check/log/regress_log_$name" 2>/dev/null | head -n 24)
 	done
 fi
-prove_counts TAP "$work/tap.log" "$rc"
 # A test file that cannot run here says why; it counts neither way.
 while read -r line; do
 	summary+=("  not run: $line")

@@ -271,7 +271,9 @@ CheckTableForProtect(Oid relid, bool replica, bool *had_rows, Oid *owner)
 
 /*
  * Step 1: the chain columns, the unique index the chain is walked through
- * (also by the trigger when it rebuilds a head), and the chain trigger.
+ * (also by the trigger when it rebuilds a head), a BRIN index on audit_at
+ * (time ranges for verify_rows(); tiny on a time-ordered table), and the
+ * chain trigger.
  */
 static void
 AddChainColumns(const char *name)
@@ -282,12 +284,14 @@ AddChainColumns(const char *name)
 							   "ADD COLUMN %s pg_catalog.text, ADD COLUMN %s pg_catalog.inet, "
 							   "ADD COLUMN %s pg_catalog.bytea, ADD COLUMN %s pg_catalog.bytea; "
 							   "CREATE UNIQUE INDEX ON %s (%s, %s); "
+							   "CREATE INDEX ON %s USING brin (%s) WITH (autosummarize = on); "
 							   "CREATE TRIGGER %s BEFORE INSERT ON %s "
 							   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.chain_row(); "
 							   "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s",
 							   name, HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
 							   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH,
 							   name, HA_COL_CHAIN, HA_COL_SEQ,
+							   name, HA_COL_AT,
 							   quote_identifier(HA_TRIGGER_CHAIN), name,
 							   name, quote_identifier(HA_TRIGGER_CHAIN));
 

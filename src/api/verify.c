@@ -34,6 +34,7 @@
 #include "hipaa_audit.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/nbtree.h"
 #include "access/parallel.h"
 #include "access/relation.h"
@@ -896,16 +897,132 @@ VerifyTable(Oid relid, VerifyState *st)
 }
 
 /* ----------------------------------------------------------------
- * Incremental: only the rows after a stored checkpoint's heads
+ * Walks through the chain index
  *
- * verify(tbl, since => id) starts every chain at the head the stored
- * checkpoint recorded (or at the chain's purge anchor, when a purge has
- * passed it), checks that the head row is still there with the recorded
- * hash, and walks the rows after it through the chain index, linking the
- * first of them to the recorded hash.  Its cost grows with the rows added
- * since, not with the table.  It does not re-read the rows the checkpoint
- * covers, nor rows of chain numbers outside the table's, nor the other
- * stored checkpoints and purge receipts: the full verify() does.
+ * The incremental check and the check of one chain or a time range walk
+ * each chain they cover through the (audit_chain, audit_seq) index, from
+ * a known start (a position and the hash the next row must link to), in
+ * position order, so the link checker never buffers.
+ * ----------------------------------------------------------------
+ */
+typedef struct Walk
+{
+	Relation	rel;
+	Relation	idx;
+	Snapshot	snap;
+	HaShape    *shape;
+	const pg_uuid_t *uuid;
+	TupleTableSlot *slot;
+	MemoryContext rowcxt;
+	HaLinkCheck *lc;
+	VerifyState *st;
+} Walk;
+
+static void
+WalkBegin(Walk *w, Relation rel, Oid idxoid, Snapshot snap,
+		  const HaProtectedEntry *entry, const HaAnchor *starts, VerifyState *st)
+{
+	w->rel = rel;
+	w->snap = snap;
+	w->shape = HaGetShape(rel);
+	w->uuid = &entry->uuid;
+	w->idx = index_open(idxoid, AccessShareLock);
+	w->slot = table_slot_create(rel, NULL);
+	w->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit verify row",
+									  ALLOCSET_DEFAULT_SIZES);
+	w->lc = HaLinkCheckBegin(entry->chains, starts, ha_verify_memory, LeaderReport, st);
+	w->st = st;
+}
+
+/*
+ * Feed chain c's rows from position "from" on to the link checker; with
+ * "to" >= 0, stop after the first row past it (that row links to the last
+ * one of the range, so rows deleted at the range's end show as a gap).
+ */
+static void
+WalkChain(Walk *w, int32 c, int64 from, int64 to)
+{
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(c));
+	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
+	scan = HaIndexBeginScan(w->rel, w->idx, w->snap, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, w->slot))
+	{
+		HaLinkRow	r;
+		MemoryContext old;
+		bool		past = false;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(w->rowcxt);
+		old = MemoryContextSwitchTo(w->rowcxt);
+		slot_getallattrs(w->slot);
+		w->st->rows_checked++;
+		if (!w->slot->tts_isnull[w->shape->att_chain - 1] &&
+			!w->slot->tts_isnull[w->shape->att_seq - 1])
+		{
+			RowToLink(w->shape, w->uuid, w->slot, &r);
+			HaLinkCheckRow(w->lc, &r);
+			past = (to >= 0 && r.seq > to);
+		}
+		MemoryContextSwitchTo(old);
+		if (past)
+			break;
+	}
+	index_endscan(scan);
+}
+
+static void
+WalkEnd(Walk *w)
+{
+	w->st->chains_seen = HaLinkCheckEnd(w->lc);
+	MemoryContextDelete(w->rowcxt);
+	ExecDropSingleTupleTableSlot(w->slot);
+	index_close(w->idx, AccessShareLock);
+}
+
+/* The table, opened for a walk: checks, the chain index, a snapshot. */
+static Relation
+OpenForWalk(Oid relid, const HaProtectedEntry **entry, Oid *idxoid, Snapshot *snap,
+			VerifyState *st)
+{
+	Relation	rel;
+
+	HaCheckRelationExists(relid);
+	*entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
+	CheckCanVerify(relid);
+
+	rel = table_open(relid, AccessShareLock);
+	*idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
+	st->group = GROUP_INDEX;
+	if (!HaIsChainIndex(*idxoid))
+		Report(st, -1, -1, "malformed",
+			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
+	*snap = RegisterSnapshot(GetTransactionSnapshot());
+	return rel;
+}
+
+static void
+CloseForWalk(Relation rel, Snapshot snap)
+{
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+}
+
+/* ----------------------------------------------------------------
+ * Incremental: only the rows after a checkpoint's heads
+ *
+ * verify(tbl, since => id) and verify(tbl, since => note, key => vkey)
+ * start every chain at the head the checkpoint recorded (or at the chain's
+ * purge anchor, when a purge has passed it), check that the head row is
+ * still there with the recorded hash, and walk the rows after it through
+ * the chain index, linking the first of them to the recorded hash.  Its
+ * cost grows with the rows added since, not with the table.  It does not
+ * re-read the rows the checkpoint covers, nor rows of chain numbers outside
+ * the table's, nor the other stored checkpoints and purge receipts: the
+ * full verify() does.
  * ----------------------------------------------------------------
  */
 typedef struct SinceLookup
@@ -930,32 +1047,11 @@ FindSince(void *arg, int64 id, const HaNoteBody *nb, const char *problem)
 		memcpy(sl->nb, nb, sizeof(HaNoteBody));
 }
 
-static void
-VerifySince(Oid relid, int64 since, VerifyState *st)
+/* The heads of stored checkpoint "since" of the table. */
+static HaNoteBody *
+StoredHeads(Oid relid, const HaProtectedEntry *entry, int64 since)
 {
-	Relation	rel;
-	Relation	idx;
-	Oid			idxoid;
-	Snapshot	snap;
-	const HaProtectedEntry *entry;
-	HaAnchor   *starts;
 	SinceLookup sl;
-	HaShape    *shape;
-	HaLinkCheck *lc;
-	TupleTableSlot *slot;
-	MemoryContext rowcxt;
-
-	HaCheckRelationExists(relid);
-	entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
-	CheckCanVerify(relid);
-
-	rel = table_open(relid, AccessShareLock);
-	idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
-	st->group = GROUP_INDEX;
-	if (!HaIsChainIndex(idxoid))
-		Report(st, -1, -1, "malformed",
-			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
-	snap = RegisterSnapshot(GetTransactionSnapshot());
 
 	memset(&sl, 0, sizeof(sl));
 	sl.want = since;
@@ -973,67 +1069,387 @@ VerifySince(Oid relid, int64 since, VerifyState *st)
 				 errmsg("stored checkpoint " INT64_FORMAT " of table %s cannot be read: %s",
 						since, HaRelDisplayName(relid), sl.problem),
 				 errhint("Run hipaa_audit.verify(tbl) to check the whole table.")));
+	return sl.nb;
+}
+
+/*
+ * The heads of a signed checkpoint note given by the caller: it must carry
+ * a valid signature by the verifier key and be a checkpoint of this table.
+ * The note and key are checked as verify_checkpoint() checks them; the
+ * rows are not (that is what this run does).
+ */
+static HaNoteBody *
+NoteHeads(Oid relid, const HaProtectedEntry *entry, text *note, text *key)
+{
+	HaNoteCheck nc;
+	HaSplitNote *sn = palloc0(sizeof(HaSplitNote));
+	HaNoteBody *nb = palloc0(sizeof(HaNoteBody));
+	char	   *name;
+	uint8		id[4];
+	uint8		pub[HA_ED25519_KEY_LEN];
+	char	   *problem;
+	char	   *uuid;
+
+	memset(&nc, 0, sizeof(nc));
+	if (!HaParseVerifierKey(text_to_cstring(key), &name, id, pub, &nc) ||
+		!HaSplitNoteText(text_to_cstring(note), sn, &nc) ||
+		!HaCheckNoteSignature(sn, name, id, pub, &nc))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the checkpoint note does not verify with the given key"),
+				 errdetail("%s: %s", nc.status, nc.detail ? nc.detail : "no detail"),
+				 errhint("Give a note returned by hipaa_audit.checkpoint() and the key hipaa_audit.verifier_key() published.")));
+	problem = HaParseNoteBody(sn->body, false, nb);
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the signed note is not a checkpoint hipaa_audit can read"),
+				 errdetail("%s", problem)));
+	uuid = DatumGetCString(DirectFunctionCall1(uuid_out,
+											   UUIDPGetDatum((pg_uuid_t *) &entry->uuid)));
+	if (strcmp(nb->uuid, uuid) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the checkpoint note is not of table %s", HaRelDisplayName(relid)),
+				 errdetail("The note names table identity %s; table %s has identity %s.",
+						   nb->uuid, HaRelDisplayName(relid), uuid)));
+	return nb;
+}
+
+static void
+VerifySince(Oid relid, int64 since, text *note, text *key, VerifyState *st)
+{
+	Relation	rel;
+	Oid			idxoid;
+	Snapshot	snap;
+	const HaProtectedEntry *entry;
+	HaAnchor   *starts;
+	HaNoteBody *nb;
+	char	   *source;
+	Walk		w;
+
+	rel = OpenForWalk(relid, &entry, &idxoid, &snap, st);
+	if (note != NULL)
+	{
+		nb = NoteHeads(relid, entry, note, key);
+		source = pstrdup("the checkpoint note");
+	}
+	else
+	{
+		nb = StoredHeads(relid, entry, since);
+		source = psprintf("checkpoint " INT64_FORMAT, since);
+	}
 
 	/* Each chain starts at the recorded head, or at a later purge anchor. */
 	starts = HaLoadAnchors(&entry->uuid, snap);
 	st->group = GROUP_ROWS;
-	for (int i = 0; i < sl.nb->nchains; i++)
+	for (int i = 0; i < nb->nchains; i++)
 	{
-		const HaNoteChain *nc = &sl.nb->chain[i];
+		const HaNoteChain *nc = &nb->chain[i];
 		uint8		have[HA_HASH_LEN];
 
 		if (nc->chain < 0 || nc->chain >= entry->chains || nc->last <= starts[nc->chain].seq)
 			continue;
 		if (!HaChainFindRow(rel, nc->chain, nc->last, NULL, have))
 			Report(st, nc->chain, nc->last, "checkpoint_rows_missing",
-				   psprintf("checkpoint " INT64_FORMAT " recorded a row at this position; it is gone (rows deleted from the end?)", since));
+				   psprintf("%s recorded a row at this position; it is gone (rows deleted from the end?)", source));
 		else if (memcmp(have, nc->hash, HA_HASH_LEN) != 0)
 			Report(st, nc->chain, nc->last, "checkpoint_mismatch",
-				   psprintf("checkpoint " INT64_FORMAT " recorded a different row at this position (history rewritten?)", since));
+				   psprintf("%s recorded a different row at this position (history rewritten?)", source));
 		starts[nc->chain].seq = nc->last;
 		memcpy(starts[nc->chain].hash, nc->hash, HA_HASH_LEN);
 	}
 
-	shape = HaGetShape(rel);
-	idx = index_open(idxoid, AccessShareLock);
-	slot = table_slot_create(rel, NULL);
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit verify row",
-								   ALLOCSET_DEFAULT_SIZES);
-	lc = HaLinkCheckBegin(entry->chains, starts, ha_verify_memory, LeaderReport, st);
+	WalkBegin(&w, rel, idxoid, snap, entry, starts, st);
 	for (int32 c = 0; c < entry->chains; c++)
-	{
-		ScanKeyData keys[2];
-		IndexScanDesc scan;
+		WalkChain(&w, c, starts[c].seq + 1, -1);
+	WalkEnd(&w);
+	CloseForWalk(rel, snap);
+}
 
-		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(c));
-		ScanKeyInit(&keys[1], 2, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(starts[c].seq));
-		scan = HaIndexBeginScan(rel, idx, snap, 2, 0);
-		index_rescan(scan, keys, 2, NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+/* ----------------------------------------------------------------
+ * One chain, or a time range: verify_rows()
+ *
+ * The rows whose audit_at falls in [from_time, to_time] are found through
+ * an index on audit_at (protect() creates a BRIN one; a B-tree one serves
+ * too): the blocks the index names are read, and each chain's lowest and
+ * highest position among those rows noted.  Each chain is then walked by
+ * position from the row before the lowest (its own hash recomputed, the
+ * range linked to it) to the row after the highest (linked to the range),
+ * so every row between is checked whatever its audit_at says, and rows
+ * deleted at either edge of the range show as a gap.  Without times, the
+ * one chain given is walked from its start (or purge anchor) to its end.
+ * ----------------------------------------------------------------
+ */
+typedef struct RowsRange
+{
+	bool		have;
+	int64		lo;
+	int64		hi;
+} RowsRange;
+
+/* An index whose first key is audit_at itself, usable for a bitmap scan. */
+static Oid
+TimeIndex(Relation rel, AttrNumber att_at)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = idx->rd_index;
+		Oid			am = idx->rd_rel->relam;
+
+		if ((am == BRIN_AM_OID || am == BTREE_AM_OID) &&
+			form->indisvalid && form->indisready && form->indnatts >= 1 &&
+			form->indkey.values[0] == att_at &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			idx->rd_opcintype[0] == TIMESTAMPTZOID &&
+			(!OidIsValid(found) || am == BRIN_AM_OID))
+			found = RelationGetRelid(idx);
+		index_close(idx, AccessShareLock);
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * The blocks an index on audit_at names for [from, to], as runs of
+ * consecutive blocks (BRIN names whole block ranges; a time-ordered table
+ * gives few runs).
+ */
+static List *
+TimeBlocks(Oid idxoid, Snapshot snap, TimestampTz from, bool have_from,
+		   TimestampTz to, bool have_to)
+{
+	Relation	idx = index_open(idxoid, AccessShareLock);
+	ScanKeyData keys[2];
+	int			nkeys = 0;
+	IndexScanDesc scan;
+	TIDBitmap  *tbm;
+	HaBitmapIterator *it;
+	BlockNumber blk;
+	BlockNumber run_start = InvalidBlockNumber;
+	BlockNumber run_end = InvalidBlockNumber;
+	List	   *runs = NIL;
+
+	if (have_from)
+		ScanKeyEntryInitialize(&keys[nkeys++], 0, 1, BTGreaterEqualStrategyNumber,
+							   TIMESTAMPTZOID, InvalidOid, F_TIMESTAMPTZ_GE,
+							   TimestampTzGetDatum(from));
+	if (have_to)
+		ScanKeyEntryInitialize(&keys[nkeys++], 0, 1, BTLessEqualStrategyNumber,
+							   TIMESTAMPTZOID, InvalidOid, F_TIMESTAMPTZ_LE,
+							   TimestampTzGetDatum(to));
+	tbm = tbm_create((Size) work_mem * 1024, NULL);
+	scan = HaIndexBeginScanBitmap(idx, snap, nkeys);
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	(void) index_getbitmap(scan, tbm);
+	index_endscan(scan);
+	index_close(idx, AccessShareLock);
+
+	it = HaBitmapBegin(tbm);
+	while (HaBitmapNextBlock(it, &blk))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (run_start != InvalidBlockNumber && blk == run_end + 1)
 		{
-			HaLinkRow	r;
-			MemoryContext old;
+			run_end = blk;
+			continue;
+		}
+		if (run_start != InvalidBlockNumber)
+			runs = lappend(runs, list_make2_int((int) run_start, (int) (run_end - run_start + 1)));
+		run_start = run_end = blk;
+	}
+	if (run_start != InvalidBlockNumber)
+		runs = lappend(runs, list_make2_int((int) run_start, (int) (run_end - run_start + 1)));
+	HaBitmapEnd(it);
+	tbm_free(tbm);
+	return runs;
+}
+
+/* Read the blocks; note each chain's positions among rows in the range. */
+static void
+FindRange(Relation rel, Snapshot snap, List *runs, const HaProtectedEntry *entry,
+		  int32 only_chain, TimestampTz from, bool have_from, TimestampTz to,
+		  bool have_to, RowsRange *range, VerifyState *st)
+{
+	HaShape    *shape = HaGetShape(rel);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	ListCell   *lc;
+
+	foreach(lc, runs)
+	{
+		List	   *run = lfirst(lc);
+		TableScanDesc scan = table_beginscan_strat(rel, snap, 0, NULL, true, false);
+
+		heap_setscanlimits(scan, (BlockNumber) linitial_int(run), (BlockNumber) lsecond_int(run));
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			Datum		at;
+			int32		chain;
+			int64		seq;
 
 			CHECK_FOR_INTERRUPTS();
-			MemoryContextReset(rowcxt);
-			old = MemoryContextSwitchTo(rowcxt);
-			slot_getallattrs(slot);
-			st->rows_checked++;
-			if (!slot->tts_isnull[shape->att_chain - 1] && !slot->tts_isnull[shape->att_seq - 1])
+			at = slot_getattr(slot, shape->att_at, &isnull);
+			if (isnull ||
+				(have_from && DatumGetTimestampTz(at) < from) ||
+				(have_to && DatumGetTimestampTz(at) > to))
+				continue;
+			chain = DatumGetInt32(slot_getattr(slot, shape->att_chain, &isnull));
+			if (isnull)
 			{
-				RowToLink(shape, &entry->uuid, slot, &r);
-				HaLinkCheckRow(lc, &r);
+				if (only_chain < 0)
+					AddProblem(st, GROUP_NULLS, -1, -1, "malformed",
+							   "a row has NULL in audit_chain or audit_seq");
+				continue;
 			}
-			MemoryContextSwitchTo(old);
+			if (only_chain >= 0 && chain != only_chain)
+				continue;
+			seq = DatumGetInt64(slot_getattr(slot, shape->att_seq, &isnull));
+			if (isnull)
+			{
+				AddProblem(st, GROUP_NULLS, -1, -1, "malformed",
+						   "a row has NULL in audit_chain or audit_seq");
+				continue;
+			}
+			if (chain < 0 || chain >= entry->chains)
+			{
+				AddProblem(st, GROUP_ROWS, chain, seq, "bad_chain",
+						   psprintf("the table has chains 0 to %d", entry->chains - 1));
+				st->rows_checked++;
+				continue;
+			}
+			if (!range[chain].have || seq < range[chain].lo)
+				range[chain].lo = seq;
+			if (!range[chain].have || seq > range[chain].hi)
+				range[chain].hi = seq;
+			range[chain].have = true;
 		}
-		index_endscan(scan);
+		table_endscan(scan);
 	}
-	st->chains_seen = HaLinkCheckEnd(lc);
-	MemoryContextDelete(rowcxt);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
+}
+
+/* The position and hash of chain c's last row before position "before". */
+static bool
+RowBefore(Walk *w, int32 c, int64 before, int64 *seq, uint8 *prev)
+{
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	bool		found = false;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(c));
+	ScanKeyInit(&keys[1], 2, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(before));
+	scan = HaIndexBeginScan(w->rel, w->idx, w->snap, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	if (index_getnext_slot(scan, BackwardScanDirection, w->slot))
+	{
+		bool		isnull;
+		Datum		d;
+
+		slot_getallattrs(w->slot);
+		d = slot_getattr(w->slot, w->shape->att_seq, &isnull);
+		if (!isnull)
+		{
+			*seq = DatumGetInt64(d);
+			if (!HaSlotHash(w->slot, w->shape->att_prev, prev))
+				memset(prev, 0, HA_HASH_LEN);
+			found = true;
+		}
+	}
+	index_endscan(scan);
+	return found;
+}
+
+static void
+VerifyRows(Oid relid, bool have_chain, int32 chain, bool have_from, TimestampTz from,
+		   bool have_to, TimestampTz to, VerifyState *st)
+{
+	Relation	rel;
+	Oid			idxoid;
+	Oid			timeidx = InvalidOid;
+	Snapshot	snap;
+	const HaProtectedEntry *entry;
+	HaAnchor   *starts;
+	RowsRange	range[HA_MAX_CHAINS];
+	Walk		w;
+
+	if (!have_chain && !have_from && !have_to)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hipaa_audit.verify_rows needs a chain, a time range, or both"),
+				 errhint("hipaa_audit.verify(tbl) checks the whole table.")));
+	if (have_from && have_to && from > to)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_time is later than to_time"),
+				 errdetail("An empty range checks nothing."),
+				 errhint("Give the earlier time as from_time.")));
+
+	rel = OpenForWalk(relid, &entry, &idxoid, &snap, st);
+	if (have_chain && (chain < 0 || chain >= entry->chains))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("chain %d is not a chain of table %s", chain, HaRelDisplayName(relid)),
+				 errdetail("The table has chains 0 to %d.", entry->chains - 1)));
+	if (have_from || have_to)
+	{
+		timeidx = TimeIndex(rel, HaGetShape(rel)->att_at);
+		if (!OidIsValid(timeidx))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s has no index on audit_at to find a time range with",
+							HaRelDisplayName(relid)),
+					 errhint("CREATE INDEX ON %s USING brin (audit_at); protect() creates one on tables it protects.",
+							 HaRelDisplayName(relid))));
+	}
+
+	memset(range, 0, sizeof(range));
+	starts = HaLoadAnchors(&entry->uuid, snap);
+	st->group = GROUP_ROWS;
+	if (OidIsValid(timeidx))
+		FindRange(rel, snap, TimeBlocks(timeidx, snap, from, have_from, to, have_to),
+				  entry, have_chain ? chain : -1, from, have_from, to, have_to, range, st);
+	else
+	{
+		/* One whole chain: from its start to its end. */
+		range[chain].have = true;
+		range[chain].lo = starts[chain].seq + 1;
+		range[chain].hi = -1;
+	}
+
+	WalkBegin(&w, rel, idxoid, snap, entry, starts, st);
+	for (int32 c = 0; c < entry->chains; c++)
+	{
+		int64		from_seq = starts[c].seq + 1;
+
+		if (!range[c].have)
+			continue;
+		if (range[c].lo > from_seq)
+		{
+			int64		before;
+			uint8		prev[HA_HASH_LEN];
+
+			/*
+			 * The range links to the row before it, whose own hash is
+			 * recomputed from its content and its audit_prev_hash.
+			 */
+			if (RowBefore(&w, c, range[c].lo, &before, prev) && before > starts[c].seq)
+			{
+				from_seq = before;
+				starts[c].seq = before - 1;
+				memcpy(starts[c].hash, prev, HA_HASH_LEN);
+			}
+		}
+		WalkChain(&w, c, from_seq, range[c].hi);
+	}
+	WalkEnd(&w);
+	CloseForWalk(rel, snap);
 }
 
 /* How many problems verify() would report (for verify_checkpoint). */
@@ -1143,29 +1559,64 @@ verify_problems(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(verify_since);
-
-/*
- * verify(tbl, since) -> (ok, rows_checked, chains, problems, first_problem)
+/* ----------------------------------------------------------------
+ * The other entry points: a summary row or one row per problem, for the
+ * incremental check (a stored checkpoint, or a signed note and its key)
+ * and for verify_rows().
+ * ----------------------------------------------------------------
  */
-Datum
-verify_since(PG_FUNCTION_ARGS)
+typedef enum VerifyMode
+{
+	MODE_SINCE_ID,
+	MODE_SINCE_NOTE,
+	MODE_ROWS
+} VerifyMode;
+
+static void
+RunMode(FunctionCallInfo fcinfo, VerifyMode mode, const char *fname, VerifyState *st)
+{
+	if (mode == MODE_ROWS)
+	{
+		if (PG_ARGISNULL(0))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument tbl of hipaa_audit.%s must not be null", fname)));
+		VerifyRows(PG_GETARG_OID(0),
+				   !PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1),
+				   !PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_TIMESTAMPTZ(2),
+				   !PG_ARGISNULL(3), PG_ARGISNULL(3) ? 0 : PG_GETARG_TIMESTAMPTZ(3),
+				   st);
+		return;
+	}
+	for (int i = 0; i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("arguments of hipaa_audit.%s must not be null", fname)));
+	if (mode == MODE_SINCE_ID)
+		VerifySince(PG_GETARG_OID(0), PG_GETARG_INT64(1), NULL, NULL, st);
+	else
+	{
+		/* Sizes first: nothing is detoasted before they are known. */
+		HaCheckNoteLength(HaTextLength(PG_GETARG_DATUM(1)));
+		HaCheckKeyLength(HaTextLength(PG_GETARG_DATUM(2)));
+		VerifySince(PG_GETARG_OID(0), 0, PG_GETARG_TEXT_PP(1), PG_GETARG_TEXT_PP(2), st);
+	}
+}
+
+static Datum
+SummaryRow(FunctionCallInfo fcinfo, VerifyMode mode, const char *fname)
 {
 	VerifyState st;
 	TupleDesc	desc;
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments of hipaa_audit.verify must not be null")));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-
 	memset(&st, 0, sizeof(st));
 	st.result_cxt = CurrentMemoryContext;
-	VerifySince(PG_GETARG_OID(0), PG_GETARG_INT64(1), &st);
+	RunMode(fcinfo, mode, fname, &st);
 
 	values[0] = BoolGetDatum(st.problems == 0);
 	values[1] = Int64GetDatum(st.rows_checked);
@@ -1178,29 +1629,68 @@ verify_since(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
-PG_FUNCTION_INFO_V1(verify_problems_since);
-
-/*
- * verify_problems(tbl, since) -> setof (chain, seq, kind, detail)
- */
-Datum
-verify_problems_since(PG_FUNCTION_ARGS)
+static Datum
+ProblemRows(FunctionCallInfo fcinfo, VerifyMode mode, const char *fname)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	VerifyState st;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments of hipaa_audit.verify_problems must not be null")));
 	InitMaterializedSRF(fcinfo, 0);
-
 	memset(&st, 0, sizeof(st));
 	st.result_cxt = CurrentMemoryContext;
 	st.store = rsinfo->setResult;
 	st.store_desc = rsinfo->setDesc;
 	StartSortedProblems(&st);
-	VerifySince(PG_GETARG_OID(0), PG_GETARG_INT64(1), &st);
+	RunMode(fcinfo, mode, fname, &st);
 	EmitSortedProblems(&st);
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(verify_since);
+PG_FUNCTION_INFO_V1(verify_problems_since);
+PG_FUNCTION_INFO_V1(verify_since_note);
+PG_FUNCTION_INFO_V1(verify_problems_since_note);
+PG_FUNCTION_INFO_V1(verify_rows);
+PG_FUNCTION_INFO_V1(verify_rows_problems);
+
+/* verify(tbl, since) -> (ok, rows_checked, chains, problems, first_problem) */
+Datum
+verify_since(PG_FUNCTION_ARGS)
+{
+	return SummaryRow(fcinfo, MODE_SINCE_ID, "verify");
+}
+
+/* verify_problems(tbl, since) -> setof (chain, seq, kind, detail) */
+Datum
+verify_problems_since(PG_FUNCTION_ARGS)
+{
+	return ProblemRows(fcinfo, MODE_SINCE_ID, "verify_problems");
+}
+
+/* verify(tbl, since note, key) -> (ok, rows_checked, chains, problems, first_problem) */
+Datum
+verify_since_note(PG_FUNCTION_ARGS)
+{
+	return SummaryRow(fcinfo, MODE_SINCE_NOTE, "verify");
+}
+
+/* verify_problems(tbl, since note, key) -> setof (chain, seq, kind, detail) */
+Datum
+verify_problems_since_note(PG_FUNCTION_ARGS)
+{
+	return ProblemRows(fcinfo, MODE_SINCE_NOTE, "verify_problems");
+}
+
+/* verify_rows(tbl, chain, from_time, to_time) -> the summary row */
+Datum
+verify_rows(PG_FUNCTION_ARGS)
+{
+	return SummaryRow(fcinfo, MODE_ROWS, "verify_rows");
+}
+
+/* verify_rows_problems(tbl, chain, from_time, to_time) -> setof (chain, seq, kind, detail) */
+Datum
+verify_rows_problems(PG_FUNCTION_ARGS)
+{
+	return ProblemRows(fcinfo, MODE_ROWS, "verify_rows_problems");
 }

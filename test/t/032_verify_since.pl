@@ -1,7 +1,8 @@
 # Incremental verification: verify(tbl, since => a stored checkpoint's id)
-# checks only the rows added after the heads that checkpoint recorded,
-# linked to them; what it sees, what it cannot see (changes before the
-# checkpoint: the full verify() does), and its bad inputs.
+# and verify(tbl, since => a signed checkpoint note, key => its verifier
+# key) check only the rows added after the heads that checkpoint recorded,
+# linked to them; what they see, what they cannot see (changes before the
+# checkpoint: the full verify() does), and their bad inputs.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -58,6 +59,20 @@ is(sql(q{SELECT ok || ':' || rows_checked FROM hipaa_audit.verify('log')}), 'tru
 	'the full verify() checks every row');
 is(since_problems('log', $id), '', 'verify_problems(since) is empty');
 
+# The same from the signed note itself, as an auditor holds it outside the
+# database, with the published verifier key.
+my $vkey = sql(q{SELECT hipaa_audit.verifier_key()});
+sub note_problems
+{
+	my ($tbl, $note) = @_;
+	return sql("SELECT coalesce(string_agg(chain || ':' || seq || ':' || kind, ' '), '') "
+		  . "FROM hipaa_audit.verify_problems('$tbl', since => " . lit($note) . ', key => ' . lit($vkey) . ')');
+}
+is(sql('SELECT ok || \':\' || rows_checked || \':\' || problems FROM hipaa_audit.verify(\'log\', since => '
+	  . lit($ck) . ', key => ' . lit($vkey) . ')'),
+	'true:90:0', 'incremental from the signed note: the same 90 rows, intact');
+is(note_problems('log', $ck), '', 'verify_problems(since => note, key) is empty');
+
 # Tampering, by a superuser who unloads the extension: one change after the
 # checkpoint, one before it.
 my ($new_chain, $new_seq) = split /\|/, sql(q{SELECT audit_chain, audit_seq FROM log WHERE note = 'new/7' LIMIT 1});
@@ -75,6 +90,8 @@ is(since_problems('log', $id), "$new_chain:$new_seq:hash_mismatch",
 	'incremental: the change after the checkpoint is reported at its row; the one before is outside it');
 like(sql(q{SELECT string_agg(chain || ':' || seq || ':' || kind, ' ') FROM hipaa_audit.verify_problems('log')}),
 	qr/(^| )$old_chain:$old_seq:hash_mismatch( |$)/, 'the full verify() reports the change before the checkpoint too');
+is(note_problems('log', $ck), "$new_chain:$new_seq:hash_mismatch",
+	'incremental from the note: the same problem, at the same row');
 
 # A recorded head that is gone: rows deleted from the end of a chain.
 my $heads = sql(q{SELECT audit_chain || ':' || max(audit_seq) FROM log WHERE note LIKE 'old%' GROUP BY audit_chain ORDER BY audit_chain LIMIT 1});
@@ -88,6 +105,10 @@ $node->append_conf('postgresql.conf', "shared_preload_libraries = 'hipaa_audit'\
 $node->restart;
 like(since_problems('log', $id), qr/(^| )$hc:$hs:checkpoint_rows_missing( |$)/,
 	'incremental: a recorded head that is gone is reported at its chain and position');
+like(note_problems('log', $ck), qr/(^| )$hc:$hs:checkpoint_rows_missing( |$)/,
+	'incremental from a note whose head the table no longer holds: reported at its chain and position');
+like(sql('SELECT first_problem FROM hipaa_audit.verify(\'log\', since => ' . lit($ck) . ', key => ' . lit($vkey) . ')'),
+	qr/the checkpoint note recorded a row at this position; it is gone/, 'and its detail names the note');
 
 # Bad input: each refused with its SQLSTATE, nothing changed.
 my $before = sql(q{SELECT count(*) FROM log}) . '/' . sql(q{SELECT count(*) FROM hipaa_audit.checkpoints});
@@ -105,6 +126,40 @@ like(sqlstate_of("SELECT * FROM hipaa_audit.verify_problems('log', since => NULL
 like(sqlstate_of("SELECT * FROM hipaa_audit.verify('other', since => $id)"),
 	qr/ERROR:  22023: checkpoint $id is not a stored checkpoint of table public\.other/,
 	'the checkpoint of log given for table other: 22023');
+
+# The note form: unsigned, forged, signed by another key, of another
+# table, not a note at all, a NULL key, a key that does not parse.
+my ($body) = split_note($ck);
+my $forged = $ck;
+$forged =~ s/^(chain \d+ \d+ )([0-9a-f])/$1 . ($2 eq '0' ? '1' : '0')/me or die 'no chain line';
+my $other_key = "$keydir/other.pem";
+openssl_ok('genpkey', '-algorithm', 'ed25519', '-out', $other_key);
+my $other_vkey = verifier_key_of('audit.example.org', raw_pub($other_key));
+sub note_state
+{
+	my ($note, $k) = @_;
+	return sqlstate_of('SELECT * FROM hipaa_audit.verify(\'log\', since => ' . lit($note) . ', key => ' . $k . ')');
+}
+like(note_state($body, lit($vkey)),
+	qr/ERROR:  22023: the checkpoint note does not verify with the given key\nDETAIL:  malformed_note: /,
+	'an unsigned note (the body alone): 22023');
+like(note_state($forged, lit($vkey)),
+	qr/ERROR:  22023: the checkpoint note does not verify with the given key\nDETAIL:  bad_signature: /,
+	'a forged note (one recorded hash changed): 22023, bad signature');
+like(note_state($ck, lit($other_vkey)),
+	qr/ERROR:  22023: the checkpoint note does not verify with the given key\nDETAIL:  \w+: .*\nHINT:  Give a note returned by hipaa_audit\.checkpoint\(\)/,
+	'a key that did not sign it: 22023');
+like(note_state($ck_other, lit($vkey)),
+	qr/ERROR:  22023: the checkpoint note is not of table public\.log\nDETAIL:  The note names table identity [0-9a-f-]+; table public\.log has identity/,
+	'a signed note of another table: 22023');
+like(note_state('hello', lit($vkey)), qr/ERROR:  22023: the checkpoint note does not verify/,
+	'not a note at all: 22023');
+like(note_state($ck, 'NULL'), qr/ERROR:  22004: arguments of hipaa_audit\.verify must not be null/,
+	'key => NULL: 22004');
+like(note_state($ck, lit('not a key')),
+	qr/ERROR:  22023: the checkpoint note does not verify with the given key\nDETAIL:  malformed_key: /,
+	'a key that does not parse: 22023');
+like(note_state('x' x 300000, lit($vkey)), qr/ERROR:  54000: /, 'an oversized note: 54000, before it is read');
 is(sql(q{SELECT count(*) FROM log}) . '/' . (sql(q{SELECT count(*) FROM hipaa_audit.checkpoints}) - 1), $before,
 	'nothing was changed by the refused calls (only the checkpoint of other was added)');
 
