@@ -213,10 +213,12 @@ SELECT results_eq(
     'protect() appends the eight chain columns: names, order, types, NOT NULL (all but audit_client), no defaults');
 SELECT results_eq(
     $$SELECT pg_get_indexdef(indexrelid), indisunique, indisvalid, indpred IS NULL, indisprimary
-        FROM pg_index WHERE indrelid = 'regress_ha_chain.t'::regclass$$,
+        FROM pg_index WHERE indrelid = 'regress_ha_chain.t'::regclass ORDER BY indisunique DESC$$,
     $$VALUES ('CREATE UNIQUE INDEX t_audit_chain_audit_seq_idx ON regress_ha_chain.t USING btree (audit_chain, audit_seq)',
-              true, true, true, false)$$,
-    'protect() creates one unique btree index on (audit_chain, audit_seq), without predicate');
+              true, true, true, false),
+             ('CREATE INDEX t_audit_at_idx ON regress_ha_chain.t USING brin (audit_at) WITH (autosummarize=''on'')',
+              false, true, true, false)$$,
+    'protect() creates one unique btree index on (audit_chain, audit_seq), without predicate, and a BRIN index on audit_at');
 SELECT results_eq(
     $$SELECT tgname::text COLLATE "default", tgenabled::text, tgfoid::regprocedure::text, tgtype::int, tgisinternal
         FROM pg_trigger WHERE tgrelid = 'regress_ha_chain.t'::regclass ORDER BY tgname$$,

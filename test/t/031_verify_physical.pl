@@ -129,6 +129,26 @@ for my $mode (sort keys %modes)
 	is(problems($mode, 'events'), $expected,
 		"$mode: every change reported at its position, in the same order");
 }
+# The check of one chain sees that chain's problems (and the replaced
+# index); the check of all time sees every row through the BRIN index, and
+# reports a row of a chain the table does not have as bad_chain only.
+my %by_chain;
+for my $p (split / /, $expected)
+{
+	push @{ $by_chain{$1} }, $p if $p =~ /^(\d+):/ && $1 < 8;
+}
+for my $c (0 .. 7)
+{
+	is($node->safe_psql('postgres', "SELECT string_agg(chain || ':' || seq || ':' || kind, ' ') "
+		  . "FROM hipaa_audit.verify_rows_problems('events', chain => $c)"),
+		join(' ', '-1:-1:malformed', @{ $by_chain{$c} // [] }),
+		"chain $c alone: its problems, at the same positions");
+}
+is($node->safe_psql('postgres', "SELECT string_agg(chain || ':' || seq || ':' || kind, ' ') "
+	  . "FROM hipaa_audit.verify_rows_problems('events', from_time => '-infinity')"),
+	'-1:-1:malformed 0:50:duplicate 1:100:gap 2:200:gap 3:300:hash_mismatch '
+	  . '4:400:hash_mismatch 4:401:broken_link 5:500:gap 6:600:gap 99:500:bad_chain -1:-1:malformed',
+	'all time: every problem of the chains, the foreign chain number, the row without a position');
 is(summary('serial', 'events'), 'f|23994|9|13',
 	'verify(): rows checked (deleted rows gone, the duplicate and the NULL row counted), chains seen, problems');
 like($node->safe_psql('postgres', q{SELECT first_problem FROM hipaa_audit.verify('events')}),

@@ -110,6 +110,14 @@ like(note_problems('log', $ck), qr/(^| )$hc:$hs:checkpoint_rows_missing( |$)/,
 like(sql('SELECT first_problem FROM hipaa_audit.verify(\'log\', since => ' . lit($ck) . ', key => ' . lit($vkey) . ')'),
 	qr/the checkpoint note recorded a row at this position; it is gone/, 'and its detail names the note');
 
+# The hourly job docs/operations.md shows: with no checkpoint older than an
+# hour, no row and no error; with one, its summary.
+my $hourly = q{SELECT v.ok FROM (SELECT max(id) AS id FROM hipaa_audit.checkpoints
+	  WHERE relid = 'log'::regclass AND created_at < now() - interval '%s') c,
+	  LATERAL hipaa_audit.verify('log', since => c.id) v WHERE c.id IS NOT NULL};
+is(sql(sprintf($hourly, '1 hour')), '', 'the documented hourly job: nothing to check yet, no error');
+is(sql(sprintf($hourly, '0 seconds')), 'f', 'the documented hourly job: from the latest checkpoint, the problems found');
+
 # Bad input: each refused with its SQLSTATE, nothing changed.
 my $before = sql(q{SELECT count(*) FROM log}) . '/' . sql(q{SELECT count(*) FROM hipaa_audit.checkpoints});
 my $ck_other = sql(q{SELECT hipaa_audit.checkpoint('other')});
