@@ -433,6 +433,13 @@ run_scale() {
 		{ cat "$work/steps/scale_fill2.log"; exit 1; }
 	step scale_since "SELECT 'ok=' || ok || E'\\nrows=' || rows_checked || E'\\nproblems=' || problems
 		  FROM hipaa_audit.verify('scale_t', since => $SCALE_SINCE);"
+	# The same new rows as a time range (through the BRIN index on
+	# audit_at), and one whole chain.
+	SCALE_FROM=$(psql_b -c "SELECT created_at FROM hipaa_audit.checkpoints WHERE id = $SCALE_SINCE")
+	step scale_range "SELECT 'ok=' || ok || E'\\nrows=' || rows_checked || E'\\nproblems=' || problems
+		  FROM hipaa_audit.verify_rows('scale_t', from_time => '$SCALE_FROM');"
+	step scale_chain "SELECT 'ok=' || ok || E'\\nrows=' || rows_checked || E'\\nproblems=' || problems
+		  FROM hipaa_audit.verify_rows('scale_t', chain => 0);"
 }
 
 if part main; then run_main; fi
@@ -568,6 +575,11 @@ results=$work/results.txt
 	echo "   incremental: verify(since => checkpoint) after $R_scale_since_rows new rows: $R_scale_since_secs s," \
 		"ok=$R_scale_since_ok problems=$R_scale_since_problems, peak RssAnon $(mb "${R_scale_since_anon_kb:-0}")" \
 		"(target < 0.1 s: $(awk -v s="$R_scale_since_secs" 'BEGIN { print (s < 0.1) ? "met" : "NOT met" }'))"
+	echo "   time range: verify_rows(from_time => the checkpoint's time), $R_scale_range_rows rows: $R_scale_range_secs s," \
+		"ok=$R_scale_range_ok problems=$R_scale_range_problems, peak RssAnon $(mb "${R_scale_range_anon_kb:-0}")"
+	echo "   one chain: verify_rows(chain => 0), $R_scale_chain_rows rows: $R_scale_chain_secs s" \
+		"($(rate "$R_scale_chain_rows" "$R_scale_chain_secs") rows/s), ok=$R_scale_chain_ok problems=$R_scale_chain_problems," \
+		"peak RssAnon $(mb "${R_scale_chain_anon_kb:-0}")"
 	echo
 	fi
 	echo "======================================================================="

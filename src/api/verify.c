@@ -40,8 +40,11 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/transam.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -1188,7 +1191,13 @@ typedef struct RowsRange
 	int64		hi;
 } RowsRange;
 
-/* An index whose first key is audit_at itself, usable for a bitmap scan. */
+/*
+ * An index whose first key is audit_at itself, usable for a bitmap scan
+ * with >= and <=: BRIN or B-tree, full, with PostgreSQL's own default
+ * operator class for timestamptz (so the scan runs no code of the table's
+ * owner, and a BRIN bloom index, which cannot answer a range, is not
+ * taken).  BRIN is preferred: it is the one protect() makes.
+ */
 static Oid
 TimeIndex(Relation rel, AttrNumber att_at)
 {
@@ -1203,8 +1212,10 @@ TimeIndex(Relation rel, AttrNumber att_at)
 		Oid			am = idx->rd_rel->relam;
 
 		if ((am == BRIN_AM_OID || am == BTREE_AM_OID) &&
-			form->indisvalid && form->indisready && form->indnatts >= 1 &&
-			form->indkey.values[0] == att_at &&
+			form->indisvalid && form->indisready && form->indislive &&
+			form->indnatts >= 1 && form->indkey.values[0] == att_at &&
+			idx->rd_opfamily[0] < FirstNormalObjectId &&
+			idx->rd_opfamily[0] == get_opclass_family(GetDefaultOpClass(TIMESTAMPTZOID, am)) &&
 			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
 			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
 			idx->rd_opcintype[0] == TIMESTAMPTZOID &&
