@@ -1181,7 +1181,8 @@ VerifySince(Oid relid, int64 since, text *note, text *key, VerifyState *st)
  * range linked to it) to the row after the highest (linked to the range),
  * so every row between is checked whatever its audit_at says, and rows
  * deleted at either edge of the range show as a gap.  Without times, the
- * one chain given is walked from its start (or purge anchor) to its end.
+ * one chain given is walked whole, from its purge anchor (rows still at
+ * positions a purge removed are reported) to its end.
  * ----------------------------------------------------------------
  */
 typedef struct RowsRange
@@ -1428,9 +1429,9 @@ VerifyRows(Oid relid, bool have_chain, int32 chain, bool have_from, TimestampTz 
 				  entry, have_chain ? chain : -1, from, have_from, to, have_to, range, st);
 	else
 	{
-		/* One whole chain: from its start to its end. */
+		/* One whole chain: every row of it, to its end. */
 		range[chain].have = true;
-		range[chain].lo = starts[chain].seq + 1;
+		range[chain].lo = PG_INT64_MIN;
 		range[chain].hi = -1;
 	}
 
@@ -1456,6 +1457,11 @@ VerifyRows(Oid relid, bool have_chain, int32 chain, bool have_from, TimestampTz 
 				starts[c].seq = before - 1;
 				memcpy(starts[c].hash, prev, HA_HASH_LEN);
 			}
+		}
+		else
+		{
+			/* Rows at positions a purge removed are read, and reported. */
+			from_seq = range[c].lo;
 		}
 		WalkChain(&w, c, from_seq, range[c].hi);
 	}

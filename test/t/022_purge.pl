@@ -478,6 +478,11 @@ my ($mix_cutoff) = sql("SELECT (extract(epoch FROM cutoff) * 1000000)::int8 FROM
 		't_mix: one anchor row per purged chain, as in the receipt');
 }
 is(verify_ok('t_mix'), 'true:8:0', 't_mix: verify() ok after the purge, each chain continuing from its anchor');
+is(sql(q{SELECT sum(v.rows_checked) || ':' || bool_and(v.ok) FROM generate_series(0, 3) c,
+	LATERAL hipaa_audit.verify_rows('t_mix', chain => c) v}), '8:true',
+	't_mix: each chain checked alone from its anchor, the 8 rows kept, ok');
+is(sql(q{SELECT ok::text || ':' || rows_checked FROM hipaa_audit.verify_rows('t_mix', from_time => '-infinity')}),
+	'true:8', 't_mix: all time through the BRIN index: the 8 rows kept, ok');
 
 # ---------------------------------------------------------------------
 # Everything expired: t_all.
@@ -1076,12 +1081,27 @@ sub check_continues
 	}
 	my $victim = $rc[1][0];
 	my $victim_note = pack('H*', $rc[1][3]);
+	# A position of t_mix that a purge removed, for a row to be put back at.
+	my ($pc, $pl) = split /\|/, sql(q{SELECT a.chain, a.last_seq FROM hipaa_audit.purge_anchors a
+		JOIN hipaa_audit.registry g ON g.table_uuid = a.table_uuid
+		WHERE g.relid = 't_mix'::regclass ORDER BY a.chain LIMIT 1});
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
 	$node->restart;
 	sql("SET session_replication_role = replica; DELETE FROM hipaa_audit.purge_receipts WHERE id = $victim");
-	sql("ALTER TABLE t_mix DISABLE TRIGGER ALL; UPDATE t_mix SET n = 99 WHERE tag LIKE 'new-%' AND n = 2; ALTER TABLE t_mix $reenable");
+	sql("ALTER TABLE t_mix DISABLE TRIGGER ALL; UPDATE t_mix SET n = 99 WHERE tag LIKE 'new-%' AND n = 2;
+		CREATE TEMP TABLE back AS SELECT * FROM t_mix WHERE audit_chain = $pc ORDER BY audit_seq LIMIT 1;
+		UPDATE back SET audit_seq = $pl; INSERT INTO t_mix SELECT * FROM back;
+		ALTER TABLE t_mix $reenable");
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'hipaa_audit'\n");
 	$node->restart;
+	# The row put back at a purged position, in every mode that reads it.
+	my $agg = "SELECT string_agg(chain || ':' || seq || ':' || kind, ' ')";
+	like(problems('t_mix'), qr/(^| )$pc:$pl:purged_row_present( |$)/,
+		'a row put back at a position a purge removed: purged_row_present at it');
+	like(sql("$agg FROM hipaa_audit.verify_rows_problems('t_mix', chain => $pc)"),
+		qr/(^| )$pc:$pl:purged_row_present( |$)/, 'and by the check of its chain');
+	like(sql("$agg FROM hipaa_audit.verify_rows_problems('t_mix', from_time => '-infinity')"),
+		qr/(^| )$pc:$pl:purged_row_present( |$)/, 'and by the check of all time');
 	my ($ok, $n, $first) = split /\|/, sql(q{SELECT ok, receipts, first_problem FROM hipaa_audit.verify_receipt_chain()});
 	is("$ok|$n", 'f|' . (scalar(@rc) - 1), 'verify_receipt_chain() is broken after a receipt row was deleted');
 	like($first, qr/\Areceipt $victim: /, 'and names the deleted receipt (its anchors are orphaned)');
