@@ -259,6 +259,8 @@ typedef struct HaShapeColumn
 #define HA_FAST_BOOL	6
 #define HA_FAST_UUID	7
 #define HA_FAST_VARLENA 8
+#define HA_FAST_INET	9
+#define HA_FAST_CIDR	10
 
 typedef struct HaShape
 {

@@ -29,6 +29,7 @@
 #include "hipaa_audit.h"
 
 #include <math.h>
+#include <sys/socket.h>
 
 #include "access/htup_details.h"
 #include "access/transam.h"
@@ -50,6 +51,7 @@
 #include "utils/fmgrtab.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/inet.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/multirangetypes.h"
@@ -742,6 +744,10 @@ FastKind(Oid typid)
 		case BYTEAOID:
 		case JSONOID:
 			return HA_FAST_VARLENA;
+		case INETOID:
+			return HA_FAST_INET;
+		case CIDROID:
+			return HA_FAST_CIDR;
 		default:
 			return HA_FAST_NONE;
 	}
@@ -1195,7 +1201,7 @@ HaRowHash(HaShape *shape, const pg_uuid_t *uuid, int32 chain, int64 seq,
 			StringInfoData composed = {0};
 			char	   *data;
 			int			len;
-			char		fixed[16];
+			char		fixed[4 + 16];	/* the longest: an IPv6 inet */
 
 			if (isnull[idx])
 				continue;
@@ -1266,6 +1272,21 @@ HaRowHash(HaShape *shape, const pg_uuid_t *uuid, int32 chain, int64 seq,
 
 						data = VARDATA_ANY(v);
 						len = VARSIZE_ANY_EXHDR(v);
+					}
+					break;
+				case HA_FAST_INET:
+				case HA_FAST_CIDR:
+					{
+						/* As inet_send and cidr_send write it. */
+						inet	   *a = DatumGetInetPP(values[idx]);
+						int			nb = ip_addrsize(a);
+
+						fixed[0] = (char) ip_family(a);
+						fixed[1] = (char) ip_bits(a);
+						fixed[2] = (col->fastkind == HA_FAST_CIDR) ? 1 : 0;
+						fixed[3] = (char) nb;
+						memcpy(fixed + 4, ip_addr(a), nb);
+						len = 4 + nb;
 					}
 					break;
 				default:
