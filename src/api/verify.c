@@ -1298,7 +1298,14 @@ FindRange(Relation rel, Snapshot snap, List *runs, const HaProtectedEntry *entry
 		List	   *run = lfirst(lc);
 		TableScanDesc scan = table_beginscan_strat(rel, snap, 0, NULL, true, false);
 
-		heap_setscanlimits(scan, (BlockNumber) linitial_int(run), (BlockNumber) lsecond_int(run));
+		/* Block limits are heap's; any other access method reads it all. */
+		if (rel->rd_rel->relam == HEAP_TABLE_AM_OID)
+			heap_setscanlimits(scan, (BlockNumber) linitial_int(run), (BlockNumber) lsecond_int(run));
+		else if (foreach_current_index(lc) > 0)
+		{
+			table_endscan(scan);
+			break;
+		}
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
 			bool		isnull;
