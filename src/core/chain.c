@@ -463,7 +463,10 @@ ChainIndex(Relation rel, AttrNumber att_chain, AttrNumber att_seq,
 		 * Only an index that orders and finds exactly what the chain walk
 		 * expects: full (no predicate), plain columns, PostgreSQL's own
 		 * integer btree operator classes.  Any index meeting this is as good
-		 * as any other, so which one is chosen cannot be steered.
+		 * as any other, so which one is chosen cannot be steered.  The
+		 * predicate and expressions are tested for absence in the catalog
+		 * row, never read through the relcache: that would fold them, and
+		 * run the table owner's IMMUTABLE functions as whoever verifies.
 		 */
 		if ((form->indisunique || !require_unique) &&
 			idx->rd_rel->relam == BTREE_AM_OID &&
@@ -475,7 +478,8 @@ ChainIndex(Relation rel, AttrNumber att_chain, AttrNumber att_seq,
 			idx->rd_opfamily[1] == INTEGER_BTREE_FAM_OID &&
 			(idx->rd_indoption[0] & (INDOPTION_DESC | INDOPTION_NULLS_FIRST)) == 0 &&
 			(idx->rd_indoption[1] & (INDOPTION_DESC | INDOPTION_NULLS_FIRST)) == 0 &&
-			RelationGetIndexPredicate(idx) == NIL)
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL))
 			result = RelationGetRelid(idx);
 		index_close(idx, AccessShareLock);
 		if (OidIsValid(result))

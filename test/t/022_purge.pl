@@ -483,6 +483,9 @@ is(sql(q{SELECT sum(v.rows_checked) || ':' || bool_and(v.ok) FROM generate_serie
 	't_mix: each chain checked alone from its anchor, the 8 rows kept, ok');
 is(sql(q{SELECT ok::text || ':' || rows_checked FROM hipaa_audit.verify_rows('t_mix', from_time => '-infinity')}),
 	'true:8', 't_mix: all time through the BRIN index: the 8 rows kept, ok');
+like(sql_err("SELECT * FROM hipaa_audit.verify('t_mix', since => " . note_sql($mix_note) . ', key => ' . lit($vkey) . ')'),
+	qr/ERROR:  22023: the signed note is not a checkpoint hipaa_audit can read/,
+	'verify(since => a signed purge receipt): 22023, a receipt is not a checkpoint');
 
 # ---------------------------------------------------------------------
 # Everything expired: t_all.
