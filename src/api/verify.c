@@ -1020,12 +1020,14 @@ CloseForWalk(Relation rel, Snapshot snap)
  * verify(tbl, since => id) and verify(tbl, since => note, key => vkey)
  * start every chain at the head the checkpoint recorded (or at the chain's
  * purge anchor, when a purge has passed it), check that the head row is
- * still there with the recorded hash, and walk the rows after it through
- * the chain index, linking the first of them to the recorded hash.  Its
- * cost grows with the rows added since, not with the table.  It does not
- * re-read the rows the checkpoint covers, nor rows of chain numbers outside
- * the table's, nor the other stored checkpoints and purge receipts: the
- * full verify() does.
+ * still there with the recorded hash (and re-hash its content), and walk
+ * the rows after it through the chain index, linking the first of them to
+ * the recorded hash.  The purge anchors must be listed in stored receipts.
+ * Its cost grows with the rows added since, not with the table.  It does
+ * not re-read the rows before the heads, nor rows of chain numbers outside
+ * the table's, nor rows the chain index does not return, nor the other
+ * stored checkpoints or the receipts' signatures: the full verify() and
+ * verify_receipt() do.
  * ----------------------------------------------------------------
  */
 typedef struct SinceLookup
@@ -1119,6 +1121,8 @@ NoteHeads(Oid relid, const HaProtectedEntry *entry, text *note, text *key)
 	return nb;
 }
 
+static bool RowBefore(Walk *w, int32 c, int64 before, int64 *seq, uint8 *prev);
+
 static void
 VerifySince(Oid relid, int64 since, text *note, text *key, VerifyState *st)
 {
@@ -1130,6 +1134,7 @@ VerifySince(Oid relid, int64 since, text *note, text *key, VerifyState *st)
 	HaNoteBody *nb;
 	char	   *source;
 	Walk		w;
+	int64		from_seq[HA_MAX_CHAINS];
 
 	rel = OpenForWalk(relid, &entry, &idxoid, &snap, st);
 	if (note != NULL)
@@ -1145,28 +1150,58 @@ VerifySince(Oid relid, int64 since, text *note, text *key, VerifyState *st)
 
 	/* Each chain starts at the recorded head, or at a later purge anchor. */
 	starts = HaLoadAnchors(&entry->uuid, snap);
+	for (int32 c = 0; c < entry->chains; c++)
+		from_seq[c] = starts[c].seq + 1;
+	WalkBegin(&w, rel, idxoid, snap, entry, starts, st);
 	st->group = GROUP_ROWS;
 	for (int i = 0; i < nb->nchains; i++)
 	{
 		const HaNoteChain *nc = &nb->chain[i];
+		int32		c = nc->chain;
 		uint8		have[HA_HASH_LEN];
+		uint8		prev[HA_HASH_LEN];
+		int64		head;
 
-		if (nc->chain < 0 || nc->chain >= entry->chains || nc->last <= starts[nc->chain].seq)
+		if (c < 0 || c >= entry->chains || nc->last < starts[c].seq)
 			continue;
-		if (!HaChainFindRow(rel, nc->chain, nc->last, NULL, have))
-			Report(st, nc->chain, nc->last, "checkpoint_rows_missing",
+		if (nc->last == starts[c].seq)
+		{
+			/* A purge ended exactly at the head: its anchor holds the hash. */
+			if (memcmp(starts[c].hash, nc->hash, HA_HASH_LEN) != 0)
+				Report(st, c, nc->last, "checkpoint_mismatch",
+					   psprintf("%s recorded a different row at this position than the purge anchor (history rewritten?)", source));
+			continue;
+		}
+		if (!HaChainFindRow(rel, c, nc->last, NULL, have))
+			Report(st, c, nc->last, "checkpoint_rows_missing",
 				   psprintf("%s recorded a row at this position; it is gone (rows deleted from the end?)", source));
 		else if (memcmp(have, nc->hash, HA_HASH_LEN) != 0)
-			Report(st, nc->chain, nc->last, "checkpoint_mismatch",
+			Report(st, c, nc->last, "checkpoint_mismatch",
 				   psprintf("%s recorded a different row at this position (history rewritten?)", source));
-		starts[nc->chain].seq = nc->last;
-		memcpy(starts[nc->chain].hash, nc->hash, HA_HASH_LEN);
+		starts[c].seq = nc->last;
+		memcpy(starts[c].hash, nc->hash, HA_HASH_LEN);
+		from_seq[c] = nc->last + 1;
+
+		/*
+		 * The head row itself is read too, so a change to its content (its
+		 * stored hash left as recorded) shows as a hash_mismatch.
+		 */
+		if (RowBefore(&w, c, nc->last + 1, &head, prev) && head == nc->last &&
+			memcmp(have, nc->hash, HA_HASH_LEN) == 0)
+		{
+			starts[c].seq = nc->last - 1;
+			memcpy(starts[c].hash, prev, HA_HASH_LEN);
+			from_seq[c] = nc->last;
+		}
 	}
 
-	WalkBegin(&w, rel, idxoid, snap, entry, starts, st);
 	for (int32 c = 0; c < entry->chains; c++)
-		WalkChain(&w, c, starts[c].seq + 1, -1);
+		WalkChain(&w, c, from_seq[c], -1);
 	WalkEnd(&w);
+
+	/* The anchors a chain may start from must be in stored receipts. */
+	st->group = GROUP_NOTES;
+	CheckAnchorReceipts(entry, st);
 	CloseForWalk(rel, snap);
 }
 
@@ -1473,6 +1508,8 @@ VerifyRows(Oid relid, bool have_chain, int32 chain, bool have_from, TimestampTz 
 		WalkChain(&w, c, from_seq, range[c].hi);
 	}
 	WalkEnd(&w);
+	st->group = GROUP_NOTES;
+	CheckAnchorReceipts(entry, st);
 	CloseForWalk(rel, snap);
 }
 

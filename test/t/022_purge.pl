@@ -1126,6 +1126,15 @@ sub check_continues
 			"and the rows it claims were purged as a gap from position $f");
 	}
 	unlike($tall, qr/-1:-1:anchor_without_receipt/, 'no anchor problem without its chain and position');
+	# The checks that start from anchors check them against the receipts too.
+	my $tall_rows = sql("SELECT string_agg(chain || ':' || seq || ':' || kind, ' ') "
+		  . "FROM hipaa_audit.verify_rows_problems('t_all', from_time => '-infinity')");
+	foreach my $o (@orphans)
+	{
+		my ($c, $f, $l) = split / /, $o;
+		like($tall_rows, qr/(^| )$c:$l:anchor_without_receipt( |$)/,
+			"verify_rows() of t_all reports the unlisted anchor at chain $c, position $l");
+	}
 	($r, $d) = vr($mix_note, $vkey);
 	is($r, 'f|table_rewritten|t_mix', 'verify_receipt() after a kept row of t_mix was changed: table_rewritten')
 	  or diag $d;
