@@ -1420,6 +1420,61 @@ RowBefore(Walk *w, int32 c, int64 before, int64 *seq, uint8 *prev)
 	return found;
 }
 
+/*
+ * The position of chain c's last row stamped before t, by a binary search
+ * over positions [lo, hi] through the chain index (audit_at grows along a
+ * chain: it is stamped under the chain's lock).  For a chain none of whose
+ * rows lie in a time range: the walk starts there, so rows deleted from
+ * the range still leave a gap before the next row.
+ */
+static bool
+LastBefore(Walk *w, int32 c, TimestampTz t, int64 lo, int64 hi, int64 *result)
+{
+	bool		found = false;
+
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+		ScanKeyData keys[2];
+		IndexScanDesc scan;
+		bool		have = false;
+		int64		seq = 0;
+		TimestampTz at = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(c));
+		ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(mid));
+		scan = HaIndexBeginScan(w->rel, w->idx, w->snap, 2, 0);
+		index_rescan(scan, keys, 2, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, w->slot))
+		{
+			bool		null_seq;
+			bool		null_at;
+			Datum		d_seq = slot_getattr(w->slot, w->shape->att_seq, &null_seq);
+			Datum		d_at = slot_getattr(w->slot, w->shape->att_at, &null_at);
+
+			if (!null_seq && !null_at)
+			{
+				have = true;
+				seq = DatumGetInt64(d_seq);
+				at = DatumGetTimestampTz(d_at);
+			}
+		}
+		index_endscan(scan);
+		if (!have || seq > hi)
+			hi = mid - 1;
+		else if (at < t)
+		{
+			*result = seq;
+			found = true;
+			lo = seq + 1;
+		}
+		else
+			hi = mid - 1;
+	}
+	return found;
+}
+
 static void
 VerifyRows(Oid relid, bool have_chain, int32 chain, bool have_from, TimestampTz from,
 		   bool have_to, TimestampTz to, VerifyState *st)
@@ -1482,8 +1537,27 @@ VerifyRows(Oid relid, bool have_chain, int32 chain, bool have_from, TimestampTz 
 	{
 		int64		from_seq = starts[c].seq + 1;
 
-		if (!range[c].have)
+		if (!range[c].have && (!OidIsValid(timeidx) || (have_chain && c != chain)))
 			continue;
+		if (!range[c].have)
+		{
+			/*
+			 * No row of this chain in the range: check that none was taken
+			 * out of it.  The walk goes from the chain's last row before
+			 * the range (or its start) to the first row after that.
+			 */
+			int64		head = 0;
+			int64		before = 0;
+			uint8		hash[HA_HASH_LEN];
+
+			if (!HaChainFindRow(rel, c, -1, &head, hash) || head <= starts[c].seq)
+				continue;
+			if (have_from && LastBefore(&w, c, from, starts[c].seq + 1, head, &before))
+				range[c].lo = before + 1;
+			else
+				range[c].lo = starts[c].seq + 1;
+			range[c].hi = range[c].lo - 1;
+		}
 		if (range[c].lo > from_seq)
 		{
 			int64		before;
