@@ -863,6 +863,38 @@ ScanTable(Relation rel, const HaProtectedEntry *entry, Snapshot snap,
 }
 
 /*
+ * The table, opened to be verified in any mode: it must exist, be protected
+ * and be readable by the caller; its chain index (a replaced one is
+ * reported), and a snapshot.
+ */
+static Relation
+OpenToVerify(Oid relid, const HaProtectedEntry **entry, Oid *idxoid, Snapshot *snap,
+			VerifyState *st)
+{
+	Relation	rel;
+
+	HaCheckRelationExists(relid);
+	*entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
+	CheckCanVerify(relid);
+
+	rel = table_open(relid, AccessShareLock);
+	*idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
+	st->group = GROUP_INDEX;
+	if (!HaIsChainIndex(*idxoid))
+		Report(st, -1, -1, "malformed",
+			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
+	*snap = RegisterSnapshot(GetTransactionSnapshot());
+	return rel;
+}
+
+static void
+CloseVerified(Relation rel, Snapshot snap)
+{
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+}
+
+/*
  * verify() of one table: every row (hash, link, position), the stored
  * checkpoints (rows deleted from the end, history rewritten before a
  * checkpoint), the purge anchors against their receipts.
@@ -876,17 +908,7 @@ VerifyTable(Oid relid, VerifyState *st)
 	const HaProtectedEntry *entry;
 	HaAnchor   *anchors;
 
-	HaCheckRelationExists(relid);
-	entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
-	CheckCanVerify(relid);
-
-	rel = table_open(relid, AccessShareLock);
-	idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
-	st->group = GROUP_INDEX;
-	if (!HaIsChainIndex(idxoid))	/* someone replaced it: say so */
-		Report(st, -1, -1, "malformed",
-			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
-	snap = RegisterSnapshot(GetTransactionSnapshot());
+	rel = OpenToVerify(relid, &entry, &idxoid, &snap, st);
 	anchors = HaLoadAnchors(&entry->uuid, snap);
 
 	ScanTable(rel, entry, snap, anchors, st);
@@ -894,9 +916,7 @@ VerifyTable(Oid relid, VerifyState *st)
 	st->group = GROUP_NOTES;
 	(void) HaCheckStoredCheckpoints(relid, ReportStoredNote, st);
 	CheckAnchorReceipts(entry, st);
-
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
+	CloseVerified(rel, snap);
 }
 
 /* ----------------------------------------------------------------
@@ -986,33 +1006,6 @@ WalkEnd(Walk *w)
 	index_close(w->idx, AccessShareLock);
 }
 
-/* The table, opened for a walk: checks, the chain index, a snapshot. */
-static Relation
-OpenForWalk(Oid relid, const HaProtectedEntry **entry, Oid *idxoid, Snapshot *snap,
-			VerifyState *st)
-{
-	Relation	rel;
-
-	HaCheckRelationExists(relid);
-	*entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
-	CheckCanVerify(relid);
-
-	rel = table_open(relid, AccessShareLock);
-	*idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
-	st->group = GROUP_INDEX;
-	if (!HaIsChainIndex(*idxoid))
-		Report(st, -1, -1, "malformed",
-			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
-	*snap = RegisterSnapshot(GetTransactionSnapshot());
-	return rel;
-}
-
-static void
-CloseForWalk(Relation rel, Snapshot snap)
-{
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-}
 
 /* ----------------------------------------------------------------
  * Incremental: only the rows after a checkpoint's heads
@@ -1136,7 +1129,7 @@ VerifySince(Oid relid, int64 since, text *note, text *key, VerifyState *st)
 	Walk		w;
 	int64		from_seq[HA_MAX_CHAINS];
 
-	rel = OpenForWalk(relid, &entry, &idxoid, &snap, st);
+	rel = OpenToVerify(relid, &entry, &idxoid, &snap, st);
 	if (note != NULL)
 	{
 		nb = NoteHeads(relid, entry, note, key);
@@ -1202,7 +1195,7 @@ VerifySince(Oid relid, int64 since, text *note, text *key, VerifyState *st)
 	/* The anchors a chain may start from must be in stored receipts. */
 	st->group = GROUP_NOTES;
 	CheckAnchorReceipts(entry, st);
-	CloseForWalk(rel, snap);
+	CloseVerified(rel, snap);
 }
 
 /* ----------------------------------------------------------------
@@ -1500,7 +1493,7 @@ VerifyRows(Oid relid, bool have_chain, int32 chain, bool have_from, TimestampTz 
 				 errdetail("An empty range checks nothing."),
 				 errhint("Give the earlier time as from_time.")));
 
-	rel = OpenForWalk(relid, &entry, &idxoid, &snap, st);
+	rel = OpenToVerify(relid, &entry, &idxoid, &snap, st);
 	if (have_chain && (chain < 0 || chain >= entry->chains))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1584,7 +1577,7 @@ VerifyRows(Oid relid, bool have_chain, int32 chain, bool have_from, TimestampTz 
 	WalkEnd(&w);
 	st->group = GROUP_NOTES;
 	CheckAnchorReceipts(entry, st);
-	CloseForWalk(rel, snap);
+	CloseVerified(rel, snap);
 }
 
 /* How many problems verify() would report (for verify_checkpoint). */
