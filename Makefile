@@ -21,6 +21,7 @@ OBJS = \
 	src/core/guards.o \
 	src/core/signer.o \
 	src/core/note.o \
+	src/core/partition.o \
 	src/api/protect.o \
 	src/api/policy.o \
 	src/api/checkpoint.o \

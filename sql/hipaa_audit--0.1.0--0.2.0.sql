@@ -43,12 +43,13 @@ COMMENT ON TABLE @extschema@.purge_anchors IS
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.purge_anchors', '');
 REVOKE ALL ON TABLE @extschema@.purge_anchors FROM PUBLIC;
 
--- Protected tables dropped or unprotected, with what was in them.
+-- Protected tables dropped, unprotected or detached from a protected
+-- partitioned table, with what was in them.
 CREATE TABLE @extschema@.retired_tables (
     id            pg_catalog.int8        GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     table_uuid    pg_catalog.uuid        NOT NULL,
     table_name    pg_catalog.text        NOT NULL,
-    action        pg_catalog.text        NOT NULL CHECK (action IN ('drop', 'unprotect')),
+    action        pg_catalog.text        NOT NULL CHECK (action IN ('drop', 'unprotect', 'detach')),
     retired_at    pg_catalog.timestamptz NOT NULL,
     retired_by    pg_catalog.name        NOT NULL,
     retention     pg_catalog.interval    NOT NULL,
@@ -67,10 +68,11 @@ CREATE FUNCTION @extschema@.purge_expired(
     max_rows         pg_catalog.int8 DEFAULT NULL,
     OUT rows_removed pg_catalog.int8,
     OUT receipt_id   pg_catalog.int8,
-    OUT receipt      pg_catalog.text)
-RETURNS record
+    OUT receipt      pg_catalog.text,
+    OUT partition    pg_catalog.text)
+RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'purge_expired'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE ROWS 1;
 COMMENT ON FUNCTION @extschema@.purge_expired(pg_catalog.regclass, pg_catalog.bool, pg_catalog.int8) IS
     'hipaa_audit: verify and remove the rows past retention at the start of each chain (at most max_rows), with a signed receipt; dry_run only verifies and counts them (hipaa_audit_admin)';
 
@@ -267,3 +269,30 @@ BEGIN
     END LOOP;
 END
 $ha$;
+
+-- Partitioned tables (docs/partitions.md): the partitioned table and each of
+-- its partitions have a registry row; a partition's names the partitioned
+-- table it belongs to.  Chains live in the partitions.
+ALTER TABLE @extschema@.registry ADD COLUMN partition_of pg_catalog.regclass;
+CREATE INDEX ON @extschema@.registry (partition_of);
+
+CREATE OR REPLACE VIEW @extschema@.protected_tables AS
+SELECT n.nspname                              AS schema_name,
+       c.relname                              AS table_name,
+       r.relid                                AS relid,
+       r.table_uuid                           AS table_uuid,
+       r.retention                            AS retention,
+       r.retention_locked                     AS retention_locked,
+       r.chains                               AS chains,
+       r.protected_at                         AS protected_at,
+       r.protected_by                         AS protected_by,
+       r.replica                              AS replica,
+       pg_catalog.pg_get_userbyid(c.relowner) AS owner,
+       GREATEST(c.reltuples, 0)::pg_catalog.int8 AS estimated_rows,
+       r.partition_of                         AS partition_of,
+       c.relkind OPERATOR(pg_catalog.=) 'p'   AS partitioned
+  FROM ONLY @extschema@.registry r
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relid
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace;
+COMMENT ON VIEW @extschema@.protected_tables IS
+    'hipaa_audit: protected tables and their settings; a partition names its partitioned table in partition_of';

@@ -30,6 +30,7 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "port/atomics.h"
+#include "storage/lockdefs.h"
 #include "nodes/pg_list.h"
 #include "utils/guc.h"
 #include "utils/relcache.h"
@@ -77,6 +78,9 @@ typedef struct HaProtectedEntry
 	pg_uuid_t	uuid;
 	int32		chains;
 	bool		replica;		/* filled by logical replication only */
+	bool		partitioned;	/* a partitioned table: its partitions hold
+								 * the rows and chains */
+	Oid			parent;			/* a partition: its partitioned table */
 } HaProtectedEntry;
 
 /* ================ base/ ================ */
@@ -148,6 +152,7 @@ extern char *HaQueryText(const char *sql, int nargs, Oid *argtypes, Datum *value
 #define Anum_ha_registry_chains			4
 #define Anum_ha_registry_replica		7
 #define Anum_ha_registry_retention_locked 8
+#define Anum_ha_registry_partition_of	9
 
 #define HA_TABLE_CHECKPOINTS	"checkpoints"
 #define Anum_ha_checkpoints_id			1
@@ -202,6 +207,9 @@ extern void HaMarkDatabase(bool on);
 extern bool HaTableHeld(Oid relid);
 extern void HaCheckRelationExists(Oid relid);
 extern bool HaRegistryRetention(Oid relid, Interval *retention, bool *locked);
+extern void HaRegisterTable(Oid relid, const Interval *retention, int32 chains,
+							const pg_uuid_t *uuid, bool replica, Oid parent);
+extern List *HaRegisteredPartitions(Oid parent);
 
 /* store/records.c: where each chain starts after lawful purges; retired tables */
 typedef struct HaAnchor
@@ -400,6 +408,12 @@ typedef struct HaNoteChain
 	uint8		hash[HA_HASH_LEN];
 } HaNoteChain;
 
+typedef struct HaNotePartition
+{
+	char		uuid[37];		/* the partition's table identity */
+	uint8		hash[HA_HASH_LEN];	/* SHA-256 of its stored checkpoint note */
+} HaNotePartition;
+
 typedef struct HaNoteBody
 {
 	bool		receipt;		/* "purge v1"; else "checkpoint v1" */
@@ -411,10 +425,15 @@ typedef struct HaNoteBody
 	char	   *time;			/* times and intervals as signed (UTC) */
 	char	   *retention;		/* NULL in checkpoints of 0.1.0 */
 	char	   *cutoff;			/* receipts only */
+	char	   *parent;			/* receipts of a removed partition: its */
+	char		parent_uuid[37];	/* partitioned table, and how it went */
+	char	   *removed;		/* ("drop" or "detach"); else NULL */
 	int32		chains;			/* checkpoints only; else -1 */
 	int64		rows;
 	int			nchains;
 	HaNoteChain chain[HA_MAX_CHAINS];
+	int			npartitions;	/* checkpoints of a partitioned table */
+	HaNotePartition *partitions;
 } HaNoteBody;
 
 extern bool HaCheckSignerName(char **newval, void **extra, GucSource source);
@@ -468,6 +487,13 @@ extern bool HaScanStoredNotes(bool receipts, const pg_uuid_t *uuid,
 extern bool HaCheckNoteSignature(const HaSplitNote *sn, const char *name, const uint8 *id,
 								 const uint8 *pub, HaNoteCheck *nc);
 
+/* core/partition.c: which tables can be protected; partitioned tables */
+extern void HaCheckProtectable(Relation rel, Oid parent);
+extern void HaCheckRewritable(Relation rel, bool had_rows);
+extern List *HaPartitionsOf(Oid parent, LOCKMODE lockmode);
+extern void HaAddPartitionGuards(Oid part);
+extern void HaProtectNewPartition(Oid parent, Oid part);
+
 /* ================ api/ ================ */
 
 /* api/checkpoint.c */
@@ -476,11 +502,16 @@ extern int64 HaCheckStoredCheckpoints(Oid relid,
 													  const char *kind, const char *detail),
 									  void *arg);
 
+extern const char *HaCheckPartitionLine(const HaNotePartition *np, char **detail);
+extern int64 HaStoredCheckpointByHash(const pg_uuid_t *uuid, const uint8 *hash);
+
 /* api/purge.c */
 extern int64 HaCheckStoredReceipts(const pg_uuid_t *uuid,
 								   void (*report) (void *arg, int32 chain, int64 seq,
 												   const char *kind, const char *detail),
 								   void *arg);
+
+extern int64 HaRetirePartition(Oid part, const char *action, char **receipt);
 
 /* api/verify.c */
 extern int64 HaVerifyCount(Oid relid);
@@ -490,6 +521,7 @@ extern int64 HaVerifyCount(Oid relid);
 /* enforce/backstop.c */
 extern void HaBackstop(int access, Oid classId, Oid objectId, int subId,
 					   void *arg);
+extern List *HaSwapPendingPartitions(List *list);
 
 /* enforce/hooks.c */
 extern void HaInstallHooks(void);

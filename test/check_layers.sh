@@ -24,7 +24,7 @@ trap 'rm -rf "$tmp"' EXIT
 rank_of_folder() {
 	case $1 in
 		base) echo 1 ;; store) echo 2 ;; core) echo 3 ;;
-		api | enforce) echo 4 ;; top) echo 5 ;; *) echo 0 ;;
+		api) echo 4 ;; enforce) echo 5 ;; top) echo 6 ;; *) echo 0 ;;
 	esac
 }
 

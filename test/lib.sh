@@ -24,7 +24,7 @@ if [ -z "${PG_CONFIG:-}" ] || [ "$PG_BIN" = "/usr/lib/postgresql/$PG_MAJOR/bin" 
 	HA_DEBIAN_PG=1
 	HA_PACKAGES="$HA_TOOL_PACKAGES
   postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
-  postgresql-$PG_MAJOR-pgtap postgresql-$PG_MAJOR-cron"
+  postgresql-$PG_MAJOR-pgtap postgresql-$PG_MAJOR-cron postgresql-$PG_MAJOR-partman"
 else
 	HA_DEBIAN_PG=0
 	HA_PACKAGES="$HA_TOOL_PACKAGES postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap"

@@ -19,6 +19,8 @@
  */
 #include "hipaa_audit.h"
 
+#include "storage/lmgr.h"
+
 #include <sys/stat.h>
 
 #include "access/detoast.h"
@@ -71,7 +73,7 @@ verifier_key(PG_FUNCTION_ARGS)
 }
 
 static char *
-BuildBody(Relation rel, const HaProtectedEntry *entry)
+BuildBody(Relation rel, const HaProtectedEntry *entry, int64 *rows_out)
 {
 	StringInfoData buf;
 	char	   *uuid = DatumGetCString(DirectFunctionCall1(uuid_out,
@@ -123,6 +125,75 @@ BuildBody(Relation rel, const HaProtectedEntry *entry)
 	appendStringInfo(&buf, "chains %d\n", entry->chains);
 	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", rows);
 	appendStringInfoString(&buf, chains.data);
+	*rows_out = rows;
+	return buf.data;
+}
+
+static int
+CompareUuidText(const ListCell *a, const ListCell *b)
+{
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
+static char *TakeCheckpointOf(Oid relid, int64 *rows);
+
+/*
+ * A partitioned table's checkpoint: a checkpoint of every partition,
+ * stored as any other, and the partitioned table's own note binding them,
+ * one line per partition in order of identity: its identity and the
+ * SHA-256 of its stored note (docs/partitions.md).
+ */
+static char *
+BuildPartitionedBody(Oid relid, const HaProtectedEntry *entry)
+{
+	StringInfoData buf;
+	StringInfoData lines;
+	List	   *parts = NIL;
+	ListCell   *lc;
+	int64		rows = 0;
+	Interval	retention;
+
+	foreach(lc, HaRegisteredPartitions(relid))
+	{
+		Oid			part = lfirst_oid(lc);
+		const HaProtectedEntry *pe;
+		int64		n = 0;
+		char	   *note;
+		uint8		hash[HA_HASH_LEN];
+
+		LockRelationOid(part, AccessShareLock);
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(part)) ||
+			(pe = HaLookupProtected(part)) == NULL)
+			continue;
+		note = TakeCheckpointOf(part, &n);
+		rows += n;
+		HaSha256Once(note, strlen(note), hash);
+		parts = lappend(parts, psprintf("partition %s %s\n",
+										DatumGetCString(DirectFunctionCall1(uuid_out,
+																			UUIDPGetDatum((pg_uuid_t *) &pe->uuid))),
+										HaHex(hash, HA_HASH_LEN)));
+	}
+	list_sort(parts, CompareUuidText);
+	initStringInfo(&lines);
+	foreach(lc, parts)
+		appendStringInfoString(&lines, (char *) lfirst(lc));
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "hipaa_audit/" UINT64_FORMAT "/%s\n", GetSystemIdentifier(),
+					 DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) &entry->uuid))));
+	appendStringInfo(&buf, "checkpoint v1\n");
+	appendStringInfo(&buf, "table %s\n", HaNoteName(HaRelDisplayName(relid)));
+	appendStringInfo(&buf, "database %s\n", HaNoteName(get_database_name(MyDatabaseId)));
+	appendStringInfo(&buf, "time %s\n",
+					 DatumGetCString(DirectFunctionCall1(timestamptz_out,
+														 TimestampTzGetDatum(GetCurrentTimestamp()))));
+	if (HaRegistryRetention(relid, &retention, NULL))
+		appendStringInfo(&buf, "retention %s\n",
+						 DatumGetCString(DirectFunctionCall1(interval_out,
+															 IntervalPGetDatum(&retention))));
+	appendStringInfo(&buf, "chains %d\n", entry->chains);
+	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", rows);
+	appendStringInfoString(&buf, lines.data);
 	return buf.data;
 }
 
@@ -131,7 +202,20 @@ BuildBody(Relation rel, const HaProtectedEntry *entry)
 static char *
 TakeCheckpoint(Oid relid)
 {
-	const HaProtectedEntry *entry;
+	int64		rows;
+
+	HaCheckRelationExists(relid);
+	(void) HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to checkpoint.");
+	HaRequireOwnerOrAdmin(relid, "checkpoint");
+	HaCheckKeyName(ha_signer_name);
+	return TakeCheckpointOf(relid, &rows);
+}
+
+/* The caller checked the right: the table's, or its partitioned table's. */
+static char *
+TakeCheckpointOf(Oid relid, int64 *rows)
+{
+	const HaProtectedEntry *entry = HaRequireProtected(relid, NULL);
 	Relation	rel;
 	char	   *body;
 	char	   *note;
@@ -139,15 +223,16 @@ TakeCheckpoint(Oid relid)
 	Oid			argtypes[4] = {UUIDOID, REGCLASSOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[4];
 
-	HaCheckRelationExists(relid);
-	entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to checkpoint.");
-	HaRequireOwnerOrAdmin(relid, "checkpoint");
-	HaCheckKeyName(ha_signer_name);
-
+	*rows = 0;
 	HaPinDateSettings(&nestlevel);
-	rel = table_open(relid, AccessShareLock);
-	body = BuildBody(rel, entry);
-	table_close(rel, AccessShareLock);
+	if (entry->partitioned)
+		body = BuildPartitionedBody(relid, entry);
+	else
+	{
+		rel = table_open(relid, AccessShareLock);
+		body = BuildBody(rel, entry, rows);
+		table_close(rel, AccessShareLock);
+	}
 	AtEOXact_GUC(true, nestlevel);
 
 	note = HaSignNote(body);
@@ -444,6 +529,15 @@ CheckStoredHeads(void *arg, int64 id, const HaNoteBody *nb, const char *problem)
 				   psprintf("stored checkpoint " INT64_FORMAT " cannot be read: %s", id, problem));
 		return;
 	}
+	for (int i = 0; i < nb->npartitions; i++)
+	{
+		char	   *detail;
+		const char *kind = HaCheckPartitionLine(&nb->partitions[i], &detail);
+
+		if (kind != NULL)
+			sc->report(sc->arg, -1, -1, kind,
+					   psprintf("stored checkpoint " INT64_FORMAT ": %s", id, detail));
+	}
 	for (int i = 0; i < nb->nchains; i++)
 	{
 		int32		chain = nb->chain[i].chain;
@@ -493,4 +587,109 @@ HaCheckStoredCheckpoints(Oid relid, void (*report) (void *arg, int32 chain, int6
 	(void) HaScanStoredNotes(false, &sc.entry->uuid, CheckStoredHeads, &sc);
 	table_close(sc.rel, AccessShareLock);
 	return sc.checked;
+}
+
+/* ----------------------------------------------------------------
+ * Partition lines of a partitioned table's checkpoints
+ * ----------------------------------------------------------------
+ */
+
+typedef struct NoteHashFind
+{
+	const uint8 *hash;
+	pg_uuid_t	uuid;
+	bool		found;
+	int64		id;
+} NoteHashFind;
+
+static bool
+FindNoteByHash(void *arg, TupleTableSlot *slot)
+{
+	NoteHashFind *f = (NoteHashFind *) arg;
+	text	   *note;
+	uint8		h[HA_HASH_LEN];
+
+	if (slot->tts_isnull[Anum_ha_checkpoints_table_uuid - 1] ||
+		memcmp(DatumGetUUIDP(slot->tts_values[Anum_ha_checkpoints_table_uuid - 1])->data,
+			   f->uuid.data, UUID_LEN) != 0 ||
+		slot->tts_isnull[Anum_ha_checkpoints_note - 1])
+		return true;
+	note = DatumGetTextPP(slot->tts_values[Anum_ha_checkpoints_note - 1]);
+	HaSha256Once(VARDATA_ANY(note), VARSIZE_ANY_EXHDR(note), h);
+	if (memcmp(h, f->hash, HA_HASH_LEN) == 0)
+	{
+		f->found = true;
+		f->id = DatumGetInt64(slot->tts_values[Anum_ha_checkpoints_id - 1]);
+		return false;
+	}
+	return true;
+}
+
+/* The id of the stored checkpoint of a table whose note hashes to hash; 0: none. */
+int64
+HaStoredCheckpointByHash(const pg_uuid_t *uuid, const uint8 *hash)
+{
+	NoteHashFind f;
+
+	memset(&f, 0, sizeof(f));
+	f.hash = hash;
+	memcpy(&f.uuid, uuid, sizeof(pg_uuid_t));
+	(void) HaScanOwnTable(HA_TABLE_CHECKPOINTS, NULL, FindNoteByHash, &f);
+	return f.found ? f.id : 0;
+}
+
+static void
+FindRemoval(void *arg, int64 id pg_attribute_unused(), const HaNoteBody *nb,
+			const char *problem)
+{
+	if (problem == NULL && nb->removed != NULL)
+		*(bool *) arg = true;
+}
+
+/*
+ * One partition line of a partitioned table's checkpoint: the partition is
+ * protected here and the checkpoint of it that the line hashes is stored,
+ * or it was removed lawfully (a receipt of its removal is stored).  NULL
+ * when so; else the problem's kind, and *detail.
+ */
+const char *
+HaCheckPartitionLine(const HaNotePartition *np, char **detail)
+{
+	NoteHashFind f;
+	ListCell   *lc;
+	Oid			part = InvalidOid;
+	bool		removed = false;
+
+	memset(&f, 0, sizeof(f));
+	f.hash = np->hash;
+	memcpy(&f.uuid, DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(np->uuid))),
+		   sizeof(pg_uuid_t));
+	foreach(lc, HaProtectedRelids())
+	{
+		const HaProtectedEntry *e = HaLookupProtected(lfirst_oid(lc));
+
+		if (e != NULL && memcmp(e->uuid.data, f.uuid.data, UUID_LEN) == 0)
+			part = e->relid;
+	}
+	if (OidIsValid(part) && !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(part)))
+	{
+		*detail = psprintf("the partition with identity %s it records is gone, and no receipt of its removal is stored (it was dropped while hipaa_audit was not loaded)",
+						   np->uuid);
+		return "partition_missing";
+	}
+	if (OidIsValid(part))
+	{
+		(void) HaScanOwnTable(HA_TABLE_CHECKPOINTS, NULL, FindNoteByHash, &f);
+		if (f.found)
+			return NULL;
+		*detail = psprintf("the checkpoint of partition %s it binds (SHA-256 %s) is not stored",
+						   HaRelDisplayName(part), HaHex(np->hash, HA_HASH_LEN));
+		return "checkpoint_mismatch";
+	}
+	(void) HaScanStoredNotes(true, &f.uuid, FindRemoval, &removed);
+	if (removed)
+		return NULL;
+	*detail = psprintf("the partition with identity %s it records is gone, and no receipt of its removal is stored",
+					   np->uuid);
+	return "partition_missing";
 }

@@ -26,7 +26,7 @@
  * The protected table a note's origin line names, or NULL after HaNoteFail().
  */
 static const HaProtectedEntry *
-NoteTable(const HaNoteBody *nb, HaNoteCheck *nc)
+NoteTableOf(const HaNoteBody *nb, const char *uuid, HaNoteCheck *nc)
 {
 	const HaProtectedEntry *entry = NULL;
 	bool		other_cluster;
@@ -47,20 +47,20 @@ NoteTable(const HaNoteBody *nb, HaNoteCheck *nc)
 		char	   *u = DatumGetCString(DirectFunctionCall1(uuid_out,
 															UUIDPGetDatum((pg_uuid_t *) &e->uuid)));
 
-		if (strcmp(u, nb->uuid) == 0)
+		if (strcmp(u, uuid) == 0)
 			entry = e;
 	}
 	if (entry == NULL && other_cluster)
 	{
 		HaNoteFail(nc, "other_cluster",
 			 psprintf("the note is from database cluster " UINT64_FORMAT ", this is " UINT64_FORMAT ", and no table here has identity %s",
-					  nb->sysid, GetSystemIdentifier(), nb->uuid));
+					  nb->sysid, GetSystemIdentifier(), uuid));
 		return NULL;
 	}
 	if (entry == NULL)
 	{
 		HaNoteFail(nc, "unknown_table",
-			 psprintf("no protected table in this database has identity %s", nb->uuid));
+			 psprintf("no protected table in this database has identity %s", uuid));
 		return NULL;
 	}
 	nc->relid = entry->relid;
@@ -68,6 +68,12 @@ NoteTable(const HaNoteBody *nb, HaNoteCheck *nc)
 		nc->detail = psprintf("signed in database cluster " UINT64_FORMAT "; this is " UINT64_FORMAT ", holding a restored copy of the table",
 							  nb->sysid, GetSystemIdentifier());
 	return entry;
+}
+
+static const HaProtectedEntry *
+NoteTable(const HaNoteBody *nb, HaNoteCheck *nc)
+{
+	return NoteTableOf(nb, nb->uuid, nc);
 }
 
 /* Check a signed checkpoint body against the table it names. */
@@ -123,6 +129,17 @@ CheckBody(const char *body, HaNoteCheck *nc)
 		}
 	}
 	table_close(rel, AccessShareLock);
+
+	/* A partitioned table's: every partition it binds is accounted for. */
+	for (int i = 0; i < nb->npartitions; i++)
+	{
+		char	   *detail;
+		const char *kind = HaCheckPartitionLine(&nb->partitions[i], &detail);
+
+		if (kind != NULL)
+			return HaNoteFail(nc, strcmp(kind, "partition_missing") == 0 ?
+							  "rows_missing" : "table_rewritten", detail);
+	}
 
 	/* The rows up to the recorded heads must also verify. */
 	{
@@ -215,17 +232,41 @@ CheckReceiptBody(const char *body, HaNoteCheck *nc)
 	char	   *problem = HaParseNoteBody(body, true, nb);
 	const HaProtectedEntry *entry;
 
+	const pg_uuid_t *uuid;
+
 	if (problem != NULL)
 		return HaNoteFail(nc, "malformed_note", problem);
-	entry = NoteTable(nb, nc);
-	if (entry == NULL)
-		return false;
+	if (nb->removed != NULL)
+	{
+		/*
+		 * A whole partition removed: it is gone from the registry, its
+		 * partitioned table (the note's partition-of line) is here and
+		 * verifies, and its anchors are on record under its identity.
+		 */
+		if (NoteTableOf(nb, nb->uuid, nc) != NULL)
+			return HaNoteFail(nc, "not_removed",
+							  psprintf("the receipt records the removal of partition %s, but a protected table here still has its identity %s",
+									   nb->table, nb->uuid));
+		memset(nc, 0, sizeof(*nc));
+		nc->status = "ok";
+		entry = NoteTableOf(nb, nb->parent_uuid, nc);
+		if (entry == NULL)
+			return false;
+		uuid = DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(nb->uuid)));
+	}
+	else
+	{
+		entry = NoteTable(nb, nc);
+		if (entry == NULL)
+			return false;
+		uuid = &entry->uuid;
+	}
 	for (int i = 0; i < nb->nchains; i++)
 	{
 		const HaNoteChain *c = &nb->chain[i];
 
 		CHECK_FOR_INTERRUPTS();
-		if (!HaAnchorRecorded(&entry->uuid, c->chain, c->first, c->last, c->hash))
+		if (!HaAnchorRecorded(uuid, c->chain, c->first, c->last, c->hash))
 			return HaNoteFail(nc, "not_recorded",
 						psprintf("this database has no record of removing positions " INT64_FORMAT " to " INT64_FORMAT " of chain %d with this anchor",
 								 c->first, c->last, c->chain));
@@ -241,7 +282,7 @@ CheckReceiptBody(const char *body, HaNoteCheck *nc)
 		rc.time = NoteTime(nb->time);
 		rc.cutoff = NoteTime(nb->cutoff);
 		rc.retention = NoteInterval(nb->retention);
-		(void) HaScanStoredNotes(false, &entry->uuid, CheckRetentionAgainst, &rc);
+		(void) HaScanStoredNotes(false, uuid, CheckRetentionAgainst, &rc);
 		AtEOXact_GUC(true, nestlevel);
 		if (rc.contradicted != 0)
 			return HaNoteFail(nc, "retention_contradicted", rc.detail);

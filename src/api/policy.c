@@ -45,7 +45,12 @@ set_retention(PG_FUNCTION_ARGS)
 	HaCheckRelationExists(relid);
 	name = HaRelDisplayName(relid);
 	HaRequireAdmin(psprintf("change the retention of %s", name), NULL);
-	(void) HaRequireProtected(relid, NULL);
+	if (OidIsValid(HaRequireProtected(relid, NULL)->parent))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot set the retention of partition %s on its own", name),
+				 errdetail("Every partition has the retention of its partitioned table."),
+				 errhint("Set it on %s.", HaRelDisplayName(HaLookupProtected(relid)->parent))));
 	memset(&zero, 0, sizeof(zero));
 	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(retention),
 										  IntervalPGetDatum(&zero))) <= 0)
@@ -84,6 +89,11 @@ set_retention(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("the retention of %s was changed concurrently", name),
 				 errhint("Try again.")));
+	/* A partitioned table's partitions follow it (a retention never lowers). */
+	(void) HaRunSql("UPDATE hipaa_audit.registry SET retention = $2, "
+					"retention_locked = retention_locked OR $3 "
+					"WHERE partition_of OPERATOR(pg_catalog.=) $1",
+					3, argtypes, values, NULL, InvalidOid, 0, NULL, NULL);
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: retention of %s set to %s%s by role %s", name,
 					DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention))),

@@ -26,154 +26,11 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
-
-/*
- * Refuse, with its own error, every relation protect() cannot make safe.
- */
-static void
-CheckProtectable(Relation rel)
-{
-	Oid			relid = RelationGetRelid(rel);
-	char	   *name = HaRelDisplayName(relid);
-
-	if (IsSystemRelation(rel) || IsCatalogNamespace(RelationGetNamespace(rel)) ||
-		IsToastNamespace(RelationGetNamespace(rel)) ||
-		RelationGetNamespace(rel) == get_namespace_oid("information_schema", true))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("cannot protect system catalog %s", name),
-				 errhint("Only ordinary user tables can be protected.")));
-
-	if (RelationGetNamespace(rel) == HaSchemaOid())
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("cannot protect %s, a table of the hipaa_audit extension itself", name)));
-
-	switch (rel->rd_rel->relkind)
-	{
-		case RELKIND_RELATION:
-			break;
-		case RELKIND_PARTITIONED_TABLE:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot protect partitioned table %s", name),
-					 errdetail("Partitioned tables are not supported in this version."),
-					 errhint("Use one ordinary table per audit stream.")));
-			break;
-		case RELKIND_VIEW:
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("cannot protect %s because it is a view", name),
-					 errhint("Protect the table the view reads from.")));
-			break;
-		case RELKIND_MATVIEW:
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("cannot protect %s because it is a materialized view", name),
-					 errhint("Protect the table it is computed from.")));
-			break;
-		case RELKIND_INDEX:
-		case RELKIND_PARTITIONED_INDEX:
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("cannot protect %s because it is an index", name),
-					 errhint("Protect the table it indexes.")));
-			break;
-		case RELKIND_FOREIGN_TABLE:
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("cannot protect foreign table %s", name),
-					 errdetail("Its rows live outside this database, where hipaa_audit cannot guard them.")));
-			break;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("cannot protect %s because it is not a table", name)));
-	}
-
-	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("cannot protect temporary table %s", name),
-				 errdetail("Temporary tables vanish at the end of the session.")));
-	if (rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("cannot protect unlogged table %s", name),
-				 errdetail("Unlogged tables are emptied by crash recovery and are not replicated."),
-				 errhint("Run ALTER TABLE %s SET LOGGED first.", name)));
-
-	if (rel->rd_rel->relhasrules)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot protect %s because it has rules", name),
-				 errdetail("A rule could redirect or suppress the inserts of an audit table."),
-				 errhint("Drop the table's rules first.")));
-
-	if (rel->rd_rel->relispartition)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot protect %s because it is a partition", name),
-				 errhint("Detach it first, or protect an ordinary table.")));
-	if (OidIsValid(rel->rd_rel->reloftype))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot protect %s because it is a typed table", name),
-				 errdetail("Changes to its composite type would reach its columns."),
-				 errhint("Run ALTER TABLE %s NOT OF first.", name)));
-	if (has_superclass(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot protect %s because it inherits from another table", name),
-				 errdetail("Changes made through the parent table would reach its rows."),
-				 errhint("Run ALTER TABLE %s NO INHERIT first.", name)));
-	if (has_subclass(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot protect %s because other tables inherit from it", name),
-				 errdetail("Rows of the child tables would be read as its own but not be protected.")));
-}
-
-/*
- * protect() re-inserts the rows a table already has so that they enter the
- * chain; that needs a TRUNCATE, which a referencing foreign key forbids.  A
- * BEFORE INSERT row trigger that would fire after the chain trigger would
- * change rows after they are hashed.
- */
-static void
-CheckRewritable(Relation rel, bool had_rows)
-{
-	TriggerDesc *trigdesc = rel->trigdesc;
-	char	   *name = HaRelDisplayName(RelationGetRelid(rel));
-
-	if (trigdesc != NULL)
-	{
-		for (int i = 0; i < trigdesc->numtriggers; i++)
-		{
-			Trigger    *trig = &trigdesc->triggers[i];
-
-			if (TRIGGER_FOR_ROW(trig->tgtype) && TRIGGER_FOR_BEFORE(trig->tgtype) &&
-				TRIGGER_FOR_INSERT(trig->tgtype) &&
-				strcmp(trig->tgname, HA_TRIGGER_CHAIN) > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("cannot protect %s: its BEFORE INSERT trigger \"%s\" would fire after the hash is computed",
-								name, trig->tgname),
-						 errdetail("Triggers fire in name order; hipaa_audit's \"%s\" must be the last BEFORE INSERT row trigger.",
-								   HA_TRIGGER_CHAIN),
-						 errhint("Rename the trigger so that it sorts before \"%s\".", HA_TRIGGER_CHAIN)));
-		}
-	}
-	if (had_rows && list_length(heap_truncate_find_FKs(list_make1_oid(RelationGetRelid(rel)))) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot protect %s: it has rows and other tables reference it by foreign key", name),
-				 errdetail("Its existing rows are re-inserted into the chain, which needs a TRUNCATE."),
-				 errhint("Protect the table while it is empty, or drop the referencing foreign keys first.")));
-}
 
 /* The table's columns that can be inserted into, quoted, comma-separated. */
 static char *
@@ -220,46 +77,92 @@ CheckProtectArguments(Interval *retention, int32 chains)
 }
 
 /*
- * Everything about the table itself, under its AccessExclusiveLock (held to
- * the end of the transaction): not yet protected, protectable, encodable,
- * rewritable; whether it has rows, and its owner.
+ * One table (or partition) that protect() will chain, under its
+ * AccessExclusiveLock (held to the end of the transaction): protectable,
+ * encodable, rewritable; whether it has rows, and its owner's USAGE on its
+ * schema when it has (the rows move as the owner).
  */
-static void
-CheckTableForProtect(Oid relid, bool replica, bool *had_rows, Oid *owner)
+static bool
+CheckChainedTable(Relation rel, Oid parent, bool replica)
 {
-	/* relation_open: an index or other non-table gets our own refusal. */
-	Relation	rel = relation_open(relid, AccessExclusiveLock);
+	Oid			relid = RelationGetRelid(rel);
 	char	   *name = HaRelDisplayName(relid);
+	bool		had_rows;
+	Oid			owner = rel->rd_rel->relowner;
 
 	if (HaIsProtected(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("table %s is already protected", name),
 				 errhint("See hipaa_audit.protected_tables.")));
-
-	CheckProtectable(rel);
+	HaCheckProtectable(rel, parent);
 	HaCheckEncodable(rel);
-	*had_rows = HaRelationHasRows(relid);
-	if (replica && *had_rows)
+	had_rows = HaRelationHasRows(relid);
+	if (replica && had_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot protect %s as a logical replica: it already has rows", name),
 				 errdetail("A replica's rows come only from the publisher, with the publisher's chain columns."),
 				 errhint("Start from an empty table; the subscription's initial copy fills it.")));
-	CheckRewritable(rel, *had_rows);
-	*owner = rel->rd_rel->relowner;
-	if (*had_rows &&
-		HaNamespaceAclCheck(RelationGetNamespace(rel), *owner, ACL_USAGE) != ACLCHECK_OK)
+	HaCheckRewritable(rel, had_rows);
+	if (had_rows &&
+		HaNamespaceAclCheck(RelationGetNamespace(rel), owner, ACL_USAGE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("cannot protect %s: its owner %s has no USAGE on schema %s",
-						name, GetUserNameFromId(*owner, false),
+						name, GetUserNameFromId(owner, false),
 						get_namespace_name(RelationGetNamespace(rel))),
 				 errdetail("protect() moves the rows a table already has into the chain as the table's owner, so that no code of the owner's runs with more rights."),
 				 errhint("GRANT USAGE ON SCHEMA %s TO %s, or protect the table while it is empty.",
 						 quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
-						 quote_identifier(GetUserNameFromId(*owner, false)))));
-	table_close(rel, NoLock);
+						 quote_identifier(GetUserNameFromId(owner, false)))));
+	return had_rows;
+}
+
+/*
+ * Everything about the table itself, under its AccessExclusiveLock (held to
+ * the end of the transaction), and for a partitioned table about each of
+ * its partitions, locked the same way.  Returns the tables whose rows
+ * protect() must move into the chain.
+ */
+static List *
+CheckTableForProtect(Oid relid, bool replica, List **parts)
+{
+	/* relation_open: an index or other non-table gets our own refusal. */
+	Relation	rel = relation_open(relid, AccessExclusiveLock);
+	List	   *with_rows = NIL;
+	ListCell   *lc;
+
+	*parts = NIL;
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		if (HaIsProtected(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("table %s is already protected", HaRelDisplayName(relid)),
+					 errhint("See hipaa_audit.protected_tables.")));
+		HaCheckProtectable(rel, InvalidOid);
+		HaCheckEncodable(rel);
+		if (replica)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot protect partitioned table %s as a logical replica",
+							HaRelDisplayName(relid)),
+					 errdetail("Each partition has chains of its own identity; a replica takes one publisher table's identity."),
+					 errhint("Publish each partition (publish_via_partition_root = false) into its own protect_replica() table.")));
+		*parts = HaPartitionsOf(relid, AccessExclusiveLock);
+		foreach(lc, *parts)
+		{
+			Relation	part = relation_open(lfirst_oid(lc), AccessExclusiveLock);
+
+			if (CheckChainedTable(part, relid, false))
+				with_rows = lappend_oid(with_rows, lfirst_oid(lc));
+			relation_close(part, NoLock);
+		}
+	}
+	else if (CheckChainedTable(rel, InvalidOid, replica))
+		with_rows = list_make1_oid(relid);
+	relation_close(rel, NoLock);
 
 	if (OidIsValid(get_extension_oid("pg_surgery", true)))
 		ereport(ERROR,
@@ -267,30 +170,40 @@ CheckTableForProtect(Oid relid, bool replica, bool *had_rows, Oid *owner)
 				 errmsg("cannot protect tables while extension pg_surgery is installed"),
 				 errdetail("Its functions remove or freeze rows without going through the executor."),
 				 errhint("DROP EXTENSION pg_surgery first.")));
+	return with_rows;
 }
 
 /*
  * Step 1: the chain columns, the unique index the chain is walked through
  * (also by the trigger when it rebuilds a head), a BRIN index on audit_at
  * (time ranges for verify_rows(); tiny on a time-ordered table), and the
- * chain trigger.
+ * chain trigger.  On a partitioned table the columns, the BRIN index and
+ * the trigger reach every partition; the unique index is per partition
+ * (HaAddPartitionGuards), as PostgreSQL allows a unique index on a
+ * partitioned table only with the partition key in it.
  */
 static void
-AddChainColumns(const char *name)
+AddChainColumns(const char *name, bool partitioned)
 {
 	char	   *sql = psprintf("ALTER TABLE %s "
 							   "ADD COLUMN %s pg_catalog.int4, ADD COLUMN %s pg_catalog.int8, "
 							   "ADD COLUMN %s pg_catalog.timestamptz, ADD COLUMN %s pg_catalog.text, "
 							   "ADD COLUMN %s pg_catalog.text, ADD COLUMN %s pg_catalog.inet, "
 							   "ADD COLUMN %s pg_catalog.bytea, ADD COLUMN %s pg_catalog.bytea; "
-							   "CREATE UNIQUE INDEX ON %s (%s, %s); "
+							   "%s%s%s%s%s%s%s"
 							   "CREATE INDEX ON %s USING brin (%s) WITH (autosummarize = on); "
 							   "CREATE TRIGGER %s BEFORE INSERT ON %s "
 							   "FOR EACH ROW EXECUTE FUNCTION hipaa_audit.chain_row(); "
 							   "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s",
 							   name, HA_COL_CHAIN, HA_COL_SEQ, HA_COL_AT, HA_COL_SESSION_ROLE,
 							   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH,
-							   name, HA_COL_CHAIN, HA_COL_SEQ,
+							   partitioned ? "" : "CREATE UNIQUE INDEX ON ",
+							   partitioned ? "" : name,
+							   partitioned ? "" : " (",
+							   partitioned ? "" : HA_COL_CHAIN,
+							   partitioned ? "" : ", ",
+							   partitioned ? "" : HA_COL_SEQ,
+							   partitioned ? "" : "); ",
 							   name, HA_COL_AT,
 							   quote_identifier(HA_TRIGGER_CHAIN), name,
 							   name, quote_identifier(HA_TRIGGER_CHAIN));
@@ -303,25 +216,7 @@ static void
 RegisterTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 			  bool replica)
 {
-	Oid			argtypes[6] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID, UUIDOID, BOOLOID};
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
-
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = IntervalPGetDatum(retention);
-	values[2] = Int32GetDatum(chains);
-	values[3] = DirectFunctionCall1(namein,
-									CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	values[4] = UUIDPGetDatum(uuid);
-	values[5] = BoolGetDatum(replica);
-	if (uuid == NULL)
-		nulls[4] = true;
-	HaRunAsExtensionOwnerNulls("INSERT INTO hipaa_audit.registry "
-							   "(relid, table_uuid, retention, chains, protected_at, protected_by, replica) "
-							   "VALUES ($1, COALESCE($5, pg_catalog.gen_random_uuid()), $2, $3, "
-							   "pg_catalog.clock_timestamp(), $4, $6)",
-							   6, argtypes, values, nulls);
-	HaRegistryChanged();
+	HaRegisterTable(relid, retention, chains, uuid, replica, InvalidOid);
 	HaChainForgetTable(relid);
 	HaMarkDatabase(true);
 }
@@ -379,17 +274,33 @@ InstallGuards(const char *name)
 	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
 }
 
+static Oid
+TableOwner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
 /*
  * The work of protect() and protect_replica(); uuid is NULL for a new table
- * identity, or the publisher's for a logical replica.
+ * identity, or the publisher's for a logical replica.  A partitioned table
+ * is registered with each of its partitions (docs/partitions.md).
  */
 static void
 ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 			 bool replica)
 {
 	char	   *name;
-	bool		had_rows;
-	Oid			owner;
+	List	   *parts;
+	List	   *with_rows;
+	bool		partitioned;
+	ListCell   *lc;
 
 	if (!OidIsValid(HaSchemaOid()))
 		elog(ERROR, "hipaa_audit is not installed in this database");
@@ -401,21 +312,36 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 	 * queue an AccessExclusiveLock on a table they may not protect.
 	 */
 	HaRequireOwnerOrAdmin(relid, "protect");
-	CheckTableForProtect(relid, replica, &had_rows, &owner);
+	with_rows = CheckTableForProtect(relid, replica, &parts);
+	partitioned = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
 	name = HaRelDisplayName(relid);
 
-	AddChainColumns(name);
+	AddChainColumns(name, partitioned);
+	foreach(lc, parts)
+		HaAddPartitionGuards(lfirst_oid(lc));
 	RegisterTable(relid, retention, chains, uuid, replica);
-	if (had_rows)
-		MoveExistingRows(relid, name, owner);
+	foreach(lc, parts)
+	{
+		HaRegisterTable(lfirst_oid(lc), retention, chains, NULL, false, relid);
+		HaChainForgetTable(lfirst_oid(lc));
+	}
+	foreach(lc, with_rows)
+	{
+		Oid			tbl = lfirst_oid(lc);
+
+		MoveExistingRows(tbl, HaRelDisplayName(tbl), TableOwner(tbl));
+	}
 	InstallGuards(name);
 
 	/* By OID: the name led where it meant (docs/attack-paths.md). */
 	HaCheckGuardsInPlace(relid);
+	foreach(lc, parts)
+		HaCheckGuardsInPlace(lfirst_oid(lc));
 
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: table %s protected%s by role %s", name,
-					replica ? " as a logical replica" : "",
+					replica ? " as a logical replica" :
+					partitioned ? psprintf(" with its %d partitions", list_length(parts)) : "",
 					GetUserNameFromId(GetUserId(), false))));
 }
 
@@ -474,6 +400,9 @@ unprotect(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	int64		rows = 0;
 	TimestampTz newest = 0;
+	const HaProtectedEntry *entry;
+	List	   *parts;
+	ListCell   *lc;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -484,20 +413,46 @@ unprotect(PG_FUNCTION_ARGS)
 
 	HaRequireAdmin(psprintf("unprotect table %s", HaRelDisplayName(relid)), "Only members of %s may unprotect a table.");
 
-	rel = table_open(relid, AccessExclusiveLock);
+	rel = relation_open(relid, AccessExclusiveLock);
 	name = HaRelDisplayName(relid);
-	(void) HaRequireProtected(relid, NULL);
+	entry = HaRequireProtected(relid, NULL);
+	if (OidIsValid(entry->parent))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot unprotect %s because it is a partition of protected table %s",
+						name, HaRelDisplayName(entry->parent)),
+				 errhint("Unprotect the partitioned table, or drop or detach the partition once its rows are past retention.")));
+	parts = entry->partitioned ? HaRegisteredPartitions(relid) : NIL;
+	foreach(lc, parts)
+		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
 	if (HaTableHeld(relid))
 		HaRefuse("unprotect", psprintf("protected table %s", name),
 				 "The table is under a legal hold.",
 				 "See hipaa_audit.legal_holds_active; release the hold first.");
+	foreach(lc, parts)
+		if (HaTableHeld(lfirst_oid(lc)))
+			HaRefuse("unprotect", psprintf("protected table %s", name),
+					 psprintf("Its partition %s is under a legal hold.", HaRelDisplayName(lfirst_oid(lc))),
+					 "See hipaa_audit.legal_holds_active; release the hold first.");
 	if (HaRowsWithinRetention(relid, &rows, &newest))
 		HaRefuse("unprotect", psprintf("protected table %s", name),
 				 "The table holds audit rows within their retention period.",
 				 "Audit rows leave a protected table only through lawful purging after their retention period; see hipaa_audit.purge_expired().");
-	table_close(rel, NoLock);
+	relation_close(rel, NoLock);
+	foreach(lc, parts)
+	{
+		int64		prows = 0;
+		TimestampTz pnewest = 0;
+
+		(void) HaRowsWithinRetention(lfirst_oid(lc), &prows, &pnewest);
+		HaRecordRetired(lfirst_oid(lc), "unprotect", prows, pnewest);
+		HaRunAsExtensionOwner(psprintf("DROP TRIGGER %s ON %s",
+									   quote_identifier(HA_TRIGGER_TRUNCATE),
+									   HaRelDisplayName(lfirst_oid(lc))), 0, NULL, NULL);
+	}
 	HaRecordRetired(relid, "unprotect", rows, newest);
 
+	/* On a partitioned table, the row triggers and columns go from every partition. */
 	sql = psprintf("DROP TRIGGER %s ON %s; DROP TRIGGER %s ON %s; DROP TRIGGER %s ON %s; "
 				   "ALTER TABLE %s DROP COLUMN %s, DROP COLUMN %s, DROP COLUMN %s, "
 				   "DROP COLUMN %s, DROP COLUMN %s, DROP COLUMN %s, DROP COLUMN %s, "
@@ -509,8 +464,11 @@ unprotect(PG_FUNCTION_ARGS)
 				   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH);
 	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
 	values[0] = ObjectIdGetDatum(relid);
-	HaRunAsExtensionOwner("DELETE FROM hipaa_audit.registry WHERE relid OPERATOR(pg_catalog.=) $1",
-						1, argtypes, values);
+	HaRunAsExtensionOwner("DELETE FROM hipaa_audit.registry WHERE relid OPERATOR(pg_catalog.=) $1 "
+						  "OR partition_of OPERATOR(pg_catalog.=) $1",
+						  1, argtypes, values);
+	foreach(lc, parts)
+		HaChainForgetTable(lfirst_oid(lc));
 	HaRegistryChanged();
 	HaChainForgetTable(relid);
 	if (!HaAnyProtected())

@@ -46,6 +46,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 /* Columns of hipaa_audit.purge_anchors. */
@@ -198,7 +199,8 @@ PurgeChain(Relation rel, Relation idx, HaShape *shape, const HaProtectedEntry *e
 
 static char *
 ReceiptBody(Oid relid, const HaProtectedEntry *entry, Interval *retention,
-			TimestampTz cutoff, int64 total, PurgedRange *ranges, int nranges)
+			TimestampTz cutoff, int64 total, PurgedRange *ranges, int nranges,
+			const HaProtectedEntry *parent, const char *removed)
 {
 	StringInfoData buf;
 	int			nestlevel;
@@ -210,6 +212,11 @@ ReceiptBody(Oid relid, const HaProtectedEntry *entry, Interval *retention,
 														 UUIDPGetDatum((pg_uuid_t *) &entry->uuid))));
 	appendStringInfo(&buf, "purge v1\n");
 	appendStringInfo(&buf, "table %s\n", HaNoteName(HaRelDisplayName(relid)));
+	if (parent != NULL)
+		appendStringInfo(&buf, "partition-of %s %s\n",
+						 DatumGetCString(DirectFunctionCall1(uuid_out,
+															 UUIDPGetDatum((pg_uuid_t *) &parent->uuid))),
+						 HaNoteName(HaRelDisplayName(parent->relid)));
 	appendStringInfo(&buf, "database %s\n", HaNoteName(get_database_name(MyDatabaseId)));
 	appendStringInfo(&buf, "time %s\n",
 					 DatumGetCString(DirectFunctionCall1(timestamptz_out,
@@ -219,6 +226,8 @@ ReceiptBody(Oid relid, const HaProtectedEntry *entry, Interval *retention,
 					 DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention))));
 	appendStringInfo(&buf, "cutoff %s\n",
 					 DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(cutoff))));
+	if (removed != NULL)
+		appendStringInfo(&buf, "removed %s\n", removed);
 	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", total);
 	for (int i = 0; i < nranges; i++)
 		appendStringInfo(&buf, "chain %d " INT64_FORMAT " " INT64_FORMAT " %s\n",
@@ -333,72 +342,40 @@ PrepareRemoval(Oid relid, const char *name)
 	HaCheckSigningKey();
 }
 
-PG_FUNCTION_INFO_V1(purge_expired);
+/* What one purge of one table (or the removal of one partition) did. */
+typedef struct PurgeResult
+{
+	int64		rows;
+	int64		receipt_id;		/* 0: none */
+	char	   *receipt;
+} PurgeResult;
 
 /*
- * purge_expired(tbl, dry_run, max_rows) -> (rows_removed, receipt_id, receipt)
- *
- * max_rows bounds one purge (chains in order, each still a prefix), so that
- * a long backlog can go in several transactions.
- *
- * A dry run verifies and counts the rows a purge would remove now, removes
- * nothing, stores nothing and needs no key; it also runs on a standby.
+ * Verify (and, unless !remove, delete) the expired prefix of every chain of
+ * one table with chains, at most max_rows rows; a receipt when rows went.
+ * The caller holds the table's lock and, to remove, has run PrepareRemoval.
  */
-Datum
-purge_expired(PG_FUNCTION_ARGS)
+static void
+PurgeTable(Oid relid, const HaProtectedEntry *entry, bool remove, int64 max_rows,
+		   PurgeResult *res)
 {
-	Oid			relid;
-	char	   *name;
-	const HaProtectedEntry *entry;
 	Interval	retention;
 	TimestampTz cutoff;
 	Snapshot	snap;
 	HaAnchor   *anchors;
 	Relation	rel;
 	Relation	idx;
-	Oid			idxoid;
 	HaShape    *shape;
 	MemoryContext rowcxt;
 	PurgedRange *ranges;
 	int			nranges = 0;
 	int64		total = 0;
-	bool		dry_run;
-	int64		max_rows;
-	LOCKMODE	lockmode;
-	TupleDesc	desc;
-	Datum		values[3];
-	bool		nulls[3] = {false, true, true};
 
-	if (PG_ARGISNULL(0) || (PG_NARGS() > 1 && PG_ARGISNULL(1)))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments of hipaa_audit.purge_expired must not be null"),
-				 errdetail("Only max_rows may be NULL (no limit).")));
-	dry_run = PG_NARGS() > 1 && PG_GETARG_BOOL(1);
-	max_rows = (PG_NARGS() > 2 && !PG_ARGISNULL(2)) ? PG_GETARG_INT64(2) : PG_INT64_MAX;
-	if (max_rows < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_rows must be at least 1, or NULL for no limit")));
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	relid = PG_GETARG_OID(0);
-	HaCheckRelationExists(relid);
-	name = HaRelDisplayName(relid);
-	HaRequireAdmin(psprintf("purge table %s", name), "Only members of %s may purge expired rows.");
-	/* The table's lock first: a DROP under way finishes before we look. */
-	lockmode = dry_run ? AccessShareLock : RowExclusiveLock;
-	LockRelationOid(relid, lockmode);
-	HaCheckRelationExists(relid);
-	entry = HaRequireProtected(relid, "purge_expired() removes expired rows from protected tables only.");
-	if (!dry_run)
-		PrepareRemoval(relid, name);
-
+	memset(res, 0, sizeof(*res));
 	cutoff = HaRetentionCutoff(relid, &retention);
-	rel = table_open(relid, lockmode);
+	rel = table_open(relid, NoLock);
 	shape = HaGetShape(rel);
-	idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_UNIQUE);
-	idx = index_open(idxoid, AccessShareLock);
+	idx = index_open(HaChainIndex(rel, HA_CHAIN_INDEX_UNIQUE), AccessShareLock);
 	/* After the lock: a purge that ran meanwhile is seen, with its anchors. */
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	anchors = HaLoadAnchors(&entry->uuid, snap);
@@ -412,7 +389,7 @@ purge_expired(PG_FUNCTION_ARGS)
 		if (total >= max_rows)
 			break;
 		n = PurgeChain(rel, idx, shape, entry, c, &anchors[c], cutoff, snap,
-					   rowcxt, !dry_run, max_rows - total, &ranges[nranges]);
+					   rowcxt, remove, max_rows - total, &ranges[nranges]);
 
 		if (n > 0)
 		{
@@ -424,19 +401,301 @@ purge_expired(PG_FUNCTION_ARGS)
 	UnregisterSnapshot(snap);
 	index_close(idx, AccessShareLock);
 	table_close(rel, NoLock);
-	values[0] = Int64GetDatum(total);
-	if (total > 0 && !dry_run)
+	res->rows = total;
+	if (total > 0 && remove)
 	{
-		char	   *body = ReceiptBody(relid, entry, &retention, cutoff, total, ranges, nranges);
-		char	   *note = HaSignNote(body);
-		int64		id = StoreReceipt(relid, entry, cutoff, total, note, ranges, nranges);
+		char	   *body = ReceiptBody(relid, entry, &retention, cutoff, total, ranges, nranges,
+									   NULL, NULL);
 
-		values[1] = Int64GetDatum(id);
-		values[2] = CStringGetTextDatum(note);
-		nulls[1] = nulls[2] = false;
+		res->receipt = HaSignNote(body);
+		res->receipt_id = StoreReceipt(relid, entry, cutoff, total, res->receipt, ranges, nranges);
 		ereport(LOG_SERVER_ONLY,
 				(errmsg("hipaa_audit: purged " INT64_FORMAT " expired rows from %s (receipt " INT64_FORMAT ") by role %s",
-						total, name, id, GetUserNameFromId(GetUserId(), false))));
+						total, HaRelDisplayName(relid), res->receipt_id,
+						GetUserNameFromId(GetUserId(), false))));
 	}
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* ----------------------------------------------------------------
+ * Whole partitions (docs/partitions.md)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Verify every row of a partition whose rows are all past retention,
+ * through its chains, as a purge verifies a prefix; with store, sign and
+ * store the receipt of its removal ("drop" or "detach").  Every row the
+ * table holds must be reached through the chains, or nothing proves what
+ * went.
+ */
+static void
+VerifyWholePartition(Oid part, const char *removed, bool store, PurgeResult *res)
+{
+	const HaProtectedEntry *entry = HaRequireProtected(part, NULL);
+	const HaProtectedEntry *parent = HaRequireProtected(entry->parent, NULL);
+	char	   *name = HaRelDisplayName(part);
+	Interval	retention;
+	TimestampTz cutoff;
+	int64		rows = 0;
+	TimestampTz newest = 0;
+	Snapshot	snap;
+	HaAnchor   *anchors;
+	Relation	rel;
+	Relation	idx;
+	HaShape    *shape;
+	MemoryContext rowcxt;
+	PurgedRange *ranges;
+	int			nranges = 0;
+	int64		total = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (HaRowsWithinRetention(part, &rows, &newest))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("partition %s holds audit rows within their retention period", name)));
+	if (rows == 0)
+		return;
+	if (store)
+		HaCheckSigningKey();	/* no receipt, no removal */
+	cutoff = HaRetentionCutoff(part, &retention);
+	rel = table_open(part, NoLock);
+	shape = HaGetShape(rel);
+	idx = index_open(HaChainIndex(rel, HA_CHAIN_INDEX_UNIQUE), AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	anchors = HaLoadAnchors(&entry->uuid, snap);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit partition row",
+								   ALLOCSET_DEFAULT_SIZES);
+	ranges = palloc(sizeof(PurgedRange) * entry->chains);
+	for (int32 c = 0; c < entry->chains; c++)
+	{
+		int64		n = PurgeChain(rel, idx, shape, entry, c, &anchors[c], cutoff, snap,
+								   rowcxt, false, PG_INT64_MAX, &ranges[nranges]);
+
+		if (n > 0)
+		{
+			nranges++;
+			total += n;
+		}
+	}
+	MemoryContextDelete(rowcxt);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	table_close(rel, NoLock);
+	if (total != rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("cannot remove partition %s: it holds " INT64_FORMAT " rows, " INT64_FORMAT " of them in its chains",
+						name, rows, total),
+				 errdetail("Rows outside the chains (a position taken twice, or chain columns changed) cannot be accounted for in a receipt.  Nothing was removed."),
+				 errhint("Run hipaa_audit.verify_problems('%s') and investigate before removing it.", name)));
+	res->rows = total;
+	if (!store)
+		return;
+	res->receipt = HaSignNote(ReceiptBody(part, entry, &retention, cutoff, total, ranges,
+										  nranges, parent, removed));
+	/* Stored under the partitioned table's relid: the partition's goes. */
+	res->receipt_id = StoreReceipt(parent->relid, entry, cutoff, total, res->receipt,
+								   ranges, nranges);
+}
+
+/*
+ * A protected partition leaves its partitioned table: DROP TABLE (from the
+ * object-access hook), DETACH PARTITION (from the utility hook) or
+ * purge_expired().  The caller holds the partition's lock and checked that
+ * no hold applies and no row is within retention.  Its rows are verified,
+ * the signed receipt stored, the table recorded as retired and its
+ * registry row removed; a detached table keeps its rows and columns and
+ * loses its TRUNCATE guard (PostgreSQL removes the cloned triggers).
+ */
+int64
+HaRetirePartition(Oid part, const char *action, char **receipt)
+{
+	PurgeResult res;
+	TimestampTz newest = 0;
+	int64		rows = 0;
+	char	   *name = HaRelDisplayName(part);
+
+	if (!OidIsValid(get_relname_relid(HA_TABLE_PURGE_ANCHORS, HaSchemaOid())))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the hipaa_audit schema in this database is older than its library"),
+				 errhint("Run ALTER EXTENSION hipaa_audit UPDATE.")));
+	VerifyWholePartition(part, action, true, &res);
+	(void) HaRowsWithinRetention(part, &rows, &newest);
+	HaRecordRetired(part, action, rows, newest);
+	if (strcmp(action, "detach") == 0)
+		HaRunAsExtensionOwner(psprintf("DROP TRIGGER %s ON %s",
+									   quote_identifier(HA_TRIGGER_TRUNCATE), name),
+							  0, NULL, NULL);
+	HaRegistryForget(part);
+	HaChainForgetTable(part);
+	ereport(LOG_SERVER_ONLY,
+			(errmsg("hipaa_audit: partition %s (" INT64_FORMAT " rows, all past retention) %s by role %s, receipt " INT64_FORMAT,
+					name, res.rows, strcmp(action, "detach") == 0 ? "detached" : "dropped",
+					GetUserNameFromId(GetUserId(), false), res.receipt_id)));
+	if (receipt != NULL)
+		*receipt = res.receipt;
+	return res.receipt_id;
+}
+
+/* One result row of purge_expired(). */
+static void
+PutResult(ReturnSetInfo *rsinfo, const PurgeResult *res, const char *part)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false, res->receipt_id == 0, res->receipt == NULL, part == NULL};
+
+	values[0] = Int64GetDatum(res->rows);
+	values[1] = Int64GetDatum(res->receipt_id);
+	values[2] = res->receipt ? CStringGetTextDatum(res->receipt) : (Datum) 0;
+	values[3] = part ? CStringGetTextDatum(part) : (Datum) 0;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * purge_expired() of a partitioned table: each partition whose rows are
+ * all past retention (and which holds rows) is verified, receipted and
+ * dropped whole; in each other one the expired prefix of every chain is
+ * purged row by row as in any table.  A partition under a hold is left
+ * alone.  One result row per partition that lost rows.
+ */
+static void
+PurgePartitioned(ReturnSetInfo *rsinfo, Oid relid, bool dry_run, int64 max_rows)
+{
+	ListCell   *lc;
+	int64		budget = max_rows;
+	bool		any = false;
+
+	if (!dry_run)
+		PrepareRemoval(relid, HaRelDisplayName(relid));
+	foreach(lc, HaRegisteredPartitions(relid))
+	{
+		Oid			part = lfirst_oid(lc);
+		char	   *pname;
+		PurgeResult res;
+		int64		rows = 0;
+
+		/* Kept from being dropped while we look; writers go on. */
+		LockRelationOid(part, AccessShareLock);
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(part)) || !HaIsProtected(part))
+			continue;
+		pname = HaRelDisplayName(part);
+		if (HaTableHeld(part))
+		{
+			ereport(NOTICE,
+					(errmsg("partition %s is under a legal hold and was left as it is", pname)));
+			continue;
+		}
+		if (!HaRowsWithinRetention(part, &rows, NULL) && rows > 0)
+		{
+			if (dry_run)
+			{
+				VerifyWholePartition(part, "drop", false, &res);
+				PutResult(rsinfo, &res, pname);
+				any = true;
+				continue;
+			}
+
+			/*
+			 * Locked as DROP TABLE locks a partition, the partitioned table
+			 * first: inserts into the table wait until the end of the
+			 * transaction.  Then checked again, verified, receipted, dropped.
+			 */
+			LockRelationOid(relid, AccessExclusiveLock);
+			LockRelationOid(part, AccessExclusiveLock);
+			if (!HaRowsWithinRetention(part, &rows, NULL) && rows > 0)
+			{
+				res.receipt_id = HaRetirePartition(part, "drop", &res.receipt);
+				res.rows = rows;
+				HaRunAsExtensionOwner(psprintf("DROP TABLE %s", pname), 0, NULL, NULL);
+				PutResult(rsinfo, &res, pname);
+				any = true;
+				continue;
+			}
+		}
+		LockRelationOid(part, dry_run ? AccessShareLock : RowExclusiveLock);
+		if (budget <= 0)
+			continue;
+		if (!dry_run)
+			PrepareRemoval(part, pname);
+		PurgeTable(part, HaRequireProtected(part, NULL), !dry_run, budget, &res);
+		if (res.rows > 0)
+		{
+			budget -= res.rows;
+			PutResult(rsinfo, &res, pname);
+			any = true;
+		}
+	}
+	if (!any)
+	{
+		PurgeResult none = {0, 0, NULL};
+
+		PutResult(rsinfo, &none, NULL);
+	}
+}
+
+PG_FUNCTION_INFO_V1(purge_expired);
+
+/*
+ * purge_expired(tbl, dry_run, max_rows)
+ *   -> setof (rows_removed, receipt_id, receipt, partition)
+ *
+ * max_rows bounds one purge (chains in order, each still a prefix), so that
+ * a long backlog can go in several transactions; whole partitions removed
+ * do not count against it.
+ *
+ * A dry run verifies and counts the rows a purge would remove now, removes
+ * nothing, stores nothing and needs no key; it also runs on a standby.
+ * One row for an ordinary table; for a partitioned table one per partition
+ * that lost rows (or one row of zero).
+ */
+Datum
+purge_expired(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	char	   *name;
+	const HaProtectedEntry *entry;
+	bool		dry_run;
+	int64		max_rows;
+	LOCKMODE	lockmode;
+	PurgeResult res;
+
+	if (PG_ARGISNULL(0) || (PG_NARGS() > 1 && PG_ARGISNULL(1)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of hipaa_audit.purge_expired must not be null"),
+				 errdetail("Only max_rows may be NULL (no limit).")));
+	dry_run = PG_NARGS() > 1 && PG_GETARG_BOOL(1);
+	max_rows = (PG_NARGS() > 2 && !PG_ARGISNULL(2)) ? PG_GETARG_INT64(2) : PG_INT64_MAX;
+	if (max_rows < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must be at least 1, or NULL for no limit")));
+	InitMaterializedSRF(fcinfo, 0);
+	relid = PG_GETARG_OID(0);
+	HaCheckRelationExists(relid);
+	name = HaRelDisplayName(relid);
+	HaRequireAdmin(psprintf("purge table %s", name), "Only members of %s may purge expired rows.");
+	/* The table's lock first: a DROP under way finishes before we look. */
+	lockmode = dry_run ? AccessShareLock : RowExclusiveLock;
+	LockRelationOid(relid, lockmode);
+	HaCheckRelationExists(relid);
+	entry = HaRequireProtected(relid, "purge_expired() removes expired rows from protected tables only.");
+	if (OidIsValid(entry->parent))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot purge partition %s on its own", name),
+				 errhint("Purge its partitioned table %s: expired partitions are dropped whole, the others purged row by row.",
+						 HaRelDisplayName(entry->parent))));
+	if (entry->partitioned)
+	{
+		PurgePartitioned(rsinfo, relid, dry_run, max_rows);
+		return (Datum) 0;
+	}
+	if (!dry_run)
+		PrepareRemoval(relid, name);
+	PurgeTable(relid, entry, !dry_run, max_rows, &res);
+	PutResult(rsinfo, &res, NULL);
+	return (Datum) 0;
 }

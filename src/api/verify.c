@@ -63,6 +63,9 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
+#include "storage/lmgr.h"
 #include "utils/timestamp.h"
 #include "utils/tuplesort.h"
 #include "utils/tuplestore.h"
@@ -111,6 +114,10 @@ typedef struct VerifyState
 	Tuplestorestate *store;		/* verify_problems: the result */
 	TupleDesc	store_desc;
 	MemoryContext result_cxt;
+	/* A partitioned table: the partition checked now (1, 2, ...; 0: none) */
+	int32		part;
+	const char *part_name;
+	bool		parent_checked; /* the caller may verify the partitioned table */
 } VerifyState;
 
 static int32
@@ -187,7 +194,10 @@ AddProblem(VerifyState *st, int32 group, int32 chain, int64 seq,
 {
 	ProblemKey	key;
 
-	key.group = group;
+	/* Partition by partition, in name order; the partitioned table's own last. */
+	key.group = st->part * 4 + group;
+	if (st->part_name != NULL)
+		detail = psprintf("partition %s: %s", st->part_name, detail);
 	key.chain = chain;
 	key.seq = seq;
 	key.rank = KindRank(kind);
@@ -199,8 +209,12 @@ AddProblem(VerifyState *st, int32 group, int32 chain, int64 seq,
 		if (st->first_problem != NULL)
 			pfree(st->first_problem);
 		st->first_key = key;
-		st->first_problem = psprintf("chain %d position " INT64_FORMAT ": %s: %s",
-									 chain, seq, kind, detail);
+		st->first_problem = st->part_name != NULL ?
+			psprintf("partition %s: chain %d position " INT64_FORMAT ": %s: %s",
+					 st->part_name, chain, seq, kind,
+					 detail + strlen("partition : ") + strlen(st->part_name)) :
+			psprintf("chain %d position " INT64_FORMAT ": %s: %s",
+					 chain, seq, kind, detail);
 		MemoryContextSwitchTo(old);
 	}
 	if (st->sorted != NULL)
@@ -875,7 +889,14 @@ OpenToVerify(Oid relid, const HaProtectedEntry **entry, Oid *idxoid, Snapshot *s
 
 	HaCheckRelationExists(relid);
 	*entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
-	CheckCanVerify(relid);
+	if (!st->parent_checked)
+		CheckCanVerify(relid);
+	if ((*entry)->partitioned)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is a partitioned table", HaRelDisplayName(relid)),
+				 errdetail("Its rows and chains are in its partitions."),
+				 errhint("Verify the whole table with hipaa_audit.verify(), or one partition with this function on the partition.")));
 
 	rel = table_open(relid, AccessShareLock);
 	*idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
@@ -899,8 +920,94 @@ CloseVerified(Relation rel, Snapshot snap)
  * checkpoints (rows deleted from the end, history rewritten before a
  * checkpoint), the purge anchors against their receipts.
  */
+static void VerifyOne(Oid relid, VerifyState *st);
+
+static int
+CompareNames(const ListCell *a, const ListCell *b)
+{
+	return strcmp(HaRelDisplayName(lfirst_oid(a)), HaRelDisplayName(lfirst_oid(b)));
+}
+
+/* The registered partitions of a partitioned table that exist, by name. */
+static List *
+PresentPartitions(Oid relid)
+{
+	List	   *present = NIL;
+	ListCell   *lc;
+
+	foreach(lc, HaRegisteredPartitions(relid))
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(lfirst_oid(lc))))
+			present = lappend_oid(present, lfirst_oid(lc));
+	list_sort(present, CompareNames);
+	return present;
+}
+
+/*
+ * verify() of a partitioned table: every registered partition in name
+ * order, as one table each (its problems say which partition); then the
+ * partitioned table's own account: a registered partition that is gone
+ * (dropped or detached without the library, so without a receipt), a
+ * partition that is not protected.
+ */
+static void
+VerifyPartitioned(Oid relid, VerifyState *st)
+{
+	List	   *parts;
+	List	   *present;
+	ListCell   *lc;
+	int32		n = 0;
+
+	CheckCanVerify(relid);
+	LockRelationOid(relid, AccessShareLock);
+	parts = HaRegisteredPartitions(relid);
+	present = PresentPartitions(relid);
+	st->parent_checked = true;
+	foreach(lc, present)
+	{
+		st->part = ++n;
+		st->part_name = HaRelDisplayName(lfirst_oid(lc));
+		VerifyOne(lfirst_oid(lc), st);
+	}
+	st->part = n + 1;
+	st->part_name = NULL;
+	st->group = GROUP_INDEX;
+	foreach(lc, parts)
+	{
+		Oid			part = lfirst_oid(lc);
+
+		if (!list_member_oid(present, part))
+			Report(st, -1, -1, "partition_missing",
+				   psprintf("a partition protected as relation %u is gone without a receipt: it was dropped or detached while hipaa_audit was not loaded", part));
+		else if (get_partition_parent(part, true) != relid)
+			Report(st, -1, -1, "partition_missing",
+				   psprintf("protected partition %s is no longer a partition of %s: it was detached while hipaa_audit was not loaded",
+							HaRelDisplayName(part), HaRelDisplayName(relid)));
+	}
+	foreach(lc, find_inheritance_children(relid, AccessShareLock))
+		if (!list_member_oid(parts, lfirst_oid(lc)))
+			Report(st, -1, -1, "partition_unprotected",
+				   psprintf("partition %s is not protected: it was created or attached while hipaa_audit was not loaded",
+							HaRelDisplayName(lfirst_oid(lc))));
+	st->group = GROUP_NOTES;
+	(void) HaCheckStoredCheckpoints(relid, ReportStoredNote, st);
+	st->parent_checked = false;
+}
+
 static void
 VerifyTable(Oid relid, VerifyState *st)
+{
+	const HaProtectedEntry *entry;
+
+	HaCheckRelationExists(relid);
+	entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
+	if (entry->partitioned)
+		VerifyPartitioned(relid, st);
+	else
+		VerifyOne(relid, st);
+}
+
+static void
+VerifyOne(Oid relid, VerifyState *st)
 {
 	Relation	rel;
 	Oid			idxoid;
@@ -1116,6 +1223,82 @@ NoteHeads(Oid relid, const HaProtectedEntry *entry, text *note, text *key)
 
 static bool RowBefore(Walk *w, int32 c, int64 before, int64 *seq, uint8 *prev);
 
+static void VerifySince(Oid relid, int64 since, text *note, text *key, VerifyState *st);
+
+/*
+ * The incremental check of a partitioned table: its checkpoint binds one
+ * stored checkpoint per partition (by SHA-256); each partition is checked
+ * from that one, a partition made after it in full, and a partition it
+ * binds that is gone must have left a receipt.
+ */
+static void
+VerifySincePartitioned(Oid relid, const HaProtectedEntry *entry, int64 since,
+					   text *note, text *key, VerifyState *st)
+{
+	HaNoteBody *nb;
+	List	   *present;
+	ListCell   *lc;
+	int32		n = 0;
+	char	   *source = note ? pstrdup("the checkpoint note") :
+		psprintf("checkpoint " INT64_FORMAT, since);
+
+	CheckCanVerify(relid);
+	LockRelationOid(relid, AccessShareLock);
+	nb = note ? NoteHeads(relid, entry, note, key) : StoredHeads(relid, entry, since);
+	present = PresentPartitions(relid);
+	st->parent_checked = true;
+	foreach(lc, present)
+	{
+		Oid			part = lfirst_oid(lc);
+		const HaProtectedEntry *pe = HaRequireProtected(part, NULL);
+		char	   *uuid = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) &pe->uuid)));
+		const HaNotePartition *np = NULL;
+
+		for (int i = 0; i < nb->npartitions; i++)
+			if (strcmp(nb->partitions[i].uuid, uuid) == 0)
+				np = &nb->partitions[i];
+		st->part = ++n;
+		st->part_name = HaRelDisplayName(part);
+		if (np == NULL)
+			VerifyOne(part, st);	/* made after the checkpoint */
+		else
+		{
+			int64		id = HaStoredCheckpointByHash(&pe->uuid, np->hash);
+
+			if (id == 0)
+			{
+				st->group = GROUP_NOTES;
+				Report(st, -1, -1, "checkpoint_mismatch",
+					   psprintf("the checkpoint of this partition that %s binds is not stored; the partition was checked in full", source));
+				VerifyOne(part, st);
+			}
+			else
+				VerifySince(part, id, NULL, NULL, st);
+		}
+	}
+	st->part = n + 1;
+	st->part_name = NULL;
+	st->group = GROUP_INDEX;
+	for (int i = 0; i < nb->npartitions; i++)
+	{
+		char	   *detail;
+		const char *kind;
+		bool		here = false;
+
+		foreach(lc, present)
+		{
+			const HaProtectedEntry *pe = HaRequireProtected(lfirst_oid(lc), NULL);
+
+			if (strcmp(DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) &pe->uuid))),
+					   nb->partitions[i].uuid) == 0)
+				here = true;
+		}
+		if (!here && (kind = HaCheckPartitionLine(&nb->partitions[i], &detail)) != NULL)
+			Report(st, -1, -1, kind, psprintf("%s: %s", source, detail));
+	}
+	st->parent_checked = false;
+}
+
 static void
 VerifySince(Oid relid, int64 since, text *note, text *key, VerifyState *st)
 {
@@ -1129,6 +1312,13 @@ VerifySince(Oid relid, int64 since, text *note, text *key, VerifyState *st)
 	Walk		w;
 	int64		from_seq[HA_MAX_CHAINS];
 
+	HaCheckRelationExists(relid);
+	entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
+	if (entry->partitioned)
+	{
+		VerifySincePartitioned(relid, entry, since, note, key, st);
+		return;
+	}
 	rel = OpenToVerify(relid, &entry, &idxoid, &snap, st);
 	if (note != NULL)
 	{
@@ -1492,6 +1682,34 @@ VerifyRows(Oid relid, bool have_chain, int32 chain, bool have_from, TimestampTz 
 				 errmsg("from_time is later than to_time"),
 				 errdetail("An empty range checks nothing."),
 				 errhint("Give the earlier time as from_time.")));
+
+	/* A partitioned table: the same rows of each partition, by name. */
+	HaCheckRelationExists(relid);
+	entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
+	if (entry->partitioned && !st->parent_checked)
+	{
+		ListCell   *lc;
+		int32		n = 0;
+
+		CheckCanVerify(relid);
+		LockRelationOid(relid, AccessShareLock);
+		if (have_chain && (chain < 0 || chain >= entry->chains))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("chain %d is not a chain of table %s", chain, HaRelDisplayName(relid)),
+					 errdetail("The table has chains 0 to %d.", entry->chains - 1)));
+		st->parent_checked = true;
+		foreach(lc, PresentPartitions(relid))
+		{
+			st->part = ++n;
+			st->part_name = HaRelDisplayName(lfirst_oid(lc));
+			VerifyRows(lfirst_oid(lc), have_chain, chain, have_from, from, have_to, to, st);
+		}
+		st->part = 0;
+		st->part_name = NULL;
+		st->parent_checked = false;
+		return;
+	}
 
 	rel = OpenToVerify(relid, &entry, &idxoid, &snap, st);
 	if (have_chain && (chain < 0 || chain >= entry->chains))

@@ -360,6 +360,9 @@ typedef enum NoteKeyword
 	NK_CHAINS,
 	NK_ROWS,
 	NK_CHAIN,
+	NK_PARTITION_OF,
+	NK_REMOVED,
+	NK_PARTITION,
 	NK_COUNT
 } NoteKeyword;
 
@@ -382,7 +385,53 @@ static const struct
 	[NK_CHAINS] = {"chains", true, true, false, false},
 	[NK_ROWS] = {"rows", true, true, true, true},
 	[NK_CHAIN] = {"chain", true, false, true, true},
+	/* Receipts of a whole partition removed (docs/partitions.md). */
+	[NK_PARTITION_OF] = {"partition-of", false, false, true, false},
+	[NK_REMOVED] = {"removed", false, false, true, false},
+	/* Checkpoints of a partitioned table: one per partition. */
+	[NK_PARTITION] = {"partition", true, false, false, false},
 };
+
+/*
+ * A checkpoint's partition line: "<table identity> <hex SHA-256 of the
+ * partition's stored checkpoint note>", identities in increasing order.
+ */
+static char *
+ParsePartitionLine(const char *v, size_t len, HaNoteBody *nb)
+{
+	HaNotePartition *np;
+
+	if (len != 36 + 1 + 2 * HA_HASH_LEN || v[36] != ' ')
+		return pstrdup("its value is not \"<table identity> <64 hex digits>\"");
+	for (int i = 0; i < 36; i++)
+	{
+		bool		dash = (i == 8 || i == 13 || i == 18 || i == 23);
+
+		if (dash ? v[i] != '-' : HexDigit(v[i]) < 0)
+			return pstrdup("its value does not start with a table identity");
+	}
+	if (nb->npartitions > 0 &&
+		strncmp(nb->partitions[nb->npartitions - 1].uuid, v, 36) >= 0)
+		return pstrdup("partition lines are not in increasing order of table identity");
+	if (nb->npartitions % 16 == 0)
+		nb->partitions = nb->npartitions == 0 ?
+			palloc(sizeof(HaNotePartition) * 16) :
+			repalloc(nb->partitions, sizeof(HaNotePartition) * (nb->npartitions + 16));
+	np = &nb->partitions[nb->npartitions];
+	memcpy(np->uuid, v, 36);
+	np->uuid[36] = '\0';
+	for (int i = 0; i < HA_HASH_LEN; i++)
+	{
+		int			hi = HexDigit(v[37 + 2 * i]);
+		int			lo = HexDigit(v[38 + 2 * i]);
+
+		if (hi < 0 || lo < 0)
+			return pstrdup("its hash is not 64 lowercase hex digits");
+		np->hash[i] = (uint8) (hi << 4 | lo);
+	}
+	nb->npartitions++;
+	return NULL;
+}
 
 /* One chain line: "chain <n> <position>" or "chain <n> <first> <last>", hash. */
 static char *
@@ -513,7 +562,7 @@ HaParseNoteBody(const char *body, bool receipt, HaNoteBody *nb)
 			return psprintf("line %d has the keyword \"%s\", which a %s does not have",
 							lineno, HaNoteName(pnstrdup(line, sp - line)),
 							receipt ? "purge receipt" : "checkpoint");
-		if (seen[k] && k != NK_CHAIN)
+		if (seen[k] && k != NK_CHAIN && k != NK_PARTITION)
 			return psprintf("line %d repeats the %s line", lineno, note_keywords[k].word);
 		seen[k] = true;
 		v = sp + 1;
@@ -560,6 +609,37 @@ HaParseNoteBody(const char *body, bool receipt, HaNoteBody *nb)
 			case NK_CHAIN:
 				problem = ParseChainLine(v, vlen, nb);
 				break;
+			case NK_PARTITION_OF:
+				/* "<table identity> <name>" */
+				if (vlen < 38 || v[36] != ' ')
+					problem = pstrdup("its value is not \"<table identity> <name>\"");
+				else
+				{
+					for (int i = 0; i < 36 && problem == NULL; i++)
+					{
+						bool		dash = (i == 8 || i == 13 || i == 18 || i == 23);
+
+						if (dash ? v[i] != '-' : HexDigit(v[i]) < 0)
+							problem = pstrdup("its value does not start with a table identity");
+					}
+					if (problem == NULL)
+					{
+						memcpy(nb->parent_uuid, v, 36);
+						nb->parent_uuid[36] = '\0';
+						nb->parent = NoteNameDecode(v + 37, vlen - 37);
+					}
+				}
+				break;
+			case NK_PARTITION:
+				problem = ParsePartitionLine(v, vlen, nb);
+				break;
+			case NK_REMOVED:
+				if (!((vlen == 4 && strncmp(v, "drop", 4) == 0) ||
+					  (vlen == 6 && strncmp(v, "detach", 6) == 0)))
+					problem = pstrdup("its value is not \"drop\" or \"detach\"");
+				else
+					nb->removed = pnstrdup(v, vlen);
+				break;
 			case NK_COUNT:
 				break;
 		}
@@ -569,6 +649,10 @@ HaParseNoteBody(const char *body, bool receipt, HaNoteBody *nb)
 	for (int k = 0; k < NK_COUNT; k++)
 		if (!seen[k] && (receipt ? note_keywords[k].receipt_needs : note_keywords[k].checkpoint_needs))
 			return psprintf("the note has no %s line", note_keywords[k].word);
+	if (seen[NK_PARTITION] && nb->nchains > 0)
+		return pstrdup("the note has both partition and chain lines");
+	if (seen[NK_PARTITION_OF] != seen[NK_REMOVED])
+		return pstrdup("the note has one of the partition-of and removed lines without the other");
 	return NULL;
 }
 

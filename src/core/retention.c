@@ -139,8 +139,42 @@ HaRetentionCutoff(Oid relid, Interval *retention)
  * insertion time, for the record of a drop.  A full scan unless a row within
  * retention turns up: asked only before a drop or unprotect.
  */
+static bool RowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest);
+
+/*
+ * A partitioned table: the sum over its partitions (each has the
+ * partitioned table's retention).
+ */
 bool
 HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
+{
+	const HaProtectedEntry *entry = HaLookupProtected(relid);
+	int64		total = 0;
+	TimestampTz max = DT_NOBEGIN;
+	ListCell   *lc;
+
+	if (entry == NULL || !entry->partitioned)
+		return RowsWithinRetention(relid, rows, newest);
+	foreach(lc, HaRegisteredPartitions(relid))
+	{
+		int64		n = 0;
+		TimestampTz t = DT_NOBEGIN;
+
+		if (RowsWithinRetention(lfirst_oid(lc), &n, &t))
+			return true;
+		total += n;
+		if (n > 0 && t > max)
+			max = t;
+	}
+	if (rows)
+		*rows = total;
+	if (newest)
+		*newest = max;
+	return false;
+}
+
+static bool
+RowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)
 {
 	Interval	retention;
 	TimestampTz cutoff = HaRetentionCutoff(relid, &retention);

@@ -62,6 +62,7 @@
 #include "utils/regproc.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -113,50 +114,78 @@ Refuse(const char *what, Oid relid)
  * ----------------------------------------------------------------
  */
 
-/* Any row of pg_inherits naming relid as child or as parent, now. */
+/*
+ * The rows of pg_inherits naming relid as child (its parent, if any) or as
+ * parent (whether it has a child), now.
+ */
+static Oid
+ParentNow(Oid relid)
+{
+	Relation	rel = table_open(InheritsRelationId, AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Oid			parent = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InheritsRelidSeqnoIndexId, true, SnapshotSelf, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		parent = ((Form_pg_inherits) GETSTRUCT(tup))->inhparent;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return parent;
+}
+
 static bool
-InInheritance(Oid relid)
+HasChildNow(Oid relid)
 {
 	Relation	rel = table_open(InheritsRelationId, AccessShareLock);
 	SysScanDesc scan;
 	ScanKeyData key;
 	bool		found;
 
-	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+	ScanKeyInit(&key, Anum_pg_inherits_inhparent, BTEqualStrategyNumber,
 				F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, InheritsRelidSeqnoIndexId, true, SnapshotSelf, 1, &key);
+	scan = systable_beginscan(rel, InheritsParentIndexId, true, SnapshotSelf, 1, &key);
 	found = HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
-	if (!found)
-	{
-		ScanKeyInit(&key, Anum_pg_inherits_inhparent, BTEqualStrategyNumber,
-					F_OIDEQ, ObjectIdGetDatum(relid));
-		scan = systable_beginscan(rel, InheritsParentIndexId, true, SnapshotSelf, 1, &key);
-		found = HeapTupleIsValid(systable_getnext(scan));
-		systable_endscan(scan);
-	}
 	table_close(rel, AccessShareLock);
 	return found;
 }
 
-/* The table as a whole (OAT_POST_ALTER with no column). */
+/*
+ * The table as a whole (OAT_POST_ALTER with no column).  A protected table
+ * stays what it was: an ordinary table with no parent or child; a
+ * partitioned table with partitions but no parent; a partition of its
+ * partitioned table with no child (docs/partitions.md).
+ */
 static void
 CheckTable(Oid relid)
 {
+	const HaProtectedEntry *entry = HaLookupProtected(relid);
 	HeapTuple	before = ClassRow(relid, HaStatementSnapshot());
 	HeapTuple	after = ClassRow(relid, SnapshotSelf);
 	Form_pg_class a;
+	Oid			parent;
 
-	if (after == NULL)
+	if (after == NULL || entry == NULL)
 		return;					/* being dropped: OAT_DROP decides */
 	a = (Form_pg_class) GETSTRUCT(after);
-	if (a->relkind != RELKIND_RELATION)
+	if (a->relkind != (entry->partitioned ? RELKIND_PARTITIONED_TABLE : RELKIND_RELATION))
 		Refuse("change the kind of", relid);
 	if (a->relpersistence != RELPERSISTENCE_PERMANENT)
 		Refuse("SET UNLOGGED on", relid);
 	if (OidIsValid(a->reloftype))
 		Refuse("ALTER TABLE ... OF on", relid);
-	if (a->relispartition || InInheritance(relid))
+	parent = ParentNow(relid);
+	if (OidIsValid(entry->parent))
+	{
+		if (!a->relispartition || parent != entry->parent || HasChildNow(relid))
+			Refuse("change the partition links of", relid);
+	}
+	else if (a->relispartition || OidIsValid(parent) ||
+			 (!entry->partitioned && HasChildNow(relid)))
 		Refuse("add an inheritance or partition link to", relid);
 	if (a->relhasrules)
 		Refuse("add a rule to", relid);
@@ -170,6 +199,51 @@ CheckTable(Oid relid)
 			Refuse("SET SCHEMA on", relid);
 		if (a->relam != b->relam)
 			Refuse("SET ACCESS METHOD on", relid);
+	}
+}
+
+/*
+ * Partitions made under a protected partitioned table by the running
+ * statement (CREATE TABLE ... PARTITION OF, ATTACH PARTITION): the utility
+ * hook protects them when the statement ends (HaProtectNewPartition).
+ * Kept in the transaction's memory; the hook saves and restores the list
+ * around each statement.
+ */
+static List *pending_partitions = NIL;	/* pairs: parent, partition */
+
+List *
+HaSwapPendingPartitions(List *list)
+{
+	List	   *old = pending_partitions;
+
+	pending_partitions = list;
+	return old;
+}
+
+/*
+ * A pg_inherits row of child objectId and parent aux was made or removed.
+ * A protected table gains or loses no link that way; a protected
+ * partitioned table gains partitions, each protected before the statement
+ * ends, and loses only partitions the utility hook let go (no longer
+ * registered by then: DETACH and DROP leave a receipt first).
+ */
+static void
+CheckInheritanceLink(Oid child, Oid parent)
+{
+	const HaProtectedEntry *pe = HaLookupProtected(parent);
+
+	if (HaIsProtected(child))
+		Refuse("add or remove an inheritance or partition link of", child);
+	if (pe == NULL)
+		return;
+	if (!pe->partitioned)
+		Refuse("add an inheritance or partition link to", parent);
+	if (ParentNow(child) == parent)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		pending_partitions = lappend_oid(lappend_oid(pending_partitions, parent), child);
+		MemoryContextSwitchTo(old);
 	}
 }
 
@@ -568,12 +642,8 @@ HaBackstop(int access, Oid classId, Oid objectId, int subId,
 	{
 		/* objectId is the child; the parent comes as the auxiliary id. */
 		ObjectAccessPostAlter *pa = (ObjectAccessPostAlter *) arg;
-		Oid			parent = pa != NULL ? pa->auxiliary_id : InvalidOid;
 
-		if (HaIsProtected(objectId))
-			Refuse("add an inheritance or partition link to", objectId);
-		if (HaIsProtected(parent))
-			Refuse("add an inheritance or partition link to", parent);
+		CheckInheritanceLink(objectId, pa != NULL ? pa->auxiliary_id : InvalidOid);
 	}
 	else if (classId == AttrDefaultRelationId && access == OAT_POST_CREATE)
 		CheckNewDefault(objectId, subId);

@@ -68,6 +68,7 @@
 #include "parser/parse_func.h"
 #include "parser/parse_type.h"
 #include "utils/typcache.h"
+#include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -596,6 +597,67 @@ RefusedSubcommand(AlterTableCmd *cmd)
 	}
 }
 
+/*
+ * ATTACH PARTITION to a protected partitioned table: an empty ordinary
+ * table, locked as ATTACH locks it (so no row can arrive before it is
+ * attached and protected in the same statement).
+ */
+static void
+CheckAttach(Oid parent, PartitionCmd *pc)
+{
+	Oid			part = RangeVarGetRelidExtended(pc->name, AccessExclusiveLock, RVR_MISSING_OK,
+												RangeVarCallbackOwnsRelation, NULL);
+	char		relkind;
+
+	if (!OidIsValid(part))
+		return;					/* PostgreSQL reports it */
+	relkind = get_rel_relkind(part);
+	if (relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot attach partitioned table %s to protected table %s",
+						HaRelDisplayName(part), HaRelDisplayName(parent)),
+				 errdetail("Multi-level partitioning is not supported: the partitions of a protected table are ordinary tables.")));
+	if (relkind == RELKIND_FOREIGN_TABLE)
+		HaRefuse(psprintf("ATTACH foreign table %s to", HaRelDisplayName(part)), ProtectedName(parent),
+				 "Its rows would live outside this database, where hipaa_audit cannot guard them.", NULL);
+	if (relkind == RELKIND_RELATION && HaRelationHasRows(part))
+		HaRefuse(psprintf("ATTACH table %s, which has rows, to", HaRelDisplayName(part)), ProtectedName(parent),
+				 "Its rows never passed through the chain trigger, so nothing proves what they were.",
+				 "Attach an empty table and insert the rows through the partitioned table.");
+}
+
+/*
+ * DETACH PARTITION from a protected partitioned table: as a DROP of the
+ * partition (no row within retention, no hold), and it leaves the same
+ * signed receipt (api/purge.c); the detached table is no longer protected.
+ * CONCURRENTLY commits halfway, before a receipt could be stored with it:
+ * refused.
+ */
+static void
+CheckDetach(Oid parent, PartitionCmd *pc)
+{
+	Oid			part;
+
+	if (pc->concurrent)
+		HaRefuse("DETACH PARTITION ... CONCURRENTLY from", ProtectedName(parent),
+				 "It commits before the detach is complete, so no receipt could be stored with it.",
+				 "Detach without CONCURRENTLY, or let hipaa_audit.purge_expired() drop expired partitions.");
+	part = RangeVarGetRelidExtended(pc->name, AccessExclusiveLock, RVR_MISSING_OK,
+									RangeVarCallbackOwnsRelation, NULL);
+	if (!HaIsProtected(part))
+		return;					/* never protected (or not a partition) */
+	if (HaTableHeld(part))
+		HaRefuse("DETACH", ProtectedName(part),
+				 "The partition or its partitioned table is under a legal hold.",
+				 "See hipaa_audit.legal_holds_active; release the hold first.");
+	if (HaRowsWithinRetention(part, NULL, NULL))
+		HaRefuse("DETACH", ProtectedName(part),
+				 "The partition holds audit rows within their retention period.",
+				 "Partitions leave a protected table once every row is past retention; see hipaa_audit.purge_expired().");
+	(void) HaRetirePartition(part, "detach", NULL);
+}
+
 static void
 CheckAlterTable(AlterTableStmt *stmt)
 {
@@ -654,6 +716,16 @@ CheckAlterTable(AlterTableStmt *stmt)
 
 		if (!protected)
 			continue;
+
+		if (stmt->objtype == OBJECT_TABLE && HaLookupProtected(relid)->partitioned &&
+			(cmd->subtype == AT_AttachPartition || cmd->subtype == AT_DetachPartition))
+		{
+			if (cmd->subtype == AT_AttachPartition)
+				CheckAttach(relid, (PartitionCmd *) cmd->def);
+			else
+				CheckDetach(relid, (PartitionCmd *) cmd->def);
+			continue;
+		}
 
 		if (cmd->subtype == AT_AddColumn)
 			CheckAddColumn(relid, castNode(ColumnDef, cmd->def));
@@ -913,12 +985,48 @@ CheckDrop(DropStmt *stmt)
 				Oid			relid = LookupRel(makeRangeVarFromNameList(castNode(List, lfirst(lc))));
 				MemoryContext old;
 
-				if (!HaIsProtected(relid))
+				const HaProtectedEntry *entry = HaLookupProtected(relid);
+				List	   *parts;
+				ListCell   *lc2;
+
+				if (entry == NULL)
 					continue;
+
+				/*
+				 * A partition, or a partitioned table with its partitions:
+				 * locked as DROP locks them (the partitioned table first),
+				 * checked, and each partition verified and receipted now,
+				 * while its chain index is still there (a DROP removes
+				 * indexes before their table).
+				 */
+				if (OidIsValid(entry->parent) || entry->partitioned)
+				{
+					LockRelationOid(OidIsValid(entry->parent) ? entry->parent : relid,
+									AccessExclusiveLock);
+					LockRelationOid(relid, AccessExclusiveLock);
+					if (!HaIsProtected(relid))
+						continue;
+				}
+				parts = entry->partitioned ? HaRegisteredPartitions(relid) : NIL;
+				foreach(lc2, parts)
+					LockRelationOid(lfirst_oid(lc2), AccessExclusiveLock);
 				if (HaRowsWithinRetention(relid, NULL, NULL))
 					RefuseDropTable(relid);
 				if (HaTableHeld(relid))
 					RefuseDropHeld(relid);
+				foreach(lc2, parts)
+					if (HaTableHeld(lfirst_oid(lc2)))
+						RefuseDropHeld(lfirst_oid(lc2));
+				if (OidIsValid(entry->parent))
+				{
+					(void) HaRetirePartition(relid, "drop", NULL);
+					continue;
+				}
+				foreach(lc2, parts)
+				{
+					if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(lfirst_oid(lc2))))
+						(void) HaRetirePartition(lfirst_oid(lc2), "drop", NULL);
+				}
 				old = MemoryContextSwitchTo(TopTransactionContext);
 				dropping_tables = lappend_oid(dropping_tables, relid);
 				MemoryContextSwitchTo(old);
@@ -931,7 +1039,7 @@ CheckDrop(DropStmt *stmt)
 }
 
 static void
-CheckCreateTable(CreateStmt *stmt)
+CheckCreateTable(CreateStmt *stmt, bool foreign)
 {
 	ListCell   *lc;
 
@@ -940,8 +1048,27 @@ CheckCreateTable(CreateStmt *stmt)
 	foreach(lc, stmt->inhRelations)
 	{
 		Oid			parent = LookupRel(lfirst_node(RangeVar, lc));
+		const HaProtectedEntry *pe = HaLookupProtected(parent);
 
-		if (HaIsProtected(parent))
+		/*
+		 * A partition of a protected partitioned table: protected before
+		 * the statement ends (backstop.c, HaProtectNewPartition), if it is
+		 * an ordinary table.
+		 */
+		if (pe != NULL && pe->partitioned && stmt->partbound != NULL)
+		{
+			if (foreign)
+				HaRefuse("create a foreign table as a partition of", ProtectedName(parent),
+						 "Its rows would live outside this database, where hipaa_audit cannot guard them.", NULL);
+			if (stmt->partspec != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot create partitioned table %s as a partition of protected table %s",
+								stmt->relation->relname, HaRelDisplayName(parent)),
+						 errdetail("Multi-level partitioning is not supported: the partitions of a protected table are ordinary tables.")));
+			continue;
+		}
+		if (pe != NULL)
 			HaRefuse("create a table that inherits from", ProtectedName(parent),
 					 "Rows of the child would be read as audit rows without being protected.", NULL);
 		if (RelInOurSchema(parent))
@@ -1173,10 +1300,10 @@ CheckUtility(Node *parsetree)
 			CheckRule(parsetree);
 			break;
 		case T_CreateStmt:
-			CheckCreateTable((CreateStmt *) parsetree);
+			CheckCreateTable((CreateStmt *) parsetree, false);
 			break;
 		case T_CreateForeignTableStmt:
-			CheckCreateTable(&((CreateForeignTableStmt *) parsetree)->base);
+			CheckCreateTable(&((CreateForeignTableStmt *) parsetree)->base, true);
 			break;
 		case T_CreateExtensionStmt:
 			/* pg_surgery deletes heap tuples without going through SQL. */
@@ -1365,6 +1492,7 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	List	   *save_dropping_tables = dropping_tables;
 	bool		save_dropped = dropped_protected;
 	List	   *save_guards_dropped = guards_dropped;
+	List	   *save_pending = HaSwapPendingPartitions(NIL);
 
 	dropping_tables = NIL;		/* each statement decides for itself */
 	dropped_protected = false;
@@ -1399,9 +1527,29 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		dropping_tables = save_dropping_tables;
 		dropped_protected = save_dropped;
 		guards_dropped = save_guards_dropped;
+		(void) HaSwapPendingPartitions(save_pending);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+
+	/*
+	 * Partitions this statement made under a protected partitioned table:
+	 * protected now, before anything else can run (a partition that cannot
+	 * be protected fails the statement).
+	 */
+	{
+		List	   *pending = HaSwapPendingPartitions(save_pending);
+
+		for (int i = 0; i + 1 < list_length(pending); i += 2)
+		{
+			Oid			parent = list_nth_oid(pending, i);
+			Oid			part = list_nth_oid(pending, i + 1);
+
+			if (HaIsProtected(parent) && !HaIsProtected(part) &&
+				SearchSysCacheExists1(RELOID, ObjectIdGetDatum(part)))
+				HaProtectNewPartition(parent, part);
+		}
+	}
 	current_stmt = save_stmt;
 	current_text = save_text;
 	list_free(dropping_tables);
@@ -1488,7 +1636,10 @@ CheckDropObject(Oid classId, Oid objectId, int subId)
 			ereport(LOG_SERVER_ONLY,
 					(errmsg("hipaa_audit: dropping protected table %s, idle past its retention, by role %s",
 							HaRelDisplayName(objectId), GetUserNameFromId(GetUserId(), false))));
-			HaRecordRetired(objectId, "drop", rows, newest);
+			if (OidIsValid(HaLookupProtected(objectId)->parent))
+				(void) HaRetirePartition(objectId, "drop", NULL);	/* verified, receipt */
+			else
+				HaRecordRetired(objectId, "drop", rows, newest);
 			HaRegistryForget(objectId);
 			HaChainForgetTable(objectId);
 			dropped_protected = true;

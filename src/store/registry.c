@@ -33,6 +33,7 @@
 #include "commands/extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
 #include "catalog/heap.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
@@ -115,6 +116,12 @@ CacheRow(void *arg pg_attribute_unused(), TupleTableSlot *slot)
 		DatumGetInt32(slot->tts_values[Anum_ha_registry_chains - 1]);
 	entry->replica = !slot->tts_isnull[Anum_ha_registry_replica - 1] &&
 		DatumGetBool(slot->tts_values[Anum_ha_registry_replica - 1]);
+	/* partition_of: from 0.2.0 on; a partitioned table is read from pg_class. */
+	entry->parent = InvalidOid;
+	if (slot->tts_tupleDescriptor->natts >= Anum_ha_registry_partition_of &&
+		!slot->tts_isnull[Anum_ha_registry_partition_of - 1])
+		entry->parent = DatumGetObjectId(slot->tts_values[Anum_ha_registry_partition_of - 1]);
+	entry->partitioned = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
 	return true;
 }
 
@@ -246,8 +253,31 @@ HaIsOurTrigger(const char *tgname)
  * Does the table hold at least one row visible to a fresh snapshot?  Callers
  * hold a lock that keeps new writers out (DROP takes AccessExclusiveLock).
  */
+static bool TableHasRows(Oid relid);
+
 bool
 HaRelationHasRows(Oid relid)
+{
+
+	/* A partitioned table stores nothing: its partitions do. */
+	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+		{
+			if (lfirst_oid(lc) != relid && get_rel_relkind(lfirst_oid(lc)) != RELKIND_PARTITIONED_TABLE &&
+				get_rel_relkind(lfirst_oid(lc)) != RELKIND_FOREIGN_TABLE &&
+				HaRelationHasRows(lfirst_oid(lc)))
+				return true;
+		}
+		return false;
+	}
+	return TableHasRows(relid);
+}
+
+static bool
+TableHasRows(Oid relid)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	Snapshot	snap = RegisterSnapshot(GetCatalogSnapshot(relid));
@@ -458,16 +488,13 @@ ReleaseRow(void *arg, TupleTableSlot *slot)
 	return true;
 }
 
-bool
-HaTableHeld(Oid relid)
+static bool
+HeldByIdentity(const pg_uuid_t *uuid)
 {
-	const HaProtectedEntry *entry = HaLookupProtected(relid);
 	HoldsRead	hr;
 	Snapshot	snap;
 
-	if (entry == NULL)
-		return false;
-	hr.uuid = &entry->uuid;
+	hr.uuid = uuid;
 	hr.ids = NIL;
 	hr.released = 0;
 
@@ -477,6 +504,91 @@ HaTableHeld(Oid relid)
 		(void) HaScanOwnTable(HA_TABLE_HOLD_RELEASES, snap, ReleaseRow, &hr);
 	UnregisterSnapshot(snap);
 	return hr.released < list_length(hr.ids);
+}
+
+/*
+ * A hold on the table itself, or, for a partition, on its partitioned
+ * table (which holds every partition).
+ */
+bool
+HaTableHeld(Oid relid)
+{
+	const HaProtectedEntry *entry = HaLookupProtected(relid);
+	const HaProtectedEntry *parent;
+
+	if (entry == NULL)
+		return false;
+	if (HeldByIdentity(&entry->uuid))
+		return true;
+	parent = OidIsValid(entry->parent) ? HaLookupProtected(entry->parent) : NULL;
+	return parent != NULL && HeldByIdentity(&parent->uuid);
+}
+
+/*
+ * Register a protected table: a new identity (uuid NULL) or a logical
+ * replica's publisher identity; parent is the partitioned table of a
+ * partition, else InvalidOid.  Every backend's cache is told.
+ */
+void
+HaRegisterTable(Oid relid, const Interval *retention, int32 chains,
+				const pg_uuid_t *uuid, bool replica, Oid parent)
+{
+	Oid			argtypes[7] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID, UUIDOID, BOOLOID, REGCLASSOID};
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = IntervalPGetDatum(retention);
+	values[2] = Int32GetDatum(chains);
+	values[3] = DirectFunctionCall1(namein,
+									CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[4] = UUIDPGetDatum((pg_uuid_t *) uuid);
+	values[5] = BoolGetDatum(replica);
+	values[6] = ObjectIdGetDatum(parent);
+	nulls[4] = (uuid == NULL);
+	nulls[6] = !OidIsValid(parent);
+	/* A 0.1.0 schema (before ALTER EXTENSION ... UPDATE) has no partition_of. */
+	if (!OidIsValid(parent) && get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		HaRunAsExtensionOwnerNulls("INSERT INTO hipaa_audit.registry "
+								   "(relid, table_uuid, retention, chains, protected_at, protected_by, replica) "
+								   "VALUES ($1, COALESCE($5, pg_catalog.gen_random_uuid()), $2, $3, "
+								   "pg_catalog.clock_timestamp(), $4, $6)",
+								   6, argtypes, values, nulls);
+	else
+	{
+		EnsureLoaded();
+		if (get_attnum(RegistryRelid, "partition_of") == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the hipaa_audit schema in this database is older than its library"),
+					 errdetail("Partitioned tables need the registry's partition_of column."),
+					 errhint("Run ALTER EXTENSION hipaa_audit UPDATE.")));
+		HaRunAsExtensionOwnerNulls("INSERT INTO hipaa_audit.registry "
+								   "(relid, table_uuid, retention, chains, protected_at, protected_by, replica, partition_of) "
+								   "VALUES ($1, COALESCE($5, pg_catalog.gen_random_uuid()), $2, $3, "
+								   "pg_catalog.clock_timestamp(), $4, $6, $7)",
+								   7, argtypes, values, nulls);
+	}
+	HaRegistryChanged();
+}
+
+/* The registered partitions of a protected partitioned table, by OID. */
+List *
+HaRegisteredPartitions(Oid parent)
+{
+	HASH_SEQ_STATUS status;
+	HaProtectedEntry *entry;
+	List	   *result = NIL;
+
+	if (!IsTransactionState() || !OidIsValid(parent))
+		return NIL;
+	EnsureLoaded();
+	hash_seq_init(&status, ProtectedRels);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->parent == parent)
+			result = lappend_oid(result, entry->relid);
+	list_sort(result, list_oid_cmp);
+	return result;
 }
 
 

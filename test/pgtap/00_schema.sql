@@ -204,10 +204,10 @@ SELECT bag_eq(
        WHERE p.pronamespace = 'hipaa_audit'::regnamespace AND l.lanname = 'c'$$,
     $$VALUES
       ('hipaa_audit.purge_expired(regclass,boolean,bigint)',
-       'tbl regclass, dry_run boolean DEFAULT false, max_rows bigint DEFAULT NULL::bigint, OUT rows_removed bigint, OUT receipt_id bigint, OUT receipt text',
-       'record', 'c', 'f', 'v', 'u',
-       false, false, false, false, '{}'::text[], 'purge_expired', '$libdir/hipaa_audit', true,
-       1::real, 0::real),
+       'tbl regclass, dry_run boolean DEFAULT false, max_rows bigint DEFAULT NULL::bigint, OUT rows_removed bigint, OUT receipt_id bigint, OUT receipt text, OUT partition text',
+       'SETOF record', 'c', 'f', 'v', 'u',
+       false, false, false, true, '{}'::text[], 'purge_expired', '$libdir/hipaa_audit', true,
+       1::real, 1::real),
       ('hipaa_audit.verify_receipt(text,text)',
        'note text, key text, OUT ok boolean, OUT status text, OUT tbl regclass, OUT detail text',
        'record', 'c', 'f', 'v', 'u',
@@ -641,6 +641,7 @@ SELECT bag_eq(
        WHERE relnamespace = 'hipaa_audit'::regnamespace$$,
     $$VALUES ('protected_tables', 'v'), ('registry', 'r'),
              ('registry_pkey', 'i'), ('registry_table_uuid_key', 'i'), ('verify_progress', 'v'),
+             ('registry_partition_of_idx', 'i'),
              ('checkpoints', 'r'), ('checkpoints_pkey', 'i'), ('checkpoints_id_seq', 'S'),
              ('checkpoints_table_uuid_id_idx', 'i'), ('cosignatures', 'r'),
              ('cosignatures_checkpoint_id_signer_key', 'i'), ('cosignatures_id_seq', 'S'),
@@ -661,7 +662,7 @@ SELECT is(
 
 SELECT columns_are('hipaa_audit', 'registry',
     ARRAY['relid', 'table_uuid', 'retention', 'chains', 'protected_at', 'protected_by', 'replica',
-          'retention_locked'],
+          'retention_locked', 'partition_of'],
     'hipaa_audit.registry has exactly these columns');
 SELECT results_eq(
     $$SELECT attname::text COLLATE "default", format_type(atttypid, atttypmod), attnotnull
@@ -671,7 +672,8 @@ SELECT results_eq(
     $$VALUES ('relid', 'regclass', true), ('table_uuid', 'uuid', true),
              ('retention', 'interval', true), ('chains', 'integer', true),
              ('protected_at', 'timestamp with time zone', true), ('protected_by', 'name', true),
-             ('replica', 'boolean', true), ('retention_locked', 'boolean', true)$$,
+             ('replica', 'boolean', true), ('retention_locked', 'boolean', true),
+             ('partition_of', 'regclass', false)$$,
     'hipaa_audit.registry columns: order, types, NOT NULL');
 SELECT bag_eq(
     $$SELECT conname::text COLLATE "default", pg_get_constraintdef(oid) FROM pg_constraint
@@ -690,7 +692,8 @@ SELECT is(
 
 SELECT columns_are('hipaa_audit', 'protected_tables',
     ARRAY['schema_name', 'table_name', 'relid', 'table_uuid', 'retention', 'chains',
-          'protected_at', 'protected_by', 'replica', 'owner', 'estimated_rows', 'retention_locked'],
+          'protected_at', 'protected_by', 'replica', 'owner', 'estimated_rows', 'retention_locked',
+          'partition_of', 'partitioned'],
     'hipaa_audit.protected_tables has exactly these columns');
 SELECT results_eq(
     $$SELECT attname::text COLLATE "default", format_type(atttypid, atttypmod)
@@ -701,7 +704,8 @@ SELECT results_eq(
              ('table_uuid', 'uuid'), ('retention', 'interval'), ('retention_locked', 'boolean'),
              ('chains', 'integer'),
              ('protected_at', 'timestamp with time zone'), ('protected_by', 'name'),
-             ('replica', 'boolean'), ('owner', 'name'), ('estimated_rows', 'bigint')$$,
+             ('replica', 'boolean'), ('owner', 'name'), ('estimated_rows', 'bigint'),
+             ('partition_of', 'regclass'), ('partitioned', 'boolean')$$,
     'hipaa_audit.protected_tables columns: order and types');
 
 SELECT columns_are('hipaa_audit', 'verify_progress',

@@ -218,6 +218,8 @@ CREATE TEMPORARY TABLE regress_ha_tmp (id int);
 CREATE UNLOGGED TABLE regress_ha_ext.ul (id int);
 CREATE TABLE regress_ha_ext.parted (id int) PARTITION BY RANGE (id);
 CREATE TABLE regress_ha_ext.part1 PARTITION OF regress_ha_ext.parted FOR VALUES FROM (0) TO (10);
+CREATE TABLE regress_ha_ext.part2 PARTITION OF regress_ha_ext.parted FOR VALUES FROM (10) TO (20)
+    PARTITION BY RANGE (id);
 CREATE TABLE regress_ha_ext.ipar (id int);
 CREATE TABLE regress_ha_ext.ichild () INHERITS (regress_ha_ext.ipar);
 CREATE SEQUENCE regress_ha_ext.sq;
@@ -246,11 +248,11 @@ SELECT throws_ok($$SELECT hipaa_audit.protect('pg_catalog.pg_largeobject')$$, '4
     'cannot protect system catalog pg_catalog.pg_largeobject',
     'protect() refuses a system catalog (pg_largeobject)');
 SELECT throws_ok($$SELECT hipaa_audit.protect('regress_ha_ext.parted')$$, '0A000',
-    'cannot protect partitioned table regress_ha_ext.parted',
-    'protect() refuses a partitioned table');
+    'cannot protect regress_ha_ext.parted: its partition regress_ha_ext.part2 is itself partitioned',
+    'protect() refuses a partitioned table with more than one level');
 SELECT throws_ok($$SELECT hipaa_audit.protect('regress_ha_ext.part1')$$, '0A000',
     'cannot protect regress_ha_ext.part1 because it is a partition',
-    'protect() refuses a partition');
+    'protect() refuses a partition (its partitioned table is protected instead)');
 SELECT throws_ok($$SELECT hipaa_audit.protect('regress_ha_ext.ichild')$$, '0A000',
     'cannot protect regress_ha_ext.ichild because it inherits from another table',
     'protect() refuses an inheritance child');
