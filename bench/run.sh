@@ -39,6 +39,13 @@
 #                        dropped when run as root) and warm, with one process
 #                        and with two (hipaa_audit.verify_workers 0 and 1)
 #   BENCH_SCALE_ROWS=10000000  BENCH_SCALE_CHAINS=32
+#   BENCH_PARTS=partitions  partitioned tables (results 7): INSERT TPS into a
+#                        12-month partitioned protected table against the
+#                        same plain one; an expired month of BENCH_PURGE_ROWS
+#                        rows removed by purge_expired() (partition dropped)
+#                        against the same rows purged row by row from an
+#                        unpartitioned table; verify() of the 12 partitions
+#                        (BENCH_ROWS rows) with one process and with two
 #   HA_SKIP_APT=1        skip apt-get;  HA_SKIP_BUILD=1  skip build+install
 #   HA_KEEP=1            keep the work directory (server log, pgbench logs)
 # R_* results are assigned by step() through printf -v.
@@ -320,15 +327,21 @@ run_main() {
 # Purge: two batches of PURGE_ROWS rows, PURGE_RETENTION apart at most; the
 # purge starts just after the first batch expires, so exactly the first
 # batch goes.  The plain table loses the same rows by DELETE.
-run_purge() {
-	local file=$work/data/purge.tsv t1 late b
-	say "purge: a signing key outside the data directory"
+signing_key() {	# a signing key outside the data directory, once
+	[ -f "$work/key/bench.pem" ] && return 0
+	say "a signing key outside the data directory"
 	mkdir -p "$work/key"
 	chown "$HA_USER" "$work/key" 2>/dev/null || true
 	as_test_user bash -c "umask 077; openssl genpkey -algorithm ed25519 -out '$work/key/bench.pem'"
 	as_test_user bash -c "printf '%s\n' \"hipaa_audit.signing_key_file = '$work/key/bench.pem'\" \
 		\"hipaa_audit.signer_name = 'bench.example'\" >> '$PGH/data/postgresql.conf'"
 	as_test_user "$PG_BIN/pg_ctl" -D "$PGH/data" reload >/dev/null
+	sleep 1
+}
+
+run_purge() {
+	local file=$work/data/purge.tsv t1 late b
+	signing_key
 	psql_b -c "COPY (
 		SELECT 'user' || (g % 500), 'view chart', 'MRN-' || lpad((g % 1000000)::text, 7, '0'),
 		       ('10.20.' || (g % 256) || '.' || (g % 250 + 1))::inet,
@@ -369,6 +382,109 @@ run_purge() {
 		FROM hipaa_audit.purge_receipts r ORDER BY id DESC LIMIT 1")
 	step verify_after_purge "SELECT 'ok=' || ok || E'\\nrows=' || rows_checked || E'\\nproblems=' || problems
 		FROM hipaa_audit.verify('purge_t');"
+}
+
+# ----------------------------------------------------------------------------
+# Partitioned tables (results 7): single-row INSERTs into a monthly-
+# partitioned protected table against the same plain one; an expired month
+# of PURGE_ROWS rows removed by purge_expired() of the partitioned table
+# (the partition dropped whole) against purge_expired() of the same rows in
+# an unpartitioned table (row by row); verify() of a 12-partition table
+# holding ROWS rows with one process and with two.
+run_partitions() {
+	local m c t log tps lat t1 file=$work/data/ppurge.tsv
+	signing_key
+	say "partitions: monthly-partitioned tables, 12 months (plain and protected)"
+	for t in pplain_t pprot_t pverify_t; do
+		psql_b -c "CREATE TABLE $t (id bigserial, happened timestamptz NOT NULL DEFAULT now(),
+			actor text NOT NULL, action text NOT NULL, patient_mrn text NOT NULL, client_addr inet,
+			detail text) PARTITION BY RANGE (happened)" >/dev/null
+		for m in $(seq 0 11); do
+			psql_b -c "CREATE TABLE ${t}_$m PARTITION OF $t FOR VALUES
+				FROM (date_trunc('month', now()) - interval '$((11 - m)) months')
+				TO (date_trunc('month', now()) - interval '$((10 - m)) months')" >/dev/null
+		done
+	done
+	psql_b -c "SELECT hipaa_audit.protect('pprot_t', chains => $CHAINS)" \
+		-c "SELECT hipaa_audit.protect('pverify_t', chains => $CHAINS)" >/dev/null
+	for t in pplain pprot; do
+		sed "s/INSERT INTO protected_t/INSERT INTO ${t}_t/" "$work/src/bench/insert_protected.pgbench" \
+			>"$work/steps/insert_$t.pgbench"
+		chown "$HA_USER" "$work/steps/insert_$t.pgbench" 2>/dev/null || true
+	done
+	ppgbench() {	# ppgbench TABLE CLIENTS SECONDS LOG
+		as_test_user "$PG_BIN/pgbench" -n -M prepared -c "$2" -j 2 -T "$3" \
+			-f "$work/steps/insert_$1.pgbench" -h "$PGH" -p "$PORT" -U postgres bench >"$4" 2>&1 ||
+			{ cat "$4" >&2; echo "pgbench failed ($1, $2 clients)" >&2; exit 1; }
+	}
+	for t in pplain pprot; do
+		ppgbench "$t" 8 "$WARMUP" "$work/steps/warmup_$t.log"
+	done
+	for c in $CLIENTS; do
+		for t in pplain pprot; do
+			say "pgbench: single-row INSERT transactions into ${t}_t (current month), $c clients, $SECONDS_EACH s"
+			checkpoint
+			log=$work/steps/pgbench_${t}_$c.log
+			ppgbench "$t" "$c" "$SECONDS_EACH" "$log"
+			tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log")
+			lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$log")
+			printf -v "PT_${t}_$c" '%s' "${tps:-0}"
+			printf -v "PL_${t}_$c" '%s' "${lat:-?}"
+			echo "tps=$tps latency=$lat ms"
+		done
+	done
+	pins_verify=$(psql_b -F ' ' -c "SELECT 'ok=' || ok, 'rows=' || rows_checked, 'problems=' || problems
+		FROM hipaa_audit.verify('pprot_t')")
+
+	say "partitions: $ROWS rows over the 12 months of pverify_t"
+	psql_b -c "INSERT INTO pverify_t (happened, actor, action, patient_mrn, client_addr, detail)
+		SELECT date_trunc('month', now()) - (g % 12) * interval '1 month' + interval '1 day',
+		       'user' || (g % 500), 'view chart', 'MRN-' || lpad((g % 1000000)::text, 7, '0'),
+		       ('10.20.' || (g % 256) || '.' || (g % 250 + 1))::inet,
+		       rpad('accessed chart section ' || g || ' via EHR web client; reason: treatment; ', 100, 'x')
+		  FROM generate_series(1, $ROWS) AS g" >/dev/null
+	psql_b -c "VACUUM ANALYZE pverify_t" -c "CHECKPOINT" >/dev/null
+	for w in 0 1; do
+		step "pverify_$w" "SET hipaa_audit.verify_workers = $w;
+			SELECT 'ok=' || ok || E'\\nrows=' || rows_checked || E'\\nproblems=' || problems
+			  FROM hipaa_audit.verify('pverify_t');"
+		eval "echo \"verify, $((w + 1)) process(es): \${R_pverify_${w}_secs} s\""
+	done
+
+	say "partitions: an expired month of $PURGE_ROWS rows, partitioned and not"
+	psql_b -c "COPY (
+		SELECT date_trunc('month', now()) - interval '1 month' + interval '1 day',
+		       'user' || (g % 500), 'view chart', 'MRN-' || lpad((g % 1000000)::text, 7, '0'),
+		       ('10.20.' || (g % 256) || '.' || (g % 250 + 1))::inet,
+		       rpad('accessed chart section ' || g || ' via EHR web client; reason: treatment; ', 100, 'x')
+		  FROM generate_series(1, $PURGE_ROWS) AS g) TO '$file'" >/dev/null
+	psql_b -c "CREATE TABLE ppurge_t (id bigserial, happened timestamptz NOT NULL,
+			actor text NOT NULL, action text NOT NULL, patient_mrn text NOT NULL, client_addr inet,
+			detail text) PARTITION BY RANGE (happened)" \
+		-c "CREATE TABLE ppurge_t_old PARTITION OF ppurge_t FOR VALUES
+			FROM (date_trunc('month', now()) - interval '1 month') TO (date_trunc('month', now()))" \
+		-c "CREATE TABLE ppurge_t_now PARTITION OF ppurge_t FOR VALUES
+			FROM (date_trunc('month', now())) TO (date_trunc('month', now()) + interval '1 month')" \
+		-c "CREATE TABLE upurge_t (LIKE ppurge_t INCLUDING DEFAULTS INCLUDING IDENTITY)" \
+		-c "SELECT hipaa_audit.protect('ppurge_t', interval '$PURGE_RETENTION seconds', $CHAINS)" \
+		-c "SELECT hipaa_audit.protect('upurge_t', interval '$PURGE_RETENTION seconds', $CHAINS)" >/dev/null
+	for t in ppurge_t upurge_t; do
+		psql_b -c "COPY $t (happened, actor, action, patient_mrn, client_addr, detail) FROM '$file'" >/dev/null
+	done
+	psql_b -c "VACUUM ANALYZE ppurge_t" -c "VACUUM ANALYZE upurge_t" -c "CHECKPOINT" >/dev/null
+	t1=$(psql_b -c "SELECT extract(epoch FROM greatest((SELECT max(audit_at) FROM ppurge_t_old),
+		(SELECT max(audit_at) FROM upurge_t)))")
+	psql_b -c "SELECT pg_sleep(greatest(0, $t1 + $PURGE_RETENTION + 0.2 - extract(epoch FROM clock_timestamp())))" >/dev/null
+	# The current month holds a row within retention: it stays.
+	psql_b -c "INSERT INTO ppurge_t (happened, actor, action, patient_mrn) VALUES (now(), 'u', 'a', 'm')" >/dev/null
+	step ppurge "SELECT 'removed=' || sum(rows_removed) FROM hipaa_audit.purge_expired('ppurge_t');"
+	step upurge "SELECT 'removed=' || sum(rows_removed) FROM hipaa_audit.purge_expired('upurge_t');"
+	ppurge_receipt=$(psql_b -F ' ' -c "SELECT 'rows=' || rows_removed,
+		'verify_receipt=' || (hipaa_audit.verify_receipt(note, hipaa_audit.verifier_key())).status,
+		'note_bytes=' || octet_length(note)
+		FROM hipaa_audit.purge_receipts WHERE note LIKE '%removed drop%' ORDER BY id DESC LIMIT 1")
+	ppurge_left=$(psql_b -F ' ' -c "SELECT 'partitions=' || count(*) FROM pg_inherits WHERE inhparent = 'ppurge_t'::regclass")
+	echo "partitioned: removed $R_ppurge_removed in $R_ppurge_secs s, WAL $R_ppurge_wal_bytes bytes; unpartitioned: removed $R_upurge_removed in $R_upurge_secs s, WAL $R_upurge_wal_bytes bytes"
 }
 
 # ----------------------------------------------------------------------------
@@ -445,6 +561,7 @@ run_scale() {
 if part main; then run_main; fi
 if part purge; then run_purge; fi
 if part scale; then run_scale; fi
+if part partitions; then run_partitions; fi
 
 # ----------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
@@ -580,6 +697,33 @@ results=$work/results.txt
 	echo "   one chain: verify_rows(chain => 0), $R_scale_chain_rows rows: $R_scale_chain_secs s" \
 		"($(rate "$R_scale_chain_rows" "$R_scale_chain_secs") rows/s), ok=$R_scale_chain_ok problems=$R_scale_chain_problems," \
 		"peak RssAnon $(mb "${R_scale_chain_anon_kb:-0}")"
+	echo
+	fi
+	if part partitions; then
+	echo "7. Partitioned tables (12 monthly partitions; rows go to the current month)"
+	echo "   single-row INSERT transactions (TPS)"
+	printf '   %-8s %16s %16s   %-16s %s\n' clients "plain partitioned" "protected" "protected/plain" "target >= 0.85x"
+	for c in $CLIENTS; do
+		p=PT_pplain_$c; q=PT_pprot_$c
+		printf '   %-8s %16.1f %16.1f   %-16s %s\n' "$c" "${!p}" "${!q}" "$(ratio "${!q}" "${!p}")" \
+			"$(meets "$(awk -v a="${!q}" -v b="${!p}" 'BEGIN { print (b > 0) ? a / b : 0 }')" 0.85)"
+	done
+	echo "   after the runs: verify('pprot_t') $pins_verify"
+	echo "   purge of an expired month of $PURGE_ROWS rows (one transaction, receipt included)"
+	printf '   %-46s %8s %12s %14s   %s\n' "" seconds WAL "peak RssAnon" removed
+	printf '   %-46s %8.2f %12s %14s   %s\n' "purge_expired(partitioned): partition dropped" "$R_ppurge_secs" \
+		"$(mb "$(awk -v b="$R_ppurge_wal_bytes" 'BEGIN { print b / 1024 }')")" "$(mb "${R_ppurge_anon_kb:-0}")" "$R_ppurge_removed"
+	printf '   %-46s %8.2f %12s %14s   %s\n' "purge_expired(unpartitioned): row by row" "$R_upurge_secs" \
+		"$(mb "$(awk -v b="$R_upurge_wal_bytes" 'BEGIN { print b / 1024 }')")" "$(mb "${R_upurge_anon_kb:-0}")" "$R_upurge_removed"
+	echo "   targets for the partition drop: < 1 s: $(awk -v s="$R_ppurge_secs" 'BEGIN { print (s < 1) ? "met" : "NOT met" }');" \
+		"< 1 MB of WAL: $(awk -v w="$R_ppurge_wal_bytes" 'BEGIN { print (w < 1048576) ? "met" : "NOT met" }')"
+	echo "   receipt: $ppurge_receipt; $ppurge_left left (of 2)"
+	echo "   verify() of 12 partitions, $ROWS rows:"
+	for w in 0 1; do
+		v=R_pverify_${w}_secs o=R_pverify_${w}_ok r=R_pverify_${w}_rows a=R_pverify_${w}_anon_kb
+		printf '   %d process(es): %8.2f s  %10s rows/s  ok=%s rows=%s  peak RssAnon %s\n' "$((w + 1))" "${!v}" \
+			"$(rate "${!r}" "${!v}")" "${!o}" "${!r}" "$(mb "${!a:-0}")"
+	done
 	echo
 	fi
 	echo "======================================================================="

@@ -5,9 +5,8 @@
 #
 #   bash test/check_layers.sh [DIR]     (DIR: a built tree, default .)
 #
-# Layers, lowest first: base/ store/ core/, then api/ and enforce/ side by
-# side (neither calls the other), then src/hipaa_audit.c (module init,
-# which may call anything).  Inside a folder a file may call only files
+# Layers, lowest first: base/ store/ core/ api/ enforce/, then
+# src/hipaa_audit.c (module init, which may call anything).  Inside a folder a file may call only files
 # listed before it in src/README.md.  Every .c under src/ must be listed
 # there.  Calls that break the rule today are listed in
 # test/layers-baseline.txt while the move is under way: a call against the

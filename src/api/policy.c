@@ -90,10 +90,11 @@ set_retention(PG_FUNCTION_ARGS)
 				 errmsg("the retention of %s was changed concurrently", name),
 				 errhint("Try again.")));
 	/* A partitioned table's partitions follow it (a retention never lowers). */
-	(void) HaRunSql("UPDATE hipaa_audit.registry SET retention = $2, "
-					"retention_locked = retention_locked OR $3 "
-					"WHERE partition_of OPERATOR(pg_catalog.=) $1",
-					3, argtypes, values, NULL, InvalidOid, 0, NULL, NULL);
+	if (HaRequireProtected(relid, NULL)->partitioned)
+		(void) HaRunSql("UPDATE hipaa_audit.registry SET retention = $2, "
+						"retention_locked = retention_locked OR $3 "
+						"WHERE partition_of OPERATOR(pg_catalog.=) $1",
+						3, argtypes, values, NULL, InvalidOid, 0, NULL, NULL);
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: retention of %s set to %s%s by role %s", name,
 					DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention))),

@@ -464,8 +464,11 @@ unprotect(PG_FUNCTION_ARGS)
 				   HA_COL_ROLE, HA_COL_CLIENT, HA_COL_PREV, HA_COL_HASH);
 	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
 	values[0] = ObjectIdGetDatum(relid);
-	HaRunAsExtensionOwner("DELETE FROM hipaa_audit.registry WHERE relid OPERATOR(pg_catalog.=) $1 "
-						  "OR partition_of OPERATOR(pg_catalog.=) $1",
+	/* (A 0.1.0 schema, before the update, has no partition_of column.) */
+	HaRunAsExtensionOwner(parts != NIL ?
+						  "DELETE FROM hipaa_audit.registry WHERE relid OPERATOR(pg_catalog.=) $1 "
+						  "OR partition_of OPERATOR(pg_catalog.=) $1" :
+						  "DELETE FROM hipaa_audit.registry WHERE relid OPERATOR(pg_catalog.=) $1",
 						  1, argtypes, values);
 	foreach(lc, parts)
 		HaChainForgetTable(lfirst_oid(lc));
