@@ -385,6 +385,16 @@ foreach my $old (@released)
 		is(sql($db, q{SELECT to_regclass('hipaa_audit.purge_anchors') IS NULL
 		              AND to_regclass('hipaa_audit.retired_tables') IS NULL}), 't',
 			"$v, old schema: no purge_anchors or retired_tables");
+		# Partitioned tables need the newer registry: a clear refusal,
+		# nothing left behind.
+		sql($db, q{CREATE TABLE clinic.parted (id int, at date NOT NULL) PARTITION BY RANGE (at);
+		           CREATE TABLE clinic.parted_a PARTITION OF clinic.parted
+		               FOR VALUES FROM ('2026-01-01') TO ('2026-02-01')});
+		like(sql_err($db, q{SELECT hipaa_audit.protect('clinic.parted')}),
+			qr/ERROR:  55000: the hipaa_audit schema in this database is older than its library.*HINT:  Run ALTER EXTENSION hipaa_audit UPDATE/s,
+			"$v, old schema: protect() of a partitioned table asks for the update (55000)");
+		is(sql($db, q{SELECT count(*) FROM pg_attribute WHERE attrelid = 'clinic.parted'::regclass
+		              AND attname = 'audit_hash'}), '0', "$v, old schema: ... and added no column");
 	}
 	# Dropping or unprotecting an empty protected table: the library must
 	# not need the newer schema's tables for it.
@@ -484,6 +494,18 @@ foreach my $old (@released)
 		like(sql_err($db, "DELETE FROM hipaa_audit.$t"), qr/ERROR:  42501: /,
 			"$v, upgraded: DELETE FROM hipaa_audit.$t refused (42501)");
 	}
+	if (vcmp($old, '0.2.0') < 0)
+	{
+		is(runs($db, q{SELECT hipaa_audit.protect('clinic.parted', chains => 2);
+		               CREATE TABLE clinic.parted_b PARTITION OF clinic.parted
+		                   FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+		               INSERT INTO clinic.parted SELECT g, '2026-01-01'::date + g FROM generate_series(1, 40) g}),
+			'ok', "$v, upgraded: a partitioned table can be protected, a partition added");
+		is(sql($db, q{SELECT string_agg(relid::text, ' ' ORDER BY relid::text) FROM hipaa_audit.registry
+		              WHERE partition_of = 'clinic.parted'::regclass}),
+			'clinic.parted_a clinic.parted_b', "$v, upgraded: both partitions are protected");
+		verify_is($db, 'clinic.parted', 40, "$v, upgraded, partitioned");
+	}
 
 	# --- same objects as a fresh install ----------------------------------
 	my $up_desc = describe_extension($db);
@@ -505,6 +527,7 @@ foreach my $old (@released)
 		"$v, restored: every row keeps its chain, position and hash");
 	verify_is($rdb, $TBL, $next - 1, "$v, restored");
 	verify_is($rdb, 'clinic.short_log', 3, "$v, restored");
+	verify_is($rdb, 'clinic.parted', 40, "$v, restored, partitioned") if vcmp($old, '0.2.0') < 0;
 	checkpoint_ok($rdb, $note_old, $vkey, $TBL, "$v, restored: the pre-upgrade checkpoint verifies");
 	checkpoint_ok($rdb, $note_new, $vkey, $TBL, "$v, restored: the post-upgrade checkpoint verifies");
 	is(sql($rdb, "SELECT ok, status FROM hipaa_audit.verify_receipt(\$n\$$receipt\$n\$, '$vkey')"),

@@ -32,10 +32,20 @@ $old->safe_psql('postgres', q{
 	SELECT hipaa_audit.protect('access_log', chains => 4);
 	INSERT INTO access_log SELECT g, 'user ' || g, jsonb_build_object('g', g), ARRAY[g * 1.5, NULL]
 	  FROM generate_series(1, 300) g;
+	CREATE TABLE parted_log (id int, at date NOT NULL, who text) PARTITION BY RANGE (at);
+	CREATE TABLE parted_log_01 PARTITION OF parted_log FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+	CREATE TABLE parted_log_02 PARTITION OF parted_log FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+	SELECT hipaa_audit.protect('parted_log', chains => 2);
+	INSERT INTO parted_log SELECT g, '2026-01-01'::date + (g % 50), 'u' || g FROM generate_series(1, 100) g;
 });
 my $hashes_sql = q{SELECT string_agg(audit_chain || ':' || audit_seq || ':' || encode(audit_hash, 'hex'), ',' ORDER BY audit_chain, audit_seq) FROM access_log};
 my $hashes = $old->safe_psql('postgres', $hashes_sql);
-my $registry_sql = q{SELECT relid::text || ':' || table_uuid || ':' || chains FROM hipaa_audit.registry};
+my $registry_sql = q{SELECT string_agg(relid::text || ':' || table_uuid || ':' || chains || ':'
+                     || coalesce(partition_of::text, '-'), ',' ORDER BY relid::text) FROM hipaa_audit.registry};
+my $parted_sql = q{SELECT string_agg(tableoid::regclass || ':' || audit_chain || ':' || audit_seq || ':'
+                   || encode(audit_hash, 'hex'), ',' ORDER BY 1) FROM parted_log};
+my $parted = $old->safe_psql('postgres', $parted_sql);
+my $parted_note = $old->safe_psql('postgres', q{SELECT hipaa_audit.checkpoint('parted_log')});
 my $registry = $old->safe_psql('postgres', $registry_sql);
 my $note = $old->safe_psql('postgres', q{SELECT hipaa_audit.checkpoint('access_log')});
 my $vkey = $old->safe_psql('postgres', 'SELECT hipaa_audit.verifier_key()');
@@ -72,6 +82,26 @@ is($new->safe_psql('postgres', q{SELECT count(*) FROM access_log a JOIN access_l
 foreach my $sql ('UPDATE access_log SET actor = NULL', 'DELETE FROM access_log',
 	'TRUNCATE access_log', 'ALTER TABLE access_log DISABLE TRIGGER ALL',
 	'DROP TABLE access_log', 'ALTER EXTENSION hipaa_audit DROP TABLE hipaa_audit.registry')
+{
+	my ($rc, $out, $err) = $new->psql('postgres', $sql);
+	like($err, qr/ERROR:  cannot /, "refused after pg_upgrade: $sql");
+}
+is($new->safe_psql('postgres', $parted_sql), $parted,
+	'partitioned table: every row keeps its partition, chain position and hash');
+is($new->safe_psql('postgres', q{SELECT ok::int || ':' || rows_checked FROM hipaa_audit.verify('parted_log')}),
+	'1:100', 'partitioned table: verify() ok after pg_upgrade');
+is($new->safe_psql('postgres',
+		"SELECT ok::int || ':' || status FROM hipaa_audit.verify_checkpoint(\$n\$$parted_note\$n\$, '$vkey')"),
+	'1:ok', 'partitioned table: its checkpoint signed before the upgrade verifies');
+$new->safe_psql('postgres', q{
+	CREATE TABLE parted_log_03 PARTITION OF parted_log FOR VALUES FROM ('2026-03-01') TO ('2026-04-01');
+	INSERT INTO parted_log VALUES (101, '2026-03-02', 'after'), (102, '2026-01-02', 'after')});
+is($new->safe_psql('postgres', q{SELECT count(*) FROM hipaa_audit.registry WHERE partition_of = 'parted_log'::regclass}),
+	'3', 'partitioned table: a partition made after the upgrade is protected');
+is($new->safe_psql('postgres', q{SELECT ok::int || ':' || rows_checked FROM hipaa_audit.verify('parted_log')}),
+	'1:102', 'partitioned table: inserts continue the chains');
+foreach my $sql ('DELETE FROM parted_log', 'UPDATE parted_log_01 SET who = NULL', 'TRUNCATE parted_log_02',
+	'ALTER TABLE parted_log DETACH PARTITION parted_log_01')
 {
 	my ($rc, $out, $err) = $new->psql('postgres', $sql);
 	like($err, qr/ERROR:  cannot /, "refused after pg_upgrade: $sql");
