@@ -93,6 +93,54 @@ is($sub->safe_psql('postgres', q{SELECT ok::int || ':' || rows_checked FROM hipa
 is($sub->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_subscription WHERE subname = 'audit_sub' AND pid IS NOT NULL}),
 	'1', 'the subscription is still running');
 
+# ---------------------------------------------------------------------
+# A partitioned protected table: each partition has its own identity, so
+# each is published as itself (publish_via_partition_root = false) into a
+# protect_replica() table of its own (docs/partitions.md).  Published
+# through its root instead, the rows carry their partitions' identities and
+# a replica table under the root's identity refuses them.
+# ---------------------------------------------------------------------
+$pub->safe_psql('postgres', q{
+	CREATE TABLE visits (id int, site int NOT NULL, who text, PRIMARY KEY (id, site)) PARTITION BY LIST (site);
+	CREATE TABLE visits_1 PARTITION OF visits FOR VALUES IN (1);
+	CREATE TABLE visits_2 PARTITION OF visits FOR VALUES IN (2);
+	SELECT hipaa_audit.protect('visits', chains => 2);
+	INSERT INTO visits SELECT g, 1 + g % 2, 'v' || g FROM generate_series(1, 30) g;
+	CREATE PUBLICATION visits_pub FOR TABLE visits WITH (publish = 'insert', publish_via_partition_root = false);
+});
+my %part_uuid = map { split /\|/ } split /\n/, $pub->safe_psql('postgres',
+	q{SELECT relid::text, table_uuid FROM hipaa_audit.registry WHERE partition_of = 'visits'::regclass});
+for my $p (sort keys %part_uuid)
+{
+	$sub->safe_psql('postgres', "CREATE TABLE $p (id int, site int NOT NULL, who text, PRIMARY KEY (id, site));
+		SELECT hipaa_audit.protect_replica('$p', '$part_uuid{$p}', chains => 2)");
+}
+$sub->safe_psql('postgres', "CREATE SUBSCRIPTION visits_sub CONNECTION '$connstr' PUBLICATION visits_pub");
+$sub->wait_for_subscription_sync($pub, 'visits_sub');
+$pub->safe_psql('postgres', q{INSERT INTO visits SELECT g, 1 + g % 2, 'v' || g FROM generate_series(31, 40) g});
+$pub->wait_for_catchup('visits_sub');
+my $prow = q{SELECT string_agg(id || ':' || audit_chain || ':' || audit_seq || ':' || encode(audit_hash, 'hex'), ',' ORDER BY id) FROM %s};
+for my $p (sort keys %part_uuid)
+{
+	is($sub->safe_psql('postgres', sprintf($prow, $p)), $pub->safe_psql('postgres', sprintf($prow, $p)),
+		"partition $p replicated as itself: every row with the publisher's chain position and hash");
+	is($sub->safe_psql('postgres', "SELECT ok::int || ':' || rows_checked FROM hipaa_audit.verify('$p')"),
+		'1:20', "... and the subscriber's $p verifies");
+}
+
+# Through the root: the replica under the root's identity refuses the rows.
+my $root_uuid = $pub->safe_psql('postgres', q{SELECT table_uuid FROM hipaa_audit.registry WHERE relid = 'visits'::regclass});
+$pub->safe_psql('postgres', q{CREATE PUBLICATION visits_root_pub FOR TABLE visits
+	WITH (publish = 'insert', publish_via_partition_root = true)});
+$sub->safe_psql('postgres', "CREATE TABLE visits (id int, site int NOT NULL, who text, PRIMARY KEY (id, site));
+	SELECT hipaa_audit.protect_replica('visits', '$root_uuid', chains => 2)");
+my $log_offset = -s $sub->logfile;
+$sub->safe_psql('postgres', "CREATE SUBSCRIPTION visits_root_sub CONNECTION '$connstr' PUBLICATION visits_root_pub");
+ok($sub->wait_for_log(qr/a row replicated into public\.visits .*does not match its hash|does not match its hash/, $log_offset),
+	'a partitioned table published through its root: the replica under the root\'s identity refuses its rows');
+is($sub->safe_psql('postgres', 'SELECT count(*) FROM visits'), '0', '... and holds none of them');
+$sub->safe_psql('postgres', 'DROP SUBSCRIPTION visits_root_sub');
+
 $sub->stop;
 $pub->stop;
 done_testing();
