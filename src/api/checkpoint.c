@@ -284,12 +284,20 @@ checkpoint_all(PG_FUNCTION_ARGS)
 	HaRequireAdmin("checkpoint every protected table", "Only members of %s may; table owners can checkpoint their own tables.");
 	InitMaterializedSRF(fcinfo, 0);
 
-	/* By name, so that the order does not depend on OIDs. */
+	/*
+	 * By name, so that the order does not depend on OIDs.  A partition is
+	 * checkpointed by its partitioned table's checkpoint.
+	 */
 	foreach(lc, relids)
 	{
 		Oid			relid = lfirst_oid(lc);
+		const HaProtectedEntry *entry = HaLookupProtected(relid);
 		ListCell   *pos;
 		int			i = 0;
+
+		if (entry == NULL || OidIsValid(entry->parent) ||
+			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			continue;
 
 		foreach(pos, sorted)
 		{

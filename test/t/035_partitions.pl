@@ -223,6 +223,9 @@ is(scalar(grep { $bound{ sha256_hex($_) } } @leaf_notes), 5,
 is(sql("SELECT ok::text || ':' || status FROM hipaa_audit.verify_checkpoint("
 	  . HaNote::lit($cp_before) . ", hipaa_audit.verifier_key())"), 'true:ok',
 	'verify_checkpoint() accepts the partitioned table\'s checkpoint');
+is(sql(q{SELECT string_agg(tbl::text, ' ' ORDER BY tbl::text) FROM hipaa_audit.checkpoint_all()
+          WHERE tbl::text LIKE 'al%'}), 'al',
+	'checkpoint_all() takes the partitioned table\'s checkpoint (covering its partitions), not one per partition');
 sleep 4;
 sql(q{INSERT INTO al (happened, who) VALUES ('2026-04-15', 'recent')});
 
