@@ -296,3 +296,10 @@ SELECT n.nspname                              AS schema_name,
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace;
 COMMENT ON VIEW @extschema@.protected_tables IS
     'hipaa_audit: protected tables and their settings; a partition names its partitioned table in partition_of';
+
+-- A table owner makes partitions of a protected partitioned table:
+-- PostgreSQL checks EXECUTE on the row trigger functions it clones onto
+-- them.  Naming them in CREATE TRIGGER stays refused but to superusers
+-- (the utility hook), and they run only as triggers.
+GRANT EXECUTE ON FUNCTION @extschema@.chain_row() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.guard_row() TO PUBLIC;

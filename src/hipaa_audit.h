@@ -208,7 +208,8 @@ extern bool HaTableHeld(Oid relid);
 extern void HaCheckRelationExists(Oid relid);
 extern bool HaRegistryRetention(Oid relid, Interval *retention, bool *locked);
 extern void HaRegisterTable(Oid relid, const Interval *retention, int32 chains,
-							const pg_uuid_t *uuid, bool replica, Oid parent);
+							const pg_uuid_t *uuid, bool replica, Oid parent,
+							bool locked);
 extern List *HaRegisteredPartitions(Oid parent);
 
 /* store/records.c: where each chain starts after lawful purges; retired tables */
@@ -294,7 +295,7 @@ extern HaShape *HaGetShape(Relation rel);
 extern void HaRowHash(HaShape *shape, const pg_uuid_t *uuid, int32 chain,
 					  int64 seq, const uint8 *prev, Datum *values,
 					  bool *isnull, uint8 out[HA_HASH_LEN]);
-extern void HaCheckEncodable(Relation rel);
+extern void HaCheckEncodable(Relation rel, bool has_chain_columns);
 extern void HaCheckColumnType(Relation rel, const char *colname, Oid typid);
 extern bool HaIsChainIndex(Oid indexid);
 typedef enum HaChainIndexNeed

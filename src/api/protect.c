@@ -96,7 +96,7 @@ CheckChainedTable(Relation rel, Oid parent, bool replica)
 				 errmsg("table %s is already protected", name),
 				 errhint("See hipaa_audit.protected_tables.")));
 	HaCheckProtectable(rel, parent);
-	HaCheckEncodable(rel);
+	HaCheckEncodable(rel, false);
 	had_rows = HaRelationHasRows(relid);
 	if (replica && had_rows)
 		ereport(ERROR,
@@ -142,7 +142,7 @@ CheckTableForProtect(Oid relid, bool replica, List **parts)
 					 errmsg("table %s is already protected", HaRelDisplayName(relid)),
 					 errhint("See hipaa_audit.protected_tables.")));
 		HaCheckProtectable(rel, InvalidOid);
-		HaCheckEncodable(rel);
+		HaCheckEncodable(rel, false);
 		if (replica)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -216,7 +216,7 @@ static void
 RegisterTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 			  bool replica)
 {
-	HaRegisterTable(relid, retention, chains, uuid, replica, InvalidOid);
+	HaRegisterTable(relid, retention, chains, uuid, replica, InvalidOid, false);
 	HaChainForgetTable(relid);
 	HaMarkDatabase(true);
 }
@@ -274,6 +274,15 @@ InstallGuards(const char *name)
 	HaRunAsExtensionOwner(sql, 0, NULL, NULL);
 }
 
+static void
+RecheckProtectable(Oid relid, Oid parent)
+{
+	Relation	rel = relation_open(relid, AccessExclusiveLock);
+
+	HaCheckProtectable(rel, parent);
+	relation_close(rel, NoLock);
+}
+
 static Oid
 TableOwner(Oid relid)
 {
@@ -316,15 +325,20 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 	partitioned = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
 	name = HaRelDisplayName(relid);
 
-	AddChainColumns(name, partitioned);
-	foreach(lc, parts)
-		HaAddPartitionGuards(lfirst_oid(lc));
+	/*
+	 * Registered first: from here on the table is protected for every
+	 * statement that is not the extension's own, including what an event
+	 * trigger runs at the end of the statements below.
+	 */
 	RegisterTable(relid, retention, chains, uuid, replica);
 	foreach(lc, parts)
 	{
-		HaRegisterTable(lfirst_oid(lc), retention, chains, NULL, false, relid);
+		HaRegisterTable(lfirst_oid(lc), retention, chains, NULL, false, relid, false);
 		HaChainForgetTable(lfirst_oid(lc));
 	}
+	AddChainColumns(name, partitioned);
+	foreach(lc, parts)
+		HaAddPartitionGuards(lfirst_oid(lc));
 	foreach(lc, with_rows)
 	{
 		Oid			tbl = lfirst_oid(lc);
@@ -337,6 +351,10 @@ ProtectTable(Oid relid, Interval *retention, int32 chains, pg_uuid_t *uuid,
 	HaCheckGuardsInPlace(relid);
 	foreach(lc, parts)
 		HaCheckGuardsInPlace(lfirst_oid(lc));
+	/* And nothing the statements above fired made the tables unprotectable. */
+	RecheckProtectable(relid, InvalidOid);
+	foreach(lc, parts)
+		RecheckProtectable(lfirst_oid(lc), relid);
 
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: table %s protected%s by role %s", name,

@@ -421,81 +421,171 @@ PurgeTable(Oid relid, const HaProtectedEntry *entry, bool remove, int64 max_rows
  * ----------------------------------------------------------------
  */
 
-/*
- * Verify every row of a partition whose rows are all past retention,
- * through its chains, as a purge verifies a prefix; with store, sign and
- * store the receipt of its removal ("drop" or "detach").  Every row the
- * table holds must be reached through the chains, or nothing proves what
- * went.
- */
+/* Problems found while a whole partition is verified: the first, and how many. */
+typedef struct WholeCheck
+{
+	int64		problems;
+	char	   *first;
+} WholeCheck;
+
 static void
-VerifyWholePartition(Oid part, const char *removed, bool store, PurgeResult *res)
+WholeReport(void *arg, int32 chain, int64 seq, const char *kind, const char *detail)
+{
+	WholeCheck *wc = (WholeCheck *) arg;
+
+	if (wc->first == NULL)
+		wc->first = psprintf("chain %d position " INT64_FORMAT ": %s: %s", chain, seq, kind, detail);
+	wc->problems++;
+}
+
+/*
+ * Verify every row of a partition in one pass in physical order, as
+ * verify() does (each row's hash recomputed, the links checked in bounded
+ * memory from the chains' purge anchors), checking on the way that every
+ * row is past retention; the chain heads seen are the ranges a receipt of
+ * its removal lists.  Returns false, checking nothing more, at the first
+ * row within retention (or without an insertion time).  With store, signs
+ * and stores the receipt of its removal ("drop" or "detach").
+ */
+static bool
+VerifyWholePartition(Oid part, const char *removed, bool store, PurgeResult *res,
+					 TimestampTz *newest)
 {
 	const HaProtectedEntry *entry = HaRequireProtected(part, NULL);
 	const HaProtectedEntry *parent = HaRequireProtected(entry->parent, NULL);
 	char	   *name = HaRelDisplayName(part);
 	Interval	retention;
 	TimestampTz cutoff;
-	int64		rows = 0;
-	TimestampTz newest = 0;
 	Snapshot	snap;
 	HaAnchor   *anchors;
 	Relation	rel;
-	Relation	idx;
 	HaShape    *shape;
 	MemoryContext rowcxt;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	HaLinkCheck *lc;
+	WholeCheck	wc = {0, NULL};
+	PurgedRange *heads;
 	PurgedRange *ranges;
 	int			nranges = 0;
+	int64		rows = 0;
 	int64		total = 0;
+	bool		expired = true;
 
 	memset(res, 0, sizeof(*res));
-	if (HaRowsWithinRetention(part, &rows, &newest))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("partition %s holds audit rows within their retention period", name)));
-	if (rows == 0)
-		return;
-	if (store)
-		HaCheckSigningKey();	/* no receipt, no removal */
+	*newest = DT_NOBEGIN;
 	cutoff = HaRetentionCutoff(part, &retention);
 	rel = table_open(part, NoLock);
 	shape = HaGetShape(rel);
-	idx = index_open(HaChainIndex(rel, HA_CHAIN_INDEX_UNIQUE), AccessShareLock);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	anchors = HaLoadAnchors(&entry->uuid, snap);
+	heads = palloc0(sizeof(PurgedRange) * entry->chains);
+	lc = HaLinkCheckBegin(entry->chains, anchors, ha_verify_memory, WholeReport, &wc);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit partition row",
 								   ALLOCSET_DEFAULT_SIZES);
+	scan = table_beginscan(rel, snap, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old;
+		HaLinkRow	r;
+		TimestampTz at;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(rowcxt);
+		old = MemoryContextSwitchTo(rowcxt);
+		slot_getallattrs(slot);
+		rows++;
+		if (slot->tts_isnull[shape->att_at - 1] ||
+			(at = DatumGetTimestampTz(slot->tts_values[shape->att_at - 1])) >= cutoff)
+		{
+			MemoryContextSwitchTo(old);
+			expired = false;
+			break;
+		}
+		if (at > *newest)
+			*newest = at;
+		memset(&r, 0, sizeof(r));
+		if (slot->tts_isnull[shape->att_chain - 1] || slot->tts_isnull[shape->att_seq - 1])
+		{
+			MemoryContextSwitchTo(old);
+			WholeReport(&wc, -1, -1, "malformed", "a row has no chain or position");
+			continue;
+		}
+		r.chain = DatumGetInt32(slot->tts_values[shape->att_chain - 1]);
+		r.seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
+		if (HaSlotHash(slot, shape->att_prev, r.prev))
+			r.flags |= HA_LINK_HAVE_PREV;
+		if (HaSlotHash(slot, shape->att_hash, r.hash))
+			r.flags |= HA_LINK_HAVE_HASH;
+		if ((r.flags & HA_LINK_HAVE_PREV) && (r.flags & HA_LINK_HAVE_HASH))
+		{
+			uint8		computed[HA_HASH_LEN];
+
+			HaRowHash(shape, &entry->uuid, r.chain, r.seq, r.prev,
+					  slot->tts_values, slot->tts_isnull, computed);
+			if (memcmp(computed, r.hash, HA_HASH_LEN) == 0)
+				r.flags |= HA_LINK_HASH_OK;
+		}
+		MemoryContextSwitchTo(old);
+		if (r.chain >= 0 && r.chain < entry->chains && r.seq > heads[r.chain].last)
+		{
+			heads[r.chain].last = r.seq;
+			memcpy(heads[r.chain].hash, r.hash, HA_HASH_LEN);
+		}
+		HaLinkCheckRow(lc, &r);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	MemoryContextDelete(rowcxt);
+	if (!expired)
+	{
+		UnregisterSnapshot(snap);
+		table_close(rel, NoLock);
+		return false;
+	}
+	(void) HaLinkCheckEnd(lc);
+	UnregisterSnapshot(snap);
+	table_close(rel, NoLock);
+
+	if (wc.problems > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("cannot remove partition %s: it does not verify", name),
+				 errdetail(INT64_FORMAT " problem(s), the first: %s.  Nothing was removed.",
+						   wc.problems, wc.first),
+				 errhint("Run hipaa_audit.verify_problems('%s') and investigate before removing it.", name)));
+
+	/* Each chain from the row after its anchor to its head: the ranges. */
 	ranges = palloc(sizeof(PurgedRange) * entry->chains);
 	for (int32 c = 0; c < entry->chains; c++)
 	{
-		int64		n = PurgeChain(rel, idx, shape, entry, c, &anchors[c], cutoff, snap,
-								   rowcxt, false, PG_INT64_MAX, &ranges[nranges]);
-
-		if (n > 0)
-		{
-			nranges++;
-			total += n;
-		}
+		if (heads[c].last <= anchors[c].seq)
+			continue;
+		ranges[nranges].chain = c;
+		ranges[nranges].first = anchors[c].seq + 1;
+		ranges[nranges].last = heads[c].last;
+		memcpy(ranges[nranges].hash, heads[c].hash, HA_HASH_LEN);
+		total += heads[c].last - anchors[c].seq;
+		nranges++;
 	}
-	MemoryContextDelete(rowcxt);
-	UnregisterSnapshot(snap);
-	index_close(idx, AccessShareLock);
-	table_close(rel, NoLock);
 	if (total != rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("cannot remove partition %s: it holds " INT64_FORMAT " rows, " INT64_FORMAT " of them in its chains",
+				 errmsg("cannot remove partition %s: it holds " INT64_FORMAT " rows, its chains " INT64_FORMAT,
 						name, rows, total),
-				 errdetail("Rows outside the chains (a position taken twice, or chain columns changed) cannot be accounted for in a receipt.  Nothing was removed."),
+				 errdetail("Nothing was removed."),
 				 errhint("Run hipaa_audit.verify_problems('%s') and investigate before removing it.", name)));
 	res->rows = total;
-	if (!store)
-		return;
+	if (!store || total == 0)
+		return true;
+	HaCheckSigningKey();		/* no receipt, no removal */
 	res->receipt = HaSignNote(ReceiptBody(part, entry, &retention, cutoff, total, ranges,
 										  nranges, parent, removed));
 	/* Stored under the partitioned table's relid: the partition's goes. */
 	res->receipt_id = StoreReceipt(parent->relid, entry, cutoff, total, res->receipt,
 								   ranges, nranges);
+	return true;
 }
 
 /*
@@ -507,22 +597,32 @@ VerifyWholePartition(Oid part, const char *removed, bool store, PurgeResult *res
  * registry row removed; a detached table keeps its rows and columns and
  * loses its TRUNCATE guard (PostgreSQL removes the cloned triggers).
  */
-int64
-HaRetirePartition(Oid part, const char *action, char **receipt)
+static bool
+RetirePartition(Oid part, const char *action, PurgeResult *res)
 {
-	PurgeResult res;
 	TimestampTz newest = 0;
-	int64		rows = 0;
 	char	   *name = HaRelDisplayName(part);
+
+	/*
+	 * The policy locks place_hold() and set_retention() take, the
+	 * partitioned table's first: a hold committed meanwhile is seen.
+	 */
+	HaLockPurge(HaRequireProtected(part, NULL)->parent);
+	HaLockPurge(part);
+	if (HaTableHeld(part))
+		HaRefuse(strcmp(action, "detach") == 0 ? "DETACH" : "DROP",
+				 psprintf("protected table %s", name),
+				 "The partition or its partitioned table is under a legal hold.",
+				 "See hipaa_audit.legal_holds_active; release the hold first.");
 
 	if (!OidIsValid(get_relname_relid(HA_TABLE_PURGE_ANCHORS, HaSchemaOid())))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the hipaa_audit schema in this database is older than its library"),
 				 errhint("Run ALTER EXTENSION hipaa_audit UPDATE.")));
-	VerifyWholePartition(part, action, true, &res);
-	(void) HaRowsWithinRetention(part, &rows, &newest);
-	HaRecordRetired(part, action, rows, newest);
+	if (!VerifyWholePartition(part, action, true, res, &newest))
+		return false;
+	HaRecordRetired(part, action, res->rows, newest);
 	if (strcmp(action, "detach") == 0)
 		HaRunAsExtensionOwner(psprintf("DROP TRIGGER %s ON %s",
 									   quote_identifier(HA_TRIGGER_TRUNCATE), name),
@@ -531,8 +631,21 @@ HaRetirePartition(Oid part, const char *action, char **receipt)
 	HaChainForgetTable(part);
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: partition %s (" INT64_FORMAT " rows, all past retention) %s by role %s, receipt " INT64_FORMAT,
-					name, res.rows, strcmp(action, "detach") == 0 ? "detached" : "dropped",
-					GetUserNameFromId(GetUserId(), false), res.receipt_id)));
+					name, res->rows, strcmp(action, "detach") == 0 ? "detached" : "dropped",
+					GetUserNameFromId(GetUserId(), false), res->receipt_id)));
+	return true;
+}
+
+int64
+HaRetirePartition(Oid part, const char *action, char **receipt)
+{
+	PurgeResult res;
+
+	if (!RetirePartition(part, action, &res))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("partition %s holds audit rows within their retention period",
+						HaRelDisplayName(part))));
 	if (receipt != NULL)
 		*receipt = res.receipt;
 	return res.receipt_id;
@@ -580,6 +693,9 @@ PurgePartitioned(ReturnSetInfo *rsinfo, Oid relid, bool dry_run, int64 max_rows)
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(part)) || !HaIsProtected(part))
 			continue;
 		pname = HaRelDisplayName(part);
+		/* A hold placed while we run waits for us, or we see it. */
+		if (!dry_run)
+			HaLockPurge(part);
 		if (HaTableHeld(part))
 		{
 			ereport(NOTICE,
@@ -588,29 +704,34 @@ PurgePartitioned(ReturnSetInfo *rsinfo, Oid relid, bool dry_run, int64 max_rows)
 		}
 		if (!HaRowsWithinRetention(part, &rows, NULL) && rows > 0)
 		{
+			TimestampTz newest;
+
 			if (dry_run)
 			{
-				VerifyWholePartition(part, "drop", false, &res);
-				PutResult(rsinfo, &res, pname);
-				any = true;
-				continue;
+				if (VerifyWholePartition(part, "drop", false, &res, &newest))
+				{
+					PutResult(rsinfo, &res, pname);
+					any = true;
+					continue;
+				}
 			}
-
-			/*
-			 * Locked as DROP TABLE locks a partition, the partitioned table
-			 * first: inserts into the table wait until the end of the
-			 * transaction.  Then checked again, verified, receipted, dropped.
-			 */
-			LockRelationOid(relid, AccessExclusiveLock);
-			LockRelationOid(part, AccessExclusiveLock);
-			if (!HaRowsWithinRetention(part, &rows, NULL) && rows > 0)
+			else
 			{
-				res.receipt_id = HaRetirePartition(part, "drop", &res.receipt);
-				res.rows = rows;
-				HaRunAsExtensionOwner(psprintf("DROP TABLE %s", pname), 0, NULL, NULL);
-				PutResult(rsinfo, &res, pname);
-				any = true;
-				continue;
+				/*
+				 * Locked as DROP TABLE locks a partition, the partitioned
+				 * table first: inserts into the table wait until the end of
+				 * the transaction.  Then verified (checking again that every
+				 * row is past retention), receipted and dropped.
+				 */
+				LockRelationOid(relid, AccessExclusiveLock);
+				LockRelationOid(part, AccessExclusiveLock);
+				if (RetirePartition(part, "drop", &res))
+				{
+					HaRunAsExtensionOwner(psprintf("DROP TABLE %s", pname), 0, NULL, NULL);
+					PutResult(rsinfo, &res, pname);
+					any = true;
+					continue;
+				}
 			}
 		}
 		LockRelationOid(part, dry_run ? AccessShareLock : RowExclusiveLock);

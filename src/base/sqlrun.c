@@ -87,6 +87,14 @@ HaRunSql(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+	/*
+	 * Indexes the extension makes go to the table's tablespace (the
+	 * database's default), never to one the caller named and may not
+	 * create in.
+	 */
+	(void) set_config_option("default_tablespace", "",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	/* Rows moved by protect() must not fire the owner's ordinary triggers. */
 	if (flags & HA_SQL_REPLICA)
 		(void) set_config_option("session_replication_role", "replica",

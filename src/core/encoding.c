@@ -1595,7 +1595,7 @@ HaCheckColumnType(Relation rel, const char *colname, Oid typid)
  * form that survives pg_dump/pg_restore, and the database must be UTF8.
  */
 void
-HaCheckEncodable(Relation rel)
+HaCheckEncodable(Relation rel, bool has_chain_columns)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 
@@ -1613,11 +1613,20 @@ HaCheckEncodable(Relation rel)
 
 		if (att->attisdropped)
 			continue;
-		if (att->attgenerated)
+		if (att->attgenerated && !HaIsChainColumnName(NameStr(att->attname)))
 		{
 			CheckGeneratedColumn(rel, att);
 			continue;
 		}
+		/* A partition made later has them, from its partitioned table. */
+		if (has_chain_columns && HaIsChainColumnName(NameStr(att->attname)) && !att->attgenerated)
+			continue;
+		if (has_chain_columns && HaIsChainColumnName(NameStr(att->attname)))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot protect %s: its chain column \"%s\" is generated",
+							HaRelDisplayName(RelationGetRelid(rel)), NameStr(att->attname)),
+					 errdetail("hipaa_audit's chain trigger writes the chain columns.")));
 		if (HaIsChainColumnName(NameStr(att->attname)))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_COLUMN),

@@ -27,6 +27,7 @@
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -219,6 +220,29 @@ HaAddPartitionGuards(Oid part)
 }
 
 /*
+ * What a partition made later must be: protectable, encodable (its chain
+ * columns are its partitioned table's), no BEFORE INSERT trigger after the
+ * chain trigger, and empty: its rows never passed through the chain
+ * trigger.
+ */
+static void
+CheckNewPartition(Relation rel, Oid parent)
+{
+	Oid			part = RelationGetRelid(rel);
+
+	HaCheckProtectable(rel, parent);
+	HaCheckRewritable(rel, false);
+	HaCheckEncodable(rel, true);
+	if (HaRelationHasRows(part))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot attach %s to protected table %s: it has rows",
+						HaRelDisplayName(part), HaRelDisplayName(parent)),
+				 errdetail("Its rows never passed through the chain trigger, so nothing proves what they were."),
+				 errhint("Attach an empty table and insert the rows through the partitioned table.")));
+}
+
+/*
  * A partition just created or attached under a protected partitioned
  * table, in the same statement: checked, guarded and registered before
  * the statement ends, so no row can reach it unprotected (and until then
@@ -230,27 +254,63 @@ void
 HaProtectNewPartition(Oid parent, Oid part)
 {
 	const HaProtectedEntry *pe = HaRequireProtected(parent, NULL);
-	Relation	rel = table_open(part, AccessExclusiveLock);
+	Relation	rel;
 	Interval	retention;
 	bool		locked;
+	Oid			argtypes[2] = {REGCLASSOID, REGCLASSOID};
+	Datum		values[2] = {ObjectIdGetDatum(part), ObjectIdGetDatum(parent)};
 
-	HaCheckProtectable(rel, parent);
-	HaCheckRewritable(rel, false);
-	/* Its columns are the partitioned table's, chain columns included. */
-	if (HaRelationHasRows(part))
+	/*
+	 * The partitioned table's policy lock (set_retention() takes it): the
+	 * retention read next is the one in force when this commits.
+	 */
+	HaLockPurge(parent);
+	rel = table_open(part, AccessExclusiveLock);
+	CheckNewPartition(rel, parent);
+	table_close(rel, NoLock);
+
+	/*
+	 * Its columns must be generated exactly where its partitioned table's
+	 * are, with the same expressions: PostgreSQL 15 lets a partition declare
+	 * a column generated that is not in its parent, and a generated column
+	 * is not hashed.
+	 */
+	if (HaRunAsExtensionOwnerInt8(
+			"SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute a "
+			"LEFT JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) $2 "
+			" AND pa.attname OPERATOR(pg_catalog.=) a.attname AND NOT pa.attisdropped "
+			"LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid "
+			" AND d.adnum OPERATOR(pg_catalog.=) a.attnum "
+			"LEFT JOIN pg_catalog.pg_attrdef pd ON pd.adrelid OPERATOR(pg_catalog.=) pa.attrelid "
+			" AND pd.adnum OPERATOR(pg_catalog.=) pa.attnum "
+			"WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 "
+			"AND NOT a.attisdropped AND (pa.attname IS NULL "
+			" OR a.attgenerated OPERATOR(pg_catalog.<>) pa.attgenerated "
+			" OR (a.attgenerated OPERATOR(pg_catalog.<>) '' AND "
+			"     pg_catalog.pg_get_expr(d.adbin, d.adrelid) IS DISTINCT FROM "
+			"     pg_catalog.pg_get_expr(pd.adbin, pd.adrelid)))",
+			2, argtypes, values) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot attach %s to protected table %s: it has rows",
+				 errmsg("cannot attach %s to protected table %s: its generated columns differ from the partitioned table's",
 						HaRelDisplayName(part), HaRelDisplayName(parent)),
-				 errdetail("Its rows never passed through the chain trigger, so nothing proves what they were."),
-				 errhint("Attach an empty table and insert the rows through the partitioned table.")));
-	table_close(rel, NoLock);
+				 errdetail("Generated columns are not hashed; a partition's must be exactly its partitioned table's."),
+				 errhint("Create the partition with CREATE TABLE ... PARTITION OF, or with CREATE TABLE ... (LIKE ...) without generated columns of its own.")));
+
 	if (!HaRegistryRetention(parent, &retention, &locked))
 		elog(ERROR, "protected table %s has no retention", HaRelDisplayName(parent));
 
-	HaAddPartitionGuards(part);
-	HaRegisterTable(part, &retention, pe->chains, NULL, false, parent);
+	/*
+	 * Registered first: from here on it is protected for every statement
+	 * that is not the extension's own, including what an event trigger runs
+	 * at the end of the statements below; then checked again.
+	 */
+	HaRegisterTable(part, &retention, pe->chains, NULL, false, parent, locked);
 	HaChainForgetTable(part);
+	HaAddPartitionGuards(part);
+	rel = table_open(part, AccessExclusiveLock);
+	CheckNewPartition(rel, parent);
+	table_close(rel, NoLock);
 	HaCheckGuardsInPlace(part);
 	ereport(LOG_SERVER_ONLY,
 			(errmsg("hipaa_audit: partition %s of protected table %s protected by role %s",

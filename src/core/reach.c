@@ -80,6 +80,9 @@ HaProtectedTableUsingType(Oid typid)
 	{
 		Oid			relid = lfirst_oid(lc);
 
+		/* A registry row left by a table dropped while we were not loaded. */
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			continue;
 		if (RelationReachesType(relid, typid, 0))
 		{
 			char	   *name = HaRelDisplayName(relid);

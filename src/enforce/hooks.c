@@ -1162,6 +1162,18 @@ CheckCreateTrig(Node *parsetree)
 		Oid			relid = LookupRel(stmt->relation);
 
 		/*
+		 * Our trigger functions are executable by everyone, so that a
+		 * table owner can make partitions (PostgreSQL checks EXECUTE when
+		 * it clones the partitioned table's row triggers onto them); only
+		 * a superuser (pg_restore) may name them in CREATE TRIGGER.
+		 */
+		if (IsOurGuardFunction(stmt->funcname) && !superuser())
+			HaRefuse("create a trigger calling hipaa_audit's trigger function on",
+					 OidIsValid(relid) ? psprintf("table %s", HaRelDisplayName(relid)) : "a table",
+					 "Only hipaa_audit.protect() installs them.",
+					 "Protect the table with hipaa_audit.protect().");
+
+		/*
 		 * pg_restore recreates our triggers after the registry's rows
 		 * are back; that is allowed.  Replacing them, or giving their
 		 * names to another function, is not.

@@ -531,7 +531,7 @@ HaTableHeld(Oid relid)
  */
 void
 HaRegisterTable(Oid relid, const Interval *retention, int32 chains,
-				const pg_uuid_t *uuid, bool replica, Oid parent)
+				const pg_uuid_t *uuid, bool replica, Oid parent, bool locked)
 {
 	Oid			argtypes[7] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID, UUIDOID, BOOLOID, REGCLASSOID};
 	Datum		values[7];
@@ -563,7 +563,12 @@ HaRegisterTable(Oid relid, const Interval *retention, int32 chains,
 					 errmsg("the hipaa_audit schema in this database is older than its library"),
 					 errdetail("Partitioned tables need the registry's partition_of column."),
 					 errhint("Run ALTER EXTENSION hipaa_audit UPDATE.")));
-		HaRunAsExtensionOwnerNulls("INSERT INTO hipaa_audit.registry "
+		HaRunAsExtensionOwnerNulls(locked ?
+								   "INSERT INTO hipaa_audit.registry "
+								   "(relid, table_uuid, retention, chains, protected_at, protected_by, replica, partition_of, retention_locked) "
+								   "VALUES ($1, COALESCE($5, pg_catalog.gen_random_uuid()), $2, $3, "
+								   "pg_catalog.clock_timestamp(), $4, $6, $7, true)" :
+								   "INSERT INTO hipaa_audit.registry "
 								   "(relid, table_uuid, retention, chains, protected_at, protected_by, replica, partition_of) "
 								   "VALUES ($1, COALESCE($5, pg_catalog.gen_random_uuid()), $2, $3, "
 								   "pg_catalog.clock_timestamp(), $4, $6, $7)",

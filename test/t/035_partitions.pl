@@ -300,6 +300,12 @@ is(sql("SELECT ok::text || ':' || status FROM hipaa_audit.verify_checkpoint("
 	  . HaNote::lit($cp_gone) . ", hipaa_audit.verifier_key())"), 'false:rows_missing',
 	'verify_checkpoint() of a checkpoint taken before fails: rows_missing');
 
+# The registry row the dropped partition left behind must not break
+# anything else (every ALTER TABLE of a column failed on it).
+is(sql(q{CREATE TABLE unrelated (id int); ALTER TABLE unrelated ADD COLUMN x int, ALTER COLUMN id TYPE bigint;
+         SELECT count(*) FROM unrelated}), '0',
+	'ALTER TABLE of other tables still works with a registry row of a table gone');
+
 # ---------------------------------------------------------------------
 # pg_dump and pg_restore of a partitioned protected table.
 # ---------------------------------------------------------------------
@@ -417,5 +423,119 @@ is(verify_of('cr'), 'true:' . sql(q{SELECT count(*) FROM cr}) . ':0',
 	'verify() of the partitioned table after the crash');
 sql(q{INSERT INTO cr VALUES (1, 0, '2026-01-01'), (3, 0, '2026-01-01')});
 is(problems_of('cr'), '', 'inserts after the crash continue every chain');
+
+# ---------------------------------------------------------------------
+# The attack round on partitions (docs/attack-paths.md): each of these got
+# through before its fix.
+# ---------------------------------------------------------------------
+sql(q{
+	CREATE ROLE part_owner LOGIN;
+	GRANT CREATE ON SCHEMA public TO part_owner;
+	CREATE TABLE rr (id int, happened date NOT NULL) PARTITION BY RANGE (happened);
+	CREATE TABLE rr_1 PARTITION OF rr FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+	SELECT hipaa_audit.protect('rr', '2 seconds', 1);
+	ALTER TABLE rr OWNER TO part_owner;
+	ALTER TABLE rr_1 OWNER TO part_owner;
+});
+
+# A table owner (not a superuser) makes a partition: PostgreSQL checks
+# EXECUTE on the trigger functions it clones; naming them in CREATE
+# TRIGGER stays refused.
+is(sql(q{SET ROLE part_owner; CREATE TABLE rr_owner PARTITION OF rr FOR VALUES FROM ('2026-06-01') TO ('2026-07-01');
+         SELECT hipaa_audit.is_protected('rr_owner')}), 't',
+	'a table owner can make a partition of its protected table, protected at once');
+like(sql_err(q{SET ROLE part_owner; CREATE TABLE own_t (id int);
+               CREATE TRIGGER hipaa_audit_guard_row BEFORE UPDATE ON own_t
+                   FOR EACH ROW EXECUTE FUNCTION hipaa_audit.guard_row()}),
+	qr/42501.*cannot create a trigger calling hipaa_audit's trigger function/s,
+	'a non-superuser cannot name hipaa_audit\'s trigger functions in CREATE TRIGGER');
+
+# A partition made while set_retention() runs gets the new retention (it
+# read the old one before).
+my $sa = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
+my $sb = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
+my $sb_pid = $sb->query_safe('SELECT pg_backend_pid()');
+$sa->query_safe(q{BEGIN; CREATE TABLE rr_2 PARTITION OF rr FOR VALUES FROM ('2026-02-01') TO ('2026-03-01')});
+ha_start_blocking($sb, 'ret', q{SELECT hipaa_audit.set_retention('rr', '10 years')});
+ok($node->poll_query_until('postgres', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $sb_pid"),
+	'set_retention() waits for the transaction making a partition');
+$sa->query_safe('COMMIT');
+is(ha_sqlstate_of($sb, 'ret'), '00000', '... and then succeeds');
+is(sql(q{SELECT string_agg(DISTINCT retention::text, ',') FROM hipaa_audit.registry
+          WHERE relid = 'rr'::regclass OR partition_of = 'rr'::regclass}), '10 years',
+	'the new partition has the new retention, as every other');
+sql(q{SELECT hipaa_audit.set_retention('rr', '11 years', lock => true)});
+sql(q{CREATE TABLE rr_3 PARTITION OF rr FOR VALUES FROM ('2026-03-01') TO ('2026-04-01')});
+is(sql(q{SELECT retention_locked FROM hipaa_audit.registry WHERE relid = 'rr_3'::regclass}), 't',
+	'a partition made after the retention was locked has it locked too');
+
+# A hold placed on a partition while purge_expired() runs is seen.
+sql(q{
+	CREATE TABLE hr (id int, happened date NOT NULL) PARTITION BY RANGE (happened);
+	CREATE TABLE hr_1 PARTITION OF hr FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+	SELECT hipaa_audit.protect('hr', '1 second', 1);
+	INSERT INTO hr SELECT g, '2026-01-05' FROM generate_series(1, 5) g;
+});
+sleep 2;
+$sa->query_safe(q{BEGIN; SELECT hipaa_audit.place_hold('hr_1', 'subpoena')});
+ha_start_blocking($sb, 'hold', q{SELECT count(*) FROM hipaa_audit.purge_expired('hr')});
+ok($node->poll_query_until('postgres', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $sb_pid"),
+	'purge_expired() waits for the transaction placing a hold on a partition');
+$sa->query_safe('COMMIT');
+is(ha_sqlstate_of($sb, 'hold'), '00000', '... then ends');
+is(sql(q{SELECT count(*) FROM hr_1}), '5', '... without dropping the held partition');
+$sa->quit;
+$sb->quit;
+
+# An event trigger (a superuser's) that changes a new partition at the end
+# of the extension's own statements: the partition is protected by then.
+sql(q{
+	CREATE FUNCTION weaken() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	DECLARE r record;
+	BEGIN
+	    FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+	        IF r.command_tag = 'CREATE INDEX' AND r.object_identity LIKE 'public.et\_%' THEN
+	            EXECUTE 'ALTER TABLE ' || split_part(r.object_identity, '_audit', 1) || ' SET UNLOGGED';
+	        END IF;
+	    END LOOP;
+	END $$;
+	CREATE TABLE et (id int, happened date NOT NULL) PARTITION BY RANGE (happened);
+	SELECT hipaa_audit.protect('et', '6 years', 1);
+	CREATE TABLE et_plain (id int);
+	CREATE EVENT TRIGGER weaken ON ddl_command_end EXECUTE FUNCTION weaken();
+});
+like(sql_err(q{CREATE TABLE et_1 PARTITION OF et FOR VALUES FROM ('2026-01-01') TO ('2026-02-01')}),
+	qr/42501.*cannot SET UNLOGGED on protected table public\.et_1/s,
+	'an event trigger cannot make a new partition unlogged before it is protected');
+is(sql(q{SELECT count(*) FROM pg_class WHERE relname = 'et_1'}), '0', '... and the partition was not made');
+like(sql_err(q{SELECT hipaa_audit.protect('et_plain', '6 years', 1)}),
+	qr/42501.*cannot SET UNLOGGED on protected table public\.et_plain/s,
+	'nor a table protect() is protecting');
+sql(q{DROP EVENT TRIGGER weaken});
+
+# A partition whose columns are generated where its partitioned table's
+# are not (PostgreSQL 15 lets a partition declare that): refused, by
+# PostgreSQL or by hipaa_audit.
+sql(q{CREATE TABLE et_gen (id int, happened date NOT NULL, audit_chain int, audit_seq bigint,
+        audit_at timestamptz GENERATED ALWAYS AS ('2001-01-01 00:00:00+00'::timestamptz) STORED,
+        audit_session_role text, audit_role text, audit_client inet, audit_prev_hash bytea, audit_hash bytea)});
+sql(q{ALTER TABLE et_gen ALTER COLUMN audit_chain SET NOT NULL, ALTER COLUMN audit_seq SET NOT NULL,
+      ALTER COLUMN audit_at SET NOT NULL,
+      ALTER COLUMN audit_session_role SET NOT NULL, ALTER COLUMN audit_role SET NOT NULL,
+      ALTER COLUMN audit_prev_hash SET NOT NULL, ALTER COLUMN audit_hash SET NOT NULL});
+like(sql_err(q{ALTER TABLE et ATTACH PARTITION et_gen FOR VALUES FROM ('2026-02-01') TO ('2026-03-01')}),
+	qr/chain column "audit_at" is generated|generated/,
+	'ATTACH of a partition whose chain column is generated is refused');
+is(sql(q{SELECT count(*) FROM pg_inherits WHERE inhrelid = 'et_gen'::regclass}), '0', '... and it was not attached');
+is(problems_of('et'), '', 'verify() of the partitioned table is unaffected');
+
+# The extension's indexes never go to a tablespace the caller names.
+my $tsdir = PostgreSQL::Test::Utils::tempdir;
+sql("CREATE TABLESPACE ts_other LOCATION '$tsdir'");
+sql(q{CREATE TABLE ts_t (id int); ALTER TABLE ts_t OWNER TO part_owner});
+sql(q{SET ROLE part_owner; SET default_tablespace = ts_other; SELECT hipaa_audit.protect('ts_t', '6 years', 1)});
+is(sql(q{SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE i.indrelid = 'ts_t'::regclass AND c.reltablespace <> 0}), '0',
+	'protect() makes its indexes in the table\'s tablespace, not the caller\'s default_tablespace');
 
 done_testing();
