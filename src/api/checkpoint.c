@@ -72,16 +72,37 @@ verifier_key(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(HaVerifierKey(ha_signer_name, pub)));
 }
 
+/*
+ * The lines every checkpoint starts with: origin, kind, table, database,
+ * time, the retention in force (as a purge receipt states it), chains.
+ */
+static void
+AppendHeader(StringInfo buf, Oid relid, const HaProtectedEntry *entry)
+{
+	Interval	retention;
+
+	appendStringInfo(buf, "hipaa_audit/" UINT64_FORMAT "/%s\n", GetSystemIdentifier(),
+					 DatumGetCString(DirectFunctionCall1(uuid_out,
+														 UUIDPGetDatum((pg_uuid_t *) &entry->uuid))));
+	appendStringInfo(buf, "checkpoint v1\n");
+	appendStringInfo(buf, "table %s\n", HaNoteName(HaRelDisplayName(relid)));
+	appendStringInfo(buf, "database %s\n", HaNoteName(get_database_name(MyDatabaseId)));
+	appendStringInfo(buf, "time %s\n",
+					 DatumGetCString(DirectFunctionCall1(timestamptz_out,
+														 TimestampTzGetDatum(GetCurrentTimestamp()))));
+	if (HaRegistryRetention(relid, &retention, NULL))
+		appendStringInfo(buf, "retention %s\n",
+						 DatumGetCString(DirectFunctionCall1(interval_out,
+															 IntervalPGetDatum(&retention))));
+	appendStringInfo(buf, "chains %d\n", entry->chains);
+}
+
 static char *
 BuildBody(Relation rel, const HaProtectedEntry *entry, int64 *rows_out)
 {
 	StringInfoData buf;
-	char	   *uuid = DatumGetCString(DirectFunctionCall1(uuid_out,
-														   UUIDPGetDatum((pg_uuid_t *) &entry->uuid)));
 	int64		rows = 0;
 	StringInfoData chains;
-	Interval	retention;
-
 	HaAnchor   *anchors = NULL;
 
 	initStringInfo(&chains);
@@ -110,19 +131,7 @@ BuildBody(Relation rel, const HaProtectedEntry *entry, int64 *rows_out)
 	}
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "hipaa_audit/" UINT64_FORMAT "/%s\n", GetSystemIdentifier(), uuid);
-	appendStringInfo(&buf, "checkpoint v1\n");
-	appendStringInfo(&buf, "table %s\n", HaNoteName(HaRelDisplayName(RelationGetRelid(rel))));
-	appendStringInfo(&buf, "database %s\n", HaNoteName(get_database_name(MyDatabaseId)));
-	appendStringInfo(&buf, "time %s\n",
-					 DatumGetCString(DirectFunctionCall1(timestamptz_out,
-														 TimestampTzGetDatum(GetCurrentTimestamp()))));
-	/* The retention in force, as a purge receipt states it. */
-	if (HaRegistryRetention(RelationGetRelid(rel), &retention, NULL))
-		appendStringInfo(&buf, "retention %s\n",
-						 DatumGetCString(DirectFunctionCall1(interval_out,
-															 IntervalPGetDatum(&retention))));
-	appendStringInfo(&buf, "chains %d\n", entry->chains);
+	AppendHeader(&buf, RelationGetRelid(rel), entry);
 	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", rows);
 	appendStringInfoString(&buf, chains.data);
 	*rows_out = rows;
@@ -151,7 +160,6 @@ BuildPartitionedBody(Oid relid, const HaProtectedEntry *entry)
 	List	   *parts = NIL;
 	ListCell   *lc;
 	int64		rows = 0;
-	Interval	retention;
 
 	foreach(lc, HaRegisteredPartitions(relid))
 	{
@@ -179,19 +187,7 @@ BuildPartitionedBody(Oid relid, const HaProtectedEntry *entry)
 		appendStringInfoString(&lines, (char *) lfirst(lc));
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "hipaa_audit/" UINT64_FORMAT "/%s\n", GetSystemIdentifier(),
-					 DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) &entry->uuid))));
-	appendStringInfo(&buf, "checkpoint v1\n");
-	appendStringInfo(&buf, "table %s\n", HaNoteName(HaRelDisplayName(relid)));
-	appendStringInfo(&buf, "database %s\n", HaNoteName(get_database_name(MyDatabaseId)));
-	appendStringInfo(&buf, "time %s\n",
-					 DatumGetCString(DirectFunctionCall1(timestamptz_out,
-														 TimestampTzGetDatum(GetCurrentTimestamp()))));
-	if (HaRegistryRetention(relid, &retention, NULL))
-		appendStringInfo(&buf, "retention %s\n",
-						 DatumGetCString(DirectFunctionCall1(interval_out,
-															 IntervalPGetDatum(&retention))));
-	appendStringInfo(&buf, "chains %d\n", entry->chains);
+	AppendHeader(&buf, relid, entry);
 	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", rows);
 	appendStringInfoString(&buf, lines.data);
 	return buf.data;

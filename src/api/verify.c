@@ -71,8 +71,6 @@
 #include "utils/tuplestore.h"
 #include "utils/wait_event.h"
 
-int			ha_verify_workers = -1;
-int			ha_verify_memory = 65536;
 
 /* ----------------------------------------------------------------
  * Problems, in report order
@@ -118,6 +116,7 @@ typedef struct VerifyState
 	int32		part;
 	const char *part_name;
 	bool		parent_checked; /* the caller may verify the partitioned table */
+	char	  **job_names;		/* partitions verified in parallel, by job */
 } VerifyState;
 
 static int32
@@ -398,7 +397,20 @@ typedef struct VerifyShared
 	pg_atomic_uint32 next_part;
 	uint8		part_of[HA_MAX_CHAINS];	/* chain -> part */
 	HaAnchor	anchors[HA_MAX_CHAINS];
+	/* Partitions verified in parallel: each process takes whole ones. */
+	int			njobs;			/* 0: the chains of one table, above */
+	pg_atomic_uint32 next_job;
 } VerifyShared;
+
+/* One partition of a partitioned table verified in parallel. */
+typedef struct VerifyJob
+{
+	Oid			relid;
+	pg_uuid_t	uuid;
+	int32		chains;
+} VerifyJob;
+
+#define VERIFY_KEY_JOBS		UINT64CONST(0x4841000000000003)
 
 /* The part a chain belongs to; chains outside the table's by modulo. */
 static inline int
@@ -580,10 +592,15 @@ ScanParts(ScanCtx *sc, VerifyShared *shared)
 		ScanPart(sc, (int) part);
 }
 
-/* A problem of a worker: its position, kind and detail, to the leader. */
+/*
+ * A problem of a worker: its position, kind and detail, to the leader; job
+ * is the partition it was found in (partitions verified in parallel), or
+ * -1.
+ */
 typedef struct WorkerProblem
 {
 	int32		chain;
+	int32		job;
 	int64		seq;
 	char		kind[32];
 	char		detail[FLEXIBLE_ARRAY_MEMBER];
@@ -593,21 +610,31 @@ typedef struct WorkerProblem
 typedef struct WorkerTotals
 {
 	int32		chain;			/* unused */
+	int32		job;			/* unused */
 	int64		rows_checked;
 	char		kind[32];		/* "" */
 	int32		chains_seen;
 } WorkerTotals;
 
+/* Where a worker's problems go: its queue, and the partition it is in. */
+typedef struct WorkerSend
+{
+	shm_mq_handle *mqh;
+	int32		job;
+} WorkerSend;
+
 static void
 SendProblem(void *arg, int32 chain, int64 seq, const char *kind,
 			const char *detail)
 {
-	shm_mq_handle *mqh = (shm_mq_handle *) arg;
+	WorkerSend *ws = (WorkerSend *) arg;
+	shm_mq_handle *mqh = ws->mqh;
 	Size		dlen = strlen(detail) + 1;
 	Size		len = offsetof(WorkerProblem, detail) + dlen;
 	WorkerProblem *p = palloc0(len);
 
 	p->chain = chain;
+	p->job = ws->job;
 	p->seq = seq;
 	strlcpy(p->kind, kind, sizeof(p->kind));
 	memcpy(p->detail, detail, dlen);
@@ -616,6 +643,56 @@ SendProblem(void *arg, int32 chain, int64 seq, const char *kind,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("hipaa_audit verify worker could not reach its leader")));
 	pfree(p);
+}
+
+static void PollWorkers(void *arg);
+
+/*
+ * Partitions verified in parallel: take whole partitions until none is
+ * left, each read in one pass as a table of one part.  report gets a
+ * WorkerSend (workers) or, through set_job, learns the partition.
+ */
+static void
+ScanJobs(VerifyShared *shared, const VerifyJob *jobs, Snapshot snap,
+		 HaVerifyProgress *progress, HaLinkReportFn report, void *report_arg,
+		 void (*set_job) (void *arg, int job), void *poll_arg,
+		 int64 *rows, int32 *seen)
+{
+	uint32		job;
+
+	while ((job = pg_atomic_fetch_add_u32(&shared->next_job, 1)) < (uint32) shared->njobs)
+	{
+		ScanCtx		sc;
+		VerifyShared one;
+
+		memset(&one, 0, sizeof(one));
+		one.nparts = 1;
+		pg_atomic_init_u32(&one.next_part, 0);
+		memset(&sc, 0, sizeof(sc));
+		sc.rel = table_open(jobs[job].relid, AccessShareLock);
+		sc.snap = snap;
+		sc.shape = HaGetShape(sc.rel);
+		sc.uuid = &jobs[job].uuid;
+		sc.chains = jobs[job].chains;
+		sc.anchors = HaLoadAnchors(&jobs[job].uuid, snap);
+		sc.mem_kb = shared->mem_kb;
+		sc.progress = progress;
+		sc.report = report;
+		sc.report_arg = report_arg;
+		if (set_job != NULL)
+			set_job(report_arg, (int) job);
+		else
+			((WorkerSend *) report_arg)->job = (int32) job;
+		if (poll_arg != NULL)
+		{
+			sc.poll = PollWorkers;
+			sc.poll_arg = poll_arg;
+		}
+		ScanParts(&sc, &one);
+		*rows += sc.rows_checked;
+		*seen += sc.chains_seen;
+		table_close(sc.rel, AccessShareLock);
+	}
 }
 
 PGDLLEXPORT void ha_verify_worker_main(dsm_segment *seg, shm_toc *toc);
@@ -631,8 +708,39 @@ ha_verify_worker_main(dsm_segment *seg, shm_toc *toc)
 	ScanCtx		sc;
 	WorkerTotals totals;
 
+	WorkerSend	ws;
+
 	shm_mq_set_sender(mq, MyProc);
 	mqh = shm_mq_attach(mq, seg, NULL);
+	ws.mqh = mqh;
+	ws.job = -1;
+
+	if (shared->njobs > 0)
+	{
+		VerifyJob  *jobs = shm_toc_lookup(toc, VERIFY_KEY_JOBS, false);
+		HaVerifyProgress *progress = NULL;
+		int64		rows = 0;
+		int32		seen = 0;
+
+		if (shared->progress_slot >= 0)
+		{
+			int			nslots;
+			HaVerifyProgress *slots = HaProgressSlots(&nslots);
+
+			if (slots != NULL && shared->progress_slot < nslots)
+				progress = &slots[shared->progress_slot];
+		}
+		ScanJobs(shared, jobs, GetActiveSnapshot(), progress, SendProblem, &ws,
+				 NULL, NULL, &rows, &seen);
+		memset(&totals, 0, sizeof(totals));
+		totals.rows_checked = rows;
+		totals.chains_seen = seen;
+		if (shm_mq_send(mqh, sizeof(totals), &totals, false, true) != SHM_MQ_SUCCESS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("hipaa_audit verify worker could not reach its leader")));
+		return;
+	}
 
 	memset(&sc, 0, sizeof(sc));
 	sc.rel = table_open(shared->relid, AccessShareLock);
@@ -651,7 +759,7 @@ ha_verify_worker_main(dsm_segment *seg, shm_toc *toc)
 			sc.progress = &slots[shared->progress_slot];
 	}
 	sc.report = SendProblem;
-	sc.report_arg = mqh;
+	sc.report_arg = &ws;
 	ScanParts(&sc, shared);
 
 	memset(&totals, 0, sizeof(totals));
@@ -672,6 +780,7 @@ typedef struct Workers
 	int			nqueues;
 	int			open;
 	VerifyState *st;
+	char	  **job_names;		/* partitions verified in parallel */
 } Workers;
 
 /* Read what the workers sent; with wait, until every one is done. */
@@ -712,9 +821,18 @@ ReadWorkers(Workers *w, bool wait)
 			else
 			{
 				WorkerProblem *p = (WorkerProblem *) data;
+				int32		save_part = w->st->part;
+				const char *save_name = w->st->part_name;
 
+				if (p->job >= 0 && w->job_names != NULL)
+				{
+					w->st->part = p->job + 1;
+					w->st->part_name = w->job_names[p->job];
+				}
 				AddProblem(w->st, p->seq == -2 ? GROUP_NULLS : GROUP_ROWS,
 						   p->chain, p->seq == -2 ? -1 : p->seq, p->kind, p->detail);
+				w->st->part = save_part;
+				w->st->part_name = save_name;
 			}
 		}
 		CHECK_FOR_INTERRUPTS();
@@ -745,6 +863,44 @@ LeaderReport(void *arg, int32 chain, int64 seq, const char *kind,
 		AddProblem(st, GROUP_NULLS, chain, -1, kind, detail);
 	else
 		AddProblem(st, GROUP_ROWS, chain, seq, kind, detail);
+}
+
+/*
+ * The workers' message queues (one each, in the DSM the caller sized), the
+ * workers started, and the leader's view of them.
+ */
+static void
+LaunchWorkers(ParallelContext *pcxt, int nworkers, VerifyState *st,
+			  char **job_names, Workers *w)
+{
+	char	   *queues = shm_toc_allocate(pcxt->toc, (Size) VERIFY_QUEUE_SIZE * nworkers);
+
+	shm_toc_insert(pcxt->toc, VERIFY_KEY_QUEUES, queues);
+	w->pcxt = pcxt;
+	w->st = st;
+	w->job_names = job_names;
+	w->nqueues = nworkers;
+	w->queues = palloc0(sizeof(shm_mq_handle *) * nworkers);
+	for (int i = 0; i < nworkers; i++)
+	{
+		shm_mq	   *mq = shm_mq_create(queues + (Size) i * VERIFY_QUEUE_SIZE,
+									   VERIFY_QUEUE_SIZE);
+
+		shm_mq_set_receiver(mq, MyProc);
+		w->queues[i] = shm_mq_attach(mq, pcxt->seg, NULL);
+	}
+	LaunchParallelWorkers(pcxt);
+	w->open = pcxt->nworkers_launched;
+	for (int i = 0; i < nworkers; i++)
+	{
+		if (i < pcxt->nworkers_launched)
+			shm_mq_set_handle(w->queues[i], pcxt->worker[i].bgwhandle);
+		else
+		{
+			shm_mq_detach(w->queues[i]);
+			w->queues[i] = NULL;
+		}
+	}
 }
 
 /* How many workers to ask for: the setting, the chains, the table's size. */
@@ -797,7 +953,6 @@ ScanTable(Relation rel, const HaProtectedEntry *entry, Snapshot snap,
 	{
 		ParallelContext *pcxt;
 		VerifyShared *shared;
-		char	   *queues;
 		Workers		w;
 		int			nparts = nworkers + (parallel_leader_participation ? 1 : 0);
 		uint8		part_of[HA_MAX_CHAINS];
@@ -824,32 +979,7 @@ ScanTable(Relation rel, const HaProtectedEntry *entry, Snapshot snap,
 		memcpy(shared->anchors, anchors, sizeof(HaAnchor) * HA_MAX_CHAINS);
 		shm_toc_insert(pcxt->toc, VERIFY_KEY_SHARED, shared);
 
-		queues = shm_toc_allocate(pcxt->toc, (Size) VERIFY_QUEUE_SIZE * nworkers);
-		shm_toc_insert(pcxt->toc, VERIFY_KEY_QUEUES, queues);
-		w.pcxt = pcxt;
-		w.st = st;
-		w.nqueues = nworkers;
-		w.queues = palloc0(sizeof(shm_mq_handle *) * nworkers);
-		for (int i = 0; i < nworkers; i++)
-		{
-			shm_mq	   *mq = shm_mq_create(queues + (Size) i * VERIFY_QUEUE_SIZE,
-										   VERIFY_QUEUE_SIZE);
-
-			shm_mq_set_receiver(mq, MyProc);
-			w.queues[i] = shm_mq_attach(mq, pcxt->seg, NULL);
-		}
-		LaunchParallelWorkers(pcxt);
-		w.open = pcxt->nworkers_launched;
-		for (int i = 0; i < nworkers; i++)
-		{
-			if (i < pcxt->nworkers_launched)
-				shm_mq_set_handle(w.queues[i], pcxt->worker[i].bgwhandle);
-			else
-			{
-				shm_mq_detach(w.queues[i]);
-				w.queues[i] = NULL;
-			}
-		}
+		LaunchWorkers(pcxt, nworkers, st, NULL, &w);
 		ereport(DEBUG1,
 				(errmsg_internal("hipaa_audit: verify of %s: %d of %d parallel workers launched, %d parts",
 								 RelationGetRelationName(rel), pcxt->nworkers_launched,
@@ -949,25 +1079,181 @@ PresentPartitions(Oid relid)
  * (dropped or detached without the library, so without a receipt), a
  * partition that is not protected.
  */
+/* The leader takes a partition: its problems say which. */
+static void
+LeaderSetJob(void *arg, int job)
+{
+	VerifyState *st = (VerifyState *) arg;
+
+	st->part = job + 1;
+	st->part_name = st->job_names[job];
+}
+
+/*
+ * Every row of the partitions, in parallel: each process (the leader and
+ * up to hipaa_audit.verify_workers workers) takes whole partitions until
+ * none is left.  Partitions are many and each is read in one pass, so this
+ * spreads the work without splitting a partition's chains.
+ */
+static void
+ScanPartitions(VerifyJob *jobs, int njobs, int nworkers, Snapshot snap,
+			   HaVerifyProgress *progress, VerifyState *st)
+{
+	ParallelContext *pcxt;
+	VerifyShared *shared;
+	VerifyJob  *sjobs;
+	Workers		w;
+	int64		rows = 0;
+	int32		seen = 0;
+	int			nslots;
+	HaVerifyProgress *slots = HaProgressSlots(&nslots);
+
+	EnterParallelMode();
+	PushActiveSnapshot(snap);
+	pcxt = CreateParallelContext("hipaa_audit", "ha_verify_worker_main", nworkers);
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(VerifyShared));
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(VerifyJob) * njobs);
+	shm_toc_estimate_chunk(&pcxt->estimator, (Size) VERIFY_QUEUE_SIZE * nworkers);
+	shm_toc_estimate_keys(&pcxt->estimator, 3);
+	InitializeParallelDSM(pcxt);
+
+	shared = shm_toc_allocate(pcxt->toc, sizeof(VerifyShared));
+	memset(shared, 0, sizeof(VerifyShared));
+	shared->mem_kb = ha_verify_memory;
+	shared->progress_slot = progress != NULL ? (int) (progress - slots) : -1;
+	shared->njobs = njobs;
+	pg_atomic_init_u32(&shared->next_part, 0);
+	pg_atomic_init_u32(&shared->next_job, 0);
+	shm_toc_insert(pcxt->toc, VERIFY_KEY_SHARED, shared);
+	sjobs = shm_toc_allocate(pcxt->toc, sizeof(VerifyJob) * njobs);
+	memcpy(sjobs, jobs, sizeof(VerifyJob) * njobs);
+	shm_toc_insert(pcxt->toc, VERIFY_KEY_JOBS, sjobs);
+
+	LaunchWorkers(pcxt, nworkers, st, st->job_names, &w);
+	ereport(DEBUG1,
+			(errmsg_internal("hipaa_audit: verify of %d partitions: %d of %d parallel workers launched",
+							 njobs, pcxt->nworkers_launched, nworkers)));
+	if (parallel_leader_participation || pcxt->nworkers_launched == 0)
+		ScanJobs(shared, sjobs, snap, progress, LeaderReport, st, LeaderSetJob, &w,
+				 &rows, &seen);
+	ReadWorkers(&w, true);
+	WaitForParallelWorkersToFinish(pcxt);
+	/* A partition no worker took (a worker that could not start). */
+	ScanJobs(shared, sjobs, snap, progress, LeaderReport, st, LeaderSetJob, NULL,
+			 &rows, &seen);
+	DestroyParallelContext(pcxt);
+	PopActiveSnapshot();
+	ExitParallelMode();
+	st->rows_checked += rows;
+	st->chains_seen += seen;
+}
+
+/*
+ * verify() of a partitioned table: every registered partition, as one
+ * table each (its problems say which partition, in name order): the chain
+ * index, every row, then its stored checkpoints and purge records; then the
+ * partitioned table's own account: a registered partition that is gone
+ * (dropped or detached while the library was not loaded, so without a
+ * receipt), a partition that is not protected, its stored checkpoints.
+ * With workers, whole partitions are read in parallel.
+ */
 static void
 VerifyPartitioned(Oid relid, VerifyState *st)
 {
 	List	   *parts;
 	List	   *present;
 	ListCell   *lc;
-	int32		n = 0;
+	int			n;
+	int			i = 0;
+	VerifyJob  *jobs;
+	BlockNumber blocks = 0;
+	int64		estimate = 0;
+	Snapshot	snap;
+	int			nworkers;
+	HaVerifyProgress *progress;
 
 	CheckCanVerify(relid);
 	LockRelationOid(relid, AccessShareLock);
 	parts = HaRegisteredPartitions(relid);
 	present = PresentPartitions(relid);
+	n = list_length(present);
 	st->parent_checked = true;
+	jobs = palloc0(sizeof(VerifyJob) * Max(n, 1));
+	st->job_names = palloc0(sizeof(char *) * Max(n, 1));
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+
+	/* Each partition's chain index first (a replaced one is reported). */
 	foreach(lc, present)
 	{
-		st->part = ++n;
-		st->part_name = HaRelDisplayName(lfirst_oid(lc));
-		VerifyOne(lfirst_oid(lc), st);
+		Oid			part = lfirst_oid(lc);
+		const HaProtectedEntry *entry = HaRequireProtected(part, NULL);
+		Relation	rel = table_open(part, AccessShareLock);
+
+		st->part = i + 1;
+		st->part_name = st->job_names[i] = HaRelDisplayName(part);
+		st->group = GROUP_INDEX;
+		if (!HaIsChainIndex(HaChainIndex(rel, HA_CHAIN_INDEX_ANY)))
+			Report(st, -1, -1, "malformed",
+				   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
+		jobs[i].relid = part;
+		jobs[i].uuid = entry->uuid;
+		jobs[i].chains = entry->chains;
+		blocks += RelationGetNumberOfBlocks(rel);
+		estimate += (int64) Max(rel->rd_rel->reltuples, 0);
+		table_close(rel, NoLock);
+		i++;
 	}
+
+	/* Every row: partitions in parallel when there are several to share. */
+	progress = HaProgressSlot();
+	if (progress != NULL)
+	{
+		progress->pid = 0;
+		pg_write_barrier();
+		progress->relid = relid;
+		progress->started = GetCurrentTimestamp();
+		progress->rows_estimated = estimate;
+		pg_atomic_write_u64(&progress->rows_checked, 0);
+		pg_write_barrier();
+		progress->pid = MyProcPid;
+	}
+	nworkers = ha_verify_workers >= 0 ? ha_verify_workers : max_parallel_workers_per_gather;
+	if (IsInParallelMode() || !IsUnderPostmaster || n < 2 ||
+		blocks < (BlockNumber) min_parallel_table_scan_size)
+		nworkers = 0;
+	nworkers = Max(Min(nworkers, n - (parallel_leader_participation ? 1 : 0)), 0);
+	st->group = GROUP_ROWS;
+	if (nworkers > 0)
+		ScanPartitions(jobs, n, nworkers, snap, progress, st);
+	else
+	{
+		/* One at a time; a single large one may still split its chains. */
+		if (progress != NULL)
+			progress->pid = 0;
+		for (i = 0; i < n; i++)
+		{
+			Relation	rel = table_open(jobs[i].relid, AccessShareLock);
+
+			LeaderSetJob(st, i);
+			ScanTable(rel, HaRequireProtected(jobs[i].relid, NULL), snap,
+					  HaLoadAnchors(&jobs[i].uuid, snap), st);
+			table_close(rel, AccessShareLock);
+		}
+	}
+	if (progress != NULL)
+		progress->pid = 0;
+
+	/* Each partition's stored checkpoints and purge records. */
+	for (i = 0; i < n; i++)
+	{
+		st->part = i + 1;
+		st->part_name = st->job_names[i];
+		st->group = GROUP_NOTES;
+		(void) HaCheckStoredCheckpoints(jobs[i].relid, ReportStoredNote, st);
+		CheckAnchorReceipts(HaRequireProtected(jobs[i].relid, NULL), st);
+	}
+	UnregisterSnapshot(snap);
+
 	st->part = n + 1;
 	st->part_name = NULL;
 	st->group = GROUP_INDEX;
@@ -991,6 +1277,7 @@ VerifyPartitioned(Oid relid, VerifyState *st)
 	st->group = GROUP_NOTES;
 	(void) HaCheckStoredCheckpoints(relid, ReportStoredNote, st);
 	st->parent_checked = false;
+	st->job_names = NULL;
 }
 
 static void

@@ -68,6 +68,8 @@
 #include "utils/snapmgr.h"
 
 int			ha_max_cached_chains = 8192;
+int			ha_verify_workers = -1;
+int			ha_verify_memory = 65536;
 
 typedef struct ChainKey
 {

@@ -966,8 +966,8 @@ ALTER TABLE regress_ha_chain.owned_plain OWNER TO regress_ha_chain_owner;
 SET ROLE regress_ha_chain_owner;
 SELECT throws_ok($$CREATE TRIGGER stray BEFORE INSERT ON regress_ha_chain.owned_plain
       FOR EACH ROW EXECUTE FUNCTION hipaa_audit.chain_row()$$, '42501',
-    'permission denied for function hipaa_audit.chain_row',
-    'a non-superuser cannot attach chain_row() to a table (no EXECUTE)');
+    'cannot create a trigger calling hipaa_audit''s trigger function on table regress_ha_chain.owned_plain',
+    'a non-superuser cannot attach chain_row() to a table (refused by name; EXECUTE is granted so that owners can make partitions)');
 RESET ROLE;
 
 -- ---------------------------------------------------------------------------

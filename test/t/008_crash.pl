@@ -51,33 +51,7 @@ my $script = "$tmp/load.sql";
 	close $fh or die;
 }
 
-# Processes whose parent is the given PID.
-sub children_of
-{
-	my ($ppid) = @_;
-	my @kids;
-	opendir(my $dh, '/proc') or return ();
-	for my $pid (grep { /^\d+$/ } readdir $dh)
-	{
-		open(my $fh, '<', "/proc/$pid/stat") or next;
-		my $stat = <$fh>;
-		close $fh;
-		push @kids, $pid if $stat && $stat =~ /\) \S+ (\d+) / && $1 == $ppid;
-	}
-	closedir $dh;
-	return @kids;
-}
 
-# Does a process still exist (a zombie counts only if asked)?
-sub alive
-{
-	my ($pid, $zombie_counts) = @_;
-	open(my $fh, '<', "/proc/$pid/stat") or return 0;
-	my $stat = <$fh>;
-	close $fh;
-	return 0 unless $stat && $stat =~ /\) (\S+) /;
-	return $zombie_counts || $1 ne 'Z';
-}
 
 # Start the load: one psql per client, in the background.
 sub start_load
@@ -123,7 +97,7 @@ sub crash_during_load
 
 	my $pidfile = $node->data_dir . '/postmaster.pid';
 	my $pm = (split /\n/, PostgreSQL::Test::Utils::slurp_file($pidfile))[0];
-	my @old = children_of($pm);
+	my @old = ha_children_of($pm);
 	my $log_offset = -s $node->logfile;
 	if ($mode eq 'backend')
 	{
@@ -140,7 +114,7 @@ sub crash_during_load
 		note sprintf('round %d: killing postmaster %d and its %d children at once after %.1f s of load',
 			$round, $pm, scalar @old, time - $t0);
 		kill 'STOP', $pm;    # no new children from here on
-		@old = children_of($pm);
+		@old = ha_children_of($pm);
 		kill 9, @old;
 		kill 'CONT', $pm;
 		$node->kill9;
@@ -191,7 +165,7 @@ sub crash_during_load
 	# start) and its children to be gone, then restart.
 	my $deadline = time + ha_timeout();
 	usleep(50_000)
-	  while (alive($pm, 1) || grep { alive($_, 0) } @old) && time < $deadline;
+	  while (ha_alive($pm, 1) || grep { ha_alive($_, 0) } @old) && time < $deadline;
 	my $started = 0;
 	until (($started = $node->start(fail_ok => 1)) || time > $deadline)
 	{

@@ -77,33 +77,7 @@ sub receipt_check
 		  . "hipaa_audit.verifier_key())");
 }
 
-# Processes whose parent is the given PID, and whether one still runs.
-sub children_of
-{
-	my ($ppid) = @_;
-	my @kids;
-	opendir(my $dh, '/proc') or die "/proc: $!";
-	for my $pid (grep { /^\d+$/ } readdir $dh)
-	{
-		open(my $fh, '<', "/proc/$pid/stat") or next;
-		my $stat = <$fh>;
-		close $fh;
-		push @kids, $pid if $stat && $stat =~ /\) \S+ (\d+) / && $1 == $ppid;
-	}
-	closedir $dh;
-	return @kids;
-}
 
-# (A zombie postmaster still blocks a new start: its PID is in the lock file.)
-sub alive
-{
-	my ($pid, $zombie_counts) = @_;
-	open(my $fh, '<', "/proc/$pid/stat") or return 0;
-	my $stat = <$fh>;
-	close $fh;
-	return 0 unless $stat && $stat =~ /\) (\S+) /;
-	return $zombie_counts || $1 ne 'Z';
-}
 
 my $vkey = sql('SELECT hipaa_audit.verifier_key()');
 ok($vkey =~ /^audit\.example\.org\+/, 'the server signs with its key file');
@@ -286,9 +260,21 @@ sql(q{
 });
 my $cp_gone = sql(q{SELECT hipaa_audit.checkpoint('gone')});
 is(verify_of('gone'), 'true:3:0', 'a second partitioned table verifies');
+sql(q{
+	CREATE TABLE tp (id int, site int NOT NULL, note text) PARTITION BY LIST (site);
+	CREATE TABLE tp_1 PARTITION OF tp FOR VALUES IN (1);
+	CREATE TABLE tp_2 PARTITION OF tp FOR VALUES IN (2);
+	CREATE TABLE tp_3 PARTITION OF tp FOR VALUES IN (3);
+	SELECT hipaa_audit.protect('tp', '6 years', 4);
+	INSERT INTO tp SELECT g, 1 + g % 3, repeat('x', 200) FROM generate_series(1, 3000) g;
+});
 $node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
 $node->restart;
 sql(q{DROP TABLE gone_2});
+# A row changed in one partition while nothing guarded it.
+sql(q{ALTER TABLE tp_2 DISABLE TRIGGER ALL; UPDATE tp_2 SET note = 'changed' WHERE id = 1;
+      ALTER TABLE tp_2 ENABLE ALWAYS TRIGGER hipaa_audit_chain, ENABLE ALWAYS TRIGGER hipaa_audit_guard_row,
+          ENABLE ALWAYS TRIGGER hipaa_audit_guard_truncate});
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'hipaa_audit'\n");
 $node->restart;
 # Twice: the registry lists it, and the stored checkpoint binds it.
@@ -299,6 +285,18 @@ like(sql(q{SELECT first_problem FROM hipaa_audit.verify('gone')}),
 is(sql("SELECT ok::text || ':' || status FROM hipaa_audit.verify_checkpoint("
 	  . HaNote::lit($cp_gone) . ", hipaa_audit.verifier_key())"), 'false:rows_missing',
 	'verify_checkpoint() of a checkpoint taken before fails: rows_missing');
+
+# The changed row, found in its partition, the same with one process and
+# with partitions read in parallel.
+my $tp_problems = q{SELECT string_agg(kind || ':' || detail, E'\n') FROM hipaa_audit.verify_problems('tp')};
+my $seq = sql("SET hipaa_audit.verify_workers = 0; $tp_problems");
+like($seq, qr/^hash_mismatch:partition public\.tp_2: /, 'verify_problems() of the partitioned table: the changed row, in partition tp_2');
+is(sql("SET hipaa_audit.verify_workers = 2; SET min_parallel_table_scan_size = 0; $tp_problems"), $seq,
+	'... and the same report when the partitions are read in parallel');
+like(sql(q{SET hipaa_audit.verify_workers = 2; SET min_parallel_table_scan_size = 0;
+           SELECT ok::text || ':' || rows_checked || ':' || first_problem FROM hipaa_audit.verify('tp')}),
+	qr/^false:3000:partition public\.tp_2: chain \d+ position \d+: hash_mismatch: /,
+	'verify() in parallel: every row checked, the first problem named by partition');
 
 # The registry row the dropped partition left behind must not break
 # anything else (every ALTER TABLE of a column failed on it).
@@ -390,14 +388,14 @@ while (1)
 # The postmaster and every backend at once, as a power cut would; then
 # wait until every old process is gone before starting again.
 my $pm = (split /\n/, PostgreSQL::Test::Utils::slurp_file($node->data_dir . '/postmaster.pid'))[0];
-my @old = ($pm, children_of($pm));
+my @old = ($pm, ha_children_of($pm));
 kill 'STOP', $pm;
-@old = ($pm, children_of($pm));
+@old = ($pm, ha_children_of($pm));
 kill 9, @old;
 kill 'CONT', $pm;
 $node->kill9;
 my $deadline = time + ha_timeout();
-usleep(50_000) while (alive($pm, 1) || grep { alive($_, 0) } @old) && time < $deadline;
+usleep(50_000) while (ha_alive($pm, 1) || grep { ha_alive($_, 0) } @old) && time < $deadline;
 my %acked;
 for my $c (1 .. 4)
 {

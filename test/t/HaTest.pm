@@ -8,7 +8,7 @@ use Exporter 'import';
 use Cwd ();
 
 our @EXPORT = qw(ha_node ha_send_until ha_start_blocking ha_sqlstate_of ha_result_of
-  ha_check_chains ha_timeout ha_pg_upgrade);
+  ha_check_chains ha_timeout ha_pg_upgrade ha_children_of ha_alive);
 use PostgreSQL::Test::Utils;
 
 # A new cluster with hipaa_audit preloaded (unless preload => 0), started,
@@ -68,6 +68,35 @@ sub ha_result_of
 	$out =~ s/\A.*?$tag-sent\n//s;
 	my ($res, $state) = $out =~ /\A(.*?)\n?$tag=(\w+)\n/s;
 	return ($res // '', $state // 'none');
+}
+
+# Processes whose parent is the given PID (from /proc).
+sub ha_children_of
+{
+	my ($ppid) = @_;
+	my @kids;
+	opendir(my $dh, '/proc') or return ();
+	for my $pid (grep { /^\d+$/ } readdir $dh)
+	{
+		open(my $fh, '<', "/proc/$pid/stat") or next;
+		my $stat = <$fh>;
+		close $fh;
+		push @kids, $pid if $stat && $stat =~ /\) \S+ (\d+) / && $1 == $ppid;
+	}
+	closedir $dh;
+	return @kids;
+}
+
+# Does a process still exist?  A zombie counts only if asked: a zombie
+# postmaster still blocks a new start, its PID being in the lock file.
+sub ha_alive
+{
+	my ($pid, $zombie_counts) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return 0;
+	my $stat = <$fh>;
+	close $fh;
+	return 0 unless $stat && $stat =~ /\) (\S+) /;
+	return $zombie_counts || $1 ne 'Z';
 }
 
 # How long to wait for anything: PostgreSQL's own test timeout
