@@ -691,7 +691,11 @@ ScanJobs(VerifyShared *shared, const VerifyJob *jobs, Snapshot snap,
 		ScanParts(&sc, &one);
 		*rows += sc.rows_checked;
 		*seen += sc.chains_seen;
+		pfree((void *) sc.anchors);
 		table_close(sc.rel, AccessShareLock);
+		/* Between partitions too: many small ones must not fill the queues. */
+		if (poll_arg != NULL)
+			PollWorkers(poll_arg);
 	}
 }
 
@@ -968,6 +972,8 @@ ScanTable(Relation rel, const HaProtectedEntry *entry, Snapshot snap,
 		InitializeParallelDSM(pcxt);
 
 		shared = shm_toc_allocate(pcxt->toc, sizeof(VerifyShared));
+		/* Zeroed: DSM may be reused memory, and njobs = 0 means this mode. */
+		memset(shared, 0, sizeof(VerifyShared));
 		shared->relid = RelationGetRelid(rel);
 		shared->uuid = entry->uuid;
 		shared->chains = entry->chains;
@@ -1269,8 +1275,9 @@ VerifyPartitioned(Oid relid, VerifyState *st)
 				   psprintf("protected partition %s is no longer a partition of %s: it was detached while hipaa_audit was not loaded",
 							HaRelDisplayName(part), HaRelDisplayName(relid)));
 	}
+	/* (One attached while we read is registered by the time we hold its lock.) */
 	foreach(lc, find_inheritance_children(relid, AccessShareLock))
-		if (!list_member_oid(parts, lfirst_oid(lc)))
+		if (!list_member_oid(parts, lfirst_oid(lc)) && !HaIsProtected(lfirst_oid(lc)))
 			Report(st, -1, -1, "partition_unprotected",
 				   psprintf("partition %s is not protected: it was created or attached while hipaa_audit was not loaded",
 							HaRelDisplayName(lfirst_oid(lc))));

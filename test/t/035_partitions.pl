@@ -31,6 +31,7 @@ chmod 0600, $key;
 my $node = ha_node('parts',
 	init => { allows_streaming => 1, extra => [ '--encoding=UTF8', '--locale=C' ] },
 	conf => "log_statement = none\n"
+	  . "min_dynamic_shared_memory = 64MB\n"	# DSM reused without zeroing
 	  . "hipaa_audit.min_retention = '1 second'\n"
 	  . "hipaa_audit.signing_key_file = '$key'\n"
 	  . "hipaa_audit.signer_name = 'audit.example.org'\n");
@@ -297,6 +298,28 @@ like(sql(q{SET hipaa_audit.verify_workers = 2; SET min_parallel_table_scan_size 
            SELECT ok::text || ':' || rows_checked || ':' || first_problem FROM hipaa_audit.verify('tp')}),
 	qr/^false:3000:partition public\.tp_2: chain \d+ position \d+: hash_mismatch: /,
 	'verify() in parallel: every row checked, the first problem named by partition');
+
+# Parallel verification of an ordinary table after that of partitions:
+# its shared memory may be what the partitions' left (preallocated DSM is
+# reused without zeroing); a worker once took leftover bytes for a list of
+# partitions.
+sql(q{CREATE TABLE single (id int, note text); SELECT hipaa_audit.protect('single', '6 years', 4);
+      INSERT INTO single SELECT g, repeat('y', 100) FROM generate_series(1, 2000) g;
+      CREATE TABLE many (id int NOT NULL) PARTITION BY LIST (id);
+      SELECT hipaa_audit.protect('many', '6 years', 1);
+      DO $$ BEGIN FOR i IN 1..500 LOOP
+          EXECUTE format('CREATE TABLE many_%s PARTITION OF many FOR VALUES IN (%s)', i, i);
+      END LOOP; END $$;
+      INSERT INTO many SELECT g FROM generate_series(1, 500) g});
+is(sql(q{SELECT count(*) FROM hipaa_audit.registry WHERE partition_of = 'many'::regclass}), '500',
+	'500 partitions made in a DO block, each protected');
+is(sql(q{SET hipaa_audit.verify_workers = 2; SET min_parallel_table_scan_size = 0;
+         SELECT problems FROM hipaa_audit.verify('many')}), '0', 'parallel verify() of 500 partitions');
+is(sql(q{SET hipaa_audit.verify_workers = 2; SET min_parallel_table_scan_size = 0;
+         SELECT string_agg(ok::text || '/' || rows_checked, ',')
+           FROM generate_series(1, 6) g, LATERAL hipaa_audit.verify('single') v}),
+	join(',', ('true/2000') x 6),
+	'parallel verify() of an ordinary table after one of partitions, six times: every run ok');
 
 # The registry row the dropped partition left behind must not break
 # anything else (every ALTER TABLE of a column failed on it).
