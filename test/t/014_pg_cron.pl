@@ -1,5 +1,7 @@
 # Periodic checkpoints are pg_cron's job, not a scheduler of our own: a cron
-# job calls hipaa_audit.checkpoint() and the notes it stores verify.
+# job calls hipaa_audit.checkpoint() and the notes it stores verify.  A
+# second job runs pg_partman's maintenance of a partitioned protected table
+# (docs/partitions.md): the partitions it makes are protected.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -39,17 +41,35 @@ $node->safe_psql('postgres', q{
 	SELECT cron.schedule('hipaa_audit checkpoint', '* * * * *',
 	                     $$SELECT hipaa_audit.checkpoint('public.access_log')$$);
 });
+my $have_partman = -f "$sharedir/extension/pg_partman.control";
+if ($have_partman)
+{
+	$node->safe_psql('postgres', q{
+		CREATE SCHEMA partman;
+		CREATE EXTENSION pg_partman SCHEMA partman;
+		CREATE TABLE events (id bigserial, happened timestamptz NOT NULL, what text)
+		    PARTITION BY RANGE (happened);
+		SELECT hipaa_audit.protect('events');
+		SELECT partman.create_parent('public.events', 'happened', 'native', 'monthly', p_premake := 2);
+		UPDATE partman.part_config SET premake = 6, infinite_time_partitions = true,
+		       retention = '6 years 1 month', retention_keep_table = false
+		 WHERE parent_table = 'public.events';
+		SELECT cron.schedule('partman maintenance', '* * * * *',
+		                     $$SELECT partman.run_maintenance('public.events')$$);
+	});
+}
 
 # pg_cron runs jobs on minute boundaries: wait for the first run.
 $node->poll_query_until('postgres',
 	q{SELECT count(*) > 0 FROM hipaa_audit.checkpoints}, 't')
   or die 'pg_cron did not run the checkpoint job';
 # pg_cron records the outcome after its worker ends.
+my $first_run = q{SELECT status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                   WHERE j.jobname = '%s' ORDER BY runid LIMIT 1};
 $node->poll_query_until('postgres',
-	q{SELECT status IN ('succeeded', 'failed') FROM cron.job_run_details ORDER BY runid LIMIT 1})
+	sprintf(q{SELECT status IN ('succeeded', 'failed') FROM (%s) r}, sprintf($first_run, 'hipaa_audit checkpoint')))
   or die 'pg_cron did not record the run';
-is($node->safe_psql('postgres',
-		q{SELECT status FROM cron.job_run_details ORDER BY runid LIMIT 1}),
+is($node->safe_psql('postgres', sprintf($first_run, 'hipaa_audit checkpoint')),
 	'succeeded', 'the cron job succeeded');
 my $key = $node->safe_psql('postgres', 'SELECT hipaa_audit.verifier_key()');
 is($node->safe_psql('postgres', qq{
@@ -59,6 +79,22 @@ is($node->safe_psql('postgres', qq{
 	'1:ok', 'the note the cron job stored verifies');
 like($node->safe_psql('postgres', q{SELECT note FROM hipaa_audit.checkpoints ORDER BY id LIMIT 1}),
 	qr/^rows 25$/m, 'and records the 25 rows');
+
+SKIP:
+{
+	skip 'pg_partman is not installed in this PostgreSQL', 3 unless $have_partman;
+	$node->poll_query_until('postgres',
+		sprintf(q{SELECT status IN ('succeeded', 'failed') FROM (%s) r}, sprintf($first_run, 'partman maintenance')))
+	  or die 'pg_cron did not record the maintenance run';
+	is($node->safe_psql('postgres', sprintf($first_run, 'partman maintenance')),
+		'succeeded', 'pg_partman maintenance through pg_cron succeeded');
+	cmp_ok($node->safe_psql('postgres', q{SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass}),
+		'>=', 7, '... and made partitions ahead (premake 6)');
+	is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM pg_inherits i WHERE inhparent = 'events'::regclass
+		   AND NOT EXISTS (SELECT 1 FROM hipaa_audit.registry r WHERE r.relid = i.inhrelid)}),
+		'0', 'every partition the cron job made is protected');
+}
 
 $node->stop;
 done_testing();
