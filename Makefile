@@ -25,8 +25,8 @@ OBJS = \
 	src/api/protect.o \
 	src/api/policy.o \
 	src/api/checkpoint.o \
-	src/api/purge.o \
 	src/api/verify.o \
+	src/api/purge.o \
 	src/api/notecheck.o \
 	src/enforce/backstop.o \
 	src/enforce/hooks.o \

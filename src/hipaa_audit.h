@@ -506,16 +506,19 @@ extern int64 HaCheckStoredCheckpoints(Oid relid,
 extern const char *HaCheckPartitionLine(const HaNotePartition *np, char **detail);
 extern int64 HaStoredCheckpointByHash(const pg_uuid_t *uuid, const uint8 *hash);
 
-/* api/purge.c */
 extern int64 HaCheckStoredReceipts(const pg_uuid_t *uuid,
 								   void (*report) (void *arg, int32 chain, int64 seq,
 												   const char *kind, const char *detail),
 								   void *arg);
 
-extern int64 HaRetirePartition(Oid part, const char *action, char **receipt);
-
 /* api/verify.c */
 extern int64 HaVerifyCount(Oid relid);
+extern int64 HaVerifyForRemoval(Oid relid, TimestampTz cutoff, int64 *within,
+								int64 *rows, char **first);
+
+/* api/purge.c */
+
+extern int64 HaRetirePartition(Oid part, const char *action, char **receipt);
 
 /* ================ enforce/ ================ */
 

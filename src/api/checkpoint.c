@@ -593,6 +593,44 @@ HaCheckStoredCheckpoints(Oid relid, void (*report) (void *arg, int32 chain, int6
 	return sc.checked;
 }
 
+/*
+ * For verify(): every stored purge receipt of the table must read as one
+ * (HaParseNoteBody), so that each anchor found listed in its note is listed
+ * on a chain line.  Reports through the callback; returns how many read.
+ */
+typedef struct ReceiptsCheck
+{
+	void		(*report) (void *arg, int32 chain, int64 seq, const char *kind,
+						   const char *detail);
+	void	   *arg;
+	int64		checked;
+} ReceiptsCheck;
+
+static void
+CheckStoredReceipt(void *arg, int64 id, const HaNoteBody *nb pg_attribute_unused(),
+				   const char *problem)
+{
+	ReceiptsCheck *rc = (ReceiptsCheck *) arg;
+
+	rc->checked++;
+	if (problem != NULL)
+		rc->report(rc->arg, -1, -1, "receipt_malformed",
+				   psprintf("stored purge receipt " INT64_FORMAT " cannot be read: %s", id, problem));
+}
+
+int64
+HaCheckStoredReceipts(const pg_uuid_t *uuid,
+					  void (*report) (void *arg, int32 chain, int64 seq,
+									  const char *kind, const char *detail),
+					  void *arg)
+{
+	ReceiptsCheck rc = {report, arg, 0};
+
+	/* A 0.1.0 schema has no receipts table: no purge ever ran. */
+	(void) HaScanStoredNotes(true, uuid, CheckStoredReceipt, &rc);
+	return rc.checked;
+}
+
 /* ----------------------------------------------------------------
  * Partition lines of a partitioned table's checkpoints
  * ----------------------------------------------------------------

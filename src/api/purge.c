@@ -53,44 +53,6 @@
 
 /* Columns of hipaa_audit.purge_receipts. */
 
-/*
- * For verify(): every stored purge receipt of the table must read as one
- * (HaParseNoteBody), so that each anchor found listed in its note is listed
- * on a chain line.  Reports through the callback; returns how many read.
- */
-typedef struct ReceiptsCheck
-{
-	void		(*report) (void *arg, int32 chain, int64 seq, const char *kind,
-						   const char *detail);
-	void	   *arg;
-	int64		checked;
-} ReceiptsCheck;
-
-static void
-CheckStoredReceipt(void *arg, int64 id, const HaNoteBody *nb pg_attribute_unused(),
-				   const char *problem)
-{
-	ReceiptsCheck *rc = (ReceiptsCheck *) arg;
-
-	rc->checked++;
-	if (problem != NULL)
-		rc->report(rc->arg, -1, -1, "receipt_malformed",
-				   psprintf("stored purge receipt " INT64_FORMAT " cannot be read: %s", id, problem));
-}
-
-int64
-HaCheckStoredReceipts(const pg_uuid_t *uuid,
-					  void (*report) (void *arg, int32 chain, int64 seq,
-									  const char *kind, const char *detail),
-					  void *arg)
-{
-	ReceiptsCheck rc = {report, arg, 0};
-
-	/* A 0.1.0 schema has no receipts table: no purge ever ran. */
-	(void) HaScanStoredNotes(true, uuid, CheckStoredReceipt, &rc);
-	return rc.checked;
-}
-
 /* ----------------------------------------------------------------
  * purge_expired()
  * ----------------------------------------------------------------
@@ -421,31 +383,68 @@ PurgeTable(Oid relid, const HaProtectedEntry *entry, bool remove, int64 max_rows
  * ----------------------------------------------------------------
  */
 
-/* Problems found while a whole partition is verified: the first, and how many. */
-typedef struct WholeCheck
+/*
+ * The head of each chain (its last position, the row's hash), through the
+ * chain index; false as soon as a head was inserted at or after cutoff
+ * (each chain's rows are appended in time order, so its head is its newest
+ * row).  *newest: the newest head's insertion time.
+ */
+static bool
+HeadsBefore(Relation rel, int32 chains, TimestampTz cutoff, PurgedRange *heads,
+			TimestampTz *newest)
 {
-	int64		problems;
-	char	   *first;
-} WholeCheck;
+	HaShape    *shape = HaGetShape(rel);
+	Relation	idx = index_open(HaChainIndex(rel, HA_CHAIN_INDEX_UNIQUE), AccessShareLock);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		before = true;
 
-static void
-WholeReport(void *arg, int32 chain, int64 seq, const char *kind, const char *detail)
-{
-	WholeCheck *wc = (WholeCheck *) arg;
+	*newest = DT_NOBEGIN;
+	for (int32 c = 0; c < chains && before; c++)
+	{
+		ScanKeyData key;
+		IndexScanDesc scan;
 
-	if (wc->first == NULL)
-		wc->first = psprintf("chain %d position " INT64_FORMAT ": %s: %s", chain, seq, kind, detail);
-	wc->problems++;
+		heads[c].chain = c;
+		heads[c].last = 0;
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(c));
+		scan = HaIndexBeginScan(rel, idx, snap, 1, 0);
+		index_rescan(scan, &key, 1, NULL, 0);
+		if (index_getnext_slot(scan, BackwardScanDirection, slot))
+		{
+			bool		isnull;
+			Datum		at;
+
+			slot_getallattrs(slot);
+			at = slot_getattr(slot, shape->att_at, &isnull);
+
+			if (isnull || DatumGetTimestampTz(at) >= cutoff)
+				before = false;
+			else
+			{
+				if (DatumGetTimestampTz(at) > *newest)
+					*newest = DatumGetTimestampTz(at);
+				heads[c].last = DatumGetInt64(slot_getattr(slot, shape->att_seq, &isnull));
+				if (isnull || !HaSlotHash(slot, shape->att_hash, heads[c].hash))
+					heads[c].last = -1;	/* malformed: verification reports it */
+			}
+		}
+		index_endscan(scan);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	return before;
 }
 
 /*
- * Verify every row of a partition in one pass in physical order, as
- * verify() does (each row's hash recomputed, the links checked in bounded
- * memory from the chains' purge anchors), checking on the way that every
- * row is past retention; the chain heads seen are the ranges a receipt of
- * its removal lists.  Returns false, checking nothing more, at the first
- * row within retention (or without an insertion time).  With store, signs
- * and stores the receipt of its removal ("drop" or "detach").
+ * Verify every row of a partition as verify() does (in parallel with
+ * workers: each row's hash recomputed, the links checked from the chains'
+ * purge anchors), checking on the way that every row was inserted before
+ * the cutoff; the chain heads are the ranges a receipt of its removal
+ * lists.  Returns false, removing nothing, when a row is within retention
+ * (a head first: cheap).  With store, signs and stores the receipt of its
+ * removal ("drop" or "detach").
  */
 static bool
 VerifyWholePartition(Oid part, const char *removed, bool store, PurgeResult *res,
@@ -456,104 +455,38 @@ VerifyWholePartition(Oid part, const char *removed, bool store, PurgeResult *res
 	char	   *name = HaRelDisplayName(part);
 	Interval	retention;
 	TimestampTz cutoff;
-	Snapshot	snap;
 	HaAnchor   *anchors;
 	Relation	rel;
-	HaShape    *shape;
-	MemoryContext rowcxt;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	HaLinkCheck *lc;
-	WholeCheck	wc = {0, NULL};
 	PurgedRange *heads;
 	PurgedRange *ranges;
 	int			nranges = 0;
 	int64		rows = 0;
 	int64		total = 0;
-	bool		expired = true;
+	int64		within = 0;
+	int64		problems;
+	char	   *first = NULL;
 
 	memset(res, 0, sizeof(*res));
-	*newest = DT_NOBEGIN;
 	cutoff = HaRetentionCutoff(part, &retention);
-	rel = table_open(part, NoLock);
-	shape = HaGetShape(rel);
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	anchors = HaLoadAnchors(&entry->uuid, snap);
+	anchors = HaLoadAnchors(&entry->uuid, NULL);
 	heads = palloc0(sizeof(PurgedRange) * entry->chains);
-	lc = HaLinkCheckBegin(entry->chains, anchors, ha_verify_memory, WholeReport, &wc);
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hipaa_audit partition row",
-								   ALLOCSET_DEFAULT_SIZES);
-	scan = table_beginscan(rel, snap, 0, NULL);
-	slot = table_slot_create(rel, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	rel = table_open(part, NoLock);
+	if (!HeadsBefore(rel, entry->chains, cutoff, heads, newest))
 	{
-		MemoryContext old;
-		HaLinkRow	r;
-		TimestampTz at;
-
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(rowcxt);
-		old = MemoryContextSwitchTo(rowcxt);
-		slot_getallattrs(slot);
-		rows++;
-		if (slot->tts_isnull[shape->att_at - 1] ||
-			(at = DatumGetTimestampTz(slot->tts_values[shape->att_at - 1])) >= cutoff)
-		{
-			MemoryContextSwitchTo(old);
-			expired = false;
-			break;
-		}
-		if (at > *newest)
-			*newest = at;
-		memset(&r, 0, sizeof(r));
-		if (slot->tts_isnull[shape->att_chain - 1] || slot->tts_isnull[shape->att_seq - 1])
-		{
-			MemoryContextSwitchTo(old);
-			WholeReport(&wc, -1, -1, "malformed", "a row has no chain or position");
-			continue;
-		}
-		r.chain = DatumGetInt32(slot->tts_values[shape->att_chain - 1]);
-		r.seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
-		if (HaSlotHash(slot, shape->att_prev, r.prev))
-			r.flags |= HA_LINK_HAVE_PREV;
-		if (HaSlotHash(slot, shape->att_hash, r.hash))
-			r.flags |= HA_LINK_HAVE_HASH;
-		if ((r.flags & HA_LINK_HAVE_PREV) && (r.flags & HA_LINK_HAVE_HASH))
-		{
-			uint8		computed[HA_HASH_LEN];
-
-			HaRowHash(shape, &entry->uuid, r.chain, r.seq, r.prev,
-					  slot->tts_values, slot->tts_isnull, computed);
-			if (memcmp(computed, r.hash, HA_HASH_LEN) == 0)
-				r.flags |= HA_LINK_HASH_OK;
-		}
-		MemoryContextSwitchTo(old);
-		if (r.chain >= 0 && r.chain < entry->chains && r.seq > heads[r.chain].last)
-		{
-			heads[r.chain].last = r.seq;
-			memcpy(heads[r.chain].hash, r.hash, HA_HASH_LEN);
-		}
-		HaLinkCheckRow(lc, &r);
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	MemoryContextDelete(rowcxt);
-	if (!expired)
-	{
-		UnregisterSnapshot(snap);
 		table_close(rel, NoLock);
 		return false;
 	}
-	(void) HaLinkCheckEnd(lc);
-	UnregisterSnapshot(snap);
 	table_close(rel, NoLock);
 
-	if (wc.problems > 0)
+	problems = HaVerifyForRemoval(part, cutoff, &within, &rows, &first);
+	if (within > 0)
+		return false;
+	if (problems > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("cannot remove partition %s: it does not verify", name),
 				 errdetail(INT64_FORMAT " problem(s), the first: %s.  Nothing was removed.",
-						   wc.problems, wc.first),
+						   problems, first ? first : "?"),
 				 errhint("Run hipaa_audit.verify_problems('%s') and investigate before removing it.", name)));
 
 	/* Each chain from the row after its anchor to its head: the ranges. */
@@ -562,10 +495,8 @@ VerifyWholePartition(Oid part, const char *removed, bool store, PurgeResult *res
 	{
 		if (heads[c].last <= anchors[c].seq)
 			continue;
-		ranges[nranges].chain = c;
+		ranges[nranges] = heads[c];
 		ranges[nranges].first = anchors[c].seq + 1;
-		ranges[nranges].last = heads[c].last;
-		memcpy(ranges[nranges].hash, heads[c].hash, HA_HASH_LEN);
 		total += heads[c].last - anchors[c].seq;
 		nranges++;
 	}
@@ -588,15 +519,6 @@ VerifyWholePartition(Oid part, const char *removed, bool store, PurgeResult *res
 	return true;
 }
 
-/*
- * A protected partition leaves its partitioned table: DROP TABLE (from the
- * object-access hook), DETACH PARTITION (from the utility hook) or
- * purge_expired().  The caller holds the partition's lock and checked that
- * no hold applies and no row is within retention.  Its rows are verified,
- * the signed receipt stored, the table recorded as retired and its
- * registry row removed; a detached table keeps its rows and columns and
- * loses its TRUNCATE guard (PostgreSQL removes the cloned triggers).
- */
 static bool
 RetirePartition(Oid part, const char *action, PurgeResult *res)
 {
@@ -651,6 +573,28 @@ HaRetirePartition(Oid part, const char *action, char **receipt)
 	return res.receipt_id;
 }
 
+/*
+ * Might this partition be wholly expired (and hold rows)?  Its chain heads
+ * say, without reading it; the removal checks every row.
+ */
+static bool
+HeadsAllBefore(Oid part)
+{
+	const HaProtectedEntry *entry = HaRequireProtected(part, NULL);
+	Interval	retention;
+	TimestampTz cutoff = HaRetentionCutoff(part, &retention);
+	PurgedRange *heads = palloc0(sizeof(PurgedRange) * entry->chains);
+	Relation	rel = table_open(part, AccessShareLock);
+	TimestampTz newest;
+	bool		before = HeadsBefore(rel, entry->chains, cutoff, heads, &newest);
+	bool		any = false;
+
+	table_close(rel, AccessShareLock);
+	for (int32 c = 0; c < entry->chains; c++)
+		any |= heads[c].last != 0;
+	return before && any;
+}
+
 /* One result row of purge_expired(). */
 static void
 PutResult(ReturnSetInfo *rsinfo, const PurgeResult *res, const char *part)
@@ -686,7 +630,6 @@ PurgePartitioned(ReturnSetInfo *rsinfo, Oid relid, bool dry_run, int64 max_rows)
 		Oid			part = lfirst_oid(lc);
 		char	   *pname;
 		PurgeResult res;
-		int64		rows = 0;
 
 		/* Kept from being dropped while we look; writers go on. */
 		LockRelationOid(part, AccessShareLock);
@@ -702,7 +645,7 @@ PurgePartitioned(ReturnSetInfo *rsinfo, Oid relid, bool dry_run, int64 max_rows)
 					(errmsg("partition %s is under a legal hold and was left as it is", pname)));
 			continue;
 		}
-		if (!HaRowsWithinRetention(part, &rows, NULL) && rows > 0)
+		if (HeadsAllBefore(part))
 		{
 			TimestampTz newest;
 

@@ -117,6 +117,10 @@ typedef struct VerifyState
 	const char *part_name;
 	bool		parent_checked; /* the caller may verify the partitioned table */
 	char	  **job_names;		/* partitions verified in parallel, by job */
+	/* A removal's check (HaVerifyForRemoval): every row before cutoff. */
+	bool		have_cutoff;
+	TimestampTz cutoff;
+	int64		within_retention;	/* rows at or after it */
 } VerifyState;
 
 static int32
@@ -193,6 +197,8 @@ AddProblem(VerifyState *st, int32 group, int32 chain, int64 seq,
 {
 	ProblemKey	key;
 
+	if (strcmp(kind, "within_retention") == 0)
+		st->within_retention++;
 	/* Partition by partition, in name order; the partitioned table's own last. */
 	key.group = st->part * 4 + group;
 	if (st->part_name != NULL)
@@ -400,6 +406,8 @@ typedef struct VerifyShared
 	/* Partitions verified in parallel: each process takes whole ones. */
 	int			njobs;			/* 0: the chains of one table, above */
 	pg_atomic_uint32 next_job;
+	bool		have_cutoff;	/* a removal's check: rows at or after */
+	TimestampTz cutoff;			/* cutoff are within_retention */
 } VerifyShared;
 
 /* One partition of a partitioned table verified in parallel. */
@@ -483,6 +491,9 @@ typedef struct ScanCtx
 	/* the leader drains its workers' queues while it reads */
 	void		(*poll) (void *arg);
 	void	   *poll_arg;
+	/* a removal's check: every row inserted before cutoff */
+	bool		have_cutoff;
+	TimestampTz cutoff;
 } ScanCtx;
 
 /*
@@ -569,6 +580,12 @@ ScanPart(ScanCtx *sc, int part)
 		}
 		sc->rows_checked++;
 		unreported++;
+		if (sc->have_cutoff &&
+			(slot->tts_isnull[shape->att_at - 1] ||
+			 DatumGetTimestampTz(slot->tts_values[shape->att_at - 1]) >= sc->cutoff))
+			sc->report(sc->report_arg, r.chain,
+					   DatumGetInt64(slot->tts_values[shape->att_seq - 1]),
+					   "within_retention", "the row was inserted within its retention period");
 		RowToLink(shape, sc->uuid, slot, &r);
 		HaLinkCheckRow(lc, &r);
 		MemoryContextSwitchTo(old);
@@ -764,6 +781,8 @@ ha_verify_worker_main(dsm_segment *seg, shm_toc *toc)
 	}
 	sc.report = SendProblem;
 	sc.report_arg = &ws;
+	sc.have_cutoff = shared->have_cutoff;
+	sc.cutoff = shared->cutoff;
 	ScanParts(&sc, shared);
 
 	memset(&totals, 0, sizeof(totals));
@@ -943,6 +962,8 @@ ScanTable(Relation rel, const HaProtectedEntry *entry, Snapshot snap,
 	sc.progress = progress;
 	sc.report = LeaderReport;
 	sc.report_arg = st;
+	sc.have_cutoff = st->have_cutoff;
+	sc.cutoff = st->cutoff;
 
 	if (nworkers == 0)
 	{
@@ -974,6 +995,8 @@ ScanTable(Relation rel, const HaProtectedEntry *entry, Snapshot snap,
 		shared = shm_toc_allocate(pcxt->toc, sizeof(VerifyShared));
 		/* Zeroed: DSM may be reused memory, and njobs = 0 means this mode. */
 		memset(shared, 0, sizeof(VerifyShared));
+		shared->have_cutoff = st->have_cutoff;
+		shared->cutoff = st->cutoff;
 		shared->relid = RelationGetRelid(rel);
 		shared->uuid = entry->uuid;
 		shared->chains = entry->chains;
@@ -2101,6 +2124,36 @@ HaVerifyCount(Oid relid)
 	memset(&st, 0, sizeof(st));
 	st.result_cxt = CurrentMemoryContext;
 	VerifyTable(relid, &st);
+	return st.problems;
+}
+
+/*
+ * For the removal of a whole partition (api/purge.c): every row of the
+ * table read, as verify() reads it (in parallel with workers), each also
+ * checked to have been inserted before cutoff.  Returns the problems found;
+ * *within, how many of them are rows within retention; *rows, the rows
+ * read; *first, the first problem.  The caller holds the table's lock.
+ */
+int64
+HaVerifyForRemoval(Oid relid, TimestampTz cutoff, int64 *within, int64 *rows,
+				   char **first)
+{
+	VerifyState st;
+	const HaProtectedEntry *entry = HaRequireProtected(relid, NULL);
+	Relation	rel = table_open(relid, AccessShareLock);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+
+	memset(&st, 0, sizeof(st));
+	st.result_cxt = CurrentMemoryContext;
+	st.have_cutoff = true;
+	st.cutoff = cutoff;
+	st.group = GROUP_ROWS;
+	ScanTable(rel, entry, snap, HaLoadAnchors(&entry->uuid, snap), &st);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	*within = st.within_retention;
+	*rows = st.rows_checked;
+	*first = st.first_problem;
 	return st.problems;
 }
 
