@@ -368,7 +368,7 @@ extern void HaChainForgetTable(Oid relid);
 extern void HaChainMarkSpeculative(Oid relid);
 extern bool HaSlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out);
 extern bool HaChainFindRow(Relation rel, int32 chain, int64 seq, int64 *seq_out,
-						   uint8 *hash);
+						   uint8 *hash, TimestampTz *at);
 
 /* core/chain.c: settings */
 extern int	ha_max_cached_chains;
@@ -493,6 +493,7 @@ extern void HaCheckProtectable(Relation rel, Oid parent);
 extern void HaCheckRewritable(Relation rel, bool had_rows);
 extern List *HaPartitionsOf(Oid parent, LOCKMODE lockmode);
 extern void HaAddPartitionGuards(Oid part);
+extern void HaCheckGeneratedLikeParent(Oid parent, Oid part);
 extern void HaProtectNewPartition(Oid parent, Oid part);
 
 /* ================ api/ ================ */

@@ -115,7 +115,7 @@ BuildBody(Relation rel, const HaProtectedEntry *entry, int64 *rows_out)
 		 * A chain purged to its end keeps its head: the purge's anchor, read
 		 * after the miss (a purge's deletes and anchors commit together).
 		 */
-		if (!(HaChainFindRow(rel, c, -1, &seq, hash) && seq > 0))
+		if (!(HaChainFindRow(rel, c, -1, &seq, hash, NULL) && seq > 0))
 		{
 			if (anchors == NULL)
 				anchors = HaLoadAnchors(&entry->uuid, NULL);
@@ -550,7 +550,7 @@ CheckStoredHeads(void *arg, int64 id, const HaNoteBody *nb, const char *problem)
 		uint8		have[HA_HASH_LEN];
 
 		CHECK_FOR_INTERRUPTS();
-		if (HaChainFindRow(sc->rel, chain, seq, NULL, have))
+		if (HaChainFindRow(sc->rel, chain, seq, NULL, have, NULL))
 		{
 			if (memcmp(want, have, HA_HASH_LEN) != 0)
 				sc->report(sc->arg, chain, seq, "checkpoint_mismatch",

@@ -100,7 +100,7 @@ CheckBody(const char *body, HaNoteCheck *nc)
 		uint8		have[HA_HASH_LEN];
 
 		CHECK_FOR_INTERRUPTS();
-		if (!HaChainFindRow(rel, chain, seq, NULL, have))
+		if (!HaChainFindRow(rel, chain, seq, NULL, have, NULL))
 		{
 			/* Anchors read after the miss, again if stale (a purge just committed). */
 			if (seq > anchors[chain].seq)

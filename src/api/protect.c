@@ -158,6 +158,7 @@ CheckTableForProtect(Oid relid, bool replica, List **parts)
 			if (CheckChainedTable(part, relid, false))
 				with_rows = lappend_oid(with_rows, lfirst_oid(lc));
 			relation_close(part, NoLock);
+			HaCheckGeneratedLikeParent(relid, lfirst_oid(lc));
 		}
 	}
 	else if (CheckChainedTable(rel, InvalidOid, replica))

@@ -393,48 +393,25 @@ static bool
 HeadsBefore(Relation rel, int32 chains, TimestampTz cutoff, PurgedRange *heads,
 			TimestampTz *newest)
 {
-	HaShape    *shape = HaGetShape(rel);
-	Relation	idx = index_open(HaChainIndex(rel, HA_CHAIN_INDEX_UNIQUE), AccessShareLock);
-	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	bool		before = true;
-
 	*newest = DT_NOBEGIN;
-	for (int32 c = 0; c < chains && before; c++)
+	for (int32 c = 0; c < chains; c++)
 	{
-		ScanKeyData key;
-		IndexScanDesc scan;
+		TimestampTz at;
 
 		heads[c].chain = c;
 		heads[c].last = 0;
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(c));
-		scan = HaIndexBeginScan(rel, idx, snap, 1, 0);
-		index_rescan(scan, &key, 1, NULL, 0);
-		if (index_getnext_slot(scan, BackwardScanDirection, slot))
+		if (!HaChainFindRow(rel, c, -1, &heads[c].last, heads[c].hash, &at))
 		{
-			bool		isnull;
-			Datum		at;
-
-			slot_getallattrs(slot);
-			at = slot_getattr(slot, shape->att_at, &isnull);
-
-			if (isnull || DatumGetTimestampTz(at) >= cutoff)
-				before = false;
-			else
-			{
-				if (DatumGetTimestampTz(at) > *newest)
-					*newest = DatumGetTimestampTz(at);
-				heads[c].last = DatumGetInt64(slot_getattr(slot, shape->att_seq, &isnull));
-				if (isnull || !HaSlotHash(slot, shape->att_hash, heads[c].hash))
-					heads[c].last = -1;	/* malformed: verification reports it */
-			}
+			if (heads[c].last != 0)
+				heads[c].last = -1; /* malformed: verification reports it */
+			continue;
 		}
-		index_endscan(scan);
+		if (at >= cutoff)
+			return false;
+		if (at > *newest)
+			*newest = at;
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snap);
-	index_close(idx, AccessShareLock);
-	return before;
+	return true;
 }
 
 /*

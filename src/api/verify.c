@@ -451,7 +451,7 @@ BalanceParts(Relation rel, int32 chains, const HaAnchor *anchors, int nparts,
 
 		part_of[c] = (uint8) (c % nparts);
 		size[c] = 0;
-		if (c < chains && HaChainFindRow(rel, c, -1, &seq, hash))
+		if (c < chains && HaChainFindRow(rel, c, -1, &seq, hash, NULL))
 			size[c] = Max(seq - anchors[c].seq, 0);
 	}
 	for (int n = 0; n < chains; n++)
@@ -1293,7 +1293,7 @@ VerifyPartitioned(Oid relid, VerifyState *st)
 		if (!list_member_oid(present, part))
 			Report(st, -1, -1, "partition_missing",
 				   psprintf("a partition protected as relation %u is gone without a receipt: it was dropped or detached while hipaa_audit was not loaded", part));
-		else if (get_partition_parent(part, true) != relid)
+		else if (!get_rel_relispartition(part) || get_partition_parent(part, true) != relid)
 			Report(st, -1, -1, "partition_missing",
 				   psprintf("protected partition %s is no longer a partition of %s: it was detached while hipaa_audit was not loaded",
 							HaRelDisplayName(part), HaRelDisplayName(relid)));
@@ -1672,7 +1672,7 @@ VerifySince(Oid relid, int64 since, text *note, text *key, VerifyState *st)
 					   psprintf("%s recorded a different row at this position than the purge anchor (history rewritten?)", source));
 			continue;
 		}
-		if (!HaChainFindRow(rel, c, nc->last, NULL, have))
+		if (!HaChainFindRow(rel, c, nc->last, NULL, have, NULL))
 			Report(st, c, nc->last, "checkpoint_rows_missing",
 				   psprintf("%s recorded a row at this position; it is gone (rows deleted from the end?)", source));
 		else if (memcmp(have, nc->hash, HA_HASH_LEN) != 0)
@@ -2078,7 +2078,7 @@ VerifyRows(Oid relid, bool have_chain, int32 chain, bool have_from, TimestampTz 
 			int64		before = 0;
 			uint8		hash[HA_HASH_LEN];
 
-			if (!HaChainFindRow(rel, c, -1, &head, hash) || head <= starts[c].seq)
+			if (!HaChainFindRow(rel, c, -1, &head, hash, NULL) || head <= starts[c].seq)
 				continue;
 			if (have_from && LastBefore(&w, c, from, starts[c].seq + 1, head, &before))
 				range[c].lo = before + 1;

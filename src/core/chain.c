@@ -821,12 +821,14 @@ HaSlotHash(TupleTableSlot *slot, AttrNumber att, uint8 *out)
 }
 
 /*
- * Find the row at (chain, seq) and return its stored hash; with seq < 0,
- * the chain's last row.  A fresh snapshot: committed rows only, no locks
- * beyond AccessShareLock, so writers are never blocked.
+ * Find the row at (chain, seq) and return its stored hash (and, if asked,
+ * its insertion time, DT_NOEND when NULL); with seq < 0, the chain's last
+ * row.  A fresh snapshot: committed rows only, no locks beyond
+ * AccessShareLock, so writers are never blocked.
  */
 bool
-HaChainFindRow(Relation rel, int32 chain, int64 seq, int64 *seq_out, uint8 *hash)
+HaChainFindRow(Relation rel, int32 chain, int64 seq, int64 *seq_out, uint8 *hash,
+			   TimestampTz *at)
 {
 	HaShape    *shape = HaGetShape(rel);
 	Oid			idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
@@ -862,6 +864,11 @@ HaChainFindRow(Relation rel, int32 chain, int64 seq, int64 *seq_out, uint8 *hash
 		d = slot_getattr(slot, shape->att_seq, &isnull);
 		if (seq_out)
 			*seq_out = isnull ? 0 : DatumGetInt64(d);
+		if (at)
+		{
+			d = slot_getattr(slot, shape->att_at, &isnull);
+			*at = isnull ? DT_NOEND : DatumGetTimestampTz(d);
+		}
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);

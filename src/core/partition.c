@@ -220,6 +220,41 @@ HaAddPartitionGuards(Oid part)
 }
 
 /*
+ * A partition's columns must be generated exactly where its partitioned
+ * table's are, with the same expressions: PostgreSQL 15 lets a partition
+ * declare a column generated that is not in its parent, and a generated
+ * column is not hashed.
+ */
+void
+HaCheckGeneratedLikeParent(Oid parent, Oid part)
+{
+	Oid			argtypes[2] = {REGCLASSOID, REGCLASSOID};
+	Datum		values[2] = {ObjectIdGetDatum(part), ObjectIdGetDatum(parent)};
+
+	if (HaRunAsExtensionOwnerInt8(
+			"SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute a "
+			"LEFT JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) $2 "
+			" AND pa.attname OPERATOR(pg_catalog.=) a.attname AND NOT pa.attisdropped "
+			"LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid "
+			" AND d.adnum OPERATOR(pg_catalog.=) a.attnum "
+			"LEFT JOIN pg_catalog.pg_attrdef pd ON pd.adrelid OPERATOR(pg_catalog.=) pa.attrelid "
+			" AND pd.adnum OPERATOR(pg_catalog.=) pa.attnum "
+			"WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 "
+			"AND NOT a.attisdropped AND (pa.attname IS NULL "
+			" OR a.attgenerated OPERATOR(pg_catalog.<>) pa.attgenerated "
+			" OR (a.attgenerated OPERATOR(pg_catalog.<>) '' AND "
+			"     pg_catalog.pg_get_expr(d.adbin, d.adrelid) IS DISTINCT FROM "
+			"     pg_catalog.pg_get_expr(pd.adbin, pd.adrelid)))",
+			2, argtypes, values) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot protect %s as a partition of %s: its generated columns differ from the partitioned table's",
+						HaRelDisplayName(part), HaRelDisplayName(parent)),
+				 errdetail("Generated columns are not hashed; a partition's must be exactly its partitioned table's."),
+				 errhint("Create the partition with CREATE TABLE ... PARTITION OF, or with CREATE TABLE ... (LIKE ...) without generated columns of its own.")));
+}
+
+/*
  * What a partition made later must be: protectable, encodable (its chain
  * columns are its partitioned table's), no BEFORE INSERT trigger after the
  * chain trigger, and empty: its rows never passed through the chain
@@ -257,8 +292,6 @@ HaProtectNewPartition(Oid parent, Oid part)
 	Relation	rel;
 	Interval	retention;
 	bool		locked;
-	Oid			argtypes[2] = {REGCLASSOID, REGCLASSOID};
-	Datum		values[2] = {ObjectIdGetDatum(part), ObjectIdGetDatum(parent)};
 
 	/*
 	 * The partitioned table's policy lock (set_retention() takes it): the
@@ -269,33 +302,7 @@ HaProtectNewPartition(Oid parent, Oid part)
 	CheckNewPartition(rel, parent);
 	table_close(rel, NoLock);
 
-	/*
-	 * Its columns must be generated exactly where its partitioned table's
-	 * are, with the same expressions: PostgreSQL 15 lets a partition declare
-	 * a column generated that is not in its parent, and a generated column
-	 * is not hashed.
-	 */
-	if (HaRunAsExtensionOwnerInt8(
-			"SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute a "
-			"LEFT JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) $2 "
-			" AND pa.attname OPERATOR(pg_catalog.=) a.attname AND NOT pa.attisdropped "
-			"LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid "
-			" AND d.adnum OPERATOR(pg_catalog.=) a.attnum "
-			"LEFT JOIN pg_catalog.pg_attrdef pd ON pd.adrelid OPERATOR(pg_catalog.=) pa.attrelid "
-			" AND pd.adnum OPERATOR(pg_catalog.=) pa.attnum "
-			"WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 "
-			"AND NOT a.attisdropped AND (pa.attname IS NULL "
-			" OR a.attgenerated OPERATOR(pg_catalog.<>) pa.attgenerated "
-			" OR (a.attgenerated OPERATOR(pg_catalog.<>) '' AND "
-			"     pg_catalog.pg_get_expr(d.adbin, d.adrelid) IS DISTINCT FROM "
-			"     pg_catalog.pg_get_expr(pd.adbin, pd.adrelid)))",
-			2, argtypes, values) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot attach %s to protected table %s: its generated columns differ from the partitioned table's",
-						HaRelDisplayName(part), HaRelDisplayName(parent)),
-				 errdetail("Generated columns are not hashed; a partition's must be exactly its partitioned table's."),
-				 errhint("Create the partition with CREATE TABLE ... PARTITION OF, or with CREATE TABLE ... (LIKE ...) without generated columns of its own.")));
+	HaCheckGeneratedLikeParent(parent, part);
 
 	if (!HaRegistryRetention(parent, &retention, &locked))
 		elog(ERROR, "protected table %s has no retention", HaRelDisplayName(parent));

@@ -133,17 +133,14 @@ HaRetentionCutoff(Oid relid, Interval *retention)
 	return cutoff;
 }
 
+static bool RowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest);
+
 /*
  * Does a protected table hold a row inserted within its retention?  When it
  * does not, *rows and *newest (if given) are its row count and newest
  * insertion time, for the record of a drop.  A full scan unless a row within
- * retention turns up: asked only before a drop or unprotect.
- */
-static bool RowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest);
-
-/*
- * A partitioned table: the sum over its partitions (each has the
- * partitioned table's retention).
+ * retention turns up: asked only before a drop or unprotect.  A partitioned
+ * table: the sum over its partitions (each has its retention).
  */
 bool
 HaRowsWithinRetention(Oid relid, int64 *rows, TimestampTz *newest)

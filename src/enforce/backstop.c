@@ -58,6 +58,7 @@
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/regproc.h"
 #include "utils/fmgroids.h"
@@ -365,6 +366,35 @@ TriggerRelation(Oid trigoid)
 	return tup ? ((Form_pg_trigger) GETSTRUCT(tup))->tgrelid : InvalidOid;
 }
 
+/*
+ * Our trigger functions are executable by everyone, so that a table owner
+ * can make partitions of a protected table (PostgreSQL checks EXECUTE when
+ * it clones the partitioned table's row triggers onto a new partition, and
+ * those clones have a parent trigger).  Any other trigger calling one of
+ * them, however the function was named, only a superuser (pg_restore) may
+ * create; protect() installs them as the extension.
+ */
+static void
+CheckOurFunctionTrigger(Oid trigoid, Oid relid)
+{
+	ScanKeyData key;
+	HeapTuple	tup;
+	Form_pg_trigger trig;
+
+	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigoid));
+	tup = HaCatalogRow(TriggerRelationId, TriggerOidIndexId, 1, &key, SnapshotSelf);
+	if (tup == NULL)
+		return;
+	trig = (Form_pg_trigger) GETSTRUCT(tup);
+	if (get_func_namespace(trig->tgfoid) == HaSchemaOid() &&
+		!OidIsValid(trig->tgparentid) && !superuser())
+		HaRefuse("create a trigger calling hipaa_audit's trigger function on",
+				 psprintf("table %s", HaRelDisplayName(relid)),
+				 "Only hipaa_audit.protect() installs them.",
+				 "Protect the table with hipaa_audit.protect().");
+}
+
 static Oid
 RuleRelation(Oid ruleoid)
 {
@@ -630,6 +660,8 @@ HaBackstop(int access, Oid classId, Oid objectId, int subId,
 
 		if (HaIsProtected(relid))
 			(void) HaCheckTriggers(relid, objectId, access == OAT_POST_CREATE);
+		else if (access == OAT_POST_CREATE)
+			CheckOurFunctionTrigger(objectId, relid);
 	}
 	else if (classId == RewriteRelationId)
 	{

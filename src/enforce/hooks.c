@@ -47,6 +47,7 @@
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/index.h"
 #include "catalog/pg_db_role_setting.h"
@@ -110,6 +111,16 @@ static bool dropped_protected = false;
  * when the statement ends, the statement is refused.
  */
 static List *guards_dropped = NIL;
+
+/*
+ * Partitions this statement verified and receipted before PostgreSQL drops
+ * or detaches them (pairs: the partition, its partitioned table for a
+ * detach or InvalidOid for a drop).  PostgreSQL resolves the statement's
+ * name again; when the statement ends, each must really be gone (or no
+ * longer a partition), or the statement is refused: a receipt never
+ * stands for a table that is still there.
+ */
+static List *retired_partitions = NIL;
 
 static bool DatabaseMarked(Oid dboid);
 
@@ -597,6 +608,35 @@ RefusedSubcommand(AlterTableCmd *cmd)
 	}
 }
 
+static void
+NoteRetired(Oid part, Oid parent)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+	retired_partitions = lappend_oid(lappend_oid(retired_partitions, part), parent);
+	MemoryContextSwitchTo(old);
+}
+
+/* Each partition retired by this statement went (see retired_partitions). */
+static void
+CheckRetiredGone(List *retired)
+{
+	for (int i = 0; i + 1 < list_length(retired); i += 2)
+	{
+		Oid			part = list_nth_oid(retired, i);
+		Oid			parent = list_nth_oid(retired, i + 1);
+		bool		there = OidIsValid(parent) ?
+			(get_rel_relispartition(part) && get_partition_parent(part, true) == parent) :
+			SearchSysCacheExists1(RELOID, ObjectIdGetDatum(part));
+
+		if (there)
+			HaRefuse(OidIsValid(parent) ? "DETACH" : "DROP",
+					 psprintf("partition %s through a name that led elsewhere", HaRelDisplayName(part)),
+					 "The partition was verified and receipted for removal, but the statement removed another table.",
+					 "Name the partition with its schema.");
+	}
+}
+
 /*
  * ATTACH PARTITION to a protected partitioned table: an empty ordinary
  * table, locked as ATTACH locks it (so no row can arrive before it is
@@ -656,6 +696,7 @@ CheckDetach(Oid parent, PartitionCmd *pc)
 				 "The partition holds audit rows within their retention period.",
 				 "Partitions leave a protected table once every row is past retention; see hipaa_audit.purge_expired().");
 	(void) HaRetirePartition(part, "detach", NULL);
+	NoteRetired(part, parent);
 }
 
 static void
@@ -1020,12 +1061,16 @@ CheckDrop(DropStmt *stmt)
 				if (OidIsValid(entry->parent))
 				{
 					(void) HaRetirePartition(relid, "drop", NULL);
+					NoteRetired(relid, InvalidOid);
 					continue;
 				}
 				foreach(lc2, parts)
 				{
 					if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(lfirst_oid(lc2))))
+					{
 						(void) HaRetirePartition(lfirst_oid(lc2), "drop", NULL);
+						NoteRetired(lfirst_oid(lc2), InvalidOid);
+					}
 				}
 				old = MemoryContextSwitchTo(TopTransactionContext);
 				dropping_tables = lappend_oid(dropping_tables, relid);
@@ -1160,18 +1205,6 @@ CheckCreateTrig(Node *parsetree)
 {
 		CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
 		Oid			relid = LookupRel(stmt->relation);
-
-		/*
-		 * Our trigger functions are executable by everyone, so that a
-		 * table owner can make partitions (PostgreSQL checks EXECUTE when
-		 * it clones the partitioned table's row triggers onto them); only
-		 * a superuser (pg_restore) may name them in CREATE TRIGGER.
-		 */
-		if (IsOurGuardFunction(stmt->funcname) && !superuser())
-			HaRefuse("create a trigger calling hipaa_audit's trigger function on",
-					 OidIsValid(relid) ? psprintf("table %s", HaRelDisplayName(relid)) : "a table",
-					 "Only hipaa_audit.protect() installs them.",
-					 "Protect the table with hipaa_audit.protect().");
 
 		/*
 		 * pg_restore recreates our triggers after the registry's rows
@@ -1505,7 +1538,9 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		save_dropped = dropped_protected;
 	List	   *save_guards_dropped = guards_dropped;
 	List	   *save_pending = HaSwapPendingPartitions(NIL);
+	List	   *save_retired = retired_partitions;
 
+	retired_partitions = NIL;
 	dropping_tables = NIL;		/* each statement decides for itself */
 	dropped_protected = false;
 	guards_dropped = NIL;
@@ -1540,9 +1575,17 @@ HaProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		dropped_protected = save_dropped;
 		guards_dropped = save_guards_dropped;
 		(void) HaSwapPendingPartitions(save_pending);
+		retired_partitions = save_retired;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+
+	{
+		List	   *retired = retired_partitions;
+
+		retired_partitions = save_retired;
+		CheckRetiredGone(retired);
+	}
 
 	/*
 	 * Partitions this statement made under a protected partitioned table:

@@ -249,16 +249,15 @@ HaIsOurTrigger(const char *tgname)
 		 strcmp(tgname, HA_TRIGGER_CHAIN) == 0);
 }
 
+static bool TableHasRows(Oid relid);
+
 /*
  * Does the table hold at least one row visible to a fresh snapshot?  Callers
  * hold a lock that keeps new writers out (DROP takes AccessExclusiveLock).
  */
-static bool TableHasRows(Oid relid);
-
 bool
 HaRelationHasRows(Oid relid)
 {
-
 	/* A partitioned table stores nothing: its partitions do. */
 	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
 	{
@@ -533,9 +532,10 @@ void
 HaRegisterTable(Oid relid, const Interval *retention, int32 chains,
 				const pg_uuid_t *uuid, bool replica, Oid parent, bool locked)
 {
-	Oid			argtypes[7] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID, UUIDOID, BOOLOID, REGCLASSOID};
-	Datum		values[7];
-	bool		nulls[7] = {false, false, false, false, false, false, false};
+	Oid			argtypes[8] = {REGCLASSOID, INTERVALOID, INT4OID, NAMEOID, UUIDOID, BOOLOID,
+		REGCLASSOID, BOOLOID};
+	Datum		values[8];
+	bool		nulls[8] = {false, false, false, false, false, false, false, false};
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = IntervalPGetDatum(retention);
@@ -545,35 +545,33 @@ HaRegisterTable(Oid relid, const Interval *retention, int32 chains,
 	values[4] = UUIDPGetDatum((pg_uuid_t *) uuid);
 	values[5] = BoolGetDatum(replica);
 	values[6] = ObjectIdGetDatum(parent);
+	values[7] = BoolGetDatum(locked);
 	nulls[4] = (uuid == NULL);
 	nulls[6] = !OidIsValid(parent);
 	/* A 0.1.0 schema (before ALTER EXTENSION ... UPDATE) has no partition_of. */
-	if (!OidIsValid(parent) && get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
-		HaRunAsExtensionOwnerNulls("INSERT INTO hipaa_audit.registry "
-								   "(relid, table_uuid, retention, chains, protected_at, protected_by, replica) "
-								   "VALUES ($1, COALESCE($5, pg_catalog.gen_random_uuid()), $2, $3, "
-								   "pg_catalog.clock_timestamp(), $4, $6)",
-								   6, argtypes, values, nulls);
-	else
+	EnsureLoaded();
+	if (get_attnum(RegistryRelid, "partition_of") == InvalidAttrNumber)
 	{
-		EnsureLoaded();
-		if (get_attnum(RegistryRelid, "partition_of") == InvalidAttrNumber)
+		if (OidIsValid(parent) || get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the hipaa_audit schema in this database is older than its library"),
 					 errdetail("Partitioned tables need the registry's partition_of column."),
 					 errhint("Run ALTER EXTENSION hipaa_audit UPDATE.")));
-		HaRunAsExtensionOwnerNulls(locked ?
-								   "INSERT INTO hipaa_audit.registry "
-								   "(relid, table_uuid, retention, chains, protected_at, protected_by, replica, partition_of, retention_locked) "
+		HaRunAsExtensionOwnerNulls("INSERT INTO hipaa_audit.registry "
+								   "(relid, table_uuid, retention, chains, protected_at, protected_by, "
+								   "replica, retention_locked) "
 								   "VALUES ($1, COALESCE($5, pg_catalog.gen_random_uuid()), $2, $3, "
-								   "pg_catalog.clock_timestamp(), $4, $6, $7, true)" :
-								   "INSERT INTO hipaa_audit.registry "
-								   "(relid, table_uuid, retention, chains, protected_at, protected_by, replica, partition_of) "
-								   "VALUES ($1, COALESCE($5, pg_catalog.gen_random_uuid()), $2, $3, "
-								   "pg_catalog.clock_timestamp(), $4, $6, $7)",
-								   7, argtypes, values, nulls);
+								   "pg_catalog.clock_timestamp(), $4, $6, $8)",
+								   8, argtypes, values, nulls);
 	}
+	else
+		HaRunAsExtensionOwnerNulls("INSERT INTO hipaa_audit.registry "
+								   "(relid, table_uuid, retention, chains, protected_at, protected_by, "
+								   "replica, retention_locked, partition_of) "
+								   "VALUES ($1, COALESCE($5, pg_catalog.gen_random_uuid()), $2, $3, "
+								   "pg_catalog.clock_timestamp(), $4, $6, $8, $7)",
+								   8, argtypes, values, nulls);
 	HaRegistryChanged();
 }
 

@@ -471,6 +471,10 @@ like(sql_err(q{SET ROLE part_owner; CREATE TABLE own_t (id int);
                    FOR EACH ROW EXECUTE FUNCTION hipaa_audit.guard_row()}),
 	qr/42501.*cannot create a trigger calling hipaa_audit's trigger function/s,
 	'a non-superuser cannot name hipaa_audit\'s trigger functions in CREATE TRIGGER');
+like(sql_err(q{SET ROLE part_owner; SET search_path = hipaa_audit, public; CREATE TABLE public.own_u (id int);
+               CREATE TRIGGER zz BEFORE UPDATE ON public.own_u FOR EACH ROW EXECUTE FUNCTION guard_row()}),
+	qr/42501.*cannot create a trigger calling hipaa_audit's trigger function on table public\.own_u/s,
+	'... nor through an unqualified name (checked on the trigger PostgreSQL made, by function OID)');
 
 # A partition made while set_retention() runs gets the new retention (it
 # read the old one before).
@@ -506,6 +510,31 @@ ok($node->poll_query_until('postgres', "SELECT wait_event_type = 'Lock' FROM pg_
 $sa->query_safe('COMMIT');
 is(ha_sqlstate_of($sb, 'hold'), '00000', '... then ends');
 is(sql(q{SELECT count(*) FROM hr_1}), '5', '... without dropping the held partition');
+# DROP TABLE of a partition through a name that leads elsewhere when
+# PostgreSQL resolves it again: the partition was verified and receipted
+# for removal while the statement waited for the partitioned table's lock,
+# then a table of the same name appeared earlier in the search path.
+sql(q{
+	CREATE SCHEMA decoys;
+	CREATE TABLE nr (id int, happened date NOT NULL) PARTITION BY RANGE (happened);
+	CREATE TABLE nr_1 PARTITION OF nr FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+	SELECT hipaa_audit.protect('nr', '1 second', 1);
+	INSERT INTO nr SELECT g, '2026-01-05' FROM generate_series(1, 4) g;
+});
+sleep 2;
+$sb->{stderr} = '';
+$sb->query_safe(q{SET search_path = decoys, public});
+$sa->query_safe(q{BEGIN; LOCK TABLE nr IN ACCESS SHARE MODE});
+ha_start_blocking($sb, 'race', q{DROP TABLE nr_1});
+ok($node->poll_query_until('postgres', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $sb_pid"),
+	'DROP TABLE of the partition waits for the partitioned table\'s lock');
+$sa->query_safe(q{CREATE TABLE decoys.nr_1 (id int); COMMIT});
+is(ha_sqlstate_of($sb, 'race'), '42501', '... then is refused: its name now leads to another table');
+is(sql(q{SELECT hipaa_audit.is_protected('nr_1')::text || ':' || count(*) FROM nr_1}), 'true:4',
+	'... and the partition is still protected, with its rows');
+is(sql(q{SELECT count(*) FROM hipaa_audit.purge_receipts WHERE note LIKE '%public.nr\_1%'}), '0',
+	'... and no receipt stands for it');
+is(sql(q{SELECT count(*) FROM pg_class WHERE oid = 'decoys.nr_1'::regclass}), '1', '... nor was the decoy dropped');
 $sa->quit;
 $sb->quit;
 
@@ -545,6 +574,12 @@ sql(q{ALTER TABLE et_gen ALTER COLUMN audit_chain SET NOT NULL, ALTER COLUMN aud
       ALTER COLUMN audit_at SET NOT NULL,
       ALTER COLUMN audit_session_role SET NOT NULL, ALTER COLUMN audit_role SET NOT NULL,
       ALTER COLUMN audit_prev_hash SET NOT NULL, ALTER COLUMN audit_hash SET NOT NULL});
+sql(q{CREATE TABLE et_gen2 (LIKE et INCLUDING ALL)});
+sql(q{ALTER TABLE et_gen2 DROP COLUMN id, ADD COLUMN id int GENERATED ALWAYS AS (42) STORED});
+like(sql_err(q{ALTER TABLE et ATTACH PARTITION et_gen2 FOR VALUES FROM ('2026-03-01') TO ('2026-04-01')}),
+	qr/generated/,
+	'ATTACH of a partition with a generated column its partitioned table does not have is refused');
+is(sql(q{SELECT count(*) FROM pg_inherits WHERE inhrelid = 'et_gen2'::regclass}), '0', '... and it was not attached');
 like(sql_err(q{ALTER TABLE et ATTACH PARTITION et_gen FOR VALUES FROM ('2026-02-01') TO ('2026-03-01')}),
 	qr/chain column "audit_at" is generated|generated/,
 	'ATTACH of a partition whose chain column is generated is refused');
