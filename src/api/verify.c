@@ -1035,6 +1035,19 @@ ScanTable(Relation rel, const HaProtectedEntry *entry, Snapshot snap,
 		progress->pid = 0;
 }
 
+/* The chain index verification reads through; a replaced one is reported. */
+static Oid
+ChainIndexChecked(Relation rel, VerifyState *st)
+{
+	Oid			idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
+
+	st->group = GROUP_INDEX;
+	if (!HaIsChainIndex(idxoid))
+		Report(st, -1, -1, "malformed",
+			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
+	return idxoid;
+}
+
 /*
  * The table, opened to be verified in any mode: it must exist, be protected
  * and be readable by the caller; its chain index (a replaced one is
@@ -1058,11 +1071,7 @@ OpenToVerify(Oid relid, const HaProtectedEntry **entry, Oid *idxoid, Snapshot *s
 				 errhint("Verify the whole table with hipaa_audit.verify(), or one partition with this function on the partition.")));
 
 	rel = table_open(relid, AccessShareLock);
-	*idxoid = HaChainIndex(rel, HA_CHAIN_INDEX_ANY);
-	st->group = GROUP_INDEX;
-	if (!HaIsChainIndex(*idxoid))
-		Report(st, -1, -1, "malformed",
-			   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
+	*idxoid = ChainIndexChecked(rel, st);
 	*snap = RegisterSnapshot(GetTransactionSnapshot());
 	return rel;
 }
@@ -1220,10 +1229,7 @@ VerifyPartitioned(Oid relid, VerifyState *st)
 
 		st->part = i + 1;
 		st->part_name = st->job_names[i] = HaRelDisplayName(part);
-		st->group = GROUP_INDEX;
-		if (!HaIsChainIndex(HaChainIndex(rel, HA_CHAIN_INDEX_ANY)))
-			Report(st, -1, -1, "malformed",
-				   "the unique index on (audit_chain, audit_seq) is missing; a non-unique one was used");
+		(void) ChainIndexChecked(rel, st);
 		jobs[i].relid = part;
 		jobs[i].uuid = entry->uuid;
 		jobs[i].chains = entry->chains;

@@ -580,6 +580,20 @@ like(sql_err(q{ALTER TABLE et ATTACH PARTITION et_gen2 FOR VALUES FROM ('2026-03
 	qr/generated/,
 	'ATTACH of a partition with a generated column its partitioned table does not have is refused');
 is(sql(q{SELECT count(*) FROM pg_inherits WHERE inhrelid = 'et_gen2'::regclass}), '0', '... and it was not attached');
+# The same partition attached before protect(): protect() refuses it.
+sql(q{CREATE TABLE gp (id int, happened date NOT NULL) PARTITION BY RANGE (happened);
+      CREATE TABLE gp_1 (happened date NOT NULL, id int GENERATED ALWAYS AS (42) STORED)});
+my ($grc) = $node->psql('postgres',
+	q{ALTER TABLE gp ATTACH PARTITION gp_1 FOR VALUES FROM ('2026-01-01') TO ('2026-02-01')});
+SKIP:
+{
+	skip 'this PostgreSQL refuses such a partition itself', 2 if $grc != 0;
+	like(sql_err(q{SELECT hipaa_audit.protect('gp', '6 years', 1)}),
+		qr/55000.*its generated columns differ from the partitioned table's/s,
+		'protect() refuses a partitioned table whose partition has a generated column of its own');
+	is(sql(q{SELECT count(*) FROM hipaa_audit.registry WHERE relid::text LIKE 'gp%'}), '0',
+		'... and registers nothing');
+}
 like(sql_err(q{ALTER TABLE et ATTACH PARTITION et_gen FOR VALUES FROM ('2026-02-01') TO ('2026-03-01')}),
 	qr/chain column "audit_at" is generated|generated/,
 	'ATTACH of a partition whose chain column is generated is refused');
