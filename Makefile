@@ -22,12 +22,14 @@ OBJS = \
 	src/core/signer.o \
 	src/core/note.o \
 	src/core/partition.o \
+	src/core/merkle.o \
 	src/api/protect.o \
 	src/api/policy.o \
 	src/api/checkpoint.o \
 	src/api/verify.o \
 	src/api/purge.o \
 	src/api/notecheck.o \
+	src/api/proof.o \
 	src/enforce/backstop.o \
 	src/enforce/hooks.o \
 	src/enforce/guard.o \
@@ -43,10 +45,14 @@ SHLIB_LINK = -lcrypto
 # into the newest upgrade script.
 BASE_SCRIPT = sql/$(EXTENSION)--0.1.0.sql
 UPGRADE_SCRIPTS = \
-	sql/$(EXTENSION)--0.1.0--0.2.0.sql
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+	sql/$(EXTENSION)--0.1.0--0.2.0.sql \
+	sql/$(EXTENSION)--0.2.0--0.3.0.sql
+# Released versions after the first are installable too: each install
+# script is the first one followed by the upgrade scripts up to it.
+RELEASED_SCRIPTS = sql/$(EXTENSION)--0.2.0.sql
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql $(RELEASED_SCRIPTS)
 DATA = $(BASE_SCRIPT) $(UPGRADE_SCRIPTS)
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql $(AGENT)
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql $(RELEASED_SCRIPTS) $(AGENT) $(CHECKER)
 
 # The signing agent (agent/hipaa_audit_signer.c), a program of its own that
 # holds the signing key outside the server's account.  PGXS builds either a
@@ -82,6 +88,9 @@ uninstall-agent:
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) $(EXTENSION).control
 	cat $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) > $@
+
+sql/$(EXTENSION)--0.2.0.sql: $(BASE_SCRIPT) sql/$(EXTENSION)--0.1.0--0.2.0.sql
+	cat $^ > $@
 
 # pgTAP and TAP suites need a running server / PostgreSQL::Test::Cluster;
 # test/run.sh runs everything, these targets are for working on one suite.

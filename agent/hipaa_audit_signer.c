@@ -29,9 +29,10 @@
  * The agent signs only bodies that look like what the extension writes:
  * at most AGENT_MAX_BODY bytes of newline-terminated lines, no control
  * characters and no empty line; the origin line hipaa_audit/<system
- * identifier>/<table identity>, then "checkpoint v1" or "purge v1", then
- * "table ..." and further "<keyword> <value>" lines.  With -s, only notes
- * of that database cluster.
+ * identifier>/<table identity>, then "checkpoint v1" or "purge v1" (or,
+ * for a tlog-checkpoint, the tree size, the base64 root and "checkpoint
+ * v2"), then "table ..." and further "<keyword> <value>" lines.  With -s,
+ * only notes of that database cluster.
  *
  * This is the only file of the project, besides src/crypto.c, that
  * includes OpenSSL; it is not part of the server's library.
@@ -291,6 +292,20 @@ lower_uuid(const char *p, size_t len)
 	return true;
 }
 
+/* 44 characters of standard base64 for 32 bytes: 43, then one of AEIMQUYcgkosw048, then '='. */
+static bool
+root_line(const char *p, size_t len)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	if (len != 44 || p[43] != '=')
+		return false;
+	for (size_t i = 0; i < 43; i++)
+		if (p[i] == '\0' || strchr(b64, p[i]) == NULL)
+			return false;
+	return ((strchr(b64, p[42]) - b64) & 3) == 0;
+}
+
 /*
  * NULL if body (len bytes) is a hipaa_audit checkpoint or purge-receipt
  * body this agent signs; otherwise why not.  *kind is set on success.
@@ -301,6 +316,7 @@ check_body(const char *body, size_t len, const char **kind)
 	const char *line;
 	const char *end = body + len;
 	int			lineno = 0;
+	bool		tree = false;
 
 	if (len == 0 || body[len - 1] != '\n')
 		return "the body does not end with a newline";
@@ -335,30 +351,43 @@ check_body(const char *body, size_t len, const char **kind)
 				 memcmp(line + 12, system_id, slash - line - 12) != 0))
 				return "the note is of another database cluster";
 		}
+		else if (lineno == 1 && llen == 13 && memcmp(line, "checkpoint v1", 13) == 0)
+			*kind = "checkpoint";
+		else if (lineno == 1 && llen == 8 && memcmp(line, "purge v1", 8) == 0)
+			*kind = "purge";
 		else if (lineno == 1)
 		{
-			if (llen == 13 && memcmp(line, "checkpoint v1", 13) == 0)
-				*kind = "checkpoint";
-			else if (llen == 8 && memcmp(line, "purge v1", 8) == 0)
-				*kind = "purge";
-			else
-				return "the body is neither a checkpoint v1 nor a purge v1 body";
+			/* A tlog-checkpoint: tree size, base64 root, "checkpoint v2". */
+			if (!all_digits(line, llen) || llen > 19 || (llen > 1 && line[0] == '0'))
+				return "the body is neither a checkpoint nor a purge receipt (line 2)";
+			tree = true;
+		}
+		else if (tree && lineno == 2)
+		{
+			if (!root_line(line, llen))
+				return "the third line of a checkpoint v2 body is not a base64 SHA-256 root";
+		}
+		else if (tree && lineno == 3)
+		{
+			if (!(llen == 13 && memcmp(line, "checkpoint v2", 13) == 0))
+				return "the fourth line of a tree checkpoint body is not \"checkpoint v2\"";
+			*kind = "checkpoint";
 		}
 		else
 		{
 			/* "<keyword> <value>", the first of them "table ..." */
 			size_t		k = 0;
 
-			while (k < llen && line[k] >= 'a' && line[k] <= 'z')
+			while (k < llen && ((line[k] >= 'a' && line[k] <= 'z') || (k > 0 && line[k] == '-')))
 				k++;
 			if (k == 0 || k + 1 >= llen || line[k] != ' ')
 				return "a line of the body is not \"<keyword> <value>\"";
-			if (lineno == 2 && !(k == 5 && memcmp(line, "table", 5) == 0))
-				return "the third line of the body is not the table line";
+			if (lineno == (tree ? 4 : 2) && !(k == 5 && memcmp(line, "table", 5) == 0))
+				return "the line after the kind of note is not the table line";
 		}
 		line = eol + 1;
 	}
-	if (lineno < 3)
+	if (lineno < (tree ? 5 : 3) || *kind == NULL)
 		return "the body is too short";
 	return NULL;
 }
@@ -648,6 +677,7 @@ serve(int fd)
 		refuse(fd, "request", "the body did not arrive within the time limit", NULL, blen, &peer);
 		return;
 	}
+	kind = NULL;
 	why = check_body(buf + hlen, blen, &kind);
 	if (why != NULL)
 	{

@@ -179,6 +179,7 @@ extern char *HaQueryText(const char *sql, int nargs, Oid *argtypes, Datum *value
 #define Anum_ha_purge_anchors_anchor_hash 6
 
 #define HA_TABLE_RETIRED_TABLES	"retired_tables"
+#define HA_TABLE_MERKLE_TILES	"merkle_tiles"	/* from 0.3.0 on */
 
 /* store/scan.c */
 typedef bool (*HaOwnRowFn) (void *arg, TupleTableSlot *slot);	/* false: stop */
@@ -221,6 +222,8 @@ typedef struct HaAnchor
 
 extern HaAnchor *HaLoadAnchors(const pg_uuid_t *uuid, Snapshot snap);
 extern void HaLockPurge(Oid relid);
+extern void HaLockTree(Oid relid);
+extern bool HaSchemaHasTree(void);
 extern bool HaAnchorRecorded(const pg_uuid_t *uuid, int32 chain, int64 first,
 							 int64 last, const uint8 *hash);
 extern void HaRecordRetired(Oid relid, const char *action, int64 rows,
@@ -417,7 +420,10 @@ typedef struct HaNotePartition
 
 typedef struct HaNoteBody
 {
-	bool		receipt;		/* "purge v1"; else "checkpoint v1" */
+	bool		receipt;		/* "purge v1"; else "checkpoint v1" or "v2" */
+	int			version;		/* 2: a tlog-checkpoint (docs/merkle.md) */
+	int64		tree_size;		/* version 2: the tree's size and root */
+	uint8		root[HA_HASH_LEN];
 	uint64		sysid;			/* origin: system identifier */
 	char		uuid[37];		/* origin: table identity, as text */
 	char	   *table;			/* names, decoded */
@@ -488,6 +494,31 @@ extern bool HaScanStoredNotes(bool receipts, const pg_uuid_t *uuid,
 extern bool HaCheckNoteSignature(const HaSplitNote *sn, const char *name, const uint8 *id,
 								 const uint8 *pub, HaNoteCheck *nc);
 
+/* core/merkle.c: a table's Merkle tree, RFC 6962 hashing in tiles (docs/merkle.md) */
+#define HA_TREE_TILE_LEVELS	8		/* tiles of height 8: heights 0 to 63 */
+#define HA_TREE_MAX_PROOF	64		/* hashes in a proof of a tree below 2^63 leaves */
+typedef struct HaTree HaTree;
+extern void HaMerkleLeaf(const uint8 *entry, size_t len, uint8 out[HA_HASH_LEN]);
+extern void HaMerkleNode(const uint8 *left, const uint8 *right, uint8 out[HA_HASH_LEN]);
+extern void HaMerkleEmptyRoot(uint8 out[HA_HASH_LEN]);
+extern HaTree *HaTreeOpen(const pg_uuid_t *uuid, int64 size);
+extern void HaTreeClose(HaTree *t);
+extern int64 HaTreeSize(const HaTree *t);
+extern int64 HaTreeTilesRead(const HaTree *t);
+extern void HaTreeSoft(HaTree *t);
+extern bool HaTreeMissing(const HaTree *t);
+extern void HaTreeRoot(HaTree *t, int64 n, uint8 out[HA_HASH_LEN]);
+extern void HaTreeLeaf(HaTree *t, int64 i, uint8 out[HA_HASH_LEN]);
+extern void HaTreeAppend(HaTree *t, const uint8 leaf[HA_HASH_LEN]);
+extern void HaTreeStore(HaTree *t);
+extern int	HaTreeProveLeaf(HaTree *t, int64 m, int64 size, uint8 *out);
+extern int	HaTreeProveConsistency(HaTree *t, int64 m, int64 size, uint8 *out);
+extern bool HaMerkleCheckInclusion(const uint8 *leaf, int64 index, int64 size,
+								   const uint8 *proof, int n, const uint8 *root);
+extern bool HaMerkleCheckConsistency(int64 m, const uint8 *root_m, int64 size,
+									 const uint8 *root, const uint8 *proof, int n);
+extern int64 HaTreeAppendChain(HaTree *t, Relation rel, int32 chain, int64 after, int64 upto);
+
 /* core/partition.c: which tables can be protected; partitioned tables */
 extern void HaCheckProtectable(Relation rel, Oid parent);
 extern void HaCheckRewritable(Relation rel, bool had_rows);
@@ -513,6 +544,7 @@ extern int64 HaCheckStoredReceipts(const pg_uuid_t *uuid,
 								   void *arg);
 
 /* api/verify.c */
+extern void HaCheckCanVerify(Oid relid);
 extern int64 HaVerifyCount(Oid relid);
 extern int64 HaVerifyForRemoval(Oid relid, TimestampTz cutoff, int64 *within,
 								int64 *rows, char **first);

@@ -73,18 +73,56 @@ verifier_key(PG_FUNCTION_ARGS)
 }
 
 /*
- * The lines every checkpoint starts with: origin, kind, table, database,
+ * A table whose rows a tree takes in one checkpoint: the table itself, or
+ * each partition of a partitioned table (in order of identity), with the
+ * chain heads its note records.
+ */
+typedef struct TreePart
+{
+	Oid			relid;
+	pg_uuid_t	uuid;
+	int32		chains;
+	int64		head[HA_MAX_CHAINS];
+} TreePart;
+
+/* What one checkpoint appended to a table's tree. */
+typedef struct TreeRange
+{
+	pg_uuid_t	part;
+	int32		chain;
+	int64		first_seq;
+	int64		last_seq;
+	int64		first_index;
+} TreeRange;
+
+typedef struct TreeGrowth
+{
+	bool		tree;			/* a tlog-checkpoint (version 2) */
+	int64		size;
+	uint8		root[HA_HASH_LEN];
+	List	   *ranges;			/* of TreeRange */
+	List	   *parts;			/* of TreePart, partitioned tables */
+} TreeGrowth;
+
+/*
+ * The lines every checkpoint starts with: origin (with a tree: its size
+ * and root, a tlog-checkpoint's first three lines), kind, table, database,
  * time, the retention in force (as a purge receipt states it), chains.
  */
 static void
-AppendHeader(StringInfo buf, Oid relid, const HaProtectedEntry *entry)
+AppendHeader(StringInfo buf, Oid relid, const HaProtectedEntry *entry,
+			 const TreeGrowth *g)
 {
 	Interval	retention;
 
 	appendStringInfo(buf, "hipaa_audit/" UINT64_FORMAT "/%s\n", GetSystemIdentifier(),
 					 DatumGetCString(DirectFunctionCall1(uuid_out,
 														 UUIDPGetDatum((pg_uuid_t *) &entry->uuid))));
-	appendStringInfo(buf, "checkpoint v1\n");
+	if (g->tree)
+		appendStringInfo(buf, INT64_FORMAT "\n%s\ncheckpoint v2\n", g->size,
+						 HaBase64(g->root, HA_HASH_LEN));
+	else
+		appendStringInfo(buf, "checkpoint v1\n");
 	appendStringInfo(buf, "table %s\n", HaNoteName(HaRelDisplayName(relid)));
 	appendStringInfo(buf, "database %s\n", HaNoteName(get_database_name(MyDatabaseId)));
 	appendStringInfo(buf, "time %s\n",
@@ -97,15 +135,21 @@ AppendHeader(StringInfo buf, Oid relid, const HaProtectedEntry *entry)
 	appendStringInfo(buf, "chains %d\n", entry->chains);
 }
 
+/*
+ * The heads of every chain of rel into part->head (0: no row yet), as the
+ * chain lines record them; the chain lines and the rows they count.
+ */
 static char *
-BuildBody(Relation rel, const HaProtectedEntry *entry, int64 *rows_out)
+ReadHeads(Relation rel, const HaProtectedEntry *entry, TreePart *part, int64 *rows_out)
 {
-	StringInfoData buf;
 	int64		rows = 0;
 	StringInfoData chains;
 	HaAnchor   *anchors = NULL;
 
 	initStringInfo(&chains);
+	part->relid = RelationGetRelid(rel);
+	part->uuid = entry->uuid;
+	part->chains = entry->chains;
 	for (int32 c = 0; c < entry->chains; c++)
 	{
 		int64		seq = 0;
@@ -122,6 +166,7 @@ BuildBody(Relation rel, const HaProtectedEntry *entry, int64 *rows_out)
 			seq = anchors[c].seq;
 			memcpy(hash, anchors[c].hash, HA_HASH_LEN);
 		}
+		part->head[c] = seq;
 		if (seq > 0)
 		{
 			appendStringInfo(&chains, "chain %d " INT64_FORMAT " %s\n", c, seq,
@@ -129,37 +174,228 @@ BuildBody(Relation rel, const HaProtectedEntry *entry, int64 *rows_out)
 			rows += seq;
 		}
 	}
-
-	initStringInfo(&buf);
-	AppendHeader(&buf, RelationGetRelid(rel), entry);
-	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", rows);
-	appendStringInfoString(&buf, chains.data);
 	*rows_out = rows;
+	return chains.data;
+}
+
+/* Row callback: (chain, last position appended) into an int64 array. */
+static void
+ReadTreeHead(void *arg, HeapTuple tup, TupleDesc desc)
+{
+	int64	   *from = (int64 *) arg;
+	bool		isnull;
+	int32		c = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	Datum		d = SPI_getbinval(tup, desc, 2, &isnull);
+
+	if (!isnull && c >= 0 && c < HA_MAX_CHAINS)
+		from[c] = DatumGetInt64(d);
+}
+
+/*
+ * Grow the tree of table tree (its registry entry) by the rows of parts
+ * committed since the last checkpoint that grew it: part by part, chain
+ * by chain, position by position (docs/merkle.md).  The caller holds the
+ * tree lock and read the heads after taking it.
+ */
+static void
+GrowTree(const HaProtectedEntry *tree, TreePart *parts, int nparts, TreeGrowth *g)
+{
+	Oid			argtypes[2] = {UUIDOID, INT4OID};
+	Datum		values[2];
+	int64		size;
+	HaTree	   *t;
+	char	   *last;
+	bool		found;
+
+	/* Where the tree ends, by its ranges; and the root last signed for it. */
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &tree->uuid);
+	size = HaRunAsExtensionOwnerInt8("SELECT first_index OPERATOR(pg_catalog.+) "
+									 "(last_seq OPERATOR(pg_catalog.-) first_seq) OPERATOR(pg_catalog.+) 1 "
+									 "FROM hipaa_audit.merkle_ranges WHERE table_uuid OPERATOR(pg_catalog.=) $1 "
+									 "ORDER BY first_index DESC LIMIT 1",
+									 1, argtypes, values);
+	last = HaQueryText("SELECT note FROM hipaa_audit.checkpoints "
+					   "WHERE table_uuid OPERATOR(pg_catalog.=) $1 ORDER BY id DESC LIMIT 1",
+					   1, argtypes, values, 0, &found);
+	t = HaTreeOpen(&tree->uuid, size);
+	if (size > 0)
+	{
+		HaNoteBody	nb;
+		char	   *body = last ? HaNoteBodyOf(last) : NULL;
+		uint8		root[HA_HASH_LEN];
+
+		if (body == NULL || HaParseNoteBody(body, false, &nb) != NULL ||
+			nb.version != 2 || nb.tree_size != size)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the last stored checkpoint of table %s does not record its Merkle tree of " INT64_FORMAT " leaves",
+							HaRelDisplayName(tree->relid), size),
+					 errhint("Stored checkpoints or rows of hipaa_audit.merkle_ranges were removed or changed; run hipaa_audit.verify_checkpoint_chain().")));
+		HaTreeRoot(t, size, root);
+		if (memcmp(root, nb.root, HA_HASH_LEN) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the stored Merkle tree of table %s does not have the root its last checkpoint signed",
+							HaRelDisplayName(tree->relid)),
+					 errhint("Rows of hipaa_audit.merkle_tiles were changed; restore them from a backup.")));
+	}
+
+	for (int p = 0; p < nparts; p++)
+	{
+		TreePart   *part = &parts[p];
+		int64		from[HA_MAX_CHAINS];
+		HaAnchor   *anchors = NULL;
+		Relation	rel;
+
+		memset(from, 0, sizeof(from));
+		for (int c = 0; c < part->chains; c++)
+			from[c] = -1;
+		values[0] = UUIDPGetDatum(&part->uuid);
+		values[1] = Int32GetDatum(part->chains);
+		(void) HaRunSql("SELECT c, (SELECT r.last_seq FROM hipaa_audit.merkle_ranges r "
+						"WHERE r.part_uuid OPERATOR(pg_catalog.=) $1 AND r.chain OPERATOR(pg_catalog.=) c "
+						"ORDER BY r.last_seq DESC LIMIT 1) "
+						"FROM pg_catalog.generate_series(0, $2 OPERATOR(pg_catalog.-) 1) AS g(c)",
+						2, argtypes, values, NULL, InvalidOid, 0, ReadTreeHead, from);
+		rel = table_open(part->relid, AccessShareLock);
+		for (int32 c = 0; c < part->chains; c++)
+		{
+			int64		n;
+
+			/*
+			 * A chain the tree has not taken yet starts at its first row:
+			 * position 1, or after a purge made before the tree existed
+			 * (a table upgraded from 0.2.0).
+			 */
+			if (from[c] < 0)
+			{
+				if (anchors == NULL)
+					anchors = HaLoadAnchors(&part->uuid, NULL);
+				from[c] = anchors[c].seq;
+			}
+			if (part->head[c] < from[c])
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("chain %d of table %s ends at position " INT64_FORMAT ", before position " INT64_FORMAT " which its Merkle tree holds",
+								c, HaRelDisplayName(part->relid), part->head[c], from[c]),
+						 errdetail("Rows were removed from the end of the chain."),
+						 errhint("Run hipaa_audit.verify() on the table; no checkpoint is taken over missing rows.")));
+			n = HaTreeAppendChain(t, rel, c, from[c], part->head[c]);
+			if (n > 0)
+			{
+				TreeRange  *r = palloc(sizeof(TreeRange));
+
+				r->part = part->uuid;
+				r->chain = c;
+				r->first_seq = from[c] + 1;
+				r->last_seq = part->head[c];
+				r->first_index = HaTreeSize(t) - n;
+				g->ranges = lappend(g->ranges, r);
+			}
+		}
+		table_close(rel, AccessShareLock);
+	}
+	HaTreeStore(t);
+	g->size = HaTreeSize(t);
+	HaTreeRoot(t, g->size, g->root);
+	HaTreeClose(t);
+}
+
+/* Store the ranges a checkpoint appended, under its id. */
+static void
+StoreRanges(const HaProtectedEntry *tree, int64 checkpoint_id, List *ranges)
+{
+	int			n = list_length(ranges);
+	Datum	   *parts;
+	Datum	   *chains;
+	Datum	   *firsts;
+	Datum	   *lasts;
+	Datum	   *indexes;
+	Oid			argtypes[7] = {UUIDOID, INT8OID, UUIDARRAYOID, INT4ARRAYOID,
+	INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[7];
+	int			i = 0;
+	ListCell   *lc;
+
+	if (n == 0)
+		return;
+	parts = palloc(n * sizeof(Datum));
+	chains = palloc(n * sizeof(Datum));
+	firsts = palloc(n * sizeof(Datum));
+	lasts = palloc(n * sizeof(Datum));
+	indexes = palloc(n * sizeof(Datum));
+	foreach(lc, ranges)
+	{
+		TreeRange  *r = lfirst(lc);
+
+		parts[i] = UUIDPGetDatum(&r->part);
+		chains[i] = Int32GetDatum(r->chain);
+		firsts[i] = Int64GetDatum(r->first_seq);
+		lasts[i] = Int64GetDatum(r->last_seq);
+		indexes[i] = Int64GetDatum(r->first_index);
+		i++;
+	}
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &tree->uuid);
+	values[1] = Int64GetDatum(checkpoint_id);
+	values[2] = PointerGetDatum(construct_array(parts, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	values[3] = PointerGetDatum(construct_array(chains, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_array(firsts, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[5] = PointerGetDatum(construct_array(lasts, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[6] = PointerGetDatum(construct_array(indexes, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.merkle_ranges "
+						  "(table_uuid, checkpoint_id, part_uuid, chain, first_seq, last_seq, first_index) "
+						  "SELECT $1, $2, p, c, f, l, i FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), "
+						  "pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u(p, c, f, l, i)",
+						  7, argtypes, values);
+}
+
+static char *
+BuildBody(Relation rel, const HaProtectedEntry *entry, int64 *rows_out,
+		  TreePart *part, TreeGrowth *g)
+{
+	StringInfoData buf;
+	char	   *chains = ReadHeads(rel, entry, part, rows_out);
+
+	if (g->tree)
+		GrowTree(entry, part, 1, g);
+	initStringInfo(&buf);
+	AppendHeader(&buf, RelationGetRelid(rel), entry, g);
+	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", *rows_out);
+	appendStringInfoString(&buf, chains);
 	return buf.data;
 }
 
-static int
-CompareUuidText(const ListCell *a, const ListCell *b)
+typedef struct BoundPartition
 {
-	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+	char	   *line;			/* "partition <identity> <hash>\n" */
+	TreePart	part;
+} BoundPartition;
+
+static int
+CompareBound(const ListCell *a, const ListCell *b)
+{
+	return strcmp(((BoundPartition *) lfirst(a))->line, ((BoundPartition *) lfirst(b))->line);
 }
 
-static char *TakeCheckpointOf(Oid relid, int64 *rows);
+static char *TakeCheckpointOf(Oid relid, int64 *rows, TreePart *part);
 
 /*
  * A partitioned table's checkpoint: a checkpoint of every partition,
  * stored as any other, and the partitioned table's own note binding them,
  * one line per partition in order of identity: its identity and the
- * SHA-256 of its stored note (docs/partitions.md).
+ * SHA-256 of its stored note (docs/partitions.md).  Its tree takes the
+ * partitions' rows in that order.
  */
 static char *
-BuildPartitionedBody(Oid relid, const HaProtectedEntry *entry)
+BuildPartitionedBody(Oid relid, const HaProtectedEntry *entry, TreeGrowth *g)
 {
 	StringInfoData buf;
 	StringInfoData lines;
-	List	   *parts = NIL;
+	List	   *bound = NIL;
 	ListCell   *lc;
 	int64		rows = 0;
+	TreePart   *parts;
+	int			nparts = 0;
 
 	foreach(lc, HaRegisteredPartitions(relid))
 	{
@@ -168,26 +404,36 @@ BuildPartitionedBody(Oid relid, const HaProtectedEntry *entry)
 		int64		n = 0;
 		char	   *note;
 		uint8		hash[HA_HASH_LEN];
+		BoundPartition *bp = palloc0(sizeof(BoundPartition));
 
 		LockRelationOid(part, AccessShareLock);
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(part)) ||
 			(pe = HaLookupProtected(part)) == NULL)
 			continue;
-		note = TakeCheckpointOf(part, &n);
+		note = TakeCheckpointOf(part, &n, &bp->part);
 		rows += n;
 		HaSha256Once(note, strlen(note), hash);
-		parts = lappend(parts, psprintf("partition %s %s\n",
-										DatumGetCString(DirectFunctionCall1(uuid_out,
-																			UUIDPGetDatum((pg_uuid_t *) &pe->uuid))),
-										HaHex(hash, HA_HASH_LEN)));
+		bp->line = psprintf("partition %s %s\n",
+							DatumGetCString(DirectFunctionCall1(uuid_out,
+																UUIDPGetDatum((pg_uuid_t *) &pe->uuid))),
+							HaHex(hash, HA_HASH_LEN));
+		bound = lappend(bound, bp);
 	}
-	list_sort(parts, CompareUuidText);
+	list_sort(bound, CompareBound);
 	initStringInfo(&lines);
-	foreach(lc, parts)
-		appendStringInfoString(&lines, (char *) lfirst(lc));
+	parts = palloc0(Max(list_length(bound), 1) * sizeof(TreePart));
+	foreach(lc, bound)
+	{
+		BoundPartition *bp = lfirst(lc);
+
+		appendStringInfoString(&lines, bp->line);
+		parts[nparts++] = bp->part;
+	}
+	if (g->tree)
+		GrowTree(entry, parts, nparts, g);
 
 	initStringInfo(&buf);
-	AppendHeader(&buf, relid, entry);
+	AppendHeader(&buf, relid, entry, g);
 	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", rows);
 	appendStringInfoString(&buf, lines.data);
 	return buf.data;
@@ -199,17 +445,24 @@ static char *
 TakeCheckpoint(Oid relid)
 {
 	int64		rows;
+	TreePart	part;
 
 	HaCheckRelationExists(relid);
 	(void) HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to checkpoint.");
 	HaRequireOwnerOrAdmin(relid, "checkpoint");
-	HaCheckKeyName(ha_signer_name);
-	return TakeCheckpointOf(relid, &rows);
+	/* A missing key is reported before the tree grows. */
+	HaCheckSigningKey();
+	return TakeCheckpointOf(relid, &rows, &part);
 }
 
-/* The caller checked the right: the table's, or its partitioned table's. */
+/*
+ * The caller checked the right: the table's, or its partitioned table's.
+ * A table that is not a partition grows its Merkle tree (from 0.3.0's
+ * schema on); a partition's rows are in its partitioned table's tree, and
+ * its own note records its chain heads only.
+ */
 static char *
-TakeCheckpointOf(Oid relid, int64 *rows)
+TakeCheckpointOf(Oid relid, int64 *rows, TreePart *part)
 {
 	const HaProtectedEntry *entry = HaRequireProtected(relid, NULL);
 	Relation	rel;
@@ -218,15 +471,31 @@ TakeCheckpointOf(Oid relid, int64 *rows)
 	int			nestlevel;
 	Oid			argtypes[4] = {UUIDOID, REGCLASSOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[4];
+	TreeGrowth	g;
+	int64		id;
 
 	*rows = 0;
+	memset(&g, 0, sizeof(g));
+	g.tree = !OidIsValid(entry->parent) && HaSchemaHasTree();
+	if (g.tree)
+	{
+		PreventCommandDuringRecovery("hipaa_audit.checkpoint()");
+		/* A transaction snapshot could miss a checkpoint committed meanwhile. */
+		if (IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+					 errmsg("hipaa_audit.checkpoint() must run at READ COMMITTED isolation"),
+					 errdetail("A checkpoint grows the table's Merkle tree from the last one stored.")));
+		/* One checkpoint of a table at a time; heads are read after it. */
+		HaLockTree(relid);
+	}
 	HaPinDateSettings(&nestlevel);
 	if (entry->partitioned)
-		body = BuildPartitionedBody(relid, entry);
+		body = BuildPartitionedBody(relid, entry, &g);
 	else
 	{
 		rel = table_open(relid, AccessShareLock);
-		body = BuildBody(rel, entry, rows);
+		body = BuildBody(rel, entry, rows, part, &g);
 		table_close(rel, AccessShareLock);
 	}
 	AtEOXact_GUC(true, nestlevel);
@@ -240,15 +509,18 @@ TakeCheckpointOf(Oid relid, int64 *rows)
 	values[1] = ObjectIdGetDatum(relid);
 	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[3] = CStringGetTextDatum(note);
-	HaRunAsExtensionOwner("INSERT INTO hipaa_audit.checkpoints "
-						  "(table_uuid, relid, created_at, note, prev_hash, hash) "
-						  "SELECT $1, $2, $3, $4, p.h, pg_catalog.sha256("
-						  "'\\x68697061615f61756469742f636865636b706f696e742f763100'::pg_catalog.bytea "
-						  "OPERATOR(pg_catalog.||) p.h OPERATOR(pg_catalog.||) pg_catalog.convert_to($4, 'UTF8')) "
-						  "FROM (SELECT COALESCE((SELECT hash FROM hipaa_audit.checkpoints "
-						  "ORDER BY id DESC LIMIT 1), "
-						  "'\\x0000000000000000000000000000000000000000000000000000000000000000'::pg_catalog.bytea) AS h) p",
-						  4, argtypes, values);
+	id = HaRunAsExtensionOwnerInt8("INSERT INTO hipaa_audit.checkpoints "
+								   "(table_uuid, relid, created_at, note, prev_hash, hash) "
+								   "SELECT $1, $2, $3, $4, p.h, pg_catalog.sha256("
+								   "'\\x68697061615f61756469742f636865636b706f696e742f763100'::pg_catalog.bytea "
+								   "OPERATOR(pg_catalog.||) p.h OPERATOR(pg_catalog.||) pg_catalog.convert_to($4, 'UTF8')) "
+								   "FROM (SELECT COALESCE((SELECT hash FROM hipaa_audit.checkpoints "
+								   "ORDER BY id DESC LIMIT 1), "
+								   "'\\x0000000000000000000000000000000000000000000000000000000000000000'::pg_catalog.bytea) AS h) p "
+								   "RETURNING id",
+								   4, argtypes, values);
+	if (g.tree)
+		StoreRanges(entry, id, g.ranges);
 	return note;
 }
 

@@ -78,7 +78,7 @@ NoteTable(const HaNoteBody *nb, HaNoteCheck *nc)
 
 /* Check a signed checkpoint body against the table it names. */
 static bool
-CheckBody(const char *body, HaNoteCheck *nc)
+CheckBody(const char *body, HaNoteCheck *nc, void *arg pg_attribute_unused())
 {
 	HaNoteBody *nb = palloc(sizeof(HaNoteBody));
 	char	   *problem = HaParseNoteBody(body, false, nb);
@@ -139,6 +139,25 @@ CheckBody(const char *body, HaNoteCheck *nc)
 		if (kind != NULL)
 			return HaNoteFail(nc, strcmp(kind, "partition_missing") == 0 ?
 							  "rows_missing" : "table_rewritten", detail);
+	}
+
+	/*
+	 * A tlog-checkpoint: the stored tree must have its root, so that the
+	 * proofs prove_row() gives against it verify.
+	 */
+	if (nb->version == 2)
+	{
+		HaTree	   *t = HaTreeOpen(&entry->uuid, nb->tree_size);
+		uint8		root[HA_HASH_LEN];
+
+		HaTreeSoft(t);
+		HaTreeRoot(t, nb->tree_size, root);
+		if (HaTreeMissing(t) || memcmp(root, nb->root, HA_HASH_LEN) != 0)
+			return HaNoteFail(nc, "table_rewritten",
+							  psprintf("the stored Merkle tree of %" INT64_MODIFIER "d leaves does not have the root the checkpoint signed%s",
+									   nb->tree_size,
+									   HaTreeMissing(t) ? " (hashes are missing)" : ""));
+		HaTreeClose(t);
 	}
 
 	/* The rows up to the recorded heads must also verify. */
@@ -226,7 +245,7 @@ CheckRetentionAgainst(void *arg, int64 id, const HaNoteBody *nb, const char *pro
  * it lists, and the table verifies, each chain starting from its anchor.
  */
 static bool
-CheckReceiptBody(const char *body, HaNoteCheck *nc)
+CheckReceiptBody(const char *body, HaNoteCheck *nc, void *arg pg_attribute_unused())
 {
 	HaNoteBody *nb = palloc(sizeof(HaNoteBody));
 	char	   *problem = HaParseNoteBody(body, true, nb);
@@ -300,7 +319,7 @@ CheckReceiptBody(const char *body, HaNoteCheck *nc)
 	return true;
 }
 
-typedef bool (*BodyCheck) (const char *body, HaNoteCheck *nc);
+typedef bool (*BodyCheck) (const char *body, HaNoteCheck *nc, void *arg);
 
 /*
  * The check behind verify_checkpoint() and verify_receipt(): at least quorum
@@ -311,7 +330,7 @@ typedef bool (*BodyCheck) (const char *body, HaNoteCheck *nc);
  */
 static bool
 CheckNote(const char *note, char **keys, int nkeys, int quorum, HaNoteCheck *nc,
-		  ArrayBuildState **signers, BodyCheck check_body)
+		  ArrayBuildState **signers, BodyCheck check_body, void *arg)
 {
 	uint8		(*seen)[HA_ED25519_KEY_LEN] = palloc(sizeof(*seen) * nkeys);
 	int			valid = 0;
@@ -376,7 +395,7 @@ CheckNote(const char *note, char **keys, int nkeys, int quorum, HaNoteCheck *nc,
 					psprintf("%d distinct signers of the %d keys signed the note; %d required",
 							 valid, nkeys, quorum));
 	}
-	return check_body(sn->body, nc);
+	return check_body(sn->body, nc, arg);
 }
 
 static Datum
@@ -462,7 +481,7 @@ VerifyNote(FunctionCallInfo fcinfo, const char *fname, BodyCheck check_body)
 		keys[0] = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	}
 	ok = CheckNote(text_to_cstring(PG_GETARG_TEXT_PP(0)), keys, nkeys, quorum, &nc, &signers,
-				   check_body);
+				   check_body, NULL);
 	return NoteResult(fcinfo, ok, &nc, signers, quorum_form);
 }
 
@@ -499,3 +518,198 @@ verify_receipt_quorum(PG_FUNCTION_ARGS)
 	return VerifyNote(fcinfo, "verify_receipt", CheckReceiptBody);
 }
 
+
+/* ----------------------------------------------------------------
+ * verify_proof(): a c2sp.org/tlog-proof@v1, offline
+ * ----------------------------------------------------------------
+ */
+
+/* A proof, split: the parts before the checkpoint. */
+typedef struct ProofParts
+{
+	int64		index;
+	int			nhashes;
+	uint8		hashes[HA_TREE_MAX_PROOF * HA_HASH_LEN];
+	const char *note;			/* the checkpoint, with its signatures */
+	uint8		leaf[HA_HASH_LEN];	/* SHA-256(0x00 || audit_hash) */
+	int64		tree_size;		/* out: from the checkpoint */
+} ProofParts;
+
+/*
+ * Split a proof text (docs/merkle.md): NULL, or what is wrong, naming the
+ * line.
+ */
+static char *
+ParseProof(const char *text, ProofParts *pp)
+{
+	const char *line = text;
+	const char *eol;
+	int			lineno = 1;
+	static const char magic[] = "c2sp.org/tlog-proof@v1";
+
+	memset(pp, 0, sizeof(*pp));
+	pp->index = -1;
+	if (strchr(text, '\r') != NULL)
+		return pstrdup("the proof contains a carriage return (CR)");
+	eol = strchr(line, '\n');
+	if (eol == NULL || eol - line != (int) strlen(magic) || strncmp(line, magic, eol - line) != 0)
+		return psprintf("line 1 is not \"%s\"", magic);
+	for (line = eol + 1;; line = eol + 1)
+	{
+		size_t		len;
+
+		CHECK_FOR_INTERRUPTS();
+		lineno++;
+		eol = strchr(line, '\n');
+		if (eol == NULL)
+			return psprintf("line %d does not end with a newline, before the checkpoint", lineno);
+		len = eol - line;
+		if (len == 0)
+			break;
+		if (pp->index < 0 && lineno == 2 && len > 6 && strncmp(line, "extra ", 6) == 0)
+			continue;			/* opaque and unauthenticated: not read */
+		if (pp->index < 0)
+		{
+			int64		v = 0;
+
+			if (len < 7 || strncmp(line, "index ", 6) != 0 ||
+				(line[6] == '0' && len > 7))
+				return psprintf("line %d is not \"index <decimal>\"", lineno);
+			for (size_t i = 6; i < len; i++)
+			{
+				if (!isdigit((unsigned char) line[i]) ||
+					pg_mul_s64_overflow(v, 10, &v) || pg_add_s64_overflow(v, line[i] - '0', &v))
+					return psprintf("line %d is not \"index <decimal>\"", lineno);
+			}
+			pp->index = v;
+			continue;
+		}
+		if (pp->nhashes == HA_TREE_MAX_PROOF)
+			return psprintf("the proof has more than %d hashes", HA_TREE_MAX_PROOF);
+		if (len != 44 ||
+			HaUnbase64(line, 44, pp->hashes + (Size) pp->nhashes * HA_HASH_LEN, HA_HASH_LEN) != HA_HASH_LEN ||
+			strncmp(HaBase64(pp->hashes + (Size) pp->nhashes * HA_HASH_LEN, HA_HASH_LEN), line, 44) != 0)
+			return psprintf("line %d is not a SHA-256 hash in base64", lineno);
+		pp->nhashes++;
+	}
+	if (pp->index < 0)
+		return pstrdup("the proof has no index line");
+	pp->note = eol + 1;
+	if (*pp->note == '\0')
+		return pstrdup("the proof has no checkpoint after its empty line");
+	return NULL;
+}
+
+/* After the signatures: the inclusion of the leaf under the signed root. */
+static bool
+CheckProofBody(const char *body, HaNoteCheck *nc, void *arg)
+{
+	ProofParts *pp = (ProofParts *) arg;
+	HaNoteBody *nb = palloc(sizeof(HaNoteBody));
+	char	   *problem = HaParseNoteBody(body, false, nb);
+
+	if (problem != NULL)
+		return HaNoteFail(nc, "malformed_note", problem);
+	if (nb->version != 2)
+		return HaNoteFail(nc, "malformed_note",
+						  pstrdup("the checkpoint is not a tlog-checkpoint (checkpoint v2): it has no tree"));
+	pp->tree_size = nb->tree_size;
+	if (pp->index >= nb->tree_size)
+		return HaNoteFail(nc, "bad_proof",
+						  psprintf("index " INT64_FORMAT " is not in a tree of " INT64_FORMAT " leaves",
+								   pp->index, nb->tree_size));
+	if (!HaMerkleCheckInclusion(pp->leaf, pp->index, nb->tree_size, pp->hashes,
+								pp->nhashes, nb->root))
+		return HaNoteFail(nc, "bad_proof",
+						  psprintf("the inclusion proof does not lead from this row's leaf at index " INT64_FORMAT " to the root the checkpoint signed",
+								   pp->index));
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(verify_proof);
+
+/*
+ * verify_proof(proof, leaf, keys[], quorum) -> (ok, status, detail,
+ * leaf_index, tree_size, signers): a proof checked with nothing but its
+ * text, the row's audit_hash and the keys; no table is read.
+ */
+Datum
+verify_proof(PG_FUNCTION_ARGS)
+{
+	HaNoteCheck nc;
+	ArrayBuildState *signers = NULL;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *elemnulls;
+	char	  **keys;
+	int			nkeys;
+	int32		quorum;
+	bool		ok = false;
+	ProofParts *pp = palloc(sizeof(ProofParts));
+	char	   *problem;
+	bytea	   *leaf;
+	TupleDesc	desc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+
+	for (int i = 0; i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("arguments of hipaa_audit.verify_proof must not be null"),
+					 errhint("The leaf is the row's audit_hash, 32 bytes.")));
+	HaCheckNoteLength(HaTextLength(PG_GETARG_DATUM(0)));
+	leaf = PG_GETARG_BYTEA_PP(1);
+	if (VARSIZE_ANY_EXHDR(leaf) != HA_HASH_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the leaf must be a row's audit_hash, 32 bytes"),
+				 errdetail("%d bytes were given.", (int) VARSIZE_ANY_EXHDR(leaf))));
+	arr = PG_GETARG_ARRAYTYPE_P(2);
+	nkeys = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	if (nkeys > HA_NOTE_MAX_KEYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many verifier keys"),
+				 errdetail("%d keys were given; at most %d are accepted.", nkeys, HA_NOTE_MAX_KEYS),
+				 errhint("Give the keys of the signers the quorum counts.")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &nkeys);
+	quorum = PG_GETARG_INT32(3);
+	if (nkeys < 1 || quorum < 1 || quorum > nkeys)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("quorum must be between 1 and the number of keys (%d)", nkeys)));
+	keys = palloc(sizeof(char *) * nkeys);
+	for (int i = 0; i < nkeys; i++)
+	{
+		keys[i] = NULL;
+		if (elemnulls[i])
+			continue;
+		HaCheckKeyLength(HaTextLength(elems[i]));
+		keys[i] = TextDatumGetCString(elems[i]);
+	}
+
+	memset(&nc, 0, sizeof(nc));
+	problem = ParseProof(text_to_cstring(PG_GETARG_TEXT_PP(0)), pp);
+	if (problem != NULL)
+		HaNoteFail(&nc, "malformed_proof", problem);
+	else
+	{
+		HaMerkleLeaf((const uint8 *) VARDATA_ANY(leaf), HA_HASH_LEN, pp->leaf);
+		ok = CheckNote(pp->note, keys, nkeys, quorum, &nc, &signers, CheckProofBody, pp);
+	}
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = BoolGetDatum(ok);
+	values[1] = CStringGetTextDatum(nc.status);
+	values[2] = nc.detail ? CStringGetTextDatum(nc.detail) : (Datum) 0;
+	nulls[2] = (nc.detail == NULL);
+	values[3] = Int64GetDatum(pp->index);
+	nulls[3] = (pp->index < 0);
+	values[4] = Int64GetDatum(pp->tree_size);
+	nulls[4] = (pp->tree_size <= 0);
+	values[5] = signers ? makeArrayResult(signers, CurrentMemoryContext) :
+		PointerGetDatum(construct_empty_array(TEXTOID));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}

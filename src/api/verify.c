@@ -279,8 +279,8 @@ ReportStoredNote(void *arg, int32 chain, int64 seq, const char *kind,
 	Report((VerifyState *) arg, chain, seq, kind, detail);
 }
 
-static void
-CheckCanVerify(Oid relid)
+void
+HaCheckCanVerify(Oid relid)
 {
 	Oid			user = GetUserId();
 	Oid			auditor = get_role_oid(HA_AUDITOR_ROLE, true);
@@ -1062,7 +1062,7 @@ OpenToVerify(Oid relid, const HaProtectedEntry **entry, Oid *idxoid, Snapshot *s
 	HaCheckRelationExists(relid);
 	*entry = HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to verify.");
 	if (!st->parent_checked)
-		CheckCanVerify(relid);
+		HaCheckCanVerify(relid);
 	if ((*entry)->partitioned)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1210,7 +1210,7 @@ VerifyPartitioned(Oid relid, VerifyState *st)
 	int			nworkers;
 	HaVerifyProgress *progress;
 
-	CheckCanVerify(relid);
+	HaCheckCanVerify(relid);
 	LockRelationOid(relid, AccessShareLock);
 	parts = HaRegisteredPartitions(relid);
 	present = PresentPartitions(relid);
@@ -1565,7 +1565,7 @@ VerifySincePartitioned(Oid relid, const HaProtectedEntry *entry, int64 since,
 	char	   *source = note ? pstrdup("the checkpoint note") :
 		psprintf("checkpoint " INT64_FORMAT, since);
 
-	CheckCanVerify(relid);
+	HaCheckCanVerify(relid);
 	LockRelationOid(relid, AccessShareLock);
 	nb = note ? NoteHeads(relid, entry, note, key) : StoredHeads(relid, entry, since);
 	present = PresentPartitions(relid);
@@ -2014,7 +2014,7 @@ VerifyRows(Oid relid, bool have_chain, int32 chain, bool have_from, TimestampTz 
 		ListCell   *lc;
 		int32		n = 0;
 
-		CheckCanVerify(relid);
+		HaCheckCanVerify(relid);
 		LockRelationOid(relid, AccessShareLock);
 		if (have_chain && (chain < 0 || chain >= entry->chains))
 			ereport(ERROR,

@@ -116,12 +116,22 @@ HaSha256Final(HaSha256 *h, uint8 out[HA_HASH_LEN])
  * ----------------------------------------------------------------
  */
 
+/*
+ * One SHA-256, with one context kept for the backend's life: the Merkle
+ * tree hashes a few bytes at a time, millions of times, where fetching
+ * the digest for each call would cost more than the hash.
+ */
 void
 HaSha256Once(const void *data, size_t len, uint8 out[HA_HASH_LEN])
 {
+	static HaSha256 *once = NULL;
 	unsigned int outlen = 0;
 
-	if (EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) != 1 ||
+	if (once == NULL)
+		once = HaSha256Create();
+	if (EVP_DigestInit_ex(once->ctx, Sha256, NULL) != 1 ||
+		EVP_DigestUpdate(once->ctx, data, len) != 1 ||
+		EVP_DigestFinal_ex(once->ctx, out, &outlen) != 1 ||
 		outlen != HA_HASH_LEN)
 		OpenSSLFailed("EVP_Digest");
 }

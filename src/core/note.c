@@ -533,9 +533,32 @@ HaParseNoteBody(const char *body, bool receipt, HaNoteBody *nb)
 	line = eol + 1;
 	lineno = 2;
 	eol = strchr(line, '\n');
+	nb->version = 1;
+	if (!receipt && eol != NULL && eol > line && isdigit((unsigned char) *line))
+	{
+		/*
+		 * A tlog-checkpoint (docs/merkle.md): tree size, base64 root, then
+		 * "checkpoint v2"; the rest as in version 1.
+		 */
+		nb->version = 2;
+		nb->tree_size = ParseCount(line, eol - line);
+		if (nb->tree_size < 0)
+			return pstrdup("line 2 is not a tree size (decimal digits, no sign or leading zero)");
+		line = eol + 1;
+		lineno = 3;
+		eol = strchr(line, '\n');
+		if (eol == NULL || eol - line != 44 ||
+			HaUnbase64(line, 44, nb->root, HA_HASH_LEN) != HA_HASH_LEN ||
+			strncmp(HaBase64(nb->root, HA_HASH_LEN), line, 44) != 0)
+			return pstrdup("line 3 is not a tree root (a SHA-256 hash in base64)");
+		line = eol + 1;
+		lineno = 4;
+		eol = strchr(line, '\n');
+		kind = "checkpoint v2";
+	}
 	if (eol == NULL || (size_t) (eol - line) != strlen(kind) || strncmp(line, kind, eol - line) != 0)
-		return psprintf("line 2 is not \"%s\": the note is not a hipaa_audit %s",
-						kind, receipt ? "purge receipt" : "checkpoint");
+		return psprintf("line %d is not \"%s\": the note is not a hipaa_audit %s",
+						lineno, kind, receipt ? "purge receipt" : "checkpoint");
 
 	for (line = eol + 1; *line; line = eol + 1)
 	{

@@ -26,6 +26,7 @@
 
 /* pg_locks shows a running purge as an advisory lock with this objsubid. */
 #define HA_LOCKTAG_PURGE	0x4850
+#define HA_LOCKTAG_TREE		0x4854
 
 /* Columns of hipaa_audit.purge_anchors. */
 
@@ -138,6 +139,29 @@ HaLockPurge(Oid relid)
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, relid, 0, HA_LOCKTAG_PURGE);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * The per-table tree lock, held to the end of the transaction: one
+ * checkpoint at a time grows a table's Merkle tree (docs/merkle.md).
+ * Writers are not blocked.
+ */
+void
+HaLockTree(Oid relid)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, relid, 0, HA_LOCKTAG_TREE);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* Whether this database's schema has the Merkle tree's tables (0.3.0). */
+bool
+HaSchemaHasTree(void)
+{
+	Oid			nsp = HaSchemaOid();
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid(HA_TABLE_MERKLE_TILES, nsp));
 }
 
 /*
