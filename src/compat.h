@@ -130,6 +130,13 @@ HaBitmapNextBlock(HaBitmapIterator *it, BlockNumber *blkno)
 	(MyBackendId == InvalidBackendId ? -1 : (int) MyBackendId - 1)
 #endif
 
+/* The local id of this backend's top-level transaction (PostgreSQL 17 moved it). */
+#if PG_VERSION_NUM >= 170000
+#define HaMyLocalXid() (MyProc->vxid.lxid)
+#else
+#define HaMyLocalXid() (MyProc->lxid)
+#endif
+
 /*
  * PostgreSQL 16 gave tuplesort_getdatum() a "copy" argument; 15 always
  * copies a by-reference datum into the caller's context.

@@ -20,6 +20,7 @@
 #include "hipaa_audit.h"
 
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 
 #include <sys/stat.h>
 
@@ -450,8 +451,9 @@ TakeCheckpoint(Oid relid)
 	HaCheckRelationExists(relid);
 	(void) HaRequireProtected(relid, "Only tables registered with hipaa_audit.protect() have chains to checkpoint.");
 	HaRequireOwnerOrAdmin(relid, "checkpoint");
-	/* A missing key is reported before the tree grows. */
-	HaCheckSigningKey();
+	/* A missing key file is reported before the tree grows. */
+	if (!HaUseSigningAgent())
+		HaCheckSigningKey();
 	return TakeCheckpointOf(relid, &rows, &part);
 }
 
@@ -522,6 +524,29 @@ TakeCheckpointOf(Oid relid, int64 *rows, TreePart *part)
 	if (g.tree)
 		StoreRanges(entry, id, g.ranges);
 	return note;
+}
+
+/*
+ * Before rows of a table (or of a partition of it) are removed lawfully:
+ * a checkpoint of the table whose tree holds them, so that every row
+ * removed is already a leaf and proofs given before the removal stay
+ * valid after it.  Once per transaction and tree.
+ */
+void
+HaCheckpointBeforeRemoval(Oid tree_relid)
+{
+	static LocalTransactionId done_lxid = InvalidLocalTransactionId;
+	static Oid	done_relid = InvalidOid;
+	int64		rows;
+	TreePart	part;
+
+	if (!HaSchemaHasTree())
+		return;
+	if (done_lxid == HaMyLocalXid() && done_relid == tree_relid)
+		return;
+	(void) TakeCheckpointOf(tree_relid, &rows, &part);
+	done_lxid = HaMyLocalXid();
+	done_relid = tree_relid;
 }
 
 PG_FUNCTION_INFO_V1(checkpoint);

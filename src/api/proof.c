@@ -283,7 +283,12 @@ prove_row(PG_FUNCTION_ARGS)
 	}
 	n = HaTreeProveLeaf(t, index, sc.nb.tree_size, proof);
 	if (!HaMerkleCheckInclusion(leaf, index, sc.nb.tree_size, proof, n, sc.nb.root))
-		elog(ERROR, "the inclusion proof of leaf " INT64_FORMAT " does not verify", index);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the stored Merkle tree of table %s gives no valid proof of leaf " INT64_FORMAT,
+						HaRelDisplayName(tree->relid), index),
+				 errdetail("A hash the proof reads differs from the one the signed root was computed from."),
+				 errhint("Rows of hipaa_audit.merkle_tiles were changed; restore them from a backup.")));
 	HaTreeClose(t);
 
 	/* The checkpoint with every co-signature stored for it. */
@@ -364,7 +369,11 @@ prove_consistency(PG_FUNCTION_ARGS)
 	n = HaTreeProveConsistency(t, old_cp.nb.tree_size, new_cp.nb.tree_size, proof);
 	if (!HaMerkleCheckConsistency(old_cp.nb.tree_size, old_cp.nb.root, new_cp.nb.tree_size,
 								  new_cp.nb.root, proof, n))
-		elog(ERROR, "the consistency proof does not verify");
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the stored Merkle tree of table %s gives no valid consistency proof between checkpoints " INT64_FORMAT " and " INT64_FORMAT,
+						HaRelDisplayName(tree->relid), old_cp.id, new_cp.id),
+				 errhint("Rows of hipaa_audit.merkle_tiles were changed; restore them from a backup.")));
 	HaTreeClose(t);
 	initStringInfo(&buf);
 	AppendHashLines(&buf, proof, n);

@@ -521,6 +521,8 @@ RetirePartition(Oid part, const char *action, PurgeResult *res)
 				 errhint("Run ALTER EXTENSION hipaa_audit UPDATE.")));
 	if (!VerifyWholePartition(part, action, true, res, &newest))
 		return false;
+	/* Its rows are leaves of the partitioned table's tree before they go. */
+	HaCheckpointBeforeRemoval(HaRequireProtected(part, NULL)->parent);
 	HaRecordRetired(part, action, res->rows, newest);
 	if (strcmp(action, "detach") == 0)
 		HaRunAsExtensionOwner(psprintf("DROP TRIGGER %s ON %s",
@@ -601,7 +603,10 @@ PurgePartitioned(ReturnSetInfo *rsinfo, Oid relid, bool dry_run, int64 max_rows)
 	bool		any = false;
 
 	if (!dry_run)
+	{
 		PrepareRemoval(relid, HaRelDisplayName(relid));
+		HaCheckpointBeforeRemoval(relid);
+	}
 	foreach(lc, HaRegisteredPartitions(relid))
 	{
 		Oid			part = lfirst_oid(lc);
@@ -735,7 +740,10 @@ purge_expired(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 	if (!dry_run)
+	{
 		PrepareRemoval(relid, name);
+		HaCheckpointBeforeRemoval(relid);
+	}
 	PurgeTable(relid, entry, !dry_run, max_rows, &res);
 	PutResult(rsinfo, &res, NULL);
 	return (Datum) 0;

@@ -4,7 +4,7 @@
 -- function or grant added, removed or changed makes this file fail: update it
 -- in the same change, on purpose.
 BEGIN;
-SELECT plan(126);
+SELECT plan(128);
 
 -- The schema and the extension ---------------------------------------------------
 SELECT has_schema('hipaa_audit', 'schema hipaa_audit exists');
@@ -83,7 +83,12 @@ SELECT bag_eq(
              ('function hipaa_audit.purge_expired(regclass,boolean,bigint)'),
              ('function hipaa_audit.verify_receipt(text,text)'),
              ('function hipaa_audit.verify_receipt(text,text[],integer)'),
-             ('function hipaa_audit.verify_receipt_chain()')$$,
+             ('function hipaa_audit.verify_receipt_chain()'),
+             ('table hipaa_audit.merkle_tiles'),
+             ('table hipaa_audit.merkle_ranges'),
+             ('function hipaa_audit.prove_row(regclass,integer,bigint,bigint)'),
+             ('function hipaa_audit.prove_consistency(regclass,bigint,bigint)'),
+             ('function hipaa_audit.verify_proof(text,bytea,text[],integer)')$$,
     'the extension owns exactly these objects');
 SELECT results_eq(
     $$SELECT extconfig::regclass[]::text[] COLLATE "default", extcondition COLLATE "default" FROM pg_extension WHERE extname = 'hipaa_audit'$$,
@@ -91,18 +96,20 @@ SELECT results_eq(
                     'hipaa_audit.trusted_keys', 'hipaa_audit.cosignatures', 'hipaa_audit.cosignatures_id_seq',
                     'hipaa_audit.legal_holds', 'hipaa_audit.legal_holds_id_seq', 'hipaa_audit.hold_releases',
                     'hipaa_audit.purge_receipts', 'hipaa_audit.purge_receipts_id_seq', 'hipaa_audit.purge_anchors',
-                    'hipaa_audit.retired_tables', 'hipaa_audit.retired_tables_id_seq'],
-              ARRAY['', '', '', '', '', '', '', '', '', '', '', '', '', ''])$$,
-    'the registry, the checkpoints and their id sequence are the extension configuration, dumped whole');
+                    'hipaa_audit.retired_tables', 'hipaa_audit.retired_tables_id_seq',
+                    'hipaa_audit.merkle_tiles', 'hipaa_audit.merkle_ranges'],
+              ARRAY['', '', '', '', '', '', '', '', '', '', '', '', '', '', '', ''])$$,
+    'the registry, the checkpoints, the stored trees and their sequences are the extension configuration, dumped whole');
 
 -- Functions ------------------------------------------------------------------------
 SELECT functions_are('hipaa_audit',
     ARRAY['chain_row', 'checkpoint', 'checkpoint_all', 'checkpoint_note', 'cosign', 'guard_row',
           'guard_truncate', 'is_protected', 'place_hold', 'protect', 'protect_replica', 'purge_expired',
+          'prove_consistency', 'prove_row',
           'release_hold', 'set_retention', 'trust_key',
           'unprotect', 'verifier_key',
           'verify', 'verify_checkpoint', 'verify_checkpoint_chain', 'verify_problems', 'verify_progress',
-          'verify_receipt', 'verify_receipt_chain', 'verify_rows', 'verify_rows_problems'],
+          'verify_proof', 'verify_receipt', 'verify_receipt_chain', 'verify_rows', 'verify_rows_problems'],
     'schema hipaa_audit has exactly these functions');
 
 SELECT has_function('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
@@ -320,7 +327,22 @@ SELECT bag_eq(
        'TABLE(pid integer, tbl regclass, rows_checked bigint, rows_estimated bigint, started timestamp with time zone)',
        'c', 'f', 'v', 'u',
        false, true, false, true, '{}'::text[], 'verify_progress', '$libdir/hipaa_audit', true,
-       1::real, 1000::real)$$,
+       1::real, 1000::real),
+      ('hipaa_audit.prove_row(regclass,integer,bigint,bigint)',
+       'tbl regclass, chain integer, seq bigint, checkpoint_id bigint DEFAULT NULL::bigint',
+       'text', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'prove_row', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.prove_consistency(regclass,bigint,bigint)',
+       'tbl regclass, old_checkpoint bigint, new_checkpoint bigint',
+       'text', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'prove_consistency', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.verify_proof(text,bytea,text[],integer)',
+       'proof text, leaf bytea, keys text[], quorum integer DEFAULT 1, OUT ok boolean, OUT status text, OUT detail text, OUT leaf_index bigint, OUT tree_size bigint, OUT signers text[]',
+       'record', 'c', 'f', 'i', 's',
+       false, false, false, false, '{}'::text[], 'verify_proof', '$libdir/hipaa_audit', true,
+       1::real, 0::real)$$,
     'every function: signature, arguments and defaults, result, language, kind, volatility, parallel, definer, strict, leakproof, returns set, SET, symbol, library, comment, cost, rows');
 
 -- EXECUTE grants -----------------------------------------------------------------
@@ -596,6 +618,30 @@ SELECT bag_eq(
       ('relation hipaa_audit.purge_anchors', 'owner', 'TRIGGER', false),
       ('relation hipaa_audit.purge_anchors', 'owner', 'TRUNCATE', false),
       ('relation hipaa_audit.purge_anchors', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.merkle_tiles', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.merkle_tiles', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.merkle_tiles', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.merkle_tiles', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.merkle_tiles', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.merkle_tiles', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.merkle_tiles', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.merkle_tiles', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.merkle_tiles', 'owner', 'UPDATE', false),
+      ('relation hipaa_audit.merkle_ranges', 'hipaa_audit_admin', 'SELECT', false),
+      ('relation hipaa_audit.merkle_ranges', 'hipaa_audit_auditor', 'SELECT', false),
+      ('relation hipaa_audit.merkle_ranges', 'owner', 'DELETE', false),
+      ('relation hipaa_audit.merkle_ranges', 'owner', 'INSERT', false),
+      ('relation hipaa_audit.merkle_ranges', 'owner', 'REFERENCES', false),
+      ('relation hipaa_audit.merkle_ranges', 'owner', 'SELECT', false),
+      ('relation hipaa_audit.merkle_ranges', 'owner', 'TRIGGER', false),
+      ('relation hipaa_audit.merkle_ranges', 'owner', 'TRUNCATE', false),
+      ('relation hipaa_audit.merkle_ranges', 'owner', 'UPDATE', false),
+      ('function hipaa_audit.prove_row(regclass,integer,bigint,bigint)', 'PUBLIC', 'EXECUTE', false),
+      ('function hipaa_audit.prove_row(regclass,integer,bigint,bigint)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.prove_consistency(regclass,bigint,bigint)', 'PUBLIC', 'EXECUTE', false),
+      ('function hipaa_audit.prove_consistency(regclass,bigint,bigint)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.verify_proof(text,bytea,text[],integer)', 'PUBLIC', 'EXECUTE', false),
+      ('function hipaa_audit.verify_proof(text,bytea,text[],integer)', 'owner', 'EXECUTE', false),
       ('relation hipaa_audit.retired_tables', 'hipaa_audit_admin', 'SELECT', false),
       ('relation hipaa_audit.retired_tables', 'hipaa_audit_auditor', 'SELECT', false),
       ('relation hipaa_audit.retired_tables', 'owner', 'DELETE', false),
@@ -633,6 +679,7 @@ SELECT is(
 
 -- Tables, views, columns ----------------------------------------------------------
 SELECT tables_are('hipaa_audit', ARRAY['checkpoints', 'cosignatures', 'hold_releases', 'legal_holds',
+                                      'merkle_ranges', 'merkle_tiles',
                                       'purge_anchors', 'purge_receipts', 'registry', 'retired_tables',
                                       'trusted_keys'],
     'schema hipaa_audit has exactly these tables');
@@ -652,7 +699,9 @@ SELECT bag_eq(
              ('hold_releases', 'r'), ('hold_releases_pkey', 'i'), ('legal_holds_active', 'v'),
              ('purge_receipts', 'r'), ('purge_receipts_pkey', 'i'), ('purge_receipts_id_seq', 'S'),
              ('purge_anchors', 'r'), ('purge_anchors_pkey', 'i'),
-             ('retired_tables', 'r'), ('retired_tables_pkey', 'i'), ('retired_tables_id_seq', 'S')$$,
+             ('retired_tables', 'r'), ('retired_tables_pkey', 'i'), ('retired_tables_id_seq', 'S'),
+             ('merkle_tiles', 'r'), ('merkle_tiles_pkey', 'i'),
+             ('merkle_ranges', 'r'), ('merkle_ranges_pkey', 'i'), ('merkle_ranges_table_uuid_first_index_key', 'i')$$,
     'schema hipaa_audit holds no other relation (no other sequence, index, matview or foreign table)');
 SELECT is(
     (SELECT count(*) FROM pg_type t
@@ -729,6 +778,12 @@ SELECT columns_are('hipaa_audit', 'purge_receipts',
 SELECT columns_are('hipaa_audit', 'purge_anchors',
     ARRAY['receipt_id', 'table_uuid', 'chain', 'first_seq', 'last_seq', 'anchor_hash'],
     'purge_anchors has exactly these columns (the order is read by purge.c)');
+SELECT columns_are('hipaa_audit', 'merkle_tiles',
+    ARRAY['table_uuid', 'level', 'idx', 'width', 'hashes'],
+    'merkle_tiles has exactly these columns (the order is read by merkle.c)');
+SELECT columns_are('hipaa_audit', 'merkle_ranges',
+    ARRAY['table_uuid', 'checkpoint_id', 'part_uuid', 'chain', 'first_seq', 'last_seq', 'first_index'],
+    'merkle_ranges has exactly these columns');
 SELECT columns_are('hipaa_audit', 'retired_tables',
     ARRAY['id', 'table_uuid', 'table_name', 'action', 'retired_at', 'retired_by', 'retention',
           'rows_left', 'newest_row_at'],

@@ -303,5 +303,38 @@ with_library_unloaded(qq{
 is($node->safe_psql('postgres', q{SELECT ok, rows_checked FROM hipaa_audit.verify('vec')}),
 	't|3', 'with the documented hash restored, verify() accepts the table again');
 
+# ------------------------------- the Merkle tree of the vectors (merkle.md)
+# One checkpoint takes A, B (chain 0) and C (chain 1) as leaves 0, 1, 2:
+# its root and the extension's inclusion proofs must be the documented ones.
+my $mdoc = do { local $/; open my $fh, '<', "$ENV{TESTDIR}/docs/merkle.md" or die "merkle.md: $!"; <$fh> };
+sub doc_row
+{
+	my ($label) = @_;
+	my ($v) = $mdoc =~ /^\| \Q$label\E \| (.+) \|$/m or die "docs/merkle.md has no row '$label'";
+	return join(' ', $v =~ /`([^`]+)`/g);
+}
+my $keyfile = PostgreSQL::Test::Utils::tempdir . '/vec.pem';
+system('openssl', 'genpkey', '-algorithm', 'ed25519', '-out', $keyfile) == 0 or die 'openssl genpkey failed';
+chmod 0600, $keyfile;
+$node->append_conf('postgresql.conf', "hipaa_audit.signing_key_file = '$keyfile'\n");
+$node->reload;
+$node->poll_query_until('postgres', "SELECT current_setting('hipaa_audit.signing_key_file') = '$keyfile'")
+  or die 'the key setting was not reloaded';
+my @cp = split /\n/, $node->safe_psql('postgres', q{SELECT hipaa_audit.checkpoint('vec')});
+is("$cp[1] $cp[2]", '3 ' . doc_row('root, size 3'), 'the checkpoint of the vector rows: size 3 and the documented root');
+my $proof_hashes = sub {
+	my ($chain, $seq) = @_;
+	my @l = split /\n/, $node->safe_psql('postgres', "SELECT hipaa_audit.prove_row('vec', $chain, $seq)");
+	my ($index) = $l[2] =~ /^index (\d+)$/ or die "no index line: $l[2]";
+	my @h;
+	for my $i (3 .. $#l) { last if $l[$i] eq ''; push @h, $l[$i]; }
+	return "$index: " . join(' ', @h);
+};
+is($proof_hashes->(0, 1), '0: ' . doc_row('inclusion of leaf 0, size 3'), 'vector A is leaf 0, with the documented inclusion proof');
+is($proof_hashes->(1, 1), '2: ' . doc_row('inclusion of leaf 2, size 3'), 'vector C is leaf 2, with the documented inclusion proof');
+is($node->safe_psql('postgres', q{SELECT string_agg(encode(sha256('\x00'::bytea || audit_hash), 'hex'), ' '
+                                   ORDER BY audit_chain, audit_seq) FROM vec}),
+	join(' ', map { doc_row("leaf $_") } ('0 (A)', '1 (B)', '2 (C)')), 'the documented leaf hashes');
+
 $node->stop;
 done_testing();

@@ -252,16 +252,18 @@ my ($sysid) = sql('SELECT system_identifier FROM pg_control_system()');
 my ($uuid1) = sql(q{SELECT table_uuid FROM hipaa_audit.registry WHERE relid = 't1'::regclass});
 my @bl = split /\n/, $body1;
 is($bl[0], "hipaa_audit/$sysid/$uuid1", 'origin line: system identifier and table uuid');
-is($bl[1], 'checkpoint v1', 'second line');
-like($bl[2], qr/\Atable (public\.)?t1\z/, 'table line');
-is($bl[3], 'database postgres', 'database line');
-like($bl[4], qr/\Atime \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00\z/, 'time line, ISO in UTC');
-is($bl[5], 'retention 6 years', 'retention line');
-is($bl[6], 'chains 2', 'chains line');
-is($bl[7], 'rows 10', 'rows line');
+is($bl[1], '10', 'second line: the tree size (a tlog-checkpoint)');
+like($bl[2], qr/\A[A-Za-z0-9+\/]{43}=\z/, 'third line: the base64 root');
+is($bl[3], 'checkpoint v2', 'fourth line');
+like($bl[4], qr/\Atable (public\.)?t1\z/, 'table line');
+is($bl[5], 'database postgres', 'database line');
+like($bl[6], qr/\Atime \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00\z/, 'time line, ISO in UTC');
+is($bl[7], 'retention 6 years', 'retention line');
+is($bl[8], 'chains 2', 'chains line');
+is($bl[9], 'rows 10', 'rows line');
 my $heads = sql(q{SELECT string_agg('chain ' || audit_chain || ' ' || audit_seq || ' ' || encode(audit_hash, 'hex'), E'\n' ORDER BY audit_chain)
 	FROM t1 WHERE (audit_chain, audit_seq) IN (SELECT audit_chain, max(audit_seq) FROM t1 GROUP BY 1)});
-is(join("\n", @bl[ 8 .. $#bl ]), $heads, 'chain lines: the head of each non-empty chain');
+is(join("\n", @bl[ 10 .. $#bl ]), $heads, 'chain lines: the head of each non-empty chain');
 is(scalar @$sigs1, 1, 'one signature line');
 is($sigs1->[0][0], 'hipaa_audit', 'signed by the signer name');
 is(length $sigs1->[0][1], 68, 'signature: 4-byte key id and 64-byte Ed25519 signature');
@@ -322,18 +324,18 @@ sub witness_note
 is(vc(witness_note($body1), $wkey), 't|ok|t1', 'the genuine body, signed by the witness, verifies');
 my $zeros = '0' x 64;
 my %bad_bodies = (
-	'an unknown line'            => [ $body1 . "comment hello\n", qr/line 10 has the keyword "comment"/ ],
-	'a repeated table line'      => [ ($body1 =~ s/\n(table [^\n]*\n)/\n$1$1/r), qr/line 4 repeats the table line/ ],
-	'a line without a value'     => [ $body1 . "chain \n", qr/line 10 has an empty value/ ],
-	'a line without a keyword'   => [ $body1 . "chain\n", qr/line 10 is not "<keyword> <value>"/ ],
+	'an unknown line'            => [ $body1 . "comment hello\n", qr/line 12 has the keyword "comment"/ ],
+	'a repeated table line'      => [ ($body1 =~ s/\n(table [^\n]*\n)/\n$1$1/r), qr/line 6 repeats the table line/ ],
+	'a line without a value'     => [ $body1 . "chain \n", qr/line 12 has an empty value/ ],
+	'a line without a keyword'   => [ $body1 . "chain\n", qr/line 12 is not "<keyword> <value>"/ ],
 	'no database line'           => [ ($body1 =~ s/\ndatabase [^\n]*\n/\n/r), qr/no database line/ ],
-	'an uppercase hash'          => [ ($body1 =~ s/(\nchain \d+ \d+ )([0-9a-f]{64})/$1\U$2/r), qr/line 9 \(chain\): its hash/ ],
-	'two spaces in a chain line' => [ ($body1 =~ s/\nchain (\d+) /\nchain $1  /r), qr/line 9 \(chain\): it is not/ ],
-	'a chain beyond chains'      => [ $body1 . "chain 7 1 $zeros\n", qr/line 10 \(chain\): its chain number is out of range/ ],
-	'chain lines out of order'   => [ $body1 . "chain 0 1 $zeros\n", qr/line 10 \(chain\): chain lines are not in increasing/ ],
-	'a position with a sign'     => [ ($body1 =~ s/\nchain (\d+) (\d+)/\nchain $1 +$2/r), qr/line 9 \(chain\): its positions/ ],
-	'a time in another style'    => [ ($body1 =~ s/\ntime [^\n]*/\ntime Mon Nov 23 05:16:58 2026 UTC/r), qr/line 5 \(time\)/ ],
-	'a receipt kind line'        => [ ($body1 =~ s/\ncheckpoint v1\n/\npurge v1\n/r), qr/line 2 is not "checkpoint v1"/ ],
+	'an uppercase hash'          => [ ($body1 =~ s/(\nchain \d+ \d+ )([0-9a-f]{64})/$1\U$2/r), qr/line 11 \(chain\): its hash/ ],
+	'two spaces in a chain line' => [ ($body1 =~ s/\nchain (\d+) /\nchain $1  /r), qr/line 11 \(chain\): it is not/ ],
+	'a chain beyond chains'      => [ $body1 . "chain 7 1 $zeros\n", qr/line 12 \(chain\): its chain number is out of range/ ],
+	'chain lines out of order'   => [ $body1 . "chain 0 1 $zeros\n", qr/line 12 \(chain\): chain lines are not in increasing/ ],
+	'a position with a sign'     => [ ($body1 =~ s/\nchain (\d+) (\d+)/\nchain $1 +$2/r), qr/line 11 \(chain\): its positions/ ],
+	'a time in another style'    => [ ($body1 =~ s/\ntime [^\n]*/\ntime Mon Nov 23 05:16:58 2026 UTC/r), qr/line 7 \(time\)/ ],
+	'a receipt kind line'        => [ ($body1 =~ s/\ncheckpoint v2\n/\npurge v1\n/r), qr/line 4 is not "checkpoint v2"/ ],
 );
 foreach my $what (sort keys %bad_bodies)
 {
@@ -487,14 +489,14 @@ sql(qq{
 my $note6c = checkpoint_note($t6c);
 my ($body6c) = split_note($note6c);
 my @bl6c = split /\n/, $body6c;
-is($bl6c[2], 'table public."t6c\x0a\x0a' . substr($EMDASH, 0, 3) . ' x\x5c"', 'the name is escaped on one line');
-(my $decoded6c = substr($bl6c[2], 6)) =~ s/\\x([0-9a-f]{2})/chr(hex($1))/ge;
+is($bl6c[4], 'table public."t6c\x0a\x0a' . substr($EMDASH, 0, 3) . ' x\x5c"', 'the name is escaped on one line');
+(my $decoded6c = substr($bl6c[4], 6)) =~ s/\\x([0-9a-f]{2})/chr(hex($1))/ge;
 is($decoded6c, "public.$t6c", 'and decodes, by the documented rule, to the name');
 is(vc($note6c, $vkey), "t|ok|$t6c", 't6c note verifies before tampering');
 is(problems($t6c), '', 'verify() finds nothing wrong with t6c');
 my ($uuid6c) = sql(qq{SELECT table_uuid FROM hipaa_audit.registry WHERE relid = '$t6c'::regclass});
 # The same note as a version without escaping would have signed it.
-(my $legacy6c = $note6c) =~ s/\Q$bl6c[2]\E/table public."$t6c_name"/ or die;
+(my $legacy6c = $note6c) =~ s/\Q$bl6c[4]\E/table public."$t6c_name"/ or die;
 
 # Rehash t6b outside the extension: row 4 gets a new value, rows 4..10 new
 # hashes and links.

@@ -403,6 +403,24 @@ foreach my $old (@released)
 	is(runs($db, q{SELECT hipaa_audit.unprotect('clinic.empty_b')}), 'ok',
 		"$v, old schema: an empty protected table can be unprotected");
 
+	# From 0.2.0 on, purge_expired() exists: rows purged before the update
+	# are not in the tree the update's first checkpoint starts.
+	my $early_written;
+	if (vcmp($old, '0.2.0') >= 0)
+	{
+		sql($db, q{CREATE TABLE clinic.early (id int, msg text);
+		           SELECT hipaa_audit.protect('clinic.early', retention => '1 second', chains => 1);
+		           INSERT INTO clinic.early SELECT g, 'early ' || g FROM generate_series(1, 5) g});
+		sleep(1.5);
+		is(sql($db, q{SELECT sum(rows_removed) FROM hipaa_audit.purge_expired('clinic.early')}), '5',
+			"$v, old schema: purge_expired() removes 5 rows before the update");
+		is(sql($db, q{SELECT count(*) FROM hipaa_audit.checkpoints c JOIN hipaa_audit.registry r USING (table_uuid)
+		              WHERE r.relid = 'clinic.early'::regclass}), '0',
+			"$v, old schema: ... taking no checkpoint (no tree yet)");
+		sql($db, q{INSERT INTO clinic.early SELECT g, 'kept ' || g FROM generate_series(6, 8) g});
+		$early_written = 1;
+	}
+
 	my $rows_before = sql($db, $rows_sql);
 	my $data_before = sql($db, $data_sql);
 	my $heads_before = sql($db, $heads_sql);
@@ -418,10 +436,13 @@ foreach my $old (@released)
 	# (This library's protect() made BRIN ones already; a table protected by
 	# 0.1.0's library has none: as for access_log with its BRIN dropped.
 	# short_log gets a B-tree one instead, which the update keeps as it is.)
-	sql($db, 'DROP INDEX clinic.access_log_audit_at_idx, clinic.short_log_audit_at_idx;
-		CREATE INDEX short_log_at ON clinic.short_log (audit_at)');
-	is(sql($db, $at_index_sql), 'clinic.empty_c:brin clinic.short_log:btree',
-		"$v: before the update, access_log has no index led by audit_at");
+	if (vcmp($old, '0.2.0') < 0)
+	{
+		sql($db, 'DROP INDEX clinic.access_log_audit_at_idx, clinic.short_log_audit_at_idx;
+			CREATE INDEX short_log_at ON clinic.short_log (audit_at)');
+		is(sql($db, $at_index_sql), 'clinic.empty_c:brin clinic.short_log:btree',
+			"$v: before the update, access_log has no index led by audit_at");
+	}
 
 	# --- upgrade ----------------------------------------------------------
 	my ($urc, $uout, $uerr) = $node->psql($db, 'ALTER EXTENSION hipaa_audit UPDATE');
@@ -433,7 +454,8 @@ foreach my $old (@released)
 	is(sql($db, $data_sql), $data_before, "$v: every old row keeps its values");
 	is(sql($db, $registry_sql), $registry_before, "$v: the registry is unchanged");
 	is(sql($db, $at_index_sql), 'clinic.access_log:brin clinic.empty_c:brin clinic.short_log:btree',
-		"$v: the update made a BRIN index on audit_at where no index led by it was");
+		"$v: the update made a BRIN index on audit_at where no index led by it was")
+	  if vcmp($old, '0.2.0') < 0;
 	is(sql($db, "SELECT ok || ':' || rows_checked FROM hipaa_audit.verify_rows('$TBL', from_time => '-infinity')"),
 		"true:$max_id_before", "$v, upgraded: verify_rows() over all time checks every row");
 	verify_is($db, $TBL, $max_id_before, "$v, upgraded");
@@ -449,11 +471,32 @@ foreach my $old (@released)
 	chains_continue($db, $heads_before, $max_id_before, "$v, upgraded");
 	my $note_new = sql($db, "SELECT hipaa_audit.checkpoint('$TBL')");
 	like($note_new, qr/\nrows @{[$next - 1]}\n/, "$v, upgraded: a new checkpoint counts every row");
+	# The first checkpoint after the update builds the tree of every row.
+	like($note_new, qr/\A[^\n]+\n@{[$next - 1]}\n[A-Za-z0-9+\/]{43}=\ncheckpoint v2\n/,
+		"$v, upgraded: it is a tlog-checkpoint of a tree of every row written before and after the update");
+	{
+		my ($pc, $ps, $ph) = split /\|/, sql($db, "SELECT audit_chain, audit_seq, encode(audit_hash, 'hex') FROM $TBL WHERE id = 1");
+		my $proof = sql($db, "SELECT hipaa_audit.prove_row('$TBL', $pc, $ps)");
+		is(sql($db, "SELECT ok || ':' || status FROM hipaa_audit.verify_proof(\$p\$$proof\$p\$, '\\x$ph', ARRAY['$vkey'])"),
+			'true:ok', "$v, upgraded: a row written before the update is proved by the new tree");
+	}
 	checkpoint_ok($db, $note_new, $vkey, $TBL, "$v, upgraded: the new checkpoint verifies");
 	checkpoint_ok($db, $note_old, $vkey, $TBL,
 		"$v, upgraded: the pre-upgrade checkpoint still verifies after more inserts");
 	is(sql($db, 'SELECT ok, checkpoints FROM hipaa_audit.verify_checkpoint_chain()'), 't|2',
 		"$v, upgraded: the stored checkpoints chain on across the upgrade");
+	if ($early_written)
+	{
+		my $early = sql($db, q{SELECT hipaa_audit.checkpoint('clinic.early')});
+		like($early, qr/\A[^\n]+\n3\n[A-Za-z0-9+\/]{43}=\ncheckpoint v2\n.*\nrows 8\nchain 0 8 /s,
+			"$v, upgraded: a table purged before the update: its tree starts after the purge anchor (3 leaves, positions to 8)");
+		is(sql($db, q{SELECT first_seq || '-' || last_seq || '@' || first_index FROM hipaa_audit.merkle_ranges
+		              WHERE part_uuid = (SELECT table_uuid FROM hipaa_audit.registry WHERE relid = 'clinic.early'::regclass)}),
+			'6-8@0', "$v, upgraded: ... recorded in merkle_ranges");
+		checkpoint_ok($db, $early, $vkey, 'clinic.early', "$v, upgraded: that checkpoint verifies");
+		like(sql_err($db, q{SELECT hipaa_audit.prove_row('clinic.early', 0, 3)}), qr/P0002: table clinic\.early has no row at chain 0, position 3/,
+			"$v, upgraded: a row purged before the update is no leaf (P0002)");
+	}
 
 	# --- purge_expired ----------------------------------------------------
 	is(sql($db, "SELECT rows_removed, receipt_id IS NULL, receipt IS NULL FROM hipaa_audit.purge_expired('$TBL')"),
@@ -469,7 +512,7 @@ foreach my $old (@released)
 	$receipt //= '';
 	is(sql($db, "SELECT ok, status FROM hipaa_audit.verify_receipt(\$n\$$receipt\$n\$, '$vkey')"),
 		't|ok', "$v, upgraded: verify_receipt() ok");
-	is(sql($db, 'SELECT ok, receipts FROM hipaa_audit.verify_receipt_chain()'), 't|1',
+	is(sql($db, 'SELECT ok, receipts FROM hipaa_audit.verify_receipt_chain()'), $early_written ? 't|2' : 't|1',
 		"$v, upgraded: verify_receipt_chain() ok");
 	verify_is($db, 'clinic.short_log', 0, "$v, upgraded, after the purge");
 	sql($db, q{INSERT INTO clinic.short_log SELECT g, 'after purge ' || g FROM generate_series(13, 15) g});
@@ -487,8 +530,11 @@ foreach my $old (@released)
 	# --- the newer schema's bookkeeping on the upgraded database ------------
 	is(runs($db, 'DROP TABLE clinic.empty_c'), 'ok',
 		"$v, upgraded: an empty protected table can be dropped");
-	is(sql($db, q{SELECT action || ':' || table_name || ':' || rows_left FROM hipaa_audit.retired_tables}),
-		'drop:clinic.empty_c:0', "$v, upgraded: and its drop is recorded in retired_tables");
+	# (From 0.2.0 on, the drop and the unprotect on the old schema are on record too.)
+	is(sql($db, q{SELECT string_agg(action || ':' || table_name || ':' || rows_left, ' ' ORDER BY id) FROM hipaa_audit.retired_tables}),
+		vcmp($old, '0.2.0') < 0 ? 'drop:clinic.empty_c:0'
+		: 'drop:clinic.empty_a:0 unprotect:clinic.empty_b:0 drop:clinic.empty_c:0',
+		"$v, upgraded: and its drop is recorded in retired_tables");
 	foreach my $t (qw(purge_receipts purge_anchors retired_tables checkpoints))
 	{
 		like(sql_err($db, "DELETE FROM hipaa_audit.$t"), qr/ERROR:  42501: /,

@@ -237,7 +237,7 @@ configure(agent => $sock);
 is(sql('SELECT hipaa_audit.verifier_key()'), $vkey, 'verifier_key() reports the agent\'s key');
 
 my $cp = pack('H*', sql(q{SELECT encode(convert_to(hipaa_audit.checkpoint('t1'), 'UTF8'), 'hex')}));
-like($cp, qr/\Ahipaa_audit\/$sysid\/[0-9a-f-]{36}\ncheckpoint v1\n.*\n\n\Q$EMDASH$name\E \S+\n\z/s,
+like($cp, qr/\Ahipaa_audit\/$sysid\/[0-9a-f-]{36}\n\d+\n[A-Za-z0-9+\/]{43}=\ncheckpoint v2\n.*\n\n\Q$EMDASH$name\E \S+\n\z/s,
 	'checkpoint() through the agent returns a signed note');
 is(sql('SELECT ok::text || status FROM hipaa_audit.verify_checkpoint(' . note_sql($cp) . ', ' . lit($vkey) . ')'),
 	'trueok', 'verify_checkpoint() accepts it with the agent\'s verifier key');
@@ -255,7 +255,7 @@ like($receipt, qr/\Ahipaa_audit\/$sysid\/[0-9a-f-]{36}\npurge v1\n/, 'purge_expi
 is(sql('SELECT ok::text || status FROM hipaa_audit.verify_receipt(' . note_sql($receipt) . ', ' . lit($vkey) . ')'),
 	'trueok', 'verify_receipt() accepts it with the agent\'s verifier key');
 ok(openssl_verifies($receipt, $pubpem), 'openssl pkeyutl -verify accepts the receipt\'s signature');
-is(stored(), '1/1/0/4', 'receipt stored, t_p1 purged');
+is(stored(), '2/1/0/4', 'receipt stored, t_p1 purged (after the checkpoint purge_expired() takes first)');
 
 # ---------------------------------------------------------------------
 # 2. The server has no key to read.
@@ -284,15 +284,17 @@ ok( index($everywhere, $pem_b64) < 0
 # ---------------------------------------------------------------------
 {
 	my @recs = logged_notes();
-	is(scalar(@recs), 2, 'the agent\'s log has two signed records');
+	is(scalar(@recs), 3, 'the agent\'s log has three signed records');
 	my ($cpbody, $cpsigs) = split_note($cp);
 	my ($rbody, $rsigs) = split_note($receipt);
 	is($recs[0][1], $cpbody, 'the first is the checkpoint\'s body');
-	is($recs[1][1], $rbody, 'the second is the receipt\'s body');
+	like($recs[1][1], qr/\A[^\n]+\n\d+\n[^\n]+\ncheckpoint v2\ntable public\.t_p1\n/,
+		'the second is the checkpoint of t_p1 that purge_expired() takes first');
+	is($recs[2][1], $rbody, 'the third is the receipt\'s body');
 	my $cpsig = encode_base64($cpsigs->[0][1], '');
 	like($recs[0][0], qr/ signed checkpoint sha256=\Q${\ sha256_hex($cpbody)}\E peer_uid=$< .* sig=\Q$cpsig\E$/,
 		'the record has the kind, body hash, peer and signature');
-	like($recs[1][0], qr/ signed purge sha256=\Q${\ sha256_hex($rbody)}\E /, 'the receipt\'s record says purge');
+	like($recs[2][0], qr/ signed purge sha256=\Q${\ sha256_hex($rbody)}\E /, 'the receipt\'s record says purge');
 }
 
 # ---------------------------------------------------------------------
@@ -304,8 +306,12 @@ ok( index($everywhere, $pem_b64) < 0
 	like($sign->("hello\n"), qr/\Aerror refused the body is not a hipaa_audit note/, 'a body that is not a note: refused');
 	(my $other = $cpbody) =~ s/\Ahipaa_audit\/\d+\//hipaa_audit\/1234\//;
 	like($sign->($other), qr/\Aerror refused the note is of another database cluster/, 'a note of another cluster (-s): refused');
-	(my $v2 = $cpbody) =~ s/\ncheckpoint v1\n/\ncheckpoint v2\n/;
-	like($sign->($v2), qr/\Aerror refused the body is neither a checkpoint v1 nor a purge v1 body/, 'another body version: refused');
+	(my $v3 = $cpbody) =~ s/\ncheckpoint v2\n/\ncheckpoint v3\n/;
+	like($sign->($v3), qr/\Aerror refused the fourth line of a tree checkpoint body is not "checkpoint v2"/, 'another body version: refused');
+	(my $v9 = $cpbody) =~ s/\A([^\n]*)\n\d+\n[^\n]*\ncheckpoint v2\n/$1\ncheckpoint v9\n/;
+	like($sign->($v9), qr/\Aerror refused the body is neither a checkpoint nor a purge receipt \(line 2\)/, 'an unknown kind: refused');
+	(my $noroot = $cpbody) =~ s/\A([^\n]*\n\d+\n)[^\n]*\n/$1not-a-root\n/;
+	like($sign->($noroot), qr/\Aerror refused the third line of a checkpoint v2 body is not a base64 SHA-256 root/, 'a tree checkpoint without a root: refused');
 	like($sign->("$cpbody\nrows 1\n"), qr/\Aerror refused the body contains an empty line/, 'a body with an empty line: refused');
 	like($sign->("${cpbody}x\r\n"), qr/\Aerror refused the body contains a control character/, 'a control character: refused');
 	like(ask_agent($sock, "hipaa_audit-sign 1 sign 65537\n"), qr/\Aerror too_large /, 'a body over 64 kB: refused');
@@ -315,8 +321,8 @@ ok( index($everywhere, $pem_b64) < 0
 	like($sign->($cpbody), qr/\Aok \Q$vkey\E \S+\n\z/, 'the same body unchanged is signed');
 	my $log = slurp_file($agent_log);
 	my $refused = () = $log =~ / refused /g;
-	is($refused, 9, 'the agent\'s log records the nine refusals');
-	is(scalar(logged_notes()), 3, '... and the one extra signature');
+	is($refused, 11, 'the agent\'s log records the eleven refusals');
+	is(scalar(logged_notes()), 4, '... and the one extra signature');
 }
 
 # ---------------------------------------------------------------------
@@ -459,7 +465,7 @@ is(sql('SELECT hipaa_audit.verifier_key()'), $vkey2, 'a restarted agent with a n
 my $r2 = pack('H*', sql(q{SELECT encode(convert_to(receipt, 'UTF8'), 'hex') FROM hipaa_audit.purge_expired('t_p2')}));
 is(sql('SELECT ok::text || status FROM hipaa_audit.verify_receipt(' . note_sql($r2) . ', ' . lit($vkey2) . ')'),
 	'trueok', 'the purge of t_p2 through the agent verifies');
-is(stored(), '1/2/0/0', 'its receipt stored, t_p2 purged');
+is(stored(), '3/2/0/0', 'its receipt stored, t_p2 purged');
 is(sql('SELECT ok::text || receipts FROM hipaa_audit.verify_receipt_chain()'), 'true2',
 	'the stored receipts still link up');
 stop($agent);

@@ -1,0 +1,331 @@
+# The Merkle tree and its proofs, checked by an implementation that shares
+# no code with the extension: Go's golang.org/x/mod/sumdb/tlog and
+# sumdb/note (Debian's golang-golang-x-mod-dev), through test/go/tlogcheck.go.
+# Rows are written by concurrent pgbench clients into four chains while
+# checkpoints are taken; the tree rebuilt in Go from the rows, in the
+# order docs/merkle.md gives, must hash to every signed root, and every
+# inclusion and consistency proof must pass Go's checks and be exactly
+# the proof Go computes.  Then what must fail: tampered proofs, a leaf of
+# another table, truncated input (in Go and in verify_proof()); a stored
+# tile changed with the library not loaded (verify_checkpoint(),
+# prove_row(), checkpoint()); rows removed from a chain's end; purged rows
+# stay provable; pg_dump/pg_restore keeps the tree.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use PostgreSQL::Test::Cluster;
+use Test::More;
+use IPC::Run qw(run start finish);
+use Time::HiRes qw(sleep);
+use HaTest;
+use HaNote;
+
+$ENV{PGCLIENTENCODING} = 'UTF8';
+
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+my $key = "$tmp/server.pem";
+openssl_ok('genpkey', '-algorithm', 'ed25519', '-out', $key);
+chmod 0600, $key;
+
+my $node = ha_node('merkle',
+	init => { extra => [ '--encoding=UTF8', '--locale=C' ] },
+	conf => "log_statement = none\n"
+	  . "hipaa_audit.min_retention = '1 second'\n"
+	  . "hipaa_audit.signing_key_file = '$key'\n"
+	  . "hipaa_audit.signer_name = 'audit.example.org'\n");
+
+sub sql
+{
+	my ($sql, %o) = @_;
+	my $n = delete $o{node} // $node;
+	return $n->safe_psql('postgres', $sql, %o);
+}
+
+sub sql_err
+{
+	my ($sql, %o) = @_;
+	my $n = delete $o{node} // $node;
+	my ($rc, $out, $err) = $n->psql('postgres', "\\set VERBOSITY verbose\n$sql");
+	return $rc == 0 ? "(no error) $out" : $err;
+}
+
+# The exact text a query returns (safe_psql would strip its last newline).
+sub text_of
+{
+	my ($sql, %o) = @_;
+	return pack('H*', sql("SELECT encode(convert_to(($sql), 'UTF8'), 'hex')", %o));
+}
+
+sub write_file
+{
+	my ($name, $text) = @_;
+	open my $fh, '>', $name or die "$name: $!";
+	print $fh $text;
+	close $fh;
+	return $name;
+}
+
+# ------------------------------------------------------------- the checker
+my $gosrc = ($ENV{TESTDIR} // '.') . '/test/go/tlogcheck.go';
+my $checker = "$tmp/tlogcheck";
+{
+	local $ENV{GO111MODULE} = 'off';
+	local $ENV{GOPATH} = '/usr/share/gocode';
+	local $ENV{GOCACHE} = "$tmp/gocache";
+	local $ENV{HOME} = $tmp;
+	my ($out, $err) = ('', '');
+	ok(run([ 'go', 'build', '-o', $checker, $gosrc ], '>', \$out, '2>', \$err),
+		'the Go checker builds against Debian\'s golang.org/x/mod') or diag($err);
+}
+
+# Run the checker on a script; (exit code, output).
+sub check
+{
+	my ($script) = @_;
+	my ($out, $err) = ('', '');
+	run([ $checker, write_file("$tmp/script", $script) ], '>', \$out, '2>', \$err);
+	return ($? >> 8, $out . $err);
+}
+
+my $vkey = sql('SELECT hipaa_audit.verifier_key()');
+
+# ------------------------------------------- concurrent writers, checkpoints
+sql(q{
+	CREATE TABLE access_log (id bigserial, patient text, who text, action text);
+	SELECT hipaa_audit.protect('access_log', '6 years', 4);
+	CREATE TABLE other_log (id int, what text);
+	SELECT hipaa_audit.protect('other_log', '6 years', 1);
+	INSERT INTO other_log SELECT g, 'other ' || g FROM generate_series(1, 10) g;
+	SELECT hipaa_audit.checkpoint('other_log');
+});
+my $bench = write_file("$tmp/insert.sql",
+	"INSERT INTO access_log (patient, who, action) VALUES ('p' || (random() * 1000)::int, 'dr_' || :client_id, 'read');\n");
+my ($bout, $berr) = ('', '');
+my $h = start([ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', '4', '-f', $bench, $node->connstr('postgres') ],
+	'>', \$bout, '2>', \$berr);
+my $taken = 0;
+while ($h->pumpable)
+{
+	sql(q{SELECT hipaa_audit.checkpoint('access_log')});
+	$taken++;
+	sleep(0.3);
+	last if $taken > 30;
+}
+finish($h);
+like($bout, qr/number of transactions actually processed: \d+/, 'pgbench wrote rows with four clients')
+  or diag($berr);
+sql(q{SELECT hipaa_audit.checkpoint('access_log')});
+$taken++;
+cmp_ok(sql(q{SELECT count(DISTINCT audit_chain) FROM access_log}), '>=', 2, 'rows are in several chains');
+
+my $uuid = sql(q{SELECT table_uuid FROM hipaa_audit.registry WHERE relid = 'access_log'::regclass});
+my @ids = split /\n/, sql(qq{SELECT id FROM hipaa_audit.checkpoints WHERE table_uuid = '$uuid' ORDER BY id});
+is(scalar(@ids), $taken, "$taken checkpoints stored, taken while rows were written");
+
+# The leaves in tree order, from the rows (docs/merkle.md): each range a
+# checkpoint appended, positions in order.
+my $leaves_sql = qq{
+	SELECT string_agg(encode(t.audit_hash, 'hex'), E'\\n' ORDER BY r.first_index + t.audit_seq - r.first_seq)
+	  FROM access_log t
+	  JOIN hipaa_audit.merkle_ranges r
+	    ON r.part_uuid = '$uuid' AND r.chain = t.audit_chain AND t.audit_seq BETWEEN r.first_seq AND r.last_seq};
+my @leaves = split /\n/, sql($leaves_sql);
+my $size = sql(qq{SELECT split_part(note, E'\\n', 2) FROM hipaa_audit.checkpoints WHERE id = $ids[-1]});
+is(scalar(@leaves), $size, "every row up to the last checkpoint is a leaf ($size)");
+is(sql(q{SELECT count(*) FROM access_log}), $size, '... and every row is in the tree');
+# The order rule, from the ranges: checkpoint by checkpoint, chain by chain.
+is(sql(qq{SELECT count(*) FROM (SELECT checkpoint_id, chain, first_index,
+            lag(checkpoint_id) OVER w AS pc, lag(chain) OVER w AS pch,
+            lag(first_index + last_seq - first_seq + 1) OVER w AS pend
+            FROM hipaa_audit.merkle_ranges WHERE table_uuid = '$uuid' WINDOW w AS (ORDER BY first_index)) x
+          WHERE pend IS NOT NULL AND (first_index <> pend OR (checkpoint_id = pc AND chain <= pch) OR checkpoint_id < pc)}),
+	'0', 'ranges tile the tree without gap, checkpoint by checkpoint, chain by chain');
+
+# ---------------------------------------------------- everything, through Go
+my $script = "key $vkey\n" . join('', map { "leaf $_\n" } @leaves);
+my %note;
+for my $id (@ids)
+{
+	$note{$id} = write_file("$tmp/cp$id", text_of("SELECT hipaa_audit.checkpoint_note($id)"));
+	$script .= "checkpoint $note{$id}\n";
+}
+my @rows = split /\n/, sql(q{SELECT audit_chain || ' ' || audit_seq || ' ' || encode(audit_hash, 'hex')
+                             FROM access_log ORDER BY random() LIMIT 40});
+my $proofs_ok = 0;
+for my $i (0 .. $#rows)
+{
+	my ($c, $s, $hh) = split / /, $rows[$i];
+	my $proof = text_of("SELECT hipaa_audit.prove_row('access_log', $c, $s)");
+	write_file("$tmp/proof$i", $proof);
+	$script .= "proof $hh $tmp/proof$i\n";
+	$proofs_ok++ if sql("SELECT ok FROM hipaa_audit.verify_proof(" . HaNote::lit($proof)
+		  . ", '\\x$hh', ARRAY['$vkey'])") eq 't';
+}
+is($proofs_ok, scalar(@rows), 'verify_proof() accepts every proof prove_row() gives');
+# Proofs against older checkpoints, where the row is in them.
+my ($c0, $s0, $h0) = split / /, sql(qq{SELECT t.audit_chain || ' ' || t.audit_seq || ' ' || encode(t.audit_hash, 'hex')
+    FROM access_log t JOIN hipaa_audit.merkle_ranges r ON r.part_uuid = '$uuid' AND r.chain = t.audit_chain
+     AND t.audit_seq BETWEEN r.first_seq AND r.last_seq ORDER BY r.first_index + t.audit_seq - r.first_seq LIMIT 1});
+for my $id (@ids)
+{
+	next if sql(qq{SELECT split_part(note, E'\\n', 2)::int FROM hipaa_audit.checkpoints WHERE id = $id}) == 0;
+	write_file("$tmp/old$id", text_of("SELECT hipaa_audit.prove_row('access_log', $c0, $s0, $id)"));
+	$script .= "proof $h0 $tmp/old$id\n";
+}
+# Consistency: each checkpoint to the next, and the first to the last.
+my @pairs = map { [ $ids[$_], $ids[ $_ + 1 ] ] } 0 .. $#ids - 1;
+push @pairs, [ $ids[0], $ids[-1] ];
+for my $p (@pairs)
+{
+	my ($a, $b) = @$p;
+	write_file("$tmp/cons$a-$b", text_of("SELECT hipaa_audit.prove_consistency('access_log', $a, $b)"));
+	$script .= "consistency $note{$a} $note{$b} $tmp/cons$a-$b\n";
+}
+my ($rc, $out) = check($script);
+is($rc, 0, 'Go\'s tlog and note accept every checkpoint, proof and consistency proof') or diag($out);
+my $n_ok = () = $out =~ /^ok /mg;
+is($n_ok, scalar(@ids) + scalar(@rows) + (grep { -e "$tmp/old$_" } @ids) + scalar(@pairs),
+	'... one line per item checked');
+like($out, qr/ok proof of leaf \d+ in a tree of $size \(\d+ hashes\)/, '... proofs against the latest tree');
+
+# ------------------------------------------------------ what must not pass
+my ($c1, $s1, $h1) = split / /, $rows[0];
+my $good = do { local $/; open my $fh, '<', "$tmp/proof0" or die; <$fh> };
+my $keyline = "key $vkey\n" . join('', map { "leaf $_\n" } @leaves);
+my %bad = (
+	'a proof hash changed' => do { (my $t = $good) =~ s/(\nindex \d+\n)(.)/$1 . ($2 eq 'A' ? 'B' : 'A')/e; $t },
+	'another index' => do { (my $t = $good) =~ s/\nindex (\d+)\n/"\nindex " . ($1 + 1) . "\n"/e; $t },
+	'the root changed' => do {
+		(my $t = $good) =~ s/\n(\d+)\n([A-Za-z0-9+\/]{43}=)\n/"\n$1\n" . ('A' x 43) . "=\n"/e; $t },
+	'truncated' => substr($good, 0, int(length($good) / 2)),
+);
+for my $what (sort keys %bad)
+{
+	write_file("$tmp/bad", $bad{$what});
+	my ($brc, $bout2) = check($keyline . "proof $h1 $tmp/bad\n");
+	is($brc, 1, "Go rejects a proof with $what") or diag($bout2);
+	like($bout2, qr/^FAIL /m, '... with a message');
+	my $st = sql("SELECT status FROM hipaa_audit.verify_proof(" . HaNote::lit($bad{$what})
+		  . ", '\\x$h1', ARRAY['$vkey'])");
+	like($st, qr/^(bad_proof|bad_signature|malformed_proof|malformed_note)$/, "verify_proof() rejects it too ($st)");
+}
+# A leaf of another table: its proof does not prove this table's row.
+my $other = text_of(q{SELECT hipaa_audit.prove_row('other_log', 0, 3)});
+write_file("$tmp/other", $other);
+($rc, $out) = check("key $vkey\n" . join('', map { "leaf $_\n" } @leaves) . "proof $h1 $tmp/other\n");
+is($rc, 1, 'Go rejects another table\'s proof offered for this row') or diag($out);
+is(sql("SELECT status FROM hipaa_audit.verify_proof(" . HaNote::lit($other) . ", '\\x$h1', ARRAY['$vkey'])"),
+	'bad_proof', 'verify_proof(): another table\'s proof for this row is bad_proof');
+# A key that did not sign.
+my $otherkey = 'audit.example.org+ba7ef4f3+AZnErkKPWRcD9Wml2QyXYXXCk6oH9221aFZ/KKjkPU8H';
+($rc, $out) = check("key $otherkey\n" . join('', map { "leaf $_\n" } @leaves) . "proof $h1 $tmp/proof0\n");
+is($rc, 1, 'Go rejects the proof under a key that did not sign it') or diag($out);
+
+# ------------------------------------------- tampering with the stored tree
+# A tile the root is computed from (height 8: one node per 256 leaves),
+# and a leaf tile, which only the proofs of its own rows read.
+my $latest = text_of("SELECT hipaa_audit.checkpoint_note($ids[-1])");
+sub tile_where
+{
+	my ($level) = @_;
+	return qq{table_uuid = '$uuid' AND level = $level AND idx = 0
+		AND width = (SELECT max(width) FROM hipaa_audit.merkle_tiles WHERE table_uuid = '$uuid' AND level = $level AND idx = 0)};
+}
+my %saved = map { $_ => sql("SELECT encode(hashes, 'hex') FROM hipaa_audit.merkle_tiles WHERE " . tile_where($_)) } (0, 1);
+sub unguarded
+{
+	my ($stmt) = @_;
+	$node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
+	$node->restart;
+	sql($stmt);
+	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'hipaa_audit'\n");
+	$node->restart;
+}
+unguarded("UPDATE hipaa_audit.merkle_tiles SET hashes = overlay(hashes placing '\\xff'::bytea from 1) WHERE " . tile_where(1));
+like(sql("SELECT ok::text || ':' || status || ':' || detail FROM hipaa_audit.verify_checkpoint("
+	  . HaNote::lit($latest) . ", '$vkey')"),
+	qr/^false:table_rewritten:the stored Merkle tree of \d+ leaves does not have the root the checkpoint signed$/,
+	'a changed tile: verify_checkpoint() reports table_rewritten');
+like(sql_err("SELECT hipaa_audit.prove_row('access_log', $c1, $s1)"),
+	qr/XX001: the stored Merkle tree of table public\.access_log does not have the root checkpoint \d+ signed/,
+	'... prove_row() refuses to prove from it (XX001)');
+like(sql_err(q{SELECT hipaa_audit.checkpoint('access_log')}),
+	qr/XX001: the stored Merkle tree of table public\.access_log does not have the root its last checkpoint signed/,
+	'... and no checkpoint grows it');
+is(sql(qq{SELECT count(*) FROM hipaa_audit.checkpoints WHERE table_uuid = '$uuid'}), scalar(@ids),
+	'... nothing was stored');
+unguarded("UPDATE hipaa_audit.merkle_tiles SET hashes = '\\x$saved{1}' WHERE " . tile_where(1));
+is(sql("SELECT status FROM hipaa_audit.verify_checkpoint(" . HaNote::lit($latest) . ", '$vkey')"), 'ok',
+	'the tile put back: verify_checkpoint() is ok again');
+# A changed leaf hash: the proof of its neighbour would not verify, so
+# prove_row() gives none.
+unguarded("UPDATE hipaa_audit.merkle_tiles SET hashes = overlay(hashes placing '\\xff'::bytea from 1) WHERE " . tile_where(0));
+my ($n1c, $n1s) = split /\|/, sql(qq{SELECT t.audit_chain, t.audit_seq FROM access_log t JOIN hipaa_audit.merkle_ranges r
+    ON r.part_uuid = '$uuid' AND r.chain = t.audit_chain AND t.audit_seq BETWEEN r.first_seq AND r.last_seq
+    WHERE r.first_index + t.audit_seq - r.first_seq = 1});
+like(sql_err("SELECT hipaa_audit.prove_row('access_log', $n1c, $n1s)"),
+	qr/XX001: the stored Merkle tree of table public\.access_log gives no valid proof of leaf 1/,
+	'a changed leaf tile: prove_row() of its neighbour refuses (XX001)');
+unguarded("UPDATE hipaa_audit.merkle_tiles SET hashes = '\\x$saved{0}' WHERE " . tile_where(0));
+like(text_of("SELECT hipaa_audit.prove_row('access_log', $n1c, $n1s)"), qr/\Ac2sp\.org\/tlog-proof\@v1\n/,
+	'... and proves again once it is put back');
+
+# -------------------------------------------- rows removed from a chain's end
+sql(q{INSERT INTO other_log VALUES (11, 'late'), (12, 'later')});
+unguarded(q{ALTER TABLE other_log DISABLE TRIGGER ALL; DELETE FROM other_log WHERE id >= 9;
+            ALTER TABLE other_log ENABLE ALWAYS TRIGGER hipaa_audit_chain,
+              ENABLE ALWAYS TRIGGER hipaa_audit_guard_row, ENABLE ALWAYS TRIGGER hipaa_audit_guard_truncate});
+like(sql_err(q{SELECT hipaa_audit.checkpoint('other_log')}),
+	qr/XX001: chain 0 of table public\.other_log ends at position 8, before position 10 which its Merkle tree holds/,
+	'rows removed from the end of a chain: the next checkpoint refuses (XX001)');
+like(sql(q{SELECT hipaa_audit.prove_row('other_log', 0, 9)}), qr/^c2sp\.org\/tlog-proof\@v1\n/,
+	'... and prove_row() still proves a removed row from its leaf');
+
+# ---------------------------------------------------- purged rows stay leaves
+sql(q{
+	CREATE TABLE short_log (id int, what text);
+	SELECT hipaa_audit.protect('short_log', '1 second', 1);
+	INSERT INTO short_log SELECT g, 'short ' || g FROM generate_series(1, 6) g;
+});
+my $sh = sql(q{SELECT encode(audit_hash, 'hex') FROM short_log WHERE audit_seq = 2});
+sleep(1.5);
+# No checkpoint was taken: purge_expired() takes one first, so the rows it
+# removes are leaves.
+is(sql(q{SELECT sum(rows_removed) FROM hipaa_audit.purge_expired('short_log')}), '6',
+	'purge_expired() removes the expired rows (no checkpoint taken before)');
+my $sp = text_of(q{SELECT hipaa_audit.prove_row('short_log', 0, 2)});
+is(sql("SELECT ok::text || ':' || status FROM hipaa_audit.verify_proof(" . HaNote::lit($sp)
+	  . ", '\\x$sh', ARRAY['$vkey'])"), 'true:ok',
+	'a purged row is still proved by the tree, from the copy of its hash');
+sql(q{INSERT INTO short_log VALUES (7, 'after')});
+like(sql(q{SELECT hipaa_audit.checkpoint('short_log')}), qr/\n7\n[A-Za-z0-9+\/]{43}=\ncheckpoint v2\n/,
+	'after the purge the tree grows on: 7 leaves');
+
+# -------------------------------------------------------- pg_dump/pg_restore
+my $dump = "$tmp/merkle.dump";
+$node->command_ok([ 'pg_dump', '--format', 'custom', '--file', $dump, '--dbname', $node->connstr('postgres') ],
+	'pg_dump of a database with Merkle trees');
+my $dst = ha_node('merkle_restore', no_extension => 1,
+	conf => "hipaa_audit.signing_key_file = '$key'\nhipaa_audit.signer_name = 'audit.example.org'\n");
+$dst->command_ok([ 'pg_restore', '--exit-on-error', '--dbname', $dst->connstr('postgres'), $dump ],
+	'pg_restore into a new cluster');
+my $tiles_sql = q{SELECT md5(string_agg(table_uuid::text || ':' || level || ':' || idx || ':' || width || encode(hashes, 'hex'), ',' ORDER BY table_uuid, level, idx, width))
+                  FROM hipaa_audit.merkle_tiles};
+is(sql($tiles_sql, node => $dst), sql($tiles_sql), 'the tiles are restored as they were');
+my $rp = text_of("SELECT hipaa_audit.prove_row('access_log', $c1, $s1)", node => $dst);
+is(sql("SELECT ok::text || ':' || tree_size FROM hipaa_audit.verify_proof(" . HaNote::lit($rp)
+	  . ", '\\x$h1', ARRAY['$vkey'])", node => $dst), "true:$size",
+	'a proof from the restored database verifies against the same tree');
+sql(q{INSERT INTO access_log (patient, who, action) VALUES ('p1', 'dr_restored', 'read')}, node => $dst);
+like(sql(q{SELECT hipaa_audit.checkpoint('access_log')}, node => $dst), qr/\n@{[$size + 1]}\n/,
+	'the restored tree grows by the new row');
+my $last2 = sql(q{SELECT max(id) FROM hipaa_audit.checkpoints WHERE table_uuid = (SELECT table_uuid FROM hipaa_audit.registry WHERE relid = 'access_log'::regclass)}, node => $dst);
+write_file("$tmp/r_new", text_of("SELECT hipaa_audit.checkpoint_note($last2)", node => $dst));
+write_file("$tmp/r_cons", text_of("SELECT hipaa_audit.prove_consistency('access_log', $ids[-1], $last2)", node => $dst));
+my $newleaf = sql(q{SELECT encode(audit_hash, 'hex') FROM access_log WHERE who = 'dr_restored'}, node => $dst);
+($rc, $out) = check("key $vkey\n" . join('', map { "leaf $_\n" } @leaves, $newleaf)
+	  . "checkpoint $tmp/r_new\nconsistency $note{$ids[-1]} $tmp/r_new $tmp/r_cons cross-origin\n");
+is($rc, 0, 'Go: the restored tree (under the new cluster\'s origin) is consistent with the one signed before the dump')
+  or diag($out);
+
+done_testing();
