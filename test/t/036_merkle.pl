@@ -56,6 +56,13 @@ sub text_of
 	return pack('H*', sql("SELECT encode(convert_to(($sql), 'UTF8'), 'hex')", %o));
 }
 
+sub runs_ok
+{
+	my ($sql) = @_;
+	my ($rc, $out, $err) = $node->psql('postgres', $sql);
+	return $rc == 0 ? 'ok' : $err;
+}
+
 sub write_file
 {
 	my ($name, $text) = @_;
@@ -300,6 +307,81 @@ is(sql("SELECT ok::text || ':' || status FROM hipaa_audit.verify_proof(" . HaNot
 sql(q{INSERT INTO short_log VALUES (7, 'after')});
 like(sql(q{SELECT hipaa_audit.checkpoint('short_log')}), qr/\n7\n[A-Za-z0-9+\/]{43}=\ncheckpoint v2\n/,
 	'after the purge the tree grows on: 7 leaves');
+
+# ------------------------------------------------------- partitioned tables
+# One tree for the partitioned table: each checkpoint appends partition by
+# partition (in order of identity), chain by chain.  A partition made
+# between checkpoints joins; an expired partition dropped leaves its rows
+# as leaves (the drop takes a checkpoint first).
+sql(q{
+	CREATE TABLE pt (id int, at date NOT NULL, who text) PARTITION BY RANGE (at);
+	CREATE TABLE pt_a PARTITION OF pt FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+	CREATE TABLE pt_b PARTITION OF pt FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+	SELECT hipaa_audit.protect('pt', '1 second', 2);
+	INSERT INTO pt SELECT g, '2026-01-01'::date + (g % 50), 'w' FROM generate_series(1, 300) g;
+	SELECT hipaa_audit.checkpoint('pt');
+	INSERT INTO pt SELECT g, '2026-01-01'::date + (g % 50), 'w' FROM generate_series(301, 400) g;
+	CREATE TABLE pt_c PARTITION OF pt FOR VALUES FROM ('2026-03-01') TO ('2026-04-01');
+	INSERT INTO pt SELECT g, '2026-03-02', 'c' FROM generate_series(401, 420) g;
+	SELECT hipaa_audit.checkpoint('pt');
+});
+my $puuid = sql(q{SELECT table_uuid FROM hipaa_audit.registry WHERE relid = 'pt'::regclass});
+my @pids = split /\n/, sql(qq{SELECT id FROM hipaa_audit.checkpoints WHERE table_uuid = '$puuid' ORDER BY id});
+is(scalar(@pids), 2, 'two checkpoints of the partitioned table');
+my $pleaves_sql = qq{
+	SELECT string_agg(encode(t.audit_hash, 'hex'), E'\\n' ORDER BY r.first_index + t.audit_seq - r.first_seq)
+	  FROM pt t JOIN hipaa_audit.registry g ON g.relid = t.tableoid
+	  JOIN hipaa_audit.merkle_ranges r ON r.table_uuid = '$puuid' AND r.part_uuid = g.table_uuid
+	   AND r.chain = t.audit_chain AND t.audit_seq BETWEEN r.first_seq AND r.last_seq};
+my @pleaves = split /\n/, sql($pleaves_sql);
+is(scalar(@pleaves), 420, 'every row of every partition is a leaf of the partitioned table\'s tree');
+is(sql(qq{SELECT count(*) FROM (SELECT checkpoint_id, part_uuid::text AS p, chain,
+            lag(checkpoint_id) OVER w AS pc, lag(part_uuid::text) OVER w AS pp, lag(chain) OVER w AS pch
+            FROM hipaa_audit.merkle_ranges WHERE table_uuid = '$puuid' WINDOW w AS (ORDER BY first_index)) x
+          WHERE pc = checkpoint_id AND (p < pp OR (p = pp AND chain <= pch))}),
+	'0', 'within a checkpoint: partitions in order of identity, then chains in order');
+like(sql(qq{SELECT note FROM hipaa_audit.checkpoints WHERE id = $pids[-1]}),
+	qr/\A[^\n]+\n420\n[A-Za-z0-9+\/]{43}=\ncheckpoint v2\n.*\nrows 420\n(partition [0-9a-f-]{36} [0-9a-f]{64}\n){3}\n/s,
+	'the partitioned table\'s note: a tlog-checkpoint of 420 leaves binding its three partitions');
+like(sql(q{SELECT note FROM hipaa_audit.checkpoints c JOIN hipaa_audit.registry r USING (table_uuid)
+           WHERE r.relid = 'pt_c'::regclass ORDER BY id DESC LIMIT 1}),
+	qr/\A[^\n]+\ncheckpoint v1\n/, '... a partition\'s own note records its heads only (version 1)');
+my $pscript = "key $vkey\n" . join('', map { "leaf $_\n" } @pleaves);
+my %pnote;
+for my $id (@pids)
+{
+	$pnote{$id} = write_file("$tmp/pcp$id", text_of("SELECT hipaa_audit.checkpoint_note($id)"));
+	$pscript .= "checkpoint $pnote{$id}\n";
+}
+my $pi = 0;
+for my $part (qw(pt_a pt_b pt_c))
+{
+	my ($pc, $ps, $ph) = split / /, sql(qq{SELECT audit_chain || ' ' || audit_seq || ' ' || encode(audit_hash, 'hex')
+	    FROM $part ORDER BY audit_seq DESC LIMIT 1});
+	write_file("$tmp/pproof$pi", text_of("SELECT hipaa_audit.prove_row('$part', $pc, $ps)"));
+	$pscript .= "proof $ph $tmp/pproof$pi\n";
+	$pi++;
+}
+write_file("$tmp/pcons", text_of("SELECT hipaa_audit.prove_consistency('pt', $pids[0], $pids[1])"));
+$pscript .= "consistency $pnote{$pids[0]} $pnote{$pids[1]} $tmp/pcons\n";
+($rc, $out) = check($pscript);
+is($rc, 0, 'Go: the partitioned table\'s tree, a proof of a row of each partition, and the consistency proof')
+  or diag($out);
+# The expired partition goes, with its receipt; its rows stay leaves.
+sleep(1.2);
+is(runs_ok(q{DROP TABLE pt_a}), 'ok', 'an expired partition is dropped');
+my $after = sql(qq{SELECT max(id) FROM hipaa_audit.checkpoints WHERE table_uuid = '$puuid'});
+cmp_ok($after, '>', $pids[-1], '... after a checkpoint of the partitioned table');
+sql(q{INSERT INTO pt VALUES (421, '2026-02-03', 'late')});
+sql(q{SELECT hipaa_audit.checkpoint('pt')});
+my $plast = sql(qq{SELECT max(id) FROM hipaa_audit.checkpoints WHERE table_uuid = '$puuid'});
+write_file("$tmp/pcp_last", text_of("SELECT hipaa_audit.checkpoint_note($plast)"));
+write_file("$tmp/pcons2", text_of("SELECT hipaa_audit.prove_consistency('pt', $pids[1], $plast)"));
+my $late = sql(q{SELECT encode(audit_hash, 'hex') FROM pt WHERE id = 421});
+($rc, $out) = check("key $vkey\n" . join('', map { "leaf $_\n" } @pleaves, $late)
+	  . "checkpoint $tmp/pcp_last\nconsistency $pnote{$pids[1]} $tmp/pcp_last $tmp/pcons2\n");
+is($rc, 0, 'Go: after the drop the tree still holds the dropped partition\'s leaves and grows on (421 leaves)')
+  or diag($out);
 
 # -------------------------------------------------------- pg_dump/pg_restore
 my $dump = "$tmp/merkle.dump";
