@@ -59,6 +59,10 @@ EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql $(RELEASED_SCRIPTS) $(AGENT) $
 # module or a program, so it has its own rules below.
 AGENT = agent/hipaa_audit_signer
 
+# The offline checker of proofs (tools/hipaa_audit_verify.c), for auditors:
+# a plain OpenSSL program, installed next to the agent.
+CHECKER = tools/hipaa_audit_verify
+
 # pg_regress reads sql/<test>.sql and expected/<test>.out from the top level.
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/[0-9][0-9]_*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
@@ -71,20 +75,23 @@ include $(PGXS)
 # dependencies by itself; a stale object would disagree on struct layouts).
 $(OBJS): src/hipaa_audit.h src/compat.h
 
-all: $(AGENT)
+all: $(AGENT) $(CHECKER)
 
 # Not the server's headers: the agent is a plain OpenSSL program.
 $(AGENT): agent/hipaa_audit_signer.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lcrypto
 
+$(CHECKER): tools/hipaa_audit_verify.c
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lcrypto
+
 install: install-agent
 uninstall: uninstall-agent
 .PHONY: install-agent uninstall-agent
-install-agent: $(AGENT)
+install-agent: $(AGENT) $(CHECKER)
 	$(MKDIR_P) '$(DESTDIR)$(bindir)'
-	$(INSTALL_PROGRAM) $(AGENT) '$(DESTDIR)$(bindir)/'
+	$(INSTALL_PROGRAM) $(AGENT) $(CHECKER) '$(DESTDIR)$(bindir)/'
 uninstall-agent:
-	rm -f '$(DESTDIR)$(bindir)/$(notdir $(AGENT))'
+	rm -f '$(DESTDIR)$(bindir)/$(notdir $(AGENT))' '$(DESTDIR)$(bindir)/$(notdir $(CHECKER))'
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) $(EXTENSION).control
 	cat $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) > $@

@@ -336,5 +336,29 @@ is($node->safe_psql('postgres', q{SELECT string_agg(encode(sha256('\x00'::bytea 
                                    ORDER BY audit_chain, audit_seq) FROM vec}),
 	join(' ', map { doc_row("leaf $_") } ('0 (A)', '1 (B)', '2 (C)')), 'the documented leaf hashes');
 
+# The offline checker (tools/hipaa_audit_verify.c) with the row's canonical
+# encoding M from docs/encoding.md: the proof of vector A verifies from M
+# alone; M of vector B does not.
+{
+	my $vk = $node->safe_psql('postgres', 'SELECT hipaa_audit.verifier_key()');
+	my $dir = PostgreSQL::Test::Utils::tempdir;
+	my $proof_hex = $node->safe_psql('postgres',
+		q{SELECT encode(convert_to(hipaa_audit.prove_row('vec', 0, 1), 'UTF8'), 'hex')});
+	open(my $pf, '>:raw', "$dir/a.proof") or die; print $pf pack('H*', $proof_hex); close $pf;
+	for my $n (qw(A B))
+	{
+		open(my $mf, '>:raw', "$dir/$n.m") or die; print $mf pack('H*', $dv{$n}{m_hex}); close $mf;
+	}
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'hipaa_audit_verify', "$dir/a.proof", '--key', $vk, '--row', "$dir/A.m" ], '>', \$out, '2>', \$err);
+	is($? >> 8, 0, 'hipaa_audit_verify --row: the proof of vector A verifies from its documented encoding M')
+	  or diag("$out$err");
+	like($out, qr/^verified: the row is leaf 0 of the tree of 3 leaves/m, '... and says which leaf of which tree');
+	($out, $err) = ('', '');
+	IPC::Run::run([ 'hipaa_audit_verify', "$dir/a.proof", '--key', $vk, '--row', "$dir/B.m" ], '>', \$out, '2>', \$err);
+	is($? >> 8, 1, '... the encoding of vector B does not (exit 1)');
+	like($err, qr/NOT VERIFIED \(bad_proof\)/, '... bad_proof');
+}
+
 $node->stop;
 done_testing();

@@ -228,6 +228,56 @@ my $otherkey = 'audit.example.org+ba7ef4f3+AZnErkKPWRcD9Wml2QyXYXXCk6oH9221aFZ/K
 ($rc, $out) = check("key $otherkey\n" . join('', map { "leaf $_\n" } @leaves) . "proof $h1 $tmp/proof0\n");
 is($rc, 1, 'Go rejects the proof under a key that did not sign it') or diag($out);
 
+# --------------------------------------------- the offline checker program
+# tools/hipaa_audit_verify, installed next to pg_ctl: exit 0 verified, 1 not
+# verified, 2 usage or input; --json.
+sub checker
+{
+	my (@args) = @_;
+	my ($o, $e) = ('', '');
+	run([ 'hipaa_audit_verify', @args ], '>', \$o, '2>', \$e);
+	return ($? >> 8, $o, $e);
+}
+{
+	my ($xrc, $xo, $xe) = checker("$tmp/proof0", '--key', $vkey, '--audit-hash', $h1);
+	is($xrc, 0, 'hipaa_audit_verify: a proof from prove_row() verifies (exit 0)') or diag("$xo$xe");
+	like($xo, qr/^verified: the row is leaf \d+ of the tree of $size leaves signed for hipaa_audit\/\d+\/$uuid\n/,
+		'... naming the leaf, the tree and the origin');
+	like($xo, qr/^table: public\.access_log\n/m, '... and the table');
+	($xrc, $xo) = checker("$tmp/proof0", '--key', $vkey, '--audit-hash', $h1, '--json');
+	like($xo, qr/\A\{"ok": true, "status": "ok", "detail": null, "leaf_index": \d+, "tree_size": $size, /,
+		'--json: one object');
+	my @cases = (
+		[ 'a changed hash', $bad{'a proof hash changed'}, [], 1, qr/bad_proof/ ],
+		[ 'another index', $bad{'another index'}, [], 1, qr/bad_proof/ ],
+		[ 'a changed root', $bad{'the root changed'}, [], 1, qr/bad_signature/ ],
+		[ 'truncated', $bad{'truncated'}, [], 1, qr/malformed_(proof|note)/ ],
+		[ 'another table\'s proof', $other, [], 1, qr/bad_proof/ ],
+		[ 'a key that did not sign', $good, [ '--key', $otherkey ], 1, qr/unknown_key/ ],
+		[ 'a witness that did not sign', $good, [ '--witness', $otherkey ], 1, qr/quorum_not_met/ ],
+		[ 'another origin demanded', $good, [ '--origin', 'hipaa_audit/1/00000000-0000-0000-0000-000000000000' ], 1, qr/wrong_origin/ ],
+		[ 'a malformed key', $good, [ '--key', 'nokey' ], 1, qr/malformed_key/ ],
+	);
+	for my $c (@cases)
+	{
+		my ($what, $text, $extra, $want, $re) = @$c;
+		write_file("$tmp/case", $text);
+		my %opt = @$extra;
+		my @args = ("$tmp/case", '--key', $opt{'--key'} // $vkey, '--audit-hash', $h1);
+		push @args, '--witness', $opt{'--witness'} if $opt{'--witness'};
+		push @args, '--origin', $opt{'--origin'} if $opt{'--origin'};
+		my ($crc, $co, $ce) = checker(@args);
+		is($crc, $want, "hipaa_audit_verify: $what: exit $want");
+		like($ce, qr/NOT VERIFIED \($re\): \S/, "... with a clear message") or diag($ce);
+	}
+	my ($urc, $uo, $ue) = checker("$tmp/proof0", '--key', $vkey);
+	is($urc, 2, 'no leaf given: usage error (exit 2)');
+	like($ue, qr/usage: hipaa_audit_verify/, '... with the usage');
+	($urc, $uo, $ue) = checker("$tmp/no such file", '--key', $vkey, '--audit-hash', $h1);
+	is($urc, 2, 'an unreadable proof file: exit 2');
+	like($ue, qr/could not open/, '... saying so');
+}
+
 # ------------------------------------------- tampering with the stored tree
 # A tile the root is computed from (height 8: one node per 256 leaves),
 # and a leaf tile, which only the proofs of its own rows read.
