@@ -34,6 +34,17 @@ BEGIN
 END
 $$;
 
+-- Errors that name checkpoint ids (which depend on the tests before):
+-- SQLSTATE and message with the ids masked.
+CREATE FUNCTION mk_try(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, 'checkpoint [0-9]+', 'checkpoint <id>', 'g');
+END
+$$;
+
 CREATE TABLE mk_log (id int, what text);
 SELECT hipaa_audit.protect('mk_log', '6 years', 1);
 
@@ -95,7 +106,7 @@ SELECT ok, status, detail, leaf_index, tree_size, signers
 SELECT ok, status, tree_size FROM hipaa_audit.verify_proof(
     hipaa_audit.prove_row('mk_log', :c, 3, :id1), :'leaf', ARRAY[:'vkey']);
 -- A row the first checkpoint does not include.
-SELECT hipaa_audit.prove_row('mk_log', :c, 7, :id1);
+SELECT mk_try(format('SELECT hipaa_audit.prove_row(%L, %s, 7, %s)', 'mk_log', :c, :id1));
 SELECT hipaa_audit.prove_row('mk_log', :c, 3, 999999);
 SELECT hipaa_audit.prove_row('mk_log', :c, 3, -1);
 
@@ -153,7 +164,7 @@ SELECT hipaa_audit.prove_consistency('mk_log', :id1, :id2) AS cproof \gset
 SELECT array_length(regexp_split_to_array(rtrim(:'cproof', E'\n'), E'\n'), 1) AS proof_hashes,
        :'cproof' ~ E'^([A-Za-z0-9+/]{43}=\n)+$' AS base64_lines;
 SELECT hipaa_audit.prove_consistency('mk_log', :id1, :id1) = '' AS same_checkpoint_is_empty;
-SELECT hipaa_audit.prove_consistency('mk_log', :id2, :id1);
+SELECT mk_try(format('SELECT hipaa_audit.prove_consistency(%L, %s, %s)', 'mk_log', :id2, :id1));
 SELECT hipaa_audit.prove_consistency('mk_log', :id1, 999999);
 SELECT hipaa_audit.prove_consistency('mk_log', 0, :id2);
 

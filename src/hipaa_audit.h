@@ -536,7 +536,7 @@ extern int64 HaCheckStoredCheckpoints(Oid relid,
 									  void *arg);
 
 extern const char *HaCheckPartitionLine(const HaNotePartition *np, char **detail);
-extern void HaCheckpointBeforeRemoval(Oid tree_relid);
+extern void HaCheckpointBeforeRemoval(Oid tree_relid, Oid part);
 extern int64 HaStoredCheckpointByHash(const pg_uuid_t *uuid, const uint8 *hash);
 
 extern int64 HaCheckStoredReceipts(const pg_uuid_t *uuid,

@@ -193,6 +193,38 @@ ReadTreeHead(void *arg, HeapTuple tup, TupleDesc desc)
 }
 
 /*
+ * Per chain of a table whose rows a tree takes, the last position the
+ * tree holds.  A chain the tree has not taken yet starts at its first
+ * row: position 1 (from 0), or after a purge made before the tree existed
+ * (a table upgraded from 0.2.0): from its purge anchor.
+ */
+static void
+TreeCoverage(const pg_uuid_t *part, int32 chains, int64 *from)
+{
+	Oid			argtypes[2] = {UUIDOID, INT4OID};
+	Datum		values[2];
+	HaAnchor   *anchors = NULL;
+
+	for (int c = 0; c < chains; c++)
+		from[c] = -1;
+	values[0] = UUIDPGetDatum((pg_uuid_t *) part);
+	values[1] = Int32GetDatum(chains);
+	(void) HaRunSql("SELECT c, (SELECT r.last_seq FROM hipaa_audit.merkle_ranges r "
+					"WHERE r.part_uuid OPERATOR(pg_catalog.=) $1 AND r.chain OPERATOR(pg_catalog.=) c "
+					"ORDER BY r.last_seq DESC LIMIT 1) "
+					"FROM pg_catalog.generate_series(0, $2 OPERATOR(pg_catalog.-) 1) AS g(c)",
+					2, argtypes, values, NULL, InvalidOid, 0, ReadTreeHead, from);
+	for (int c = 0; c < chains; c++)
+	{
+		if (from[c] >= 0)
+			continue;
+		if (anchors == NULL)
+			anchors = HaLoadAnchors(part, NULL);
+		from[c] = anchors[c].seq;
+	}
+}
+
+/*
  * Grow the tree of table tree (its registry entry) by the rows of parts
  * committed since the last checkpoint that grew it: part by part, chain
  * by chain, position by position (docs/merkle.md).  The caller holds the
@@ -245,35 +277,14 @@ GrowTree(const HaProtectedEntry *tree, TreePart *parts, int nparts, TreeGrowth *
 	{
 		TreePart   *part = &parts[p];
 		int64		from[HA_MAX_CHAINS];
-		HaAnchor   *anchors = NULL;
 		Relation	rel;
 
-		memset(from, 0, sizeof(from));
-		for (int c = 0; c < part->chains; c++)
-			from[c] = -1;
-		values[0] = UUIDPGetDatum(&part->uuid);
-		values[1] = Int32GetDatum(part->chains);
-		(void) HaRunSql("SELECT c, (SELECT r.last_seq FROM hipaa_audit.merkle_ranges r "
-						"WHERE r.part_uuid OPERATOR(pg_catalog.=) $1 AND r.chain OPERATOR(pg_catalog.=) c "
-						"ORDER BY r.last_seq DESC LIMIT 1) "
-						"FROM pg_catalog.generate_series(0, $2 OPERATOR(pg_catalog.-) 1) AS g(c)",
-						2, argtypes, values, NULL, InvalidOid, 0, ReadTreeHead, from);
+		TreeCoverage(&part->uuid, part->chains, from);
 		rel = table_open(part->relid, AccessShareLock);
 		for (int32 c = 0; c < part->chains; c++)
 		{
 			int64		n;
 
-			/*
-			 * A chain the tree has not taken yet starts at its first row:
-			 * position 1, or after a purge made before the tree existed
-			 * (a table upgraded from 0.2.0).
-			 */
-			if (from[c] < 0)
-			{
-				if (anchors == NULL)
-					anchors = HaLoadAnchors(&part->uuid, NULL);
-				from[c] = anchors[c].seq;
-			}
 			if (part->head[c] < from[c])
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
@@ -527,26 +538,37 @@ TakeCheckpointOf(Oid relid, int64 *rows, TreePart *part)
 }
 
 /*
- * Before rows of a table (or of a partition of it) are removed lawfully:
- * a checkpoint of the table whose tree holds them, so that every row
- * removed is already a leaf and proofs given before the removal stay
- * valid after it.  Once per transaction and tree.
+ * Before rows of table part are removed lawfully (a purge, or the drop or
+ * detach of an expired partition): unless its tree already holds every
+ * row of it, a checkpoint of the table whose tree takes them (part
+ * itself, or its partitioned table), so that every row removed is a leaf
+ * and proofs given before the removal stay valid after it.
  */
 void
-HaCheckpointBeforeRemoval(Oid tree_relid)
+HaCheckpointBeforeRemoval(Oid tree_relid, Oid part)
 {
-	static LocalTransactionId done_lxid = InvalidLocalTransactionId;
-	static Oid	done_relid = InvalidOid;
+	const HaProtectedEntry *entry = HaRequireProtected(part, NULL);
+	int64		from[HA_MAX_CHAINS];
+	bool		covered = true;
+	Relation	rel;
 	int64		rows;
-	TreePart	part;
+	TreePart	tp;
 
 	if (!HaSchemaHasTree())
 		return;
-	if (done_lxid == HaMyLocalXid() && done_relid == tree_relid)
-		return;
-	(void) TakeCheckpointOf(tree_relid, &rows, &part);
-	done_lxid = HaMyLocalXid();
-	done_relid = tree_relid;
+	TreeCoverage(&entry->uuid, entry->chains, from);
+	rel = table_open(part, AccessShareLock);
+	for (int32 c = 0; c < entry->chains && covered; c++)
+	{
+		int64		seq = 0;
+		uint8		hash[HA_HASH_LEN];
+
+		if (HaChainFindRow(rel, c, -1, &seq, hash, NULL) && seq > from[c])
+			covered = false;
+	}
+	table_close(rel, AccessShareLock);
+	if (!covered)
+		(void) TakeCheckpointOf(tree_relid, &rows, &tp);
 }
 
 PG_FUNCTION_INFO_V1(checkpoint);

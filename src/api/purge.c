@@ -522,7 +522,7 @@ RetirePartition(Oid part, const char *action, PurgeResult *res)
 	if (!VerifyWholePartition(part, action, true, res, &newest))
 		return false;
 	/* Its rows are leaves of the partitioned table's tree before they go. */
-	HaCheckpointBeforeRemoval(HaRequireProtected(part, NULL)->parent);
+	HaCheckpointBeforeRemoval(HaRequireProtected(part, NULL)->parent, part);
 	HaRecordRetired(part, action, res->rows, newest);
 	if (strcmp(action, "detach") == 0)
 		HaRunAsExtensionOwner(psprintf("DROP TRIGGER %s ON %s",
@@ -605,7 +605,6 @@ PurgePartitioned(ReturnSetInfo *rsinfo, Oid relid, bool dry_run, int64 max_rows)
 	if (!dry_run)
 	{
 		PrepareRemoval(relid, HaRelDisplayName(relid));
-		HaCheckpointBeforeRemoval(relid);
 	}
 	foreach(lc, HaRegisteredPartitions(relid))
 	{
@@ -663,7 +662,10 @@ PurgePartitioned(ReturnSetInfo *rsinfo, Oid relid, bool dry_run, int64 max_rows)
 		if (budget <= 0)
 			continue;
 		if (!dry_run)
+		{
 			PrepareRemoval(part, pname);
+			HaCheckpointBeforeRemoval(relid, part);
+		}
 		PurgeTable(part, HaRequireProtected(part, NULL), !dry_run, budget, &res);
 		if (res.rows > 0)
 		{
@@ -742,7 +744,7 @@ purge_expired(PG_FUNCTION_ARGS)
 	if (!dry_run)
 	{
 		PrepareRemoval(relid, name);
-		HaCheckpointBeforeRemoval(relid);
+		HaCheckpointBeforeRemoval(relid, relid);
 	}
 	PurgeTable(relid, entry, !dry_run, max_rows, &res);
 	PutResult(rsinfo, &res, NULL);

@@ -417,20 +417,31 @@ $pscript .= "consistency $pnote{$pids[0]} $pnote{$pids[1]} $tmp/pcons\n";
 ($rc, $out) = check($pscript);
 is($rc, 0, 'Go: the partitioned table\'s tree, a proof of a row of each partition, and the consistency proof')
   or diag($out);
-# The expired partition goes, with its receipt; its rows stay leaves.
+# The expired partition goes, with its receipt; its rows stay leaves.  Rows
+# written into it since the last checkpoint are appended by a checkpoint
+# the drop takes first.
+sql(q{INSERT INTO pt SELECT g, '2026-01-05', 'unsealed' FROM generate_series(1001, 1005) g});
+my @unsealed = split /\n/, sql(q{SELECT encode(audit_hash, 'hex') FROM pt_a WHERE who = 'unsealed' ORDER BY audit_chain, audit_seq});
 sleep(1.2);
 is(runs_ok(q{DROP TABLE pt_a}), 'ok', 'an expired partition is dropped');
 my $after = sql(qq{SELECT max(id) FROM hipaa_audit.checkpoints WHERE table_uuid = '$puuid'});
-cmp_ok($after, '>', $pids[-1], '... after a checkpoint of the partitioned table');
+cmp_ok($after, '>', $pids[-1], '... after a checkpoint of the partitioned table, since it held rows not yet in the tree');
+like(sql(qq{SELECT note FROM hipaa_audit.checkpoints WHERE id = $after}), qr/\A[^\n]+\n425\n/,
+	'... which appended them (425 leaves)');
+sql(q{CREATE TABLE pt_idle PARTITION OF pt FOR VALUES FROM ('2025-01-01') TO ('2025-02-01')});
+sleep(1.2);
+is(runs_ok(q{DROP TABLE pt_idle}), 'ok', 'an empty expired partition is dropped');
+is(sql(qq{SELECT max(id) FROM hipaa_audit.checkpoints WHERE table_uuid = '$puuid'}), $after,
+	'... without a checkpoint (nothing of it to append)');
 sql(q{INSERT INTO pt VALUES (421, '2026-02-03', 'late')});
 sql(q{SELECT hipaa_audit.checkpoint('pt')});
 my $plast = sql(qq{SELECT max(id) FROM hipaa_audit.checkpoints WHERE table_uuid = '$puuid'});
 write_file("$tmp/pcp_last", text_of("SELECT hipaa_audit.checkpoint_note($plast)"));
 write_file("$tmp/pcons2", text_of("SELECT hipaa_audit.prove_consistency('pt', $pids[1], $plast)"));
 my $late = sql(q{SELECT encode(audit_hash, 'hex') FROM pt WHERE id = 421});
-($rc, $out) = check("key $vkey\n" . join('', map { "leaf $_\n" } @pleaves, $late)
+($rc, $out) = check("key $vkey\n" . join('', map { "leaf $_\n" } @pleaves, @unsealed, $late)
 	  . "checkpoint $tmp/pcp_last\nconsistency $pnote{$pids[1]} $tmp/pcp_last $tmp/pcons2\n");
-is($rc, 0, 'Go: after the drop the tree still holds the dropped partition\'s leaves and grows on (421 leaves)')
+is($rc, 0, 'Go: after the drop the tree still holds the dropped partition\'s leaves and grows on (426 leaves)')
   or diag($out);
 
 # -------------------------------------------------------- pg_dump/pg_restore
