@@ -52,7 +52,7 @@ UPGRADE_SCRIPTS = \
 RELEASED_SCRIPTS = sql/$(EXTENSION)--0.2.0.sql
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql $(RELEASED_SCRIPTS)
 DATA = $(BASE_SCRIPT) $(UPGRADE_SCRIPTS)
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql $(RELEASED_SCRIPTS) $(AGENT) $(CHECKER)
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql $(RELEASED_SCRIPTS) $(AGENT) $(CHECKER) tools/hipaa_audit_witness
 
 # The signing agent (agent/hipaa_audit_signer.c), a program of its own that
 # holds the signing key outside the server's account.  PGXS builds either a
@@ -62,6 +62,13 @@ AGENT = agent/hipaa_audit_signer
 # The offline checker of proofs (tools/hipaa_audit_verify.c), for auditors:
 # a plain OpenSSL program, installed next to the agent.
 CHECKER = tools/hipaa_audit_verify
+
+# The witness client (tools/hipaa_audit_witness.c): libpq and libcurl; built
+# when libcurl's headers are there (Debian: libcurl4-openssl-dev).
+HAVE_CURL := $(shell printf '\043include <curl/curl.h>\n' | $(CC) -E - >/dev/null 2>&1 && echo yes)
+ifeq ($(HAVE_CURL),yes)
+WITNESS = tools/hipaa_audit_witness
+endif
 
 # pg_regress reads sql/<test>.sql and expected/<test>.out from the top level.
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/[0-9][0-9]_*.sql)))
@@ -75,7 +82,7 @@ include $(PGXS)
 # dependencies by itself; a stale object would disagree on struct layouts).
 $(OBJS): src/hipaa_audit.h src/compat.h
 
-all: $(AGENT) $(CHECKER)
+all: $(AGENT) $(CHECKER) $(WITNESS)
 
 # Not the server's headers: the agent is a plain OpenSSL program.
 $(AGENT): agent/hipaa_audit_signer.c
@@ -84,14 +91,20 @@ $(AGENT): agent/hipaa_audit_signer.c
 $(CHECKER): tools/hipaa_audit_verify.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lcrypto
 
+PG_INCLUDEDIR := $(shell $(PG_CONFIG) --includedir)
+PG_LIBDIR := $(shell $(PG_CONFIG) --libdir)
+tools/hipaa_audit_witness: tools/hipaa_audit_witness.c
+	$(CC) $(CFLAGS) -I'$(PG_INCLUDEDIR)' -o $@ $< -L'$(PG_LIBDIR)' -Wl,-rpath,'$(PG_LIBDIR)' $(LDFLAGS) -lpq -lcurl
+
 install: install-agent
 uninstall: uninstall-agent
 .PHONY: install-agent uninstall-agent
-install-agent: $(AGENT) $(CHECKER)
+install-agent: $(AGENT) $(CHECKER) $(WITNESS)
 	$(MKDIR_P) '$(DESTDIR)$(bindir)'
-	$(INSTALL_PROGRAM) $(AGENT) $(CHECKER) '$(DESTDIR)$(bindir)/'
+	$(INSTALL_PROGRAM) $(AGENT) $(CHECKER) $(WITNESS) '$(DESTDIR)$(bindir)/'
 uninstall-agent:
-	rm -f '$(DESTDIR)$(bindir)/$(notdir $(AGENT))' '$(DESTDIR)$(bindir)/$(notdir $(CHECKER))'
+	rm -f '$(DESTDIR)$(bindir)/$(notdir $(AGENT))' '$(DESTDIR)$(bindir)/$(notdir $(CHECKER))' \
+		'$(DESTDIR)$(bindir)/hipaa_audit_witness'
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) $(EXTENSION).control
 	cat $(BASE_SCRIPT) $(UPGRADE_SCRIPTS) > $@

@@ -86,6 +86,21 @@ LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.verify_proof(pg_catalog.text, pg_catalog.bytea, pg_catalog.text[], pg_catalog.int4) IS
     'hipaa_audit: check a c2sp.org/tlog-proof@v1 without reading any table: the row''s leaf (its audit_hash) under the checkpoint''s root, signed by at least quorum of the given keys';
 
+CREATE FUNCTION @extschema@.witness_request(
+    tbl              pg_catalog.regclass,
+    witness          pg_catalog.text,
+    old_size         pg_catalog.int8 DEFAULT NULL,
+    OUT checkpoint_id pg_catalog.int8,
+    OUT old_size_used pg_catalog.int8,
+    OUT body         pg_catalog.text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'witness_request'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.witness_request(pg_catalog.regclass, pg_catalog.text, pg_catalog.int8) IS
+    'hipaa_audit: the body of a C2SP tlog-witness add-checkpoint request for the table''s latest checkpoint, from old_size (default: the last size that witness co-signed)';
+REVOKE ALL ON FUNCTION @extschema@.witness_request(pg_catalog.regclass, pg_catalog.text, pg_catalog.int8) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.witness_request(pg_catalog.regclass, pg_catalog.text, pg_catalog.int8) TO hipaa_audit_admin;
+
 -- The proofs check for themselves, as verify() does: SELECT on the table,
 -- or the auditor or admin role.
 GRANT EXECUTE ON FUNCTION @extschema@.prove_row(pg_catalog.regclass, pg_catalog.int4, pg_catalog.int8, pg_catalog.int8) TO PUBLIC;

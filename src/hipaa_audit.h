@@ -101,6 +101,7 @@ extern void HaEd25519ReadKeyFile(const char *path, uint8 priv[HA_ED25519_KEY_LEN
 extern void HaEd25519Sign(const uint8 priv[HA_ED25519_KEY_LEN], const uint8 *msg,
 						  size_t len, uint8 sig[HA_ED25519_SIG_LEN]);
 extern void HaKeyId(const char *name, const uint8 *pub, uint8 id[4]);
+extern void HaKeyIdAlg(const char *name, const uint8 *pub, uint8 alg, uint8 id[4]);
 extern bool HaEd25519Verify(const uint8 pub[HA_ED25519_KEY_LEN], const uint8 *msg,
 							size_t len, const uint8 sig[HA_ED25519_SIG_LEN]);
 
@@ -402,6 +403,7 @@ extern char *ha_signer_name;
 #define HA_KEY_MAX_LEN			1024
 #define HA_SIG_DASH		"\xe2\x80\x94 "	/* U+2014 EM DASH, then a space */
 #define HA_ED25519_ALG		0x01
+#define HA_COSIGNATURE_ALG	0x04	/* C2SP tlog-cosignature, cosignature/v1 (Ed25519) */
 
 /* A note body, as HaParseNoteBody() reads it. */
 typedef struct HaNoteChain
@@ -465,7 +467,7 @@ typedef struct HaNoteCheck
 typedef struct HaNoteSignature
 {
 	char	   *name;
-	uint8		blob[4 + HA_ED25519_SIG_LEN + 4];	/* key ID || signature */
+	uint8		blob[4 + 8 + HA_ED25519_SIG_LEN + 4];	/* key ID || [timestamp ||] signature */
 	int			len;
 } HaNoteSignature;
 
@@ -482,7 +484,7 @@ extern void HaLoadSigningKey(uint8 priv[HA_ED25519_KEY_LEN], uint8 pub[HA_ED2551
 extern char *HaVerifierKey(const char *name, const uint8 *pub);
 extern bool HaNoteFail(HaNoteCheck *nc, const char *status, char *detail);
 extern bool HaParseVerifierKey(const char *key, char **name, uint8 id[4],
-							   uint8 pub[HA_ED25519_KEY_LEN], HaNoteCheck *nc);
+							   uint8 pub[HA_ED25519_KEY_LEN], uint8 *alg, HaNoteCheck *nc);
 extern void HaCheckNoteLength(Size len);
 extern void HaCheckKeyLength(Size len);
 extern Size HaTextLength(Datum d);
@@ -492,7 +494,9 @@ typedef void (*HaStoredNoteFn) (void *arg, int64 id, const HaNoteBody *nb,
 extern bool HaScanStoredNotes(bool receipts, const pg_uuid_t *uuid,
 							  HaStoredNoteFn fn, void *arg);
 extern bool HaCheckNoteSignature(const HaSplitNote *sn, const char *name, const uint8 *id,
-								 const uint8 *pub, HaNoteCheck *nc);
+								 const uint8 *pub, uint8 alg, HaNoteCheck *nc);
+extern bool HaVerifyNoteSignatureBlob(const char *body, const uint8 *blob, int len,
+									  const uint8 *pub, uint8 alg);
 
 /* core/merkle.c: a table's Merkle tree, RFC 6962 hashing in tiles (docs/merkle.md) */
 #define HA_TREE_TILE_LEVELS	8		/* tiles of height 8: heights 0 to 63 */

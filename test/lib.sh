@@ -20,7 +20,7 @@ HA_USER=${HA_USER:-hipaa_audit_test}
 # taken from Debian's package for 15 and copied into that installation.
 HA_TOOL_PACKAGES="make gcc libc6-dev perl sudo libssl-dev libkrb5-dev
   libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libtest-simple-perl openssl
-  golang-go golang-golang-x-mod-dev"
+  golang-go golang-golang-x-mod-dev libcurl4-openssl-dev"
 if [ -z "${PG_CONFIG:-}" ] || [ "$PG_BIN" = "/usr/lib/postgresql/$PG_MAJOR/bin" ]; then
 	HA_DEBIAN_PG=1
 	HA_PACKAGES="$HA_TOOL_PACKAGES

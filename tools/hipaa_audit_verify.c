@@ -46,6 +46,7 @@ typedef struct Key
 	char		name[256];
 	unsigned char id[4];
 	unsigned char pub[32];
+	unsigned char alg;			/* 0x01 note signer, 0x04 cosignature/v1 witness */
 	bool		signed_ok;
 } Key;
 
@@ -215,6 +216,38 @@ ed25519_verify(const unsigned char pub[32], const unsigned char *msg, size_t len
 	return ok;
 }
 
+/*
+ * A signature blob (key ID || signature, or key ID || 8-byte big-endian
+ * timestamp || signature for cosignature/v1) over the note body.
+ */
+static bool
+signature_ok(const Key *k, const char *body, size_t bodylen, const unsigned char *blob, int n)
+{
+	unsigned long long t = 0;
+	char		head[64];
+	size_t		hlen;
+	unsigned char *msg;
+	bool		ok;
+
+	if (k->alg == 0x01)
+		return n == 68 && ed25519_verify(k->pub, (const unsigned char *) body, bodylen, blob + 4);
+	if (n != 76)
+		return false;
+	for (int i = 0; i < 8; i++)
+		t = (t << 8) | blob[4 + i];
+	if (t > 0x7fffffffffffffffULL)
+		return false;
+	hlen = (size_t) snprintf(head, sizeof(head), "cosignature/v1\ntime %llu\n", t);
+	msg = malloc(hlen + bodylen);
+	if (msg == NULL)
+		return false;
+	memcpy(msg, head, hlen);
+	memcpy(msg + hlen, body, bodylen);
+	ok = ed25519_verify(k->pub, msg, hlen + bodylen, blob + 12);
+	free(msg);
+	return ok;
+}
+
 /* Strict standard base64 (canonical padding) of at most max bytes; -1 if not. */
 static int
 unbase64(const char *s, size_t len, unsigned char *out, int max)
@@ -265,7 +298,10 @@ hexval(char c)
 
 /* ------------------------------------------------------------------ keys */
 
-/* <name>+<8 hex key ID>+<base64(0x01 || 32-byte Ed25519 key)> */
+/*
+ * <name>+<8 hex key ID>+<base64(alg || 32-byte Ed25519 key)>: alg 0x01 for a
+ * signed-note key, 0x04 for a witness's cosignature/v1 key.
+ */
 static bool
 parse_key(const char *text, Key *k)
 {
@@ -296,10 +332,12 @@ parse_key(const char *text, Key *k)
 			return false;
 		k->id[i] = (unsigned char) (hi * 16 + lo);
 	}
-	if (unbase64(p2 + 1, strlen(p2 + 1), blob, sizeof(blob)) != 33 || blob[0] != 0x01)
+	if (unbase64(p2 + 1, strlen(p2 + 1), blob, sizeof(blob)) != 33 ||
+		(blob[0] != 0x01 && blob[0] != 0x04))
 		return false;
 	memcpy(k->pub, blob + 1, 32);
-	/* key ID = SHA-256(name || "\n" || 0x01 || key)[:4] */
+	k->alg = blob[0];
+	/* key ID = SHA-256(name || "\n" || alg || key)[:4] */
 	memcpy(idbuf, k->name, nlen);
 	idbuf[nlen] = '\n';
 	memcpy(idbuf + nlen + 1, blob, 33);
@@ -478,7 +516,7 @@ main(int argc, char **argv)
 	}
 
 	/* Keys: the log's first. */
-	if (!parse_key(log_key, &keys[0]))
+	if (!parse_key(log_key, &keys[0]) || keys[0].alg != 0x01)
 	{
 		fail("malformed_key", "the log key is not <name>+<key ID>+<base64 Ed25519 key> with a matching key ID");
 		return finish(keys, 0);
@@ -662,7 +700,7 @@ main(int argc, char **argv)
 				if ((size_t) (sp - p) != strlen(keys[k].name) ||
 					strncmp(p, keys[k].name, sp - p) != 0 || memcmp(blob, keys[k].id, 4) != 0)
 					continue;
-				if (n != 68 || !ed25519_verify(keys[k].pub, (unsigned char *) body, bodylen, blob + 4))
+				if (!signature_ok(&keys[k], body, bodylen, blob, n))
 				{
 					fail("bad_signature", "the signature by %s does not match the checkpoint", keys[k].name);
 					return finish(keys, 0);

@@ -251,26 +251,35 @@ GrowTree(const HaProtectedEntry *tree, TreePart *parts, int nparts, TreeGrowth *
 					   "WHERE table_uuid OPERATOR(pg_catalog.=) $1 ORDER BY id DESC LIMIT 1",
 					   1, argtypes, values, 0, &found);
 	t = HaTreeOpen(&tree->uuid, size);
-	if (size > 0)
 	{
 		HaNoteBody	nb;
 		char	   *body = last ? HaNoteBodyOf(last) : NULL;
+		bool		parsed = body != NULL && HaParseNoteBody(body, false, &nb) == NULL;
+		bool		v2 = parsed && nb.version == 2;
 		uint8		root[HA_HASH_LEN];
 
-		if (body == NULL || HaParseNoteBody(body, false, &nb) != NULL ||
-			nb.version != 2 || nb.tree_size != size)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the last stored checkpoint of table %s does not record its Merkle tree of " INT64_FORMAT " leaves",
-							HaRelDisplayName(tree->relid), size),
-					 errhint("Stored checkpoints or rows of hipaa_audit.merkle_ranges were removed or changed; run hipaa_audit.verify_checkpoint_chain().")));
-		HaTreeRoot(t, size, root);
-		if (memcmp(root, nb.root, HA_HASH_LEN) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the stored Merkle tree of table %s does not have the root its last checkpoint signed",
-							HaRelDisplayName(tree->relid)),
-					 errhint("Rows of hipaa_audit.merkle_tiles were changed; restore them from a backup.")));
+		/*
+		 * No tree yet: no checkpoint, or only ones taken before 0.3.0, or an
+		 * empty tree.  Otherwise the tree the last checkpoint signed must be
+		 * the stored one: ranges or tiles gone behind a signed tree were
+		 * removed, which is never "no tree yet".
+		 */
+		if (!(size == 0 && (!found || (parsed && !v2) || (v2 && nb.tree_size == 0))))
+		{
+			if (!v2 || nb.tree_size != size)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("the last stored checkpoint of table %s does not record its Merkle tree of " INT64_FORMAT " leaves",
+								HaRelDisplayName(tree->relid), size),
+						 errhint("Stored checkpoints or rows of hipaa_audit.merkle_ranges were removed or changed; run hipaa_audit.verify_checkpoint_chain().")));
+			HaTreeRoot(t, size, root);
+			if (memcmp(root, nb.root, HA_HASH_LEN) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("the stored Merkle tree of table %s does not have the root its last checkpoint signed",
+								HaRelDisplayName(tree->relid)),
+						 errhint("Rows of hipaa_audit.merkle_tiles were changed; restore them from a backup.")));
+		}
 	}
 
 	for (int p = 0; p < nparts; p++)
@@ -653,6 +662,7 @@ trust_key(PG_FUNCTION_ARGS)
 	char	   *name;
 	uint8		id[4];
 	uint8		pub[HA_ED25519_KEY_LEN];
+	uint8		alg;
 	HaNoteCheck	nc;
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, NAMEOID};
 	Datum		values[3];
@@ -665,12 +675,12 @@ trust_key(PG_FUNCTION_ARGS)
 	HaCheckKeyLength(HaTextLength(PG_GETARG_DATUM(0)));
 	key = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	memset(&nc, 0, sizeof(nc));
-	if (!HaParseVerifierKey(key, &name, id, pub, &nc))
+	if (!HaParseVerifierKey(key, &name, id, pub, &alg, &nc))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid verifier key"),
 				 errdetail("%s", nc.detail),
-				 errhint("A verifier key is <name>+<8 hex key ID>+<base64(0x01 || Ed25519 public key)>.")));
+				 errhint("A verifier key is <name>+<8 hex key ID>+<base64(0x01 || Ed25519 public key)>, or 0x04 for a witness's cosignature/v1 key.")));
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(key);
 	values[2] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
@@ -684,7 +694,8 @@ trust_key(PG_FUNCTION_ARGS)
 typedef struct TrustedKeyCheck
 {
 	const char *name;
-	const uint8 *sigblob;		/* key ID || signature */
+	const uint8 *sigblob;		/* key ID || [timestamp ||] signature */
+	int			siglen;
 	const char *body;
 	bool		verified;
 } TrustedKeyCheck;
@@ -696,6 +707,7 @@ CheckTrustedKey(void *arg, HeapTuple tup, TupleDesc desc)
 	char	   *kname;
 	uint8		id[4];
 	uint8		pub[HA_ED25519_KEY_LEN];
+	uint8		alg;
 	HaNoteCheck	nc;
 	char	   *key;
 
@@ -704,10 +716,9 @@ CheckTrustedKey(void *arg, HeapTuple tup, TupleDesc desc)
 		return;
 	key = SPI_getvalue(tup, desc, 1);
 	memset(&nc, 0, sizeof(nc));
-	if (key != NULL && HaParseVerifierKey(key, &kname, id, pub, &nc) &&
+	if (key != NULL && HaParseVerifierKey(key, &kname, id, pub, &alg, &nc) &&
 		memcmp(id, kc->sigblob, 4) == 0)
-		kc->verified = HaEd25519Verify(pub, (const uint8 *) kc->body,
-									   strlen(kc->body), kc->sigblob + 4);
+		kc->verified = HaVerifyNoteSignatureBlob(kc->body, kc->sigblob, kc->siglen, pub, alg);
 }
 
 PG_FUNCTION_INFO_V1(cosign);
@@ -726,7 +737,7 @@ cosign(PG_FUNCTION_ARGS)
 	char	   *name;
 	const char *p;
 	const char *sp;
-	uint8		sigblob[4 + HA_ED25519_SIG_LEN + 4];
+	uint8		sigblob[4 + 8 + HA_ED25519_SIG_LEN + 4];
 	int			n;
 	bool		verified = false;
 	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
@@ -789,16 +800,17 @@ cosign(PG_FUNCTION_ARGS)
 				 errdetail("It has no name and signature.")));
 	name = pnstrdup(p, sp - p);
 	n = HaUnbase64(sp + 1, strlen(sp + 1) - 1, sigblob, sizeof(sigblob));
-	if (n != 4 + HA_ED25519_SIG_LEN)
+	if (n != 4 + HA_ED25519_SIG_LEN && n != 4 + 8 + HA_ED25519_SIG_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid signature line"),
-				 errdetail("The signature is not base64 of a 4-byte key ID and a 64-byte Ed25519 signature.")));
+				 errdetail("The signature is not base64 of a 4-byte key ID and a 64-byte Ed25519 signature (with an 8-byte timestamp between them for a witness's cosignature).")));
 
 	/* Against every registered key of that name with that key ID. */
 	values[0] = CStringGetTextDatum(name);
 	keys.name = name;
 	keys.sigblob = sigblob;
+	keys.siglen = n;
 	keys.body = body;
 	keys.verified = false;
 	(void) HaRunSql("SELECT verifier_key FROM hipaa_audit.trusted_keys "

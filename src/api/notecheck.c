@@ -349,13 +349,14 @@ CheckNote(const char *note, char **keys, int nkeys, int quorum, HaNoteCheck *nc,
 		char	   *name;
 		uint8		id[4];
 		uint8		pub[HA_ED25519_KEY_LEN];
+		uint8		alg = HA_ED25519_ALG;
 		bool		repeated = false;
 
 		CHECK_FOR_INTERRUPTS();
 		memset(&last, 0, sizeof(last));
 		if (keys[i] == NULL)
 			return HaNoteFail(nc, "malformed_key", pstrdup("a key is NULL"));
-		if (!HaParseVerifierKey(keys[i], &name, id, pub, &last))
+		if (!HaParseVerifierKey(keys[i], &name, id, pub, &alg, &last))
 		{
 			*nc = last;
 			return false;
@@ -367,7 +368,7 @@ CheckNote(const char *note, char **keys, int nkeys, int quorum, HaNoteCheck *nc,
 				return false;
 			split = true;
 		}
-		if (!HaCheckNoteSignature(sn, name, id, pub, &last))
+		if (!HaCheckNoteSignature(sn, name, id, pub, alg, &last))
 		{
 			if (strcmp(last.status, "unknown_key") != 0)
 			{

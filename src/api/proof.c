@@ -19,9 +19,11 @@
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/uuid.h"
@@ -378,4 +380,113 @@ prove_consistency(PG_FUNCTION_ARGS)
 	initStringInfo(&buf);
 	AppendHashLines(&buf, proof, n);
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+}
+
+/* Row callback: the first column, a stored note, as text. */
+static void
+ReadNoteText(void *arg, HeapTuple tup, TupleDesc desc)
+{
+	StoredCheckpoint *sc = (StoredCheckpoint *) arg;
+	char	   *note;
+
+	if (sc->found)
+		return;
+	note = SPI_getvalue(tup, desc, 1);
+	if (note != NULL)
+	{
+		sc->found = true;
+		sc->note = MemoryContextStrdup(sc->cxt, note);
+	}
+}
+
+PG_FUNCTION_INFO_V1(witness_request);
+
+/*
+ * witness_request(tbl, witness, old_size) -> (checkpoint_id, old_size,
+ * body): the body of a C2SP tlog-witness add-checkpoint request for the
+ * table's latest stored checkpoint: "old <size>", the consistency proof
+ * from that size, an empty line and the checkpoint.  old_size NULL: the
+ * size of the latest checkpoint of the table the witness (by its key
+ * name) co-signed, stored with cosign(); 0 if none.
+ */
+Datum
+witness_request(PG_FUNCTION_ARGS)
+{
+	const HaProtectedEntry *own;
+	const HaProtectedEntry *tree;
+	StoredCheckpoint latest;
+	int64		old;
+	HaTree	   *t;
+	uint8		proof[HA_TREE_MAX_PROOF * HA_HASH_LEN];
+	int			n;
+	StringInfoData buf;
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("tbl and witness of hipaa_audit.witness_request must not be null")));
+	tree = TreeOf(PG_GETARG_OID(0), "witness_request", &own);
+	if (tree != own)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is a partition: its rows are in the Merkle tree of its partitioned table",
+						HaRelDisplayName(PG_GETARG_OID(0))),
+				 errhint("Submit the partitioned table's checkpoints.")));
+	LoadCheckpoint(tree, 0, &latest);
+
+	if (!PG_ARGISNULL(2))
+	{
+		old = PG_GETARG_INT64(2);
+		if (old < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("old_size must not be negative")));
+	}
+	else
+	{
+		StoredCheckpoint cosigned;
+		Oid			argtypes[2] = {UUIDOID, TEXTOID};
+		Datum		qv[2];
+		HaNoteBody	nb;
+		char	   *body;
+
+		memset(&cosigned, 0, sizeof(cosigned));
+		cosigned.cxt = CurrentMemoryContext;
+		qv[0] = UUIDPGetDatum((pg_uuid_t *) &tree->uuid);
+		qv[1] = PG_GETARG_DATUM(1);
+		(void) HaRunSql("SELECT c.note FROM hipaa_audit.checkpoints c "
+						"JOIN hipaa_audit.cosignatures s ON s.checkpoint_id OPERATOR(pg_catalog.=) c.id "
+						"WHERE c.table_uuid OPERATOR(pg_catalog.=) $1 AND s.signer OPERATOR(pg_catalog.=) $2 "
+						"ORDER BY c.id DESC LIMIT 1",
+						2, argtypes, qv, NULL, InvalidOid, HA_SQL_READ_ONLY, ReadNoteText, &cosigned);
+		old = 0;
+		if (cosigned.found && (body = HaNoteBodyOf(cosigned.note)) != NULL &&
+			HaParseNoteBody(body, false, &nb) == NULL && nb.version == 2)
+			old = nb.tree_size;
+	}
+	if (old > latest.nb.tree_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the witness has seen a tree of " INT64_FORMAT " leaves of table %s, more than its latest checkpoint has (" INT64_FORMAT ")",
+						old, HaRelDisplayName(tree->relid), latest.nb.tree_size),
+				 errdetail("Rows the witness saw are not in this database: it was restored to before a witnessed checkpoint, or its history was rewritten."),
+				 errhint("See docs/merkle.md, \"Witnessing\": recover the lost rows, or register this table's log anew with the witness.")));
+	t = OpenCheckedTree(tree, &latest);
+	n = HaTreeProveConsistency(t, old, latest.nb.tree_size, proof);
+	HaTreeClose(t);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "old " INT64_FORMAT "\n", old);
+	AppendHashLines(&buf, proof, n);
+	appendStringInfo(&buf, "\n%s", latest.note);
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum(latest.id);
+	values[1] = Int64GetDatum(old);
+	values[2] = CStringGetTextDatum(buf.data);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -1519,9 +1519,9 @@ NoteHeads(Oid relid, const HaProtectedEntry *entry, text *note, text *key)
 	char	   *uuid;
 
 	memset(&nc, 0, sizeof(nc));
-	if (!HaParseVerifierKey(text_to_cstring(key), &name, id, pub, &nc) ||
+	if (!HaParseVerifierKey(text_to_cstring(key), &name, id, pub, NULL, &nc) ||
 		!HaSplitNoteText(text_to_cstring(note), sn, &nc) ||
-		!HaCheckNoteSignature(sn, name, id, pub, &nc))
+		!HaCheckNoteSignature(sn, name, id, pub, HA_ED25519_ALG, &nc))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the checkpoint note does not verify with the given key"),

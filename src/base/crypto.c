@@ -239,9 +239,12 @@ HaEd25519Verify(const uint8 pub[HA_ED25519_KEY_LEN], const uint8 *msg, size_t le
 	return rc == 1;
 }
 
-/* C2SP key ID: the first 4 bytes of SHA-256(name || 0x0A || 0x01 || pub). */
+/*
+ * C2SP key ID: the first 4 bytes of SHA-256(name || 0x0A || alg || pub);
+ * alg 0x01 for signed-note keys, 0x04 for cosignature/v1 keys.
+ */
 void
-HaKeyId(const char *name, const uint8 *pub, uint8 id[4])
+HaKeyIdAlg(const char *name, const uint8 *pub, uint8 alg, uint8 id[4])
 {
 	size_t		nlen = strlen(name);
 	uint8	   *buf = palloc(nlen + 2 + HA_ED25519_KEY_LEN);
@@ -249,9 +252,16 @@ HaKeyId(const char *name, const uint8 *pub, uint8 id[4])
 
 	memcpy(buf, name, nlen);
 	buf[nlen] = '\n';
-	buf[nlen + 1] = HA_ED25519_ALG;
+	buf[nlen + 1] = alg;
 	memcpy(buf + nlen + 2, pub, HA_ED25519_KEY_LEN);
 	HaSha256Once(buf, nlen + 2 + HA_ED25519_KEY_LEN, h);
 	memcpy(id, h, 4);
 	pfree(buf);
+}
+
+/* The key ID of a signed-note Ed25519 key (type 0x01). */
+void
+HaKeyId(const char *name, const uint8 *pub, uint8 id[4])
+{
+	HaKeyIdAlg(name, pub, HA_ED25519_ALG, id);
 }

@@ -749,7 +749,7 @@ HaNoteFail(HaNoteCheck *nc, const char *status, char *detail)
 /* Parse "<name>+<8 hex>+<base64(0x01 || 32-byte key)>". */
 bool
 HaParseVerifierKey(const char *key, char **name, uint8 id[4], uint8 pub[HA_ED25519_KEY_LEN],
-				 HaNoteCheck *nc)
+				   uint8 *alg, HaNoteCheck *nc)
 {
 	const char *p1 = strchr(key, '+');
 	const char *p2 = p1 ? strchr(p1 + 1, '+') : NULL;
@@ -773,10 +773,17 @@ HaParseVerifierKey(const char *key, char **name, uint8 id[4], uint8 pub[HA_ED255
 			return HaNoteFail(nc, "malformed_key", pstrdup("the key ID is not 8 lowercase hex digits"));
 	}
 	n = HaUnbase64(p2 + 1, strlen(p2 + 1), blob, sizeof(blob));
-	if (n != 1 + HA_ED25519_KEY_LEN || blob[0] != HA_ED25519_ALG)
-		return HaNoteFail(nc, "malformed_key", pstrdup("the key is not base64 of 0x01 and a 32-byte Ed25519 public key"));
+	/* alg NULL: a signed-note key only; else also a witness's cosignature key. */
+	if (n != 1 + HA_ED25519_KEY_LEN ||
+		!(blob[0] == HA_ED25519_ALG || (alg != NULL && blob[0] == HA_COSIGNATURE_ALG)))
+		return HaNoteFail(nc, "malformed_key",
+						  pstrdup(alg != NULL ?
+								  "the key is not base64 of 0x01 (note signer) or 0x04 (cosignature/v1 witness) and a 32-byte Ed25519 public key" :
+								  "the key is not base64 of 0x01 and a 32-byte Ed25519 public key"));
 	memcpy(pub, blob + 1, HA_ED25519_KEY_LEN);
-	HaKeyId(*name, pub, computed);
+	if (alg != NULL)
+		*alg = blob[0];
+	HaKeyIdAlg(*name, pub, blob[0], computed);
 	if (memcmp(computed, id, 4) != 0)
 		return HaNoteFail(nc, "malformed_key", pstrdup("the key ID does not match the name and key"));
 	return true;
@@ -864,12 +871,42 @@ HaSplitNoteText(const char *note, HaSplitNote *sn, HaNoteCheck *nc)
 }
 
 /*
+ * One signature blob (key ID || signature) over a note body.  A signed-note
+ * key (0x01) signs the body; a witness's cosignature/v1 key (0x04) signs
+ * "cosignature/v1\ntime <t>\n" and the body, and its blob carries the
+ * 8-byte big-endian timestamp t (at most 2^63 - 1) before the signature
+ * (C2SP tlog-cosignature).
+ */
+bool
+HaVerifyNoteSignatureBlob(const char *body, const uint8 *blob, int len, const uint8 *pub,
+						  uint8 alg)
+{
+	uint64		t = 0;
+	char	   *msg;
+	bool		ok;
+
+	if (alg != HA_COSIGNATURE_ALG)
+		return len == 4 + HA_ED25519_SIG_LEN &&
+			HaEd25519Verify(pub, (const uint8 *) body, strlen(body), blob + 4);
+	if (len != 4 + 8 + HA_ED25519_SIG_LEN)
+		return false;
+	for (int i = 0; i < 8; i++)
+		t = (t << 8) | blob[4 + i];
+	if (t > (uint64) PG_INT64_MAX)
+		return false;
+	msg = psprintf("cosignature/v1\ntime " UINT64_FORMAT "\n%s", t, body);
+	ok = HaEd25519Verify(pub, (const uint8 *) msg, strlen(msg), blob + 12);
+	pfree(msg);
+	return ok;
+}
+
+/*
  * Check a note's signature by one key.  Signature lines other than the
  * key's are ignored (co-signers); of the key's, the first counts.
  */
 bool
 HaCheckNoteSignature(const HaSplitNote *sn, const char *name, const uint8 *id, const uint8 *pub,
-			   HaNoteCheck *nc)
+					 uint8 alg, HaNoteCheck *nc)
 {
 	for (int i = 0; i < sn->nsigs; i++)
 	{
@@ -878,9 +915,9 @@ HaCheckNoteSignature(const HaSplitNote *sn, const char *name, const uint8 *id, c
 		CHECK_FOR_INTERRUPTS();
 		if (strcmp(sig->name, name) != 0 || memcmp(sig->blob, id, 4) != 0)
 			continue;
-		if (sig->len != 4 + HA_ED25519_SIG_LEN)
+		if (sig->len != (alg == HA_COSIGNATURE_ALG ? 4 + 8 : 4) + HA_ED25519_SIG_LEN)
 			return HaNoteFail(nc, "bad_signature", pstrdup("the signature has the wrong length"));
-		if (!HaEd25519Verify(pub, (const uint8 *) sn->body, strlen(sn->body), sig->blob + 4))
+		if (!HaVerifyNoteSignatureBlob(sn->body, sig->blob, sig->len, pub, alg))
 			return HaNoteFail(nc, "bad_signature",
 						psprintf("the signature by %s does not match the note", name));
 		return true;

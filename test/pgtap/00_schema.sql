@@ -88,7 +88,8 @@ SELECT bag_eq(
              ('table hipaa_audit.merkle_ranges'),
              ('function hipaa_audit.prove_row(regclass,integer,bigint,bigint)'),
              ('function hipaa_audit.prove_consistency(regclass,bigint,bigint)'),
-             ('function hipaa_audit.verify_proof(text,bytea,text[],integer)')$$,
+             ('function hipaa_audit.verify_proof(text,bytea,text[],integer)'),
+             ('function hipaa_audit.witness_request(regclass,text,bigint)')$$,
     'the extension owns exactly these objects');
 SELECT results_eq(
     $$SELECT extconfig::regclass[]::text[] COLLATE "default", extcondition COLLATE "default" FROM pg_extension WHERE extname = 'hipaa_audit'$$,
@@ -109,7 +110,8 @@ SELECT functions_are('hipaa_audit',
           'release_hold', 'set_retention', 'trust_key',
           'unprotect', 'verifier_key',
           'verify', 'verify_checkpoint', 'verify_checkpoint_chain', 'verify_problems', 'verify_progress',
-          'verify_proof', 'verify_receipt', 'verify_receipt_chain', 'verify_rows', 'verify_rows_problems'],
+          'verify_proof', 'verify_receipt', 'verify_receipt_chain', 'verify_rows', 'verify_rows_problems',
+          'witness_request'],
     'schema hipaa_audit has exactly these functions');
 
 SELECT has_function('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
@@ -342,6 +344,11 @@ SELECT bag_eq(
        'proof text, leaf bytea, keys text[], quorum integer DEFAULT 1, OUT ok boolean, OUT status text, OUT detail text, OUT leaf_index bigint, OUT tree_size bigint, OUT signers text[]',
        'record', 'c', 'f', 'i', 's',
        false, false, false, false, '{}'::text[], 'verify_proof', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.witness_request(regclass,text,bigint)',
+       'tbl regclass, witness text, old_size bigint DEFAULT NULL::bigint, OUT checkpoint_id bigint, OUT old_size_used bigint, OUT body text',
+       'record', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'witness_request', '$libdir/hipaa_audit', true,
        1::real, 0::real)$$,
     'every function: signature, arguments and defaults, result, language, kind, volatility, parallel, definer, strict, leakproof, returns set, SET, symbol, library, comment, cost, rows');
 
@@ -642,6 +649,8 @@ SELECT bag_eq(
       ('function hipaa_audit.prove_consistency(regclass,bigint,bigint)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.verify_proof(text,bytea,text[],integer)', 'PUBLIC', 'EXECUTE', false),
       ('function hipaa_audit.verify_proof(text,bytea,text[],integer)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.witness_request(regclass,text,bigint)', 'hipaa_audit_admin', 'EXECUTE', false),
+      ('function hipaa_audit.witness_request(regclass,text,bigint)', 'owner', 'EXECUTE', false),
       ('relation hipaa_audit.retired_tables', 'hipaa_audit_admin', 'SELECT', false),
       ('relation hipaa_audit.retired_tables', 'hipaa_audit_auditor', 'SELECT', false),
       ('relation hipaa_audit.retired_tables', 'owner', 'DELETE', false),
