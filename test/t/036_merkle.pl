@@ -63,7 +63,7 @@ sub runs_ok
 	return $rc == 0 ? 'ok' : $err;
 }
 
-sub write_file
+sub put_file
 {
 	my ($name, $text) = @_;
 	open my $fh, '>', $name or die "$name: $!";
@@ -90,7 +90,7 @@ sub check
 {
 	my ($script) = @_;
 	my ($out, $err) = ('', '');
-	run([ $checker, write_file("$tmp/script", $script) ], '>', \$out, '2>', \$err);
+	run([ $checker, put_file("$tmp/script", $script) ], '>', \$out, '2>', \$err);
 	return ($? >> 8, $out . $err);
 }
 
@@ -105,7 +105,7 @@ sql(q{
 	INSERT INTO other_log SELECT g, 'other ' || g FROM generate_series(1, 10) g;
 	SELECT hipaa_audit.checkpoint('other_log');
 });
-my $bench = write_file("$tmp/insert.sql",
+my $bench = put_file("$tmp/insert.sql",
 	"INSERT INTO access_log (patient, who, action) VALUES ('p' || (random() * 1000)::int, 'dr_' || :client_id, 'read');\n");
 my ($bout, $berr) = ('', '');
 my $h = start([ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', '4', '-f', $bench, $node->connstr('postgres') ],
@@ -153,7 +153,7 @@ my $script = "key $vkey\n" . join('', map { "leaf $_\n" } @leaves);
 my %note;
 for my $id (@ids)
 {
-	$note{$id} = write_file("$tmp/cp$id", text_of("SELECT hipaa_audit.checkpoint_note($id)"));
+	$note{$id} = put_file("$tmp/cp$id", text_of("SELECT hipaa_audit.checkpoint_note($id)"));
 	$script .= "checkpoint $note{$id}\n";
 }
 my @rows = split /\n/, sql(q{SELECT audit_chain || ' ' || audit_seq || ' ' || encode(audit_hash, 'hex')
@@ -163,7 +163,7 @@ for my $i (0 .. $#rows)
 {
 	my ($c, $s, $hh) = split / /, $rows[$i];
 	my $proof = text_of("SELECT hipaa_audit.prove_row('access_log', $c, $s)");
-	write_file("$tmp/proof$i", $proof);
+	put_file("$tmp/proof$i", $proof);
 	$script .= "proof $hh $tmp/proof$i\n";
 	$proofs_ok++ if sql("SELECT ok FROM hipaa_audit.verify_proof(" . HaNote::lit($proof)
 		  . ", '\\x$hh', ARRAY['$vkey'])") eq 't';
@@ -176,7 +176,7 @@ my ($c0, $s0, $h0) = split / /, sql(qq{SELECT t.audit_chain || ' ' || t.audit_se
 for my $id (@ids)
 {
 	next if sql(qq{SELECT split_part(note, E'\\n', 2)::int FROM hipaa_audit.checkpoints WHERE id = $id}) == 0;
-	write_file("$tmp/old$id", text_of("SELECT hipaa_audit.prove_row('access_log', $c0, $s0, $id)"));
+	put_file("$tmp/old$id", text_of("SELECT hipaa_audit.prove_row('access_log', $c0, $s0, $id)"));
 	$script .= "proof $h0 $tmp/old$id\n";
 }
 # Consistency: each checkpoint to the next, and the first to the last.
@@ -185,7 +185,7 @@ push @pairs, [ $ids[0], $ids[-1] ];
 for my $p (@pairs)
 {
 	my ($a, $b) = @$p;
-	write_file("$tmp/cons$a-$b", text_of("SELECT hipaa_audit.prove_consistency('access_log', $a, $b)"));
+	put_file("$tmp/cons$a-$b", text_of("SELECT hipaa_audit.prove_consistency('access_log', $a, $b)"));
 	$script .= "consistency $note{$a} $note{$b} $tmp/cons$a-$b\n";
 }
 my ($rc, $out) = check($script);
@@ -208,7 +208,7 @@ my %bad = (
 );
 for my $what (sort keys %bad)
 {
-	write_file("$tmp/bad", $bad{$what});
+	put_file("$tmp/bad", $bad{$what});
 	my ($brc, $bout2) = check($keyline . "proof $h1 $tmp/bad\n");
 	is($brc, 1, "Go rejects a proof with $what") or diag($bout2);
 	like($bout2, qr/^FAIL /m, '... with a message');
@@ -218,7 +218,7 @@ for my $what (sort keys %bad)
 }
 # A leaf of another table: its proof does not prove this table's row.
 my $other = text_of(q{SELECT hipaa_audit.prove_row('other_log', 0, 3)});
-write_file("$tmp/other", $other);
+put_file("$tmp/other", $other);
 ($rc, $out) = check("key $vkey\n" . join('', map { "leaf $_\n" } @leaves) . "proof $h1 $tmp/other\n");
 is($rc, 1, 'Go rejects another table\'s proof offered for this row') or diag($out);
 is(sql("SELECT status FROM hipaa_audit.verify_proof(" . HaNote::lit($other) . ", '\\x$h1', ARRAY['$vkey'])"),
@@ -261,7 +261,7 @@ sub checker
 	for my $c (@cases)
 	{
 		my ($what, $text, $extra, $want, $re) = @$c;
-		write_file("$tmp/case", $text);
+		put_file("$tmp/case", $text);
 		my %opt = @$extra;
 		my @args = ("$tmp/case", '--key', $opt{'--key'} // $vkey, '--audit-hash', $h1);
 		push @args, '--witness', $opt{'--witness'} if $opt{'--witness'};
@@ -400,7 +400,7 @@ my $pscript = "key $vkey\n" . join('', map { "leaf $_\n" } @pleaves);
 my %pnote;
 for my $id (@pids)
 {
-	$pnote{$id} = write_file("$tmp/pcp$id", text_of("SELECT hipaa_audit.checkpoint_note($id)"));
+	$pnote{$id} = put_file("$tmp/pcp$id", text_of("SELECT hipaa_audit.checkpoint_note($id)"));
 	$pscript .= "checkpoint $pnote{$id}\n";
 }
 my $pi = 0;
@@ -408,11 +408,11 @@ for my $part (qw(pt_a pt_b pt_c))
 {
 	my ($pc, $ps, $ph) = split / /, sql(qq{SELECT audit_chain || ' ' || audit_seq || ' ' || encode(audit_hash, 'hex')
 	    FROM $part ORDER BY audit_seq DESC LIMIT 1});
-	write_file("$tmp/pproof$pi", text_of("SELECT hipaa_audit.prove_row('$part', $pc, $ps)"));
+	put_file("$tmp/pproof$pi", text_of("SELECT hipaa_audit.prove_row('$part', $pc, $ps)"));
 	$pscript .= "proof $ph $tmp/pproof$pi\n";
 	$pi++;
 }
-write_file("$tmp/pcons", text_of("SELECT hipaa_audit.prove_consistency('pt', $pids[0], $pids[1])"));
+put_file("$tmp/pcons", text_of("SELECT hipaa_audit.prove_consistency('pt', $pids[0], $pids[1])"));
 $pscript .= "consistency $pnote{$pids[0]} $pnote{$pids[1]} $tmp/pcons\n";
 ($rc, $out) = check($pscript);
 is($rc, 0, 'Go: the partitioned table\'s tree, a proof of a row of each partition, and the consistency proof')
@@ -436,8 +436,8 @@ is(sql(qq{SELECT max(id) FROM hipaa_audit.checkpoints WHERE table_uuid = '$puuid
 sql(q{INSERT INTO pt VALUES (421, '2026-02-03', 'late')});
 sql(q{SELECT hipaa_audit.checkpoint('pt')});
 my $plast = sql(qq{SELECT max(id) FROM hipaa_audit.checkpoints WHERE table_uuid = '$puuid'});
-write_file("$tmp/pcp_last", text_of("SELECT hipaa_audit.checkpoint_note($plast)"));
-write_file("$tmp/pcons2", text_of("SELECT hipaa_audit.prove_consistency('pt', $pids[1], $plast)"));
+put_file("$tmp/pcp_last", text_of("SELECT hipaa_audit.checkpoint_note($plast)"));
+put_file("$tmp/pcons2", text_of("SELECT hipaa_audit.prove_consistency('pt', $pids[1], $plast)"));
 my $late = sql(q{SELECT encode(audit_hash, 'hex') FROM pt WHERE id = 421});
 ($rc, $out) = check("key $vkey\n" . join('', map { "leaf $_\n" } @pleaves, @unsealed, $late)
 	  . "checkpoint $tmp/pcp_last\nconsistency $pnote{$pids[1]} $tmp/pcp_last $tmp/pcons2\n");
@@ -463,8 +463,8 @@ sql(q{INSERT INTO access_log (patient, who, action) VALUES ('p1', 'dr_restored',
 like(sql(q{SELECT hipaa_audit.checkpoint('access_log')}, node => $dst), qr/\n@{[$size + 1]}\n/,
 	'the restored tree grows by the new row');
 my $last2 = sql(q{SELECT max(id) FROM hipaa_audit.checkpoints WHERE table_uuid = (SELECT table_uuid FROM hipaa_audit.registry WHERE relid = 'access_log'::regclass)}, node => $dst);
-write_file("$tmp/r_new", text_of("SELECT hipaa_audit.checkpoint_note($last2)", node => $dst));
-write_file("$tmp/r_cons", text_of("SELECT hipaa_audit.prove_consistency('access_log', $ids[-1], $last2)", node => $dst));
+put_file("$tmp/r_new", text_of("SELECT hipaa_audit.checkpoint_note($last2)", node => $dst));
+put_file("$tmp/r_cons", text_of("SELECT hipaa_audit.prove_consistency('access_log', $ids[-1], $last2)", node => $dst));
 my $newleaf = sql(q{SELECT encode(audit_hash, 'hex') FROM access_log WHERE who = 'dr_restored'}, node => $dst);
 ($rc, $out) = check("key $vkey\n" . join('', map { "leaf $_\n" } @leaves, $newleaf)
 	  . "checkpoint $tmp/r_new\nconsistency $note{$ids[-1]} $tmp/r_new $tmp/r_cons cross-origin\n");

@@ -46,7 +46,7 @@ sub text_of
 	return pack('H*', sql("SELECT encode(convert_to(($sql), 'UTF8'), 'hex')", %o));
 }
 
-sub write_file
+sub put_file
 {
 	my ($name, $text) = @_;
 	open my $fh, '>', $name or die "$name: $!";
@@ -132,7 +132,7 @@ my ($c, $s, $h) = split /\|/, sql(q{SELECT audit_chain, audit_seq, encode(audit_
 my $proof = text_of("SELECT hipaa_audit.prove_row('access_log', $c, $s)");
 is(sql("SELECT ok::text || ':' || status FROM hipaa_audit.verify_proof(" . HaNote::lit($proof)
 	  . ", '\\x$h', ARRAY['$vkey', '$wkey'], 2)"), 'true:ok', 'verify_proof() with the witness in the quorum');
-write_file("$tmp/proof", $proof);
+put_file("$tmp/proof", $proof);
 my ($vo, $ve) = ('', '');
 run([ 'hipaa_audit_verify', "$tmp/proof", '--key', $vkey, '--witness', $wkey, '--audit-hash', $h ], '>', \$vo, '2>', \$ve);
 is($? >> 8, 0, 'hipaa_audit_verify --witness: verified') or diag("$vo$ve");
