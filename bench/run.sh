@@ -47,6 +47,16 @@
 #                        same rows purged row by row from an unpartitioned
 #                        table; verify() of the 12 partitions
 #                        (BENCH_ROWS rows) with one process and with two
+#   BENCH_PARTS=merkle   the Merkle tree (results 8): BENCH_MERKLE_ROWS rows in
+#                        32 chains written by 32 concurrent clients; the
+#                        first checkpoint (the tree of every row, as after an
+#                        upgrade); then BENCH_MERKLE_ROUNDS times 10,000 more
+#                        rows and a checkpoint (target < 100 ms); prove_row()
+#                        of random rows with pgbench (target < 5 ms) and the
+#                        proof's size; the stored tree's bytes per row;
+#                        single-row INSERT TPS with and without a checkpoint
+#                        every second
+#   BENCH_MERKLE_ROWS=10000000  BENCH_MERKLE_ROUNDS=5
 #   HA_SKIP_APT=1        skip apt-get;  HA_SKIP_BUILD=1  skip build+install
 #   HA_KEEP=1            keep the work directory (server log, pgbench logs)
 # R_* results are assigned by step() through printf -v.
@@ -68,6 +78,8 @@ PURGE_ROWS=${BENCH_PURGE_ROWS:-1000000}
 PURGE_RETENTION=${BENCH_PURGE_RETENTION:-60}
 SCALE_ROWS=${BENCH_SCALE_ROWS:-10000000}
 SCALE_CHAINS=${BENCH_SCALE_CHAINS:-32}
+MERKLE_ROWS=${BENCH_MERKLE_ROWS:-10000000}
+MERKLE_ROUNDS=${BENCH_MERKLE_ROUNDS:-5}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # The benchmark needs less than the tests: no pgTAP, no Perl TAP modules.
@@ -568,10 +580,91 @@ run_scale() {
 		  FROM hipaa_audit.verify_rows('scale_t', chain => 0);"
 }
 
+# The Merkle tree (results 8).
+run_merkle() {
+	local per_client=$(((MERKLE_ROWS + 640 - 1) / 640)) i add_per_client=$(((10000 + 639) / 640))
+	MERKLE_ROWS=$((per_client * 640))
+	say "merkle: $MERKLE_ROWS rows, 32 chains, 32 concurrent writers"
+	if [ ! -f "$work/key/bench.pem" ]; then
+		mkdir -p "$work/key"
+		chown "$HA_USER" "$work/key" 2>/dev/null || true
+		as_test_user bash -c "umask 077; openssl genpkey -algorithm ed25519 -out '$work/key/bench.pem'"
+		as_test_user bash -c "printf '%s\n' \"hipaa_audit.signing_key_file = '$work/key/bench.pem'\" \
+			\"hipaa_audit.signer_name = 'bench.example'\" >> '$PGH/data/postgresql.conf'"
+		as_test_user "$PG_BIN/pg_ctl" -D "$PGH/data" reload >/dev/null
+		sleep 1
+	fi
+	psql_b -c "CREATE TABLE merkle_t (LIKE plain_t INCLUDING ALL);
+		SELECT hipaa_audit.protect('merkle_t', chains => 32);" >/dev/null
+	printf '%s\n' "INSERT INTO merkle_t (actor, action, patient_mrn, client_addr, detail)" \
+		"SELECT 'user' || (g % 500), 'read', 'MRN' || lpad((g * 7919 % 1000000)::text, 7, '0')," \
+		"       ('10.20.' || (g % 250) || '.' || (g % 200))::inet, 'record accessed from ward ' || (g % 40)" \
+		"  FROM generate_series(1, 20) g;" >"$work/merkle_insert.sql"
+	printf '%s\n' "INSERT INTO merkle_t (actor, action, patient_mrn, client_addr, detail)" \
+		"VALUES ('user' || :client_id, 'read', 'MRN0000001', '10.20.0.1', 'one row');" >"$work/merkle_one.sql"
+	printf '%s\n' '\set c random(0, 31)' '\set s random(1, :heads)' \
+		"SELECT length(hipaa_audit.prove_row('merkle_t', :c, :s));" >"$work/merkle_prove.sql"
+	chmod 644 "$work"/merkle_*.sql
+	as_test_user env PGOPTIONS="-c synchronous_commit=off" "$PG_BIN/pgbench" -n -h "$PGH" -p "$PORT" -U postgres \
+		-c 32 -j 2 -t "$per_client" -f "$work/merkle_insert.sql" bench >"$work/steps/merkle_fill.log" 2>&1 ||
+		{ cat "$work/steps/merkle_fill.log"; exit 1; }
+	psql_b -c "VACUUM (ANALYZE) merkle_t" >/dev/null
+	checkpoint
+	step merkle_first "SELECT 'size=' || split_part(hipaa_audit.checkpoint('merkle_t'), E'\\n', 2);"
+	MERKLE_CP=""
+	for i in $(seq 1 "$MERKLE_ROUNDS"); do
+		as_test_user env PGOPTIONS="-c synchronous_commit=off" "$PG_BIN/pgbench" -n -h "$PGH" -p "$PORT" -U postgres \
+			-c 32 -j 2 -t "$add_per_client" -f "$work/merkle_insert.sql" bench >"$work/steps/merkle_add.log" 2>&1 ||
+			{ cat "$work/steps/merkle_add.log"; exit 1; }
+		step "merkle_cp_$i" "SELECT 'size=' || split_part(hipaa_audit.checkpoint('merkle_t'), E'\\n', 2);"
+		local v=R_merkle_cp_${i}_secs
+		MERKLE_CP="$MERKLE_CP ${!v}"
+	done
+	MERKLE_ADDED=$((add_per_client * 640))
+	MERKLE_CP_MEDIAN=$(printf '%s\n' $MERKLE_CP | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+	MERKLE_CP_MAX=$(printf '%s\n' $MERKLE_CP | sort -n | tail -1)
+	# Proofs: random rows, one client, 10 seconds.
+	local heads
+	heads=$(psql_b -c "SELECT min(m) FROM (SELECT max(audit_seq) AS m FROM merkle_t GROUP BY audit_chain) x")
+	as_test_user "$PG_BIN/pgbench" -n -h "$PGH" -p "$PORT" -U postgres -c 1 -T 10 -D heads="$heads" \
+		-f "$work/merkle_prove.sql" bench >"$work/steps/merkle_prove.log" 2>&1 ||
+		{ cat "$work/steps/merkle_prove.log"; exit 1; }
+	MERKLE_PROVE_MS=$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$work/steps/merkle_prove.log")
+	MERKLE_PROVE_TPS=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$work/steps/merkle_prove.log" | head -1)
+	printf 'SELECT 1;\n' >"$work/steps/select1.sql"; chmod 644 "$work/steps/select1.sql"
+	as_test_user "$PG_BIN/pgbench" -n -h "$PGH" -p "$PORT" -U postgres -c 1 -T 5 \
+		-f "$work/steps/select1.sql" bench >"$work/steps/merkle_select1.log" 2>&1 || true
+	MERKLE_SELECT1_MS=$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$work/steps/merkle_select1.log")
+	MERKLE_PROOF=$(psql_b -F ' ' -c "SELECT length(p), array_length(regexp_split_to_array(split_part(p, E'\\n\\n', 1), E'\\n'), 1) - 3
+		FROM (SELECT hipaa_audit.prove_row('merkle_t', 7, $((heads / 2))) AS p) x")
+	MERKLE_STORE=$(psql_b -F ' ' -c "SELECT pg_total_relation_size('hipaa_audit.merkle_tiles'),
+		pg_total_relation_size('hipaa_audit.merkle_ranges'), (SELECT count(*) FROM hipaa_audit.merkle_tiles),
+		pg_table_size('merkle_t'), (SELECT count(*) FROM merkle_t)")
+	# Single-row INSERTs, 8 clients: without checkpoints, then with one
+	# every second (which must not block the writers).
+	as_test_user "$PG_BIN/pgbench" -n -h "$PGH" -p "$PORT" -U postgres -c 8 -j 2 -T "$SECONDS_EACH" \
+		-f "$work/merkle_one.sql" bench >"$work/steps/merkle_ins_quiet.log" 2>&1 ||
+		{ cat "$work/steps/merkle_ins_quiet.log"; exit 1; }
+	MERKLE_INS_QUIET=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$work/steps/merkle_ins_quiet.log" | head -1)
+	touch "$work/steps/merkle_cp_loop"
+	( while [ -e "$work/steps/merkle_cp_loop" ]; do
+		psql_b -c "SELECT hipaa_audit.checkpoint('merkle_t')" >/dev/null; sleep 1
+	done ) &
+	local loop=$!
+	as_test_user "$PG_BIN/pgbench" -n -h "$PGH" -p "$PORT" -U postgres -c 8 -j 2 -T "$SECONDS_EACH" \
+		-f "$work/merkle_one.sql" bench >"$work/steps/merkle_ins_cp.log" 2>&1 ||
+		{ rm -f "$work/steps/merkle_cp_loop"; cat "$work/steps/merkle_ins_cp.log"; exit 1; }
+	rm -f "$work/steps/merkle_cp_loop"
+	wait "$loop" || true
+	MERKLE_INS_CP=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$work/steps/merkle_ins_cp.log" | head -1)
+	MERKLE_CPS_DURING=$(psql_b -c "SELECT count(*) FROM hipaa_audit.checkpoints WHERE relid = 'merkle_t'::regclass")
+}
+
 if part main; then run_main; fi
 if part purge; then run_purge; fi
 if part scale; then run_scale; fi
 if part partitions; then run_partitions; fi
+if part merkle; then run_merkle; fi
 
 # ----------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
@@ -734,6 +827,28 @@ results=$work/results.txt
 		printf '   %d process(es): %8.2f s  %10s rows/s  ok=%s rows=%s  peak RssAnon %s\n' "$((w + 1))" "${!v}" \
 			"$(rate "${!r}" "${!v}")" "${!o}" "${!r}" "$(mb "${!a:-0}")"
 	done
+	echo
+	fi
+	if part merkle; then
+	read -r tiles_b ranges_b ntiles table_b nrows <<<"$MERKLE_STORE"
+	read -r proof_bytes proof_hashes <<<"$MERKLE_PROOF"
+	echo "8. Merkle tree: $MERKLE_ROWS rows in 32 chains written by 32 clients"
+	printf '   %-58s %s\n' "first checkpoint (the tree of every row, as after an upgrade)" \
+		"$R_merkle_first_secs s ($(rate "$MERKLE_ROWS" "$R_merkle_first_secs") rows/s), tree size $R_merkle_first_size"
+	printf '   %-58s %s\n' "checkpoint after $MERKLE_ADDED new rows, $MERKLE_ROUNDS rounds (s)" "$MERKLE_CP"
+	echo "   target: median < 100 ms: $(awk -v s="$MERKLE_CP_MEDIAN" 'BEGIN { print (s < 0.1) ? "met" : "NOT met" }')" \
+		"(median $MERKLE_CP_MEDIAN s, max $MERKLE_CP_MAX s; each includes signing and storing the note)"
+	printf '   %-58s %s\n' "prove_row() of random rows, 1 client, 10 s (pgbench)" \
+		"$MERKLE_PROVE_MS ms average latency ($MERKLE_PROVE_TPS proofs/s); SELECT 1 alone: $MERKLE_SELECT1_MS ms"
+	echo "   target: < 5 ms: $(awk -v s="$MERKLE_PROVE_MS" 'BEGIN { print (s < 5) ? "met" : "NOT met" }')"
+	printf '   %-58s %s\n' "one proof" "$proof_bytes bytes, $proof_hashes hashes (with the checkpoint note)"
+	printf '   %-58s %s\n' "stored tree: merkle_tiles + merkle_ranges" \
+		"$(mb "$(awk -v b="$tiles_b" 'BEGIN { print b / 1024 }')") + $(mb "$(awk -v b="$ranges_b" 'BEGIN { print b / 1024 }')"), $ntiles tile rows"
+	printf '   %-58s %s\n' "per row" \
+		"$(awk -v t="$tiles_b" -v r="$ranges_b" -v n="$nrows" 'BEGIN { printf "%.1f bytes", (t + r) / n }') (the table: $(awk -v t="$table_b" -v n="$nrows" 'BEGIN { printf "%.1f bytes", t / n }') per row)"
+	printf '   %-58s %s\n' "single-row INSERT TPS, 8 clients, no checkpoints" "$MERKLE_INS_QUIET"
+	printf '   %-58s %s\n' "... with a checkpoint every second meanwhile" \
+		"$MERKLE_INS_CP ($(ratio "$MERKLE_INS_CP" "$MERKLE_INS_QUIET")); $MERKLE_CPS_DURING checkpoints of merkle_t in all"
 	echo
 	fi
 	echo "======================================================================="

@@ -40,7 +40,8 @@ fi
 say "benchmark smoke run (bench/run.sh at tiny sizes)"
 if HA_SKIP_APT=1 HA_SKIP_BUILD=1 BENCH_SECONDS=2 BENCH_WARMUP=1 BENCH_ROWS=20000 \
 	BENCH_CLIENTS="1 4" BENCH_PURGE_ROWS=5000 BENCH_PURGE_RETENTION=5 \
-	BENCH_PARTS="main purge scale" BENCH_SCALE_ROWS=6400 BENCH_SCALE_CHAINS=4 \
+	BENCH_PARTS="main purge scale merkle" BENCH_SCALE_ROWS=6400 BENCH_SCALE_CHAINS=4 \
+	BENCH_MERKLE_ROWS=6400 BENCH_MERKLE_ROUNDS=1 \
 	bash "$repo/bench/run.sh" >"$work/bench-smoke.log" 2>&1; then
 	export HA_BENCH_SMOKE=pass
 	echo "passed (log: $work/bench-smoke.log while the run lasts)"

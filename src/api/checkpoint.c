@@ -556,7 +556,10 @@ TakeCheckpointOf(Oid relid, int64 *rows, TreePart *part)
 void
 HaCheckpointBeforeRemoval(Oid tree_relid, Oid part)
 {
+	/* Copied: a cache entry may be rebuilt under the SPI and locks below. */
 	const HaProtectedEntry *entry = HaRequireProtected(part, NULL);
+	pg_uuid_t	uuid = entry->uuid;
+	int32		chains = entry->chains;
 	int64		from[HA_MAX_CHAINS];
 	bool		covered = true;
 	Relation	rel;
@@ -565,9 +568,9 @@ HaCheckpointBeforeRemoval(Oid tree_relid, Oid part)
 
 	if (!HaSchemaHasTree())
 		return;
-	TreeCoverage(&entry->uuid, entry->chains, from);
+	TreeCoverage(&uuid, chains, from);
 	rel = table_open(part, AccessShareLock);
-	for (int32 c = 0; c < entry->chains && covered; c++)
+	for (int32 c = 0; c < chains && covered; c++)
 	{
 		int64		seq = 0;
 		uint8		hash[HA_HASH_LEN];

@@ -519,10 +519,13 @@ RetirePartition(Oid part, const char *action, PurgeResult *res)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the hipaa_audit schema in this database is older than its library"),
 				 errhint("Run ALTER EXTENSION hipaa_audit UPDATE.")));
+	/*
+	 * Its rows are leaves of the partitioned table's tree before they go
+	 * (before the receipt, whose anchors would count as covering them).
+	 */
+	HaCheckpointBeforeRemoval(HaRequireProtected(part, NULL)->parent, part);
 	if (!VerifyWholePartition(part, action, true, res, &newest))
 		return false;
-	/* Its rows are leaves of the partitioned table's tree before they go. */
-	HaCheckpointBeforeRemoval(HaRequireProtected(part, NULL)->parent, part);
 	HaRecordRetired(part, action, res->rows, newest);
 	if (strcmp(action, "detach") == 0)
 		HaRunAsExtensionOwner(psprintf("DROP TRIGGER %s ON %s",

@@ -43,6 +43,7 @@
 
 #define TILE_HEIGHT		8
 #define TILE_WIDTH		256
+#define TILE_FLUSH		128		/* full tiles written per INSERT (1 MB) */
 
 typedef struct TileKey
 {
@@ -67,7 +68,15 @@ struct HaTree
 	int64		tiles_read;		/* for tests and benchmarks */
 	bool		soft;			/* a missing hash: note it, hash zeros */
 	bool		missing;
+	/* Tiles filled by appends, to be written (bounded: see FlushFull) */
+	int			npending;
+	Datum		pending_level[TILE_FLUSH];
+	Datum		pending_idx[TILE_FLUSH];
+	Datum		pending_width[TILE_FLUSH];
+	Datum		pending_hashes[TILE_FLUSH];
 };
+
+static void RetireFull(HaTree *t, Tile *tile);
 
 /* ---------------------------------------------------------------- hashing */
 
@@ -344,50 +353,18 @@ HaTreeAppend(HaTree *t, const uint8 leaf[HA_HASH_LEN])
 			break;
 		/* Full: its root is the next level's node. */
 		HashRun(tile->hashes, TILE_WIDTH, h);
+		RetireFull(t, tile);
 	}
 	t->size++;
 }
 
-/* Write every tile grown since it was read: one INSERT. */
-void
-HaTreeStore(HaTree *t)
+/* Write tiles as rows of hipaa_audit.merkle_tiles: one INSERT. */
+static void
+InsertTiles(HaTree *t, int n, Datum *levels, Datum *idxs, Datum *widths, Datum *hashes)
 {
-	HASH_SEQ_STATUS seq;
-	Tile	   *tile;
-	int			n = 0;
-	int			cap = 16;
-	Datum	   *levels = palloc(cap * sizeof(Datum));
-	Datum	   *idxs = palloc(cap * sizeof(Datum));
-	Datum	   *widths = palloc(cap * sizeof(Datum));
-	Datum	   *hashes = palloc(cap * sizeof(Datum));
 	Oid			argtypes[5] = {UUIDOID, INT2ARRAYOID, INT8ARRAYOID, INT2ARRAYOID, BYTEAARRAYOID};
 	Datum		values[5];
 
-	hash_seq_init(&seq, t->tiles);
-	while ((tile = hash_seq_search(&seq)) != NULL)
-	{
-		bytea	   *b;
-
-		if (tile->width <= tile->stored)
-			continue;
-		if (n == cap)
-		{
-			cap *= 2;
-			levels = repalloc(levels, cap * sizeof(Datum));
-			idxs = repalloc(idxs, cap * sizeof(Datum));
-			widths = repalloc(widths, cap * sizeof(Datum));
-			hashes = repalloc(hashes, cap * sizeof(Datum));
-		}
-		b = palloc(VARHDRSZ + (Size) tile->width * HA_HASH_LEN);
-		SET_VARSIZE(b, VARHDRSZ + (Size) tile->width * HA_HASH_LEN);
-		memcpy(VARDATA(b), tile->hashes, (Size) tile->width * HA_HASH_LEN);
-		levels[n] = Int16GetDatum((int16) tile->key.level);
-		idxs[n] = Int64GetDatum(tile->key.idx);
-		widths[n] = Int16GetDatum((int16) tile->width);
-		hashes[n] = PointerGetDatum(b);
-		tile->stored = tile->width;
-		n++;
-	}
 	if (n == 0)
 		return;
 	values[0] = UUIDPGetDatum(&t->uuid);
@@ -399,6 +376,72 @@ HaTreeStore(HaTree *t)
 						  "SELECT $1, l, i, w, h FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
 						  "pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(l, i, w, h)",
 						  5, argtypes, values);
+	for (int k = 0; k < n; k++)
+		pfree(DatumGetPointer(hashes[k]));
+}
+
+static bytea *
+TileBytes(const Tile *tile)
+{
+	bytea	   *b = MemoryContextAlloc(CurrentMemoryContext, VARHDRSZ + (Size) tile->width * HA_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + (Size) tile->width * HA_HASH_LEN);
+	memcpy(VARDATA(b), tile->hashes, (Size) tile->width * HA_HASH_LEN);
+	return b;
+}
+
+static void
+FlushFull(HaTree *t)
+{
+	InsertTiles(t, t->npending, t->pending_level, t->pending_idx, t->pending_width,
+				t->pending_hashes);
+	t->npending = 0;
+}
+
+/*
+ * A tile that appends filled: queued for writing and dropped from memory
+ * (no later append or root reads it: its root is in the tile above), so
+ * that growing a tree by millions of rows (the first checkpoint of a large
+ * table) holds a bounded number of tiles.
+ */
+static void
+RetireFull(HaTree *t, Tile *tile)
+{
+	if (tile->stored < TILE_WIDTH)
+	{
+		t->pending_level[t->npending] = Int16GetDatum((int16) tile->key.level);
+		t->pending_idx[t->npending] = Int64GetDatum(tile->key.idx);
+		t->pending_width[t->npending] = Int16GetDatum(TILE_WIDTH);
+		t->pending_hashes[t->npending] = PointerGetDatum(TileBytes(tile));
+		t->npending++;
+		if (t->npending == TILE_FLUSH)
+			FlushFull(t);
+	}
+	(void) hash_search(t->tiles, &tile->key, HASH_REMOVE, NULL);
+}
+
+/* Write every tile filled or grown since it was read. */
+void
+HaTreeStore(HaTree *t)
+{
+	HASH_SEQ_STATUS seq;
+	Tile	   *tile;
+
+	FlushFull(t);
+	hash_seq_init(&seq, t->tiles);
+	while ((tile = hash_seq_search(&seq)) != NULL)
+	{
+		if (tile->width <= tile->stored)
+			continue;
+		t->pending_level[t->npending] = Int16GetDatum((int16) tile->key.level);
+		t->pending_idx[t->npending] = Int64GetDatum(tile->key.idx);
+		t->pending_width[t->npending] = Int16GetDatum((int16) tile->width);
+		t->pending_hashes[t->npending] = PointerGetDatum(TileBytes(tile));
+		tile->stored = tile->width;
+		/* At most one partial tile per level: always room. */
+		t->npending++;
+	}
+	FlushFull(t);
 }
 
 /* ----------------------------------------------------------------- proofs */
