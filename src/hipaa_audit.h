@@ -434,6 +434,7 @@ typedef struct HaNoteBody
 	char	   *time;			/* times and intervals as signed (UTC) */
 	char	   *retention;		/* NULL in checkpoints of 0.1.0 */
 	char	   *cutoff;			/* receipts only */
+	char	   *as_of;			/* receipts from 0.3.0 on: cutoff = as_of - retention */
 	char	   *parent;			/* receipts of a removed partition: its */
 	char		parent_uuid[37];	/* partitioned table, and how it went */
 	char	   *removed;		/* ("drop" or "detach"); else NULL */
@@ -551,6 +552,7 @@ extern int64 HaCheckStoredReceipts(const pg_uuid_t *uuid,
 /* api/verify.c */
 extern void HaCheckCanVerify(Oid relid);
 extern int64 HaVerifyCount(Oid relid);
+extern int64 HaVerifyCountUpTo(Oid relid, const int64 *upto, int32 n);
 extern int64 HaVerifyForRemoval(Oid relid, TimestampTz cutoff, int64 *within,
 								int64 *rows, char **first);
 

@@ -163,13 +163,27 @@ CheckBody(const char *body, HaNoteCheck *nc, void *arg pg_attribute_unused())
 		HaTreeClose(t);
 	}
 
-	/* The rows up to the recorded heads must also verify. */
+	/*
+	 * The rows up to the recorded heads must also verify; a problem in a
+	 * chain the note does not record, or after its recorded position, is
+	 * not the note's.  A partitioned table's note: its partitions whole.
+	 */
 	{
-		int64		problems = HaVerifyCount(entry->relid);
+		int64		problems;
 
+		if (nb->npartitions > 0)
+			problems = HaVerifyCount(entry->relid);
+		else
+		{
+			int64	   *upto = palloc0(sizeof(int64) * HA_MAX_CHAINS);
+
+			for (int i = 0; i < nb->nchains; i++)
+				upto[nb->chain[i].chain] = nb->chain[i].last;
+			problems = HaVerifyCountUpTo(entry->relid, upto, HA_MAX_CHAINS);
+		}
 		if (problems > 0)
 			return HaNoteFail(nc, "table_rewritten",
-						psprintf("the recorded heads are present, but verify() reports " INT64_FORMAT " problem(s) in the chains",
+						psprintf("the recorded heads are present, but verify() reports " INT64_FORMAT " problem(s) in the chains up to them",
 								 problems));
 	}
 	return true;
@@ -258,6 +272,25 @@ CheckReceiptBody(const char *body, HaNoteCheck *nc, void *arg pg_attribute_unuse
 
 	if (problem != NULL)
 		return HaNoteFail(nc, "malformed_note", problem);
+	/*
+	 * From 0.3.0 on a receipt says what its cutoff was counted back from:
+	 * the cutoff must be as-of minus the retention (calendar arithmetic in
+	 * UTC), which anyone can recompute offline.
+	 */
+	if (nb->as_of != NULL)
+	{
+		int			nestlevel;
+		TimestampTz expect;
+
+		HaPinDateSettings(&nestlevel);
+		expect = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+														 TimestampTzGetDatum(NoteTime(nb->as_of)),
+														 IntervalPGetDatum(NoteInterval(nb->retention))));
+		AtEOXact_GUC(true, nestlevel);
+		if (expect != NoteTime(nb->cutoff))
+			return HaNoteFail(nc, "malformed_note",
+							  pstrdup("the cutoff is not the as-of time minus the retention"));
+	}
 	if (nb->removed != NULL)
 	{
 		/*

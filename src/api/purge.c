@@ -188,6 +188,10 @@ ReceiptBody(Oid relid, const HaProtectedEntry *entry, Interval *retention,
 					 DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention))));
 	appendStringInfo(&buf, "cutoff %s\n",
 					 DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(cutoff))));
+	/* What the cutoff was counted back from (HaRetentionCutoff). */
+	appendStringInfo(&buf, "as-of %s\n",
+					 DatumGetCString(DirectFunctionCall1(timestamptz_out,
+														 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()))));
 	if (removed != NULL)
 		appendStringInfo(&buf, "removed %s\n", removed);
 	appendStringInfo(&buf, "rows " INT64_FORMAT "\n", total);

@@ -121,6 +121,12 @@ typedef struct VerifyState
 	bool		have_cutoff;
 	TimestampTz cutoff;
 	int64		within_retention;	/* rows at or after it */
+	/*
+	 * A checkpoint's check (HaVerifyCountUpTo): only problems at or before
+	 * the position the note records for their chain count.
+	 */
+	const int64 *upto;			/* per chain; 0: not recorded */
+	int32		upto_n;
 } VerifyState;
 
 static int32
@@ -197,6 +203,9 @@ AddProblem(VerifyState *st, int32 group, int32 chain, int64 seq,
 {
 	ProblemKey	key;
 
+	if (st->upto != NULL && group != GROUP_INDEX && group != GROUP_NULLS &&
+		(chain < 0 || chain >= st->upto_n || seq > st->upto[chain]))
+		return;
 	if (strcmp(kind, "within_retention") == 0)
 		st->within_retention++;
 	/* Partition by partition, in name order; the partitioned table's own last. */
@@ -2129,6 +2138,26 @@ HaVerifyCount(Oid relid)
 
 	memset(&st, 0, sizeof(st));
 	st.result_cxt = CurrentMemoryContext;
+	VerifyTable(relid, &st);
+	return st.problems;
+}
+
+/*
+ * For verify_checkpoint() (api/notecheck.c): the problems of the rows a
+ * note records, chain c's positions 1 to upto[c] (0: a chain the note does
+ * not record); a problem in another chain, or after the recorded position,
+ * is not the note's.  A replaced chain index and rows with NULL chain
+ * columns always count.
+ */
+int64
+HaVerifyCountUpTo(Oid relid, const int64 *upto, int32 n)
+{
+	VerifyState st;
+
+	memset(&st, 0, sizeof(st));
+	st.result_cxt = CurrentMemoryContext;
+	st.upto = upto;
+	st.upto_n = n;
 	VerifyTable(relid, &st);
 	return st.problems;
 }

@@ -363,6 +363,7 @@ typedef enum NoteKeyword
 	NK_PARTITION_OF,
 	NK_REMOVED,
 	NK_PARTITION,
+	NK_AS_OF,
 	NK_COUNT
 } NoteKeyword;
 
@@ -390,6 +391,8 @@ static const struct
 	[NK_REMOVED] = {"removed", false, false, true, false},
 	/* Checkpoints of a partitioned table: one per partition. */
 	[NK_PARTITION] = {"partition", true, false, false, false},
+	/* Receipts from 0.3.0 on: the time the cutoff is counted back from. */
+	[NK_AS_OF] = {"as-of", false, false, true, false},
 };
 
 /*
@@ -605,10 +608,13 @@ HaParseNoteBody(const char *body, bool receipt, HaNoteBody *nb)
 				break;
 			case NK_TIME:
 			case NK_CUTOFF:
+			case NK_AS_OF:
 				if (!IsNoteTime(v, vlen))
 					problem = pstrdup("its value is not a time \"YYYY-MM-DD HH:MM:SS[.ffffff]+00\"");
 				else if (k == NK_TIME)
 					nb->time = pnstrdup(v, vlen);
+				else if (k == NK_AS_OF)
+					nb->as_of = pnstrdup(v, vlen);
 				else
 					nb->cutoff = pnstrdup(v, vlen);
 				break;

@@ -520,8 +520,12 @@ is($bl[5], 'by admin_user', 'receipt by line: the purging role');
 is($bl[6], 'retention 00:00:04', 'receipt retention line');
 my $cutoff_txt = sql("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SELECT cutoff FROM hipaa_audit.purge_receipts WHERE id = $all_id");
 is($bl[7], "cutoff $cutoff_txt", 'receipt cutoff line = the stored cutoff');
-is($bl[8], 'rows 15', 'receipt rows line');
-is(join("\n", @bl[ 9 .. $#bl ]), join("\n", @all_want),
+like($bl[8], qr/\Aas-of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00\z/, 'receipt as-of line, UTC');
+my ($asof_txt) = $bl[8] =~ /\Aas-of (.*)\z/;
+is(sql("SELECT '$asof_txt'::timestamptz - '00:00:04'::interval = '$cutoff_txt'::timestamptz"), 't',
+	'the cutoff is as-of minus the retention: recomputed from the receipt alone');
+is($bl[9], 'rows 15', 'receipt rows line');
+is(join("\n", @bl[ 10 .. $#bl ]), join("\n", @all_want),
 	'receipt chain lines: every chain from 1 to its last row, with that row\'s hash');
 my ($ttxt) = $bl[4] =~ /\Atime (.*)\z/;
 is(sql("SELECT '$ttxt'::timestamptz - '$cutoff_txt'::timestamptz >= interval '4 seconds'"), 't',

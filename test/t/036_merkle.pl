@@ -358,6 +358,28 @@ sql(q{INSERT INTO short_log VALUES (7, 'after')});
 like(sql(q{SELECT hipaa_audit.checkpoint('short_log')}), qr/\n7\n[A-Za-z0-9+\/]{43}=\ncheckpoint v2\n/,
 	'after the purge the tree grows on: 7 leaves');
 
+# ---------------------------------- a note answers for the rows it records
+# verify_checkpoint() counts a problem only in a chain the note records, at
+# or before the recorded position: a row changed after the checkpoint is
+# verify()'s finding, not the note's.
+sql(q{CREATE TABLE nt (id int, what text);
+      SELECT hipaa_audit.protect('nt', '6 years', 1);
+      INSERT INTO nt SELECT g, 'row ' || g FROM generate_series(1, 10) g});
+my $ntnote = text_of(q{SELECT hipaa_audit.checkpoint('nt')});
+sql(q{INSERT INTO nt SELECT g, 'row ' || g FROM generate_series(11, 12) g});
+unguarded(q{ALTER TABLE nt DISABLE TRIGGER ALL; UPDATE nt SET what = 'changed later' WHERE id = 12;
+            ALTER TABLE nt ENABLE ALWAYS TRIGGER hipaa_audit_chain,
+              ENABLE ALWAYS TRIGGER hipaa_audit_guard_row, ENABLE ALWAYS TRIGGER hipaa_audit_guard_truncate});
+is(sql(q{SELECT ok::text || ':' || problems FROM hipaa_audit.verify('nt')}), 'false:1', 'a row after the checkpoint changed: verify() finds it');
+is(sql("SELECT ok::text || ':' || status FROM hipaa_audit.verify_checkpoint(" . HaNote::lit($ntnote) . ", '$vkey')"),
+	'true:ok', '... verify_checkpoint() of the earlier note: ok (not a row it records)');
+unguarded(q{ALTER TABLE nt DISABLE TRIGGER ALL; UPDATE nt SET what = 'changed before' WHERE id = 5;
+            ALTER TABLE nt ENABLE ALWAYS TRIGGER hipaa_audit_chain,
+              ENABLE ALWAYS TRIGGER hipaa_audit_guard_row, ENABLE ALWAYS TRIGGER hipaa_audit_guard_truncate});
+like(sql("SELECT ok::text || ':' || status || ':' || detail FROM hipaa_audit.verify_checkpoint(" . HaNote::lit($ntnote) . ", '$vkey')"),
+	qr/^false:table_rewritten:the recorded heads are present, but verify\(\) reports 1 problem\(s\) in the chains up to them$/,
+	'a row the note records changed: table_rewritten');
+
 # ------------------------------------------------------- partitioned tables
 # One tree for the partitioned table: each checkpoint appends partition by
 # partition (in order of identity), chain by chain.  A partition made
