@@ -93,6 +93,9 @@ SELECT encode(mk_mth((SELECT array_agg(audit_hash ORDER BY idx) FROM leaves WHER
          = split_part(:'cp2', E'\n', 3) AS root2_matches,
        split_part(:'cp1', E'\n', 2) AS size1, split_part(:'cp2', E'\n', 2) AS size2;
 
+-- The stored tree against the rows, in full.
+SELECT * FROM hipaa_audit.verify_tree('mk_log');
+
 -- A proof of a row: index, hashes, blank line, the checkpoint.
 SELECT hipaa_audit.prove_row('mk_log', :c, 3) AS proof \gset
 SELECT audit_hash AS leaf FROM mk_log WHERE audit_chain = :c AND audit_seq = 3 \gset
@@ -179,6 +182,8 @@ CREATE TABLE mk_parted (id int, at date) PARTITION BY RANGE (at);
 CREATE TABLE mk_p1 PARTITION OF mk_parted FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
 SELECT hipaa_audit.protect('mk_parted', '6 years', 2);
 SELECT hipaa_audit.prove_row('mk_parted', 0, 1);
+SELECT hipaa_audit.verify_tree('mk_p1');
+SELECT hipaa_audit.verify_tree(NULL);
 SELECT hipaa_audit.prove_consistency('mk_p1', 1, 2);
 
 -- Checkpoints are READ COMMITTED only (a snapshot could miss the last one).

@@ -101,6 +101,20 @@ COMMENT ON FUNCTION @extschema@.witness_request(pg_catalog.regclass, pg_catalog.
 REVOKE ALL ON FUNCTION @extschema@.witness_request(pg_catalog.regclass, pg_catalog.text, pg_catalog.int8) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.witness_request(pg_catalog.regclass, pg_catalog.text, pg_catalog.int8) TO hipaa_audit_admin;
 
+CREATE FUNCTION @extschema@.verify_tree(
+    tbl                 pg_catalog.regclass,
+    OUT ok              pg_catalog.bool,
+    OUT tree_size       pg_catalog.int8,
+    OUT leaves_compared pg_catalog.int8,
+    OUT problems        pg_catalog.int8,
+    OUT first_problem   pg_catalog.text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'verify_tree'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.verify_tree(pg_catalog.regclass) IS
+    'hipaa_audit: check the stored Merkle tree of the table''s latest checkpoint: every leaf against its row (while the row is there), every stored tile, and the signed root';
+GRANT EXECUTE ON FUNCTION @extschema@.verify_tree(pg_catalog.regclass) TO PUBLIC;
+
 -- The proofs check for themselves, as verify() does: SELECT on the table,
 -- or the auditor or admin role.
 GRANT EXECUTE ON FUNCTION @extschema@.prove_row(pg_catalog.regclass, pg_catalog.int4, pg_catalog.int8, pg_catalog.int8) TO PUBLIC;

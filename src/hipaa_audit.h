@@ -502,6 +502,7 @@ extern bool HaVerifyNoteSignatureBlob(const char *body, const uint8 *blob, int l
 /* core/merkle.c: a table's Merkle tree, RFC 6962 hashing in tiles (docs/merkle.md) */
 #define HA_TREE_TILE_LEVELS	8		/* tiles of height 8: heights 0 to 63 */
 #define HA_TREE_MAX_PROOF	64		/* hashes in a proof of a tree below 2^63 leaves */
+#define HA_TREE_MAX_SIZE	((int64) 1 << 62)	/* a tree size a note may state */
 typedef struct HaTree HaTree;
 extern void HaMerkleLeaf(const uint8 *entry, size_t len, uint8 out[HA_HASH_LEN]);
 extern void HaMerkleNode(const uint8 *left, const uint8 *right, uint8 out[HA_HASH_LEN]);
@@ -523,6 +524,12 @@ extern bool HaMerkleCheckInclusion(const uint8 *leaf, int64 index, int64 size,
 extern bool HaMerkleCheckConsistency(int64 m, const uint8 *root_m, int64 size,
 									 const uint8 *root, const uint8 *proof, int n);
 extern int64 HaTreeAppendChain(HaTree *t, Relation rel, int32 chain, int64 after, int64 upto);
+typedef struct HaTreeChecker HaTreeChecker;
+extern HaTreeChecker *HaTreeCheckBegin(const pg_uuid_t *uuid, int64 size);
+extern void HaTreeCheckChain(HaTreeChecker *c, Relation rel, int32 chain, int64 first, int64 last);
+extern void HaTreeCheckSkip(HaTreeChecker *c, int64 upto);
+extern int64 HaTreeCheckNext(const HaTreeChecker *c);
+extern int64 HaTreeCheckEnd(HaTreeChecker *c, const uint8 *root, char **first, int64 *compared);
 
 /* core/partition.c: which tables can be protected; partitioned tables */
 extern void HaCheckProtectable(Relation rel, Oid parent);
@@ -542,6 +549,7 @@ extern int64 HaCheckStoredCheckpoints(Oid relid,
 
 extern const char *HaCheckPartitionLine(const HaNotePartition *np, char **detail);
 extern void HaCheckpointBeforeRemoval(Oid tree_relid, Oid part);
+extern bool HaTreeCoverage(Oid part, int64 *upto);
 extern int64 HaStoredCheckpointByHash(const pg_uuid_t *uuid, const uint8 *hash);
 
 extern int64 HaCheckStoredReceipts(const pg_uuid_t *uuid,

@@ -328,7 +328,9 @@ parse_key(const char *text, Key *k)
 		int			hi = hexval(p1[1 + 2 * i]);
 		int			lo = hexval(p1[2 + 2 * i]);
 
-		if (hi < 0 || lo < 0)
+		/* Lowercase only, as the server reads key IDs. */
+		if (hi < 0 || lo < 0 || (p1[1 + 2 * i] >= 'A' && p1[1 + 2 * i] <= 'F') ||
+			(p1[2 + 2 * i] >= 'A' && p1[2 + 2 * i] <= 'F'))
 			return false;
 		k->id[i] = (unsigned char) (hi * 16 + lo);
 	}
@@ -717,7 +719,8 @@ main(int argc, char **argv)
 		{
 			bool		repeat = false;
 
-			for (int j = 1; j < k; j++)
+			/* A witness counts once, and never as the log's own key. */
+			for (int j = 0; j < k; j++)
 				if (memcmp(keys[j].pub, keys[k].pub, 32) == 0)
 					repeat = true;
 			if (keys[k].signed_ok && !repeat)
@@ -765,6 +768,18 @@ main(int argc, char **argv)
 			return finish(keys, 0);
 		}
 		copy_line(res.root, sizeof(res.root), l3, l4 - 1);
+		/* A hipaa_audit tlog-checkpoint: its origin, then "checkpoint v2". */
+		if (strncmp(res.origin, "hipaa_audit/", 12) != 0 || strchr(res.origin, ' ') != NULL ||
+			strchr(res.origin, '+') != NULL)
+		{
+			fail("malformed_note", "the checkpoint's origin is not hipaa_audit/<system identifier>/<table identity>");
+			return finish(keys, 0);
+		}
+		if (strncmp(l4, "checkpoint v2\n", 14) != 0)
+		{
+			fail("malformed_note", "line 4 of the checkpoint is not \"checkpoint v2\"");
+			return finish(keys, 0);
+		}
 		if (want_origin != NULL && strcmp(res.origin, want_origin) != 0)
 		{
 			fail("wrong_origin", "the checkpoint is of %s, not of %s", res.origin, want_origin);

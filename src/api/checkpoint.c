@@ -547,6 +547,24 @@ TakeCheckpointOf(Oid relid, int64 *rows, TreePart *part)
 }
 
 /*
+ * The last position per chain of table part that its tree holds (the
+ * rows a removal may take, after HaCheckpointBeforeRemoval: one that
+ * committed after that checkpoint read its heads is not a leaf yet and
+ * stays).  False when the schema has no tree.
+ */
+bool
+HaTreeCoverage(Oid part, int64 *upto)
+{
+	const HaProtectedEntry *entry = HaRequireProtected(part, NULL);
+	pg_uuid_t	uuid = entry->uuid;
+
+	if (!HaSchemaHasTree())
+		return false;
+	TreeCoverage(&uuid, entry->chains, upto);
+	return true;
+}
+
+/*
  * Before rows of table part are removed lawfully (a purge, or the drop or
  * detach of an expired partition): unless its tree already holds every
  * row of it, a checkpoint of the table whose tree takes them (part

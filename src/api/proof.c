@@ -490,3 +490,155 @@ witness_request(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(buf.data);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
+
+/* The ranges of a tree, in leaf order (verify_tree). */
+typedef struct RangeRow
+{
+	pg_uuid_t	part;
+	int32		chain;
+	int64		first_seq;
+	int64		last_seq;
+	int64		first_index;
+} RangeRow;
+
+typedef struct RangeList
+{
+	RangeRow   *rows;
+	int64		n;
+	int64		cap;
+} RangeList;
+
+static void
+ReadRange(void *arg, HeapTuple tup, TupleDesc desc)
+{
+	RangeList  *l = (RangeList *) arg;
+	bool		isnull;
+	RangeRow   *r;
+
+	if (l->n == l->cap)
+	{
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->rows = l->rows ? repalloc_huge(l->rows, l->cap * sizeof(RangeRow)) :
+			palloc(l->cap * sizeof(RangeRow));
+	}
+	r = &l->rows[l->n++];
+	r->part = *DatumGetUUIDP(SPI_getbinval(tup, desc, 1, &isnull));
+	r->chain = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	r->first_seq = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	r->last_seq = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	r->first_index = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+}
+
+/* The protected table with this identity, or InvalidOid (gone). */
+static Oid
+RelidOfUuid(const pg_uuid_t *uuid)
+{
+	ListCell   *lc;
+
+	foreach(lc, HaProtectedRelids())
+	{
+		const HaProtectedEntry *e = HaLookupProtected(lfirst_oid(lc));
+
+		if (e != NULL && memcmp(e->uuid.data, uuid->data, UUID_LEN) == 0 &&
+			SearchSysCacheExists1(RELOID, ObjectIdGetDatum(e->relid)))
+			return e->relid;
+	}
+	return InvalidOid;
+}
+
+PG_FUNCTION_INFO_V1(verify_tree);
+
+/*
+ * verify_tree(tbl) -> (ok, tree_size, leaves_compared, problems,
+ * first_problem): the stored tree of the table's latest checkpoint, leaf by
+ * leaf against the rows (those still there), rebuilt in full from its
+ * leaves: every stored tile, and the root the checkpoint signed.
+ */
+Datum
+verify_tree(PG_FUNCTION_ARGS)
+{
+	const HaProtectedEntry *own;
+	const HaProtectedEntry *tree;
+	StoredCheckpoint latest;
+	HaTreeChecker *checker;
+	RangeList	ranges = {NULL, 0, 0};
+	Oid			argtypes[2] = {UUIDOID, INT8OID};
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	char	   *first = NULL;
+	int64		compared = 0;
+	int64		problems;
+	int64		gaps = 0;
+	char	   *gap = NULL;
+	TupleDesc	desc;
+	pg_uuid_t	cached_uuid;
+	Oid			cached_relid = InvalidOid;
+	bool		have_cached = false;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument of hipaa_audit.verify_tree must not be null")));
+	tree = TreeOf(PG_GETARG_OID(0), "verify_tree", &own);
+	if (tree != own)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is a partition: its rows are in the Merkle tree of its partitioned table",
+						HaRelDisplayName(PG_GETARG_OID(0))),
+				 errhint("Verify the partitioned table's tree.")));
+	LoadCheckpoint(tree, 0, &latest);
+
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &tree->uuid);
+	values[1] = Int64GetDatum(latest.nb.tree_size);
+	(void) HaRunSql("SELECT part_uuid, chain, first_seq, last_seq, first_index "
+					"FROM hipaa_audit.merkle_ranges WHERE table_uuid OPERATOR(pg_catalog.=) $1 "
+					"AND first_index OPERATOR(pg_catalog.<) $2 ORDER BY first_index",
+					2, argtypes, values, NULL, InvalidOid, HA_SQL_READ_ONLY, ReadRange, &ranges);
+
+	checker = HaTreeCheckBegin(&tree->uuid, latest.nb.tree_size);
+	for (int64 i = 0; i < ranges.n; i++)
+	{
+		RangeRow   *r = &ranges.rows[i];
+		Oid			relid;
+		Relation	rel = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (r->first_index != HaTreeCheckNext(checker))
+		{
+			if (gaps++ == 0)
+				gap = psprintf("the ranges do not account for leaves " INT64_FORMAT " to " INT64_FORMAT " in order",
+							   HaTreeCheckNext(checker), r->first_index);
+			if (r->first_index < HaTreeCheckNext(checker))
+				continue;
+			HaTreeCheckSkip(checker, r->first_index);
+		}
+		if (!have_cached || memcmp(cached_uuid.data, r->part.data, UUID_LEN) != 0)
+		{
+			cached_uuid = r->part;
+			cached_relid = RelidOfUuid(&r->part);
+			have_cached = true;
+		}
+		relid = cached_relid;
+		if (OidIsValid(relid))
+			rel = table_open(relid, AccessShareLock);
+		HaTreeCheckChain(checker, rel, r->chain, r->first_seq, r->last_seq);
+		if (rel != NULL)
+			table_close(rel, AccessShareLock);
+	}
+	if (HaTreeCheckNext(checker) < latest.nb.tree_size && gaps++ == 0)
+		gap = psprintf("the ranges end at leaf " INT64_FORMAT " of " INT64_FORMAT,
+					   HaTreeCheckNext(checker), latest.nb.tree_size);
+	problems = HaTreeCheckEnd(checker, latest.nb.root, &first, &compared) + gaps;
+	if (gap != NULL)
+		first = gap;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = BoolGetDatum(problems == 0);
+	values[1] = Int64GetDatum(latest.nb.tree_size);
+	values[2] = Int64GetDatum(compared);
+	values[3] = Int64GetDatum(problems);
+	values[4] = first ? CStringGetTextDatum(first) : (Datum) 0;
+	nulls[4] = (first == NULL);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}

@@ -86,7 +86,7 @@ BrokenPrefix(Oid relid, int32 chain, int64 seq, const char *what)
 static int64
 PurgeChain(Relation rel, Relation idx, HaShape *shape, const HaProtectedEntry *entry,
 		   int32 chain, const HaAnchor *anchor, TimestampTz cutoff, Snapshot snap,
-		   MemoryContext rowcxt, bool remove, int64 budget, PurgedRange *range)
+		   MemoryContext rowcxt, bool remove, int64 budget, int64 upto, PurgedRange *range)
 {
 	Oid			relid = RelationGetRelid(rel);
 	IndexScanDesc scan;
@@ -115,8 +115,10 @@ PurgeChain(Relation rel, Relation idx, HaShape *shape, const HaProtectedEntry *e
 		old = MemoryContextSwitchTo(rowcxt);
 		slot_getallattrs(slot);
 		seq = DatumGetInt64(slot->tts_values[shape->att_seq - 1]);
+		/* Only rows that are leaves of the tree already (upto) go. */
 		expired = !slot->tts_isnull[shape->att_at - 1] &&
-			DatumGetTimestampTz(slot->tts_values[shape->att_at - 1]) < cutoff;
+			DatumGetTimestampTz(slot->tts_values[shape->att_at - 1]) < cutoff &&
+			seq <= upto;
 
 		/* The first row kept must link to the last one removed, too. */
 		if (seq != expect)
@@ -323,7 +325,7 @@ typedef struct PurgeResult
  */
 static void
 PurgeTable(Oid relid, const HaProtectedEntry *entry, bool remove, int64 max_rows,
-		   PurgeResult *res)
+		   const int64 *upto, PurgeResult *res)
 {
 	Interval	retention;
 	TimestampTz cutoff;
@@ -355,7 +357,8 @@ PurgeTable(Oid relid, const HaProtectedEntry *entry, bool remove, int64 max_rows
 		if (total >= max_rows)
 			break;
 		n = PurgeChain(rel, idx, shape, entry, c, &anchors[c], cutoff, snap,
-					   rowcxt, remove, max_rows - total, &ranges[nranges]);
+					   rowcxt, remove, max_rows - total,
+					   upto != NULL ? upto[c] : PG_INT64_MAX, &ranges[nranges]);
 
 		if (n > 0)
 		{
@@ -608,6 +611,7 @@ PurgePartitioned(ReturnSetInfo *rsinfo, Oid relid, bool dry_run, int64 max_rows)
 	ListCell   *lc;
 	int64		budget = max_rows;
 	bool		any = false;
+	int64		upto[HA_MAX_CHAINS];
 
 	if (!dry_run)
 	{
@@ -673,7 +677,8 @@ PurgePartitioned(ReturnSetInfo *rsinfo, Oid relid, bool dry_run, int64 max_rows)
 			PrepareRemoval(part, pname);
 			HaCheckpointBeforeRemoval(relid, part);
 		}
-		PurgeTable(part, HaRequireProtected(part, NULL), !dry_run, budget, &res);
+		PurgeTable(part, HaRequireProtected(part, NULL), !dry_run, budget,
+				   !dry_run && HaTreeCoverage(part, upto) ? upto : NULL, &res);
 		if (res.rows > 0)
 		{
 			budget -= res.rows;
@@ -715,6 +720,7 @@ purge_expired(PG_FUNCTION_ARGS)
 	int64		max_rows;
 	LOCKMODE	lockmode;
 	PurgeResult res;
+	int64		upto[HA_MAX_CHAINS];
 
 	if (PG_ARGISNULL(0) || (PG_NARGS() > 1 && PG_ARGISNULL(1)))
 		ereport(ERROR,
@@ -753,7 +759,8 @@ purge_expired(PG_FUNCTION_ARGS)
 		PrepareRemoval(relid, name);
 		HaCheckpointBeforeRemoval(relid, relid);
 	}
-	PurgeTable(relid, entry, !dry_run, max_rows, &res);
+	PurgeTable(relid, entry, !dry_run, max_rows,
+			   !dry_run && HaTreeCoverage(relid, upto) ? upto : NULL, &res);
 	PutResult(rsinfo, &res, NULL);
 	return (Datum) 0;
 }

@@ -104,7 +104,20 @@ HaUnbase64(const char *text, int textlen, uint8 *out, int outlen)
 	if (n < 0 || n > outlen)
 		n = -1;
 	else
-		memcpy(out, buf, n);
+	{
+		/*
+		 * Canonical only: the decoder forgives padding bits and misplaced
+		 * '='; a signature or key another verifier would reject must not
+		 * pass here (and be stored).  Encoded again, it must be the text.
+		 */
+		char	   *again = HaBase64((const uint8 *) buf, n);
+
+		if (strlen(again) != (size_t) textlen || memcmp(again, text, textlen) != 0)
+			n = -1;
+		else
+			memcpy(out, buf, n);
+		pfree(again);
+	}
 	pfree(buf);
 	return n;
 }

@@ -32,6 +32,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -68,6 +69,7 @@ struct HaTree
 	int64		tiles_read;		/* for tests and benchmarks */
 	bool		soft;			/* a missing hash: note it, hash zeros */
 	bool		missing;
+	struct HaTreeChecker *checker;	/* a scratch tree of HaTreeCheck*: no storage */
 	/* Tiles filled by appends, to be written (bounded: see FlushFull) */
 	int			npending;
 	Datum		pending_level[TILE_FLUSH];
@@ -111,15 +113,12 @@ HaMerkleEmptyRoot(uint8 out[HA_HASH_LEN])
 	HaSha256Once("", 0, out);
 }
 
-/* The largest power of two smaller than n (n >= 2). */
+/* The largest power of two smaller than n (2 <= n <= HA_TREE_MAX_SIZE). */
 static int64
 SplitPoint(int64 n)
 {
-	int64		k = 1;
-
-	while (k << 1 < n)
-		k <<= 1;
-	return k;
+	Assert(n >= 2 && n <= HA_TREE_MAX_SIZE);
+	return (int64) 1 << pg_leftmost_one_pos64((uint64) (n - 1));
 }
 
 /* Root of 2^h consecutive hashes (in place; h at most 8). */
@@ -231,7 +230,9 @@ GetTile(HaTree *t, int32 level, int64 idx)
 	key.level = level;
 	key.idx = idx;
 	tile = hash_search(t->tiles, &key, HASH_ENTER, &found);
-	if (!found)
+	if (!found && t->checker != NULL)
+		tile->width = tile->stored = 0;
+	else if (!found)
 	{
 		Oid			argtypes[3] = {UUIDOID, INT2OID, INT8OID};
 		Datum		values[3];
@@ -313,7 +314,8 @@ SubtreeHash(HaTree *t, int64 lo, int64 hi, uint8 out[HA_HASH_LEN])
 void
 HaTreeRoot(HaTree *t, int64 n, uint8 out[HA_HASH_LEN])
 {
-	Assert(n <= t->size);
+	if (n < 0 || n > HA_TREE_MAX_SIZE)
+		elog(ERROR, "tree size " INT64_FORMAT " out of range", n);
 	if (n == 0)
 		HaMerkleEmptyRoot(out);
 	else
@@ -404,10 +406,14 @@ FlushFull(HaTree *t)
  * that growing a tree by millions of rows (the first checkpoint of a large
  * table) holds a bounded number of tiles.
  */
+static void CheckRetired(struct HaTreeChecker *c, const Tile *tile);
+
 static void
 RetireFull(HaTree *t, Tile *tile)
 {
-	if (tile->stored < TILE_WIDTH)
+	if (t->checker != NULL)
+		CheckRetired(t->checker, tile);
+	else if (tile->stored < TILE_WIDTH)
 	{
 		t->pending_level[t->npending] = Int16GetDatum((int16) tile->key.level);
 		t->pending_idx[t->npending] = Int64GetDatum(tile->key.idx);
@@ -704,4 +710,215 @@ HaTreeAppendChain(HaTree *t, Relation rel, int32 chain, int64 after, int64 upto)
 						   upto),
 				 errhint("Run hipaa_audit.verify() on the table.")));
 	return upto - after;
+}
+
+/* ------------------------------------------------- the stored tree, checked */
+
+/*
+ * verify_tree(): the stored tree read leaf by leaf, each leaf compared with
+ * the row it stands for (when the row is still there), and the whole tree
+ * rebuilt from the stored leaves in a scratch tree that stores nothing:
+ * every full tile it completes must equal the stored one, and its root the
+ * signed root.  Tiles are read once, in order, and dropped: memory stays
+ * bounded whatever the size.
+ */
+struct HaTreeChecker
+{
+	HaTree	   *stored;			/* reads the stored tiles */
+	HaTree	   *scratch;		/* rebuilt from the stored leaves */
+	int64		size;			/* leaves to check */
+	int64		next;			/* next leaf index */
+	int64		compared;		/* leaves compared with their row */
+	int64		problems;
+	char	   *first;
+	MemoryContext cxt;
+};
+
+static void
+TreeProblem(HaTreeChecker *c, char *what)
+{
+	if (c->problems++ == 0)
+		c->first = MemoryContextStrdup(c->cxt, what);
+}
+
+HaTreeChecker *
+HaTreeCheckBegin(const pg_uuid_t *uuid, int64 size)
+{
+	HaTreeChecker *c = palloc0(sizeof(HaTreeChecker));
+	pg_uuid_t	none;
+
+	memset(&none, 0, sizeof(none));
+	c->cxt = CurrentMemoryContext;
+	c->size = size;
+	c->stored = HaTreeOpen(uuid, size);
+	HaTreeSoft(c->stored);
+	c->scratch = HaTreeOpen(&none, 0);
+	c->scratch->checker = c;
+	return c;
+}
+
+/* A full tile the scratch tree completed: the stored one must be the same. */
+static void
+CheckRetired(HaTreeChecker *c, const Tile *tile)
+{
+	Tile	   *st = GetTile(c->stored, tile->key.level, tile->key.idx);
+
+	if (st->width < TILE_WIDTH ||
+		memcmp(st->hashes, tile->hashes, (Size) TILE_WIDTH * HA_HASH_LEN) != 0)
+		TreeProblem(c, psprintf("stored tile level %d index " INT64_FORMAT " is %s",
+								tile->key.level, tile->key.idx,
+								st->width < TILE_WIDTH ? "missing or not full" :
+								"not the tree of the leaves below it"));
+	(void) hash_search(c->stored->tiles, &st->key, HASH_REMOVE, NULL);
+}
+
+/*
+ * The next leaf: expected is the row's leaf hash, or NULL when the row is
+ * gone (purged, or its partition removed).
+ */
+static void
+CheckLeaf(HaTreeChecker *c, const uint8 *expected, int32 chain, int64 seq)
+{
+	uint8		leaf[HA_HASH_LEN];
+	int64		i = c->next++;
+
+	CHECK_FOR_INTERRUPTS();
+	c->stored->missing = false;
+	NodeHash(c->stored, 0, i, leaf);
+	if (c->stored->missing)
+		TreeProblem(c, psprintf("leaf " INT64_FORMAT " is not stored", i));
+	else if (expected != NULL)
+	{
+		c->compared++;
+		if (memcmp(expected, leaf, HA_HASH_LEN) != 0)
+			TreeProblem(c, psprintf("leaf " INT64_FORMAT " is not the row at chain %d, position " INT64_FORMAT,
+									i, chain, seq));
+	}
+	HaTreeAppend(c->scratch, leaf);
+	/* Done with a stored leaf tile: drop it (the scratch tree compares it). */
+	if ((i + 1) % TILE_WIDTH == 0)
+	{
+		TileKey		key;
+
+		memset(&key, 0, sizeof(key));
+		key.level = 0;
+		key.idx = i / TILE_WIDTH;
+		(void) hash_search(c->stored->tiles, &key, HASH_REMOVE, NULL);
+	}
+}
+
+/*
+ * Leaves for positions first to last of one chain of rel (NULL: the table
+ * is gone), in order: the rows still there compared, the others (purged)
+ * taken as stored.
+ */
+void
+HaTreeCheckChain(HaTreeChecker *c, Relation rel, int32 chain, int64 first, int64 last)
+{
+	HaShape    *shape;
+	Relation	idx;
+	Snapshot	snap;
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	TupleTableSlot *slot;
+	int64		expect = first;
+
+	if (rel == NULL)
+	{
+		for (int64 s = first; s <= last && c->next < c->size; s++)
+			CheckLeaf(c, NULL, chain, s);
+		return;
+	}
+	shape = HaGetShape(rel);
+	idx = index_open(HaChainIndex(rel, HA_CHAIN_INDEX_ANY), AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
+	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(first));
+	scan = HaIndexBeginScan(rel, idx, snap, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (expect <= last && c->next < c->size &&
+		   index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, shape->att_seq, &isnull);
+		int64		seq = isnull ? -1 : DatumGetInt64(d);
+		bytea	   *b;
+		uint8		leaf[HA_HASH_LEN];
+
+		if (seq < expect)
+			continue;			/* a duplicate position: verify() reports it */
+		if (seq > last)
+			break;
+		while (expect < seq && c->next < c->size)
+			CheckLeaf(c, NULL, chain, expect++);	/* purged */
+		if (c->next >= c->size)
+			break;
+		d = slot_getattr(slot, shape->att_hash, &isnull);
+		b = isnull ? NULL : DatumGetByteaPP(d);
+		if (b != NULL && VARSIZE_ANY_EXHDR(b) == HA_HASH_LEN)
+		{
+			HaMerkleLeaf((const uint8 *) VARDATA_ANY(b), HA_HASH_LEN, leaf);
+			CheckLeaf(c, leaf, chain, seq);
+		}
+		else
+			CheckLeaf(c, NULL, chain, seq);
+		expect++;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	while (expect <= last && c->next < c->size)
+		CheckLeaf(c, NULL, chain, expect++);
+}
+
+/* Leaves the ranges do not account for: checked as stored. */
+void
+HaTreeCheckSkip(HaTreeChecker *c, int64 upto)
+{
+	while (c->next < upto && c->next < c->size)
+		CheckLeaf(c, NULL, -1, -1);
+}
+
+int64
+HaTreeCheckNext(const HaTreeChecker *c)
+{
+	return c->next;
+}
+
+/*
+ * The end: every leaf seen, the right edge's partial tiles as stored, and
+ * the root as signed.  Returns the problems; *first, the first one;
+ * *compared, the leaves compared with rows.
+ */
+int64
+HaTreeCheckEnd(HaTreeChecker *c, const uint8 *root, char **first, int64 *compared)
+{
+	uint8		r[HA_HASH_LEN];
+	HASH_SEQ_STATUS seq;
+	Tile	   *tile;
+
+	if (c->next < c->size)
+		HaTreeCheckSkip(c, c->size);
+	hash_seq_init(&seq, c->scratch->tiles);
+	while ((tile = hash_seq_search(&seq)) != NULL)
+	{
+		Tile	   *st;
+
+		if (tile->width == 0)
+			continue;
+		st = GetTile(c->stored, tile->key.level, tile->key.idx);
+		if (st->width < tile->width ||
+			memcmp(st->hashes, tile->hashes, (Size) tile->width * HA_HASH_LEN) != 0)
+			TreeProblem(c, psprintf("stored tile level %d index " INT64_FORMAT " at the tree's edge is %s",
+									tile->key.level, tile->key.idx,
+									st->width < tile->width ? "missing hashes" : "not the tree of the leaves below it"));
+	}
+	HaTreeRoot(c->scratch, c->size, r);
+	if (memcmp(r, root, HA_HASH_LEN) != 0)
+		TreeProblem(c, pstrdup("the stored leaves do not hash to the root the checkpoint signed"));
+	*first = c->first;
+	*compared = c->compared;
+	return c->problems;
 }

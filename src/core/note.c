@@ -545,8 +545,8 @@ HaParseNoteBody(const char *body, bool receipt, HaNoteBody *nb)
 		 */
 		nb->version = 2;
 		nb->tree_size = ParseCount(line, eol - line);
-		if (nb->tree_size < 0)
-			return pstrdup("line 2 is not a tree size (decimal digits, no sign or leading zero)");
+		if (nb->tree_size < 0 || nb->tree_size > HA_TREE_MAX_SIZE)
+			return pstrdup("line 2 is not a tree size (decimal digits, no sign or leading zero, at most 2^62)");
 		line = eol + 1;
 		lineno = 3;
 		eol = strchr(line, '\n');
@@ -914,6 +914,9 @@ bool
 HaCheckNoteSignature(const HaSplitNote *sn, const char *name, const uint8 *id, const uint8 *pub,
 					 uint8 alg, HaNoteCheck *nc)
 {
+	bool		found = false;
+
+	/* Every line of this name and key ID must verify, not only the first. */
 	for (int i = 0; i < sn->nsigs; i++)
 	{
 		const HaNoteSignature *sig = &sn->sigs[i];
@@ -926,8 +929,10 @@ HaCheckNoteSignature(const HaSplitNote *sn, const char *name, const uint8 *id, c
 		if (!HaVerifyNoteSignatureBlob(sn->body, sig->blob, sig->len, pub, alg))
 			return HaNoteFail(nc, "bad_signature",
 						psprintf("the signature by %s does not match the note", name));
-		return true;
+		found = true;
 	}
+	if (found)
+		return true;
 	return HaNoteFail(nc, "unknown_key", psprintf("the note has no signature by key %s", name));
 }
 

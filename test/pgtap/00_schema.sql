@@ -89,7 +89,8 @@ SELECT bag_eq(
              ('function hipaa_audit.prove_row(regclass,integer,bigint,bigint)'),
              ('function hipaa_audit.prove_consistency(regclass,bigint,bigint)'),
              ('function hipaa_audit.verify_proof(text,bytea,text[],integer)'),
-             ('function hipaa_audit.witness_request(regclass,text,bigint)')$$,
+             ('function hipaa_audit.witness_request(regclass,text,bigint)'),
+             ('function hipaa_audit.verify_tree(regclass)')$$,
     'the extension owns exactly these objects');
 SELECT results_eq(
     $$SELECT extconfig::regclass[]::text[] COLLATE "default", extcondition COLLATE "default" FROM pg_extension WHERE extname = 'hipaa_audit'$$,
@@ -111,7 +112,7 @@ SELECT functions_are('hipaa_audit',
           'unprotect', 'verifier_key',
           'verify', 'verify_checkpoint', 'verify_checkpoint_chain', 'verify_problems', 'verify_progress',
           'verify_proof', 'verify_receipt', 'verify_receipt_chain', 'verify_rows', 'verify_rows_problems',
-          'witness_request'],
+          'verify_tree', 'witness_request'],
     'schema hipaa_audit has exactly these functions');
 
 SELECT has_function('hipaa_audit', 'protect', ARRAY['regclass', 'interval', 'integer'],
@@ -349,6 +350,11 @@ SELECT bag_eq(
        'tbl regclass, witness text, old_size bigint DEFAULT NULL::bigint, OUT checkpoint_id bigint, OUT old_size_used bigint, OUT body text',
        'record', 'c', 'f', 'v', 'u',
        false, false, false, false, '{}'::text[], 'witness_request', '$libdir/hipaa_audit', true,
+       1::real, 0::real),
+      ('hipaa_audit.verify_tree(regclass)',
+       'tbl regclass, OUT ok boolean, OUT tree_size bigint, OUT leaves_compared bigint, OUT problems bigint, OUT first_problem text',
+       'record', 'c', 'f', 'v', 'u',
+       false, false, false, false, '{}'::text[], 'verify_tree', '$libdir/hipaa_audit', true,
        1::real, 0::real)$$,
     'every function: signature, arguments and defaults, result, language, kind, volatility, parallel, definer, strict, leakproof, returns set, SET, symbol, library, comment, cost, rows');
 
@@ -651,6 +657,8 @@ SELECT bag_eq(
       ('function hipaa_audit.verify_proof(text,bytea,text[],integer)', 'owner', 'EXECUTE', false),
       ('function hipaa_audit.witness_request(regclass,text,bigint)', 'hipaa_audit_admin', 'EXECUTE', false),
       ('function hipaa_audit.witness_request(regclass,text,bigint)', 'owner', 'EXECUTE', false),
+      ('function hipaa_audit.verify_tree(regclass)', 'PUBLIC', 'EXECUTE', false),
+      ('function hipaa_audit.verify_tree(regclass)', 'owner', 'EXECUTE', false),
       ('relation hipaa_audit.retired_tables', 'hipaa_audit_admin', 'SELECT', false),
       ('relation hipaa_audit.retired_tables', 'hipaa_audit_auditor', 'SELECT', false),
       ('relation hipaa_audit.retired_tables', 'owner', 'DELETE', false),

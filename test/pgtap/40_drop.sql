@@ -211,7 +211,7 @@ SELECT is((SELECT count(*) FROM pg_depend
               AND NOT (classid = 'pg_type'::regclass AND EXISTS (
                     SELECT 1 FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem
                      WHERE t.oid = objid AND (t.typrelid <> 0 OR e.typrelid <> 0)))),
-    55::bigint, '... the extension still owns its 55 objects');
+    56::bigint, '... the extension still owns its 56 objects');
 SELECT ok(EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hipaa_audit'),
     'the extension is still installed');
 SELECT results_eq(

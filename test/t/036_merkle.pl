@@ -323,9 +323,16 @@ my ($n1c, $n1s) = split /\|/, sql(qq{SELECT t.audit_chain, t.audit_seq FROM acce
 like(sql_err("SELECT hipaa_audit.prove_row('access_log', $n1c, $n1s)"),
 	qr/XX001: the stored Merkle tree of table public\.access_log gives no valid proof of leaf 1/,
 	'a changed leaf tile: prove_row() of its neighbour refuses (XX001)');
+# (verify_checkpoint() reads the root from the tiles above; verify_tree()
+# reads every leaf.)
+like(sql(q{SELECT ok::text || ':' || problems || ':' || first_problem FROM hipaa_audit.verify_tree('access_log')}),
+	qr/^false:3:leaf 0 is not the row at chain \d+, position \d+$/,
+	'verify_tree() finds the changed leaf (then the tile above it and the root no longer match)');
 unguarded("UPDATE hipaa_audit.merkle_tiles SET hashes = '\\x$saved{0}' WHERE " . tile_where(0));
 like(text_of("SELECT hipaa_audit.prove_row('access_log', $n1c, $n1s)"), qr/\Ac2sp\.org\/tlog-proof\@v1\n/,
 	'... and proves again once it is put back');
+is(sql(q{SELECT ok::text || ':' || problems || ':' || (leaves_compared = tree_size) FROM hipaa_audit.verify_tree('access_log')}),
+	'true:0:true', '... and verify_tree() compares every leaf with its row: ok');
 
 # -------------------------------------------- rows removed from a chain's end
 sql(q{INSERT INTO other_log VALUES (11, 'late'), (12, 'later')});
@@ -337,6 +344,94 @@ like(sql_err(q{SELECT hipaa_audit.checkpoint('other_log')}),
 	'rows removed from the end of a chain: the next checkpoint refuses (XX001)');
 like(sql(q{SELECT hipaa_audit.prove_row('other_log', 0, 9)}), qr/^c2sp\.org\/tlog-proof\@v1\n/,
 	'... and prove_row() still proves a removed row from its leaf');
+
+# ------------------------------------------------ attack round reproductions
+# (1) A note stating a tree of more than 2^62 leaves once sent the split
+# of the tree into a loop nothing could interrupt (statement_timeout did
+# not end it).  Signed here by a key of the caller's own, as an auditor
+# could.
+use MIME::Base64 qw(encode_base64);
+my $akey = "$tmp/attacker.pem";
+openssl_ok('genpkey', '-algorithm', 'ed25519', '-out', $akey);
+my $apub = raw_pub($akey);
+my $avkey = verifier_key_of('atk', $apub);
+sub attacker_note
+{
+	my ($body) = @_;
+	HaNote::write_file("$tmp/abody", $body);
+	openssl_ok('pkeyutl', '-sign', '-inkey', $akey, '-rawin', '-in', "$tmp/abody", '-out', "$tmp/asig");
+	return $body . "\n" . $EMDASH . 'atk ' . encode_base64(key_id('atk', $apub) . read_raw("$tmp/asig"), '') . "\n";
+}
+my $origin_line = (split /\n/, $latest)[0];
+for my $big ('4611686018427387905', '9223372036854775807')
+{
+	my $hnote = attacker_note("$origin_line\n$big\n" . ('A' x 43) . "=\ncheckpoint v2\ntable public.access_log\n"
+		  . "database postgres\ntime 2026-12-04 08:28:57.254792+00\nchains 4\nrows 0\n");
+	is(sql("SET statement_timeout = '20s'; SELECT ok::text || ':' || status || ':' || detail FROM hipaa_audit.verify_checkpoint("
+		  . HaNote::lit($hnote) . ", '$avkey')"),
+		'false:malformed_note:line 2 is not a tree size (decimal digits, no sign or leading zero, at most 2^62)',
+		"a note stating a tree of $big leaves: malformed_note at once (it used to hang the backend)");
+}
+my $edge = attacker_note("$origin_line\n4611686018427387904\n" . ('A' x 43) . "=\ncheckpoint v2\ntable public.access_log\n"
+	  . "database postgres\ntime 2026-12-04 08:28:57.254792+00\nchains 4\nrows 0\n");
+like(sql("SET statement_timeout = '20s'; SELECT ok::text || ':' || status FROM hipaa_audit.verify_checkpoint("
+	  . HaNote::lit($edge) . ", '$avkey')"), qr/^false:(table_rewritten|rows_missing)$/,
+	'a note stating 2^62 leaves (the largest allowed): answered, not hung');
+
+# (5) A second signature line of the same key that does not verify fails
+# the note, as a verifier that checks every line would.
+my ($log_id) = $vkey =~ /\A[^+]+\+([0-9a-f]{8})\+/;
+my $twice = $good . $EMDASH . 'audit.example.org ' . encode_base64(pack('H*', $log_id) . ("\0" x 64), '') . "\n";
+is(sql("SELECT status FROM hipaa_audit.verify_proof(" . HaNote::lit($twice) . ", '\\x$h1', ARRAY['$vkey'])"),
+	'bad_signature', 'a proof with a second, forged line of the log\'s key: bad_signature');
+put_file("$tmp/twice", $twice);
+my ($trc) = checker("$tmp/twice", '--key', $vkey, '--audit-hash', $h1);
+is($trc, 1, '... and hipaa_audit_verify agrees (exit 1)');
+
+# (4) Base64 that decodes but is not canonical (padding bits set) is not
+# a signature line anywhere: verify_proof() and the offline checker agree.
+# (A 68-byte signature ends in three characters and '=': the third holds
+# two padding bits, zero in canonical base64.)
+my $b64abc = join('', 'A' .. 'Z', 'a' .. 'z', '0' .. '9', '+', '/');
+(my $noncanon = $good) =~ s/(\n\x{e2}\x{80}\x{94} audit\.example\.org [A-Za-z0-9+\/]*)([A-Za-z0-9+\/])(=\n)/$1 . substr($b64abc, index($b64abc, $2) + 1, 1) . $3/e;
+isnt($noncanon, $good, 'a signature line with padding bits set');
+is(sql("SELECT status FROM hipaa_audit.verify_proof(" . HaNote::lit($noncanon) . ", '\\x$h1', ARRAY['$vkey'])"),
+	'malformed_note', '... verify_proof(): malformed_note');
+
+# (6) The log's own key given again as a witness does not count.
+my ($drc, $dout, $derr) = checker("$tmp/proof0", '--key', $vkey, '--witness', $vkey, '--quorum', '1', '--audit-hash', $h1);
+is($drc, 1, 'hipaa_audit_verify: the log key given as a witness does not meet a quorum of 1');
+like($derr, qr/quorum_not_met/, '... quorum_not_met');
+
+# (3) The purge race: a row stamped before the cutoff but committed while
+# purge_expired() waited (after its checkpoint read the heads) is not a
+# leaf: it must stay, for the next checkpoint, not be purged unseen.
+sql(q{CREATE TABLE race (id int); SELECT hipaa_audit.protect('race', '1 second', 2);
+      CREATE TABLE race_other (id int); SELECT hipaa_audit.protect('race_other', '6 years', 1);
+      INSERT INTO race VALUES (0); SELECT hipaa_audit.checkpoint('race');
+      INSERT INTO race_other VALUES (1)});
+my $bs1 = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
+my $bs2 = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
+my $bs3 = $node->background_psql('postgres', on_error_stop => 0, timeout => ha_timeout());
+$bs1->query_safe('BEGIN; INSERT INTO race VALUES (1)');
+# A committed row not yet in the tree: the purge must checkpoint first.
+sql(q{INSERT INTO race VALUES (2)});
+sleep(1.2);
+$bs3->query_safe(q{BEGIN; SELECT hipaa_audit.checkpoint('race_other')});
+my $p2 = $bs2->query_safe('SELECT pg_backend_pid()');
+ha_start_blocking($bs2, 'purge', q{SELECT sum(rows_removed) FROM hipaa_audit.purge_expired('race')});
+ok($node->poll_query_until('postgres', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $p2"),
+	'the purge waits (for the checkpoints table, held by another checkpoint)');
+$bs1->query_safe('COMMIT');
+$bs3->query_safe('COMMIT');
+my ($removed, $pstate) = ha_result_of($bs2, 'purge');
+is($pstate, '00000', 'the purge ends');
+is($removed, '2', '... removing only the rows that were leaves');
+is(sql(q{SELECT string_agg(id::text, ',') FROM race}), '1', '... the row committed meanwhile stays');
+like(sql(q{SELECT hipaa_audit.checkpoint('race')}), qr/\A[^\n]+\n3\n/, 'the next checkpoint makes it leaf 2 (tree of 3)');
+is(sql(q{SELECT ok::text || ':' || leaves_compared FROM hipaa_audit.verify_tree('race')}), 'true:1',
+	'verify_tree(): the purged leaf as stored, the row compared');
+$_->quit for ($bs1, $bs2, $bs3);
 
 # ---------------------------------------------------- purged rows stay leaves
 sql(q{
@@ -357,6 +452,8 @@ is(sql("SELECT ok::text || ':' || status FROM hipaa_audit.verify_proof(" . HaNot
 sql(q{INSERT INTO short_log VALUES (7, 'after')});
 like(sql(q{SELECT hipaa_audit.checkpoint('short_log')}), qr/\n7\n[A-Za-z0-9+\/]{43}=\ncheckpoint v2\n/,
 	'after the purge the tree grows on: 7 leaves');
+is(sql(q{SELECT ok::text || ':' || tree_size || ':' || leaves_compared FROM hipaa_audit.verify_tree('short_log')}),
+	'true:7:1', 'verify_tree(): the 6 purged leaves as stored, the 1 row compared');
 
 # ---------------------------------- a note answers for the rows it records
 # verify_checkpoint() counts a problem only in a chain the note records, at
@@ -371,6 +468,8 @@ unguarded(q{ALTER TABLE nt DISABLE TRIGGER ALL; UPDATE nt SET what = 'changed la
             ALTER TABLE nt ENABLE ALWAYS TRIGGER hipaa_audit_chain,
               ENABLE ALWAYS TRIGGER hipaa_audit_guard_row, ENABLE ALWAYS TRIGGER hipaa_audit_guard_truncate});
 is(sql(q{SELECT ok::text || ':' || problems FROM hipaa_audit.verify('nt')}), 'false:1', 'a row after the checkpoint changed: verify() finds it');
+is(sql(q{SELECT ok::text || ':' || problems FROM hipaa_audit.verify_tree('nt')}), 'true:0',
+	'... and verify_tree() not: the row is not in the tree yet');
 is(sql("SELECT ok::text || ':' || status FROM hipaa_audit.verify_checkpoint(" . HaNote::lit($ntnote) . ", '$vkey')"),
 	'true:ok', '... verify_checkpoint() of the earlier note: ok (not a row it records)');
 unguarded(q{ALTER TABLE nt DISABLE TRIGGER ALL; UPDATE nt SET what = 'changed before' WHERE id = 5;
@@ -379,6 +478,8 @@ unguarded(q{ALTER TABLE nt DISABLE TRIGGER ALL; UPDATE nt SET what = 'changed be
 like(sql("SELECT ok::text || ':' || status || ':' || detail FROM hipaa_audit.verify_checkpoint(" . HaNote::lit($ntnote) . ", '$vkey')"),
 	qr/^false:table_rewritten:the recorded heads are present, but verify\(\) reports 1 problem\(s\) in the chains up to them$/,
 	'a row the note records changed: table_rewritten');
+is(sql(q{SELECT ok::text || ':' || problems FROM hipaa_audit.verify_tree('nt')}), 'true:0',
+	'... verify_tree() still ok: the change kept the stored audit_hash, and the leaf is of it (verify() finds the row)');
 
 # ------------------------------------------------------- partitioned tables
 # One tree for the partitioned table: each checkpoint appends partition by
@@ -465,6 +566,8 @@ my $late = sql(q{SELECT encode(audit_hash, 'hex') FROM pt WHERE id = 421});
 	  . "checkpoint $tmp/pcp_last\nconsistency $pnote{$pids[1]} $tmp/pcp_last $tmp/pcons2\n");
 is($rc, 0, 'Go: after the drop the tree still holds the dropped partition\'s leaves and grows on (426 leaves)')
   or diag($out);
+is(sql(q{SELECT ok::text || ':' || tree_size || ':' || leaves_compared FROM hipaa_audit.verify_tree('pt')}),
+	'true:426:' . (426 - 253), 'verify_tree() of the partitioned table: the dropped partition\'s leaves as stored, the others compared');
 
 # -------------------------------------------------------- pg_dump/pg_restore
 my $dump = "$tmp/merkle.dump";

@@ -121,6 +121,17 @@ is($rc, 0, 'a checkpoint co-signed by the witness and stored (exit 0)') or diag(
 like($out, qr/checkpoint \d+ co-signed by witness\.example/, '... the client says so');
 is(sql($cosigs), '1', '... one co-signature stored');
 my $id1 = sql(q{SELECT max(id) FROM hipaa_audit.checkpoints});
+# The witness's line, with the padding bits of its base64 set: it decodes to
+# the same signature, but is not canonical base64, which other verifiers
+# reject; it must not be stored (an attack round found it was).
+{
+	my $line = sql("SELECT line FROM hipaa_audit.cosignatures WHERE checkpoint_id = $id1");
+	my $abc = join('', 'A' .. 'Z', 'a' .. 'z', '0' .. '9', '+', '/');
+	(my $bent = $line) =~ s/([A-Za-z0-9+\/])(==\n?)\z/substr($abc, index($abc, $1) + 1, 1) . $2/e;
+	isnt($bent, $line, 'a co-signature line with its padding bits set');
+	my ($brc, $bout, $berr) = $node->psql('postgres', "SELECT hipaa_audit.cosign($id1, " . HaNote::lit($bent) . ')');
+	like($berr, qr/invalid signature line/, '... cosign() refuses it: not canonical base64');
+}
 my $note1 = text_of("SELECT hipaa_audit.checkpoint_note($id1)");
 like($note1, qr/\n\x{e2}\x{80}\x{94} witness\.example \S+\n\z/, 'checkpoint_note() carries the witness\'s line');
 is(sql("SELECT ok::text || ':' || status || ':' || array_to_string(signers, ',') FROM hipaa_audit.verify_checkpoint("
