@@ -585,15 +585,7 @@ run_merkle() {
 	local per_client=$(((MERKLE_ROWS + 640 - 1) / 640)) i add_per_client=$(((10000 + 639) / 640))
 	MERKLE_ROWS=$((per_client * 640))
 	say "merkle: $MERKLE_ROWS rows, 32 chains, 32 concurrent writers"
-	if [ ! -f "$work/key/bench.pem" ]; then
-		mkdir -p "$work/key"
-		chown "$HA_USER" "$work/key" 2>/dev/null || true
-		as_test_user bash -c "umask 077; openssl genpkey -algorithm ed25519 -out '$work/key/bench.pem'"
-		as_test_user bash -c "printf '%s\n' \"hipaa_audit.signing_key_file = '$work/key/bench.pem'\" \
-			\"hipaa_audit.signer_name = 'bench.example'\" >> '$PGH/data/postgresql.conf'"
-		as_test_user "$PG_BIN/pg_ctl" -D "$PGH/data" reload >/dev/null
-		sleep 1
-	fi
+	signing_key
 	psql_b -c "CREATE TABLE merkle_t (LIKE plain_t INCLUDING ALL);
 		SELECT hipaa_audit.protect('merkle_t', chains => 32);" >/dev/null
 	printf '%s\n' "INSERT INTO merkle_t (actor, action, patient_mrn, client_addr, detail)" \

@@ -458,6 +458,44 @@ NoteResult(FunctionCallInfo fcinfo, bool ok, HaNoteCheck *nc, ArrayBuildState *s
 }
 
 /*
+ * A keys[] argument and its quorum: the keys as C strings (NULL entries
+ * kept: CheckNote reports them), each length checked, at most
+ * HA_NOTE_MAX_KEYS; the quorum from 1 to their number.
+ */
+static char **
+KeysArg(ArrayType *arr, int32 quorum, int *nkeys, int32 *quorum_out)
+{
+	Datum	   *elems;
+	bool	   *elemnulls;
+	char	  **keys;
+
+	*nkeys = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	if (*nkeys > HA_NOTE_MAX_KEYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many verifier keys"),
+				 errdetail("%d keys were given; at most %d are accepted.", *nkeys, HA_NOTE_MAX_KEYS),
+				 errhint("Give the keys of the signers the quorum counts.")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, nkeys);
+	if (quorum < 1 || quorum > *nkeys)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("quorum must be between 1 and the number of keys (%d)", *nkeys)));
+	keys = palloc(sizeof(char *) * Max(*nkeys, 1));
+	for (int i = 0; i < *nkeys; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		keys[i] = NULL;
+		if (elemnulls[i])
+			continue;
+		HaCheckKeyLength(HaTextLength(elems[i]));
+		keys[i] = TextDatumGetCString(elems[i]);
+	}
+	*quorum_out = quorum;
+	return keys;
+}
+
+/*
  * The four SQL entry points: (note, key) or (note, keys[], quorum), for a
  * checkpoint or a purge receipt.  The single-key form is a quorum of one.
  * Sizes are checked before anything is detoasted or copied.
@@ -480,37 +518,7 @@ VerifyNote(FunctionCallInfo fcinfo, const char *fname, BodyCheck check_body)
 					 errmsg("arguments of hipaa_audit.%s must not be null", fname)));
 	HaCheckNoteLength(HaTextLength(PG_GETARG_DATUM(0)));
 	if (quorum_form)
-	{
-		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
-		Datum	   *elems;
-		bool	   *elemnulls;
-
-		nkeys = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
-		if (nkeys > HA_NOTE_MAX_KEYS)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("too many verifier keys"),
-					 errdetail("%d keys were given; at most %d are accepted.", nkeys, HA_NOTE_MAX_KEYS),
-					 errhint("Give the keys of the signers the quorum counts.")));
-		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &elemnulls, &nkeys);
-		quorum = PG_GETARG_INT32(2);
-		if (quorum < 1 || quorum > nkeys)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("quorum must be between 1 and the number of keys (%d)", nkeys)));
-		keys = palloc(sizeof(char *) * nkeys);
-		/* NULL entries are kept: CheckNote reports them. */
-		for (int i = 0; i < nkeys; i++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			keys[i] = NULL;
-			if (elemnulls[i])
-				continue;
-			HaCheckKeyLength(HaTextLength(elems[i]));
-			keys[i] = TextDatumGetCString(elems[i]);
-		}
-	}
+		keys = KeysArg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_INT32(2), &nkeys, &quorum);
 	else
 	{
 		HaCheckKeyLength(HaTextLength(PG_GETARG_DATUM(1)));
@@ -675,9 +683,6 @@ verify_proof(PG_FUNCTION_ARGS)
 {
 	HaNoteCheck nc;
 	ArrayBuildState *signers = NULL;
-	ArrayType  *arr;
-	Datum	   *elems;
-	bool	   *elemnulls;
 	char	  **keys;
 	int			nkeys;
 	int32		quorum;
@@ -702,29 +707,7 @@ verify_proof(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the leaf must be a row's audit_hash, 32 bytes"),
 				 errdetail("%d bytes were given.", (int) VARSIZE_ANY_EXHDR(leaf))));
-	arr = PG_GETARG_ARRAYTYPE_P(2);
-	nkeys = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
-	if (nkeys > HA_NOTE_MAX_KEYS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many verifier keys"),
-				 errdetail("%d keys were given; at most %d are accepted.", nkeys, HA_NOTE_MAX_KEYS),
-				 errhint("Give the keys of the signers the quorum counts.")));
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &nkeys);
-	quorum = PG_GETARG_INT32(3);
-	if (nkeys < 1 || quorum < 1 || quorum > nkeys)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("quorum must be between 1 and the number of keys (%d)", nkeys)));
-	keys = palloc(sizeof(char *) * nkeys);
-	for (int i = 0; i < nkeys; i++)
-	{
-		keys[i] = NULL;
-		if (elemnulls[i])
-			continue;
-		HaCheckKeyLength(HaTextLength(elems[i]));
-		keys[i] = TextDatumGetCString(elems[i]);
-	}
+	keys = KeysArg(PG_GETARG_ARRAYTYPE_P(2), PG_GETARG_INT32(3), &nkeys, &quorum);
 
 	memset(&nc, 0, sizeof(nc));
 	problem = ParseProof(text_to_cstring(PG_GETARG_TEXT_PP(0)), pp);
