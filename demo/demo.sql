@@ -70,6 +70,19 @@ SELECT hipaa_audit.verifier_key() AS verifier_key \gset
 \echo :verifier_key
 SELECT ok, status FROM hipaa_audit.verify_checkpoint(:'note', :'verifier_key');
 
+-- The checkpoint also signs the table's Merkle tree (its first three lines:
+-- origin, size, root).  One row's proof, a few hashes long, shows a court
+-- that this access event is in the signed log without showing any other
+-- row; verify_proof() (or the offline program hipaa_audit_verify) checks it
+-- with nothing but the proof, the row's audit_hash and the verifier key.
+SELECT audit_chain AS chain, audit_seq AS pos, audit_hash AS row_hash
+  FROM record_access WHERE patient_mrn = 'MRN-100777' ORDER BY audit_at LIMIT 1 \gset
+SELECT hipaa_audit.prove_row('record_access', :chain, :pos) AS proof \gset
+\echo :proof
+SELECT ok, status, leaf_index, tree_size FROM hipaa_audit.verify_proof(:'proof', :'row_hash', ARRAY[:'verifier_key']);
+-- Another row's hash does not pass with this proof.
+SELECT ok, status FROM hipaa_audit.verify_proof(:'proof', sha256(:'row_hash'), ARRAY[:'verifier_key']);
+
 -- Retention: rows leave a protected table only once past their retention,
 -- only through purge_expired(), which verifies them first and signs a
 -- receipt.  (Six years is long for a demo: this table keeps rows 2 seconds.)

@@ -62,13 +62,13 @@ SELECT * FROM hipaa_audit.verify_problems('record_access');
 -- The signed checkpoint taken before the edit no longer matches the table.
 SELECT ok, status, detail
   FROM hipaa_audit.verify_checkpoint(
-         (SELECT note FROM hipaa_audit.checkpoints ORDER BY id DESC LIMIT 1),
+         (SELECT note FROM hipaa_audit.checkpoints WHERE relid = 'record_access'::regclass ORDER BY id DESC LIMIT 1),
          hipaa_audit.verifier_key());
 SQL
 detected=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
 	-c "SELECT count(*) FROM hipaa_audit.verify_problems('record_access') WHERE kind = 'hash_mismatch'")
 checkpoint_status=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
-	-c "SELECT status FROM hipaa_audit.verify_checkpoint((SELECT note FROM hipaa_audit.checkpoints ORDER BY id DESC LIMIT 1), hipaa_audit.verifier_key())")
+	-c "SELECT status FROM hipaa_audit.verify_checkpoint((SELECT note FROM hipaa_audit.checkpoints WHERE relid = 'record_access'::regclass ORDER BY id DESC LIMIT 1), hipaa_audit.verifier_key())")
 
 purged=$(as_test_user "$PG_BIN/psql" -X -At -h "$work/pg" -p 54330 -U postgres -d postgres \
 	-c "SELECT (SELECT sum(rows_removed) FROM hipaa_audit.purge_receipts) || ' ' ||

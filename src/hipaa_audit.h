@@ -488,6 +488,7 @@ extern bool HaParseVerifierKey(const char *key, char **name, uint8 id[4],
 							   uint8 pub[HA_ED25519_KEY_LEN], uint8 *alg, HaNoteCheck *nc);
 extern void HaCheckNoteLength(Size len);
 extern void HaCheckKeyLength(Size len);
+extern char *HaTrimKey(const char *key);
 extern Size HaTextLength(Datum d);
 extern bool HaSplitNoteText(const char *note, HaSplitNote *sn, HaNoteCheck *nc);
 typedef void (*HaStoredNoteFn) (void *arg, int64 id, const HaNoteBody *nb,

@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -609,7 +610,7 @@ main(int argc, char **argv)
 		{
 			long long	v = 0;
 
-			if (l < 7 || strncmp(p, "index ", 6) != 0 || (p[6] == '0' && l > 7) || l > 6 + 18)
+			if (l < 7 || strncmp(p, "index ", 6) != 0 || (p[6] == '0' && l > 7) || l > 6 + 19)
 			{
 				fail("malformed_proof", "line %d is not \"index <decimal>\"", lineno);
 				return finish(keys, 0);
@@ -619,6 +620,11 @@ main(int argc, char **argv)
 				if (p[i] < '0' || p[i] > '9')
 				{
 					fail("malformed_proof", "line %d is not \"index <decimal>\"", lineno);
+					return finish(keys, 0);
+				}
+				if (v > (LLONG_MAX - (p[i] - '0')) / 10)
+				{
+					fail("malformed_proof", "line %d: the index is too large", lineno);
 					return finish(keys, 0);
 				}
 				v = v * 10 + (p[i] - '0');
@@ -747,7 +753,7 @@ main(int argc, char **argv)
 			return finish(keys, 0);
 		}
 		copy_line(res.origin, sizeof(res.origin), l1, l2 - 1);
-		if (l2 - 1 == l1 || (l2[0] == '0' && l3 - l2 > 2) || l3 - l2 - 1 > 18)
+		if (l2 - 1 == l1 || (l2[0] == '0' && l3 - l2 > 2) || l3 - l2 - 1 > 19)
 		{
 			fail("malformed_note", "line 2 of the checkpoint is not a tree size");
 			return finish(keys, 0);
@@ -757,6 +763,12 @@ main(int argc, char **argv)
 			if (*q < '0' || *q > '9')
 			{
 				fail("malformed_note", "line 2 of the checkpoint is not a tree size");
+				return finish(keys, 0);
+			}
+			/* At most 2^62, as the server reads it; checked before it could overflow. */
+			if (size > ((1LL << 62) - (*q - '0')) / 10)
+			{
+				fail("malformed_note", "the checkpoint states a tree of more than 2^62 leaves");
 				return finish(keys, 0);
 			}
 			size = size * 10 + (*q - '0');

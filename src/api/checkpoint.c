@@ -694,7 +694,7 @@ trust_key(PG_FUNCTION_ARGS)
 				 errmsg("argument of hipaa_audit.trust_key must not be null")));
 	HaRequireAdmin("register a trusted key", NULL);
 	HaCheckKeyLength(HaTextLength(PG_GETARG_DATUM(0)));
-	key = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	key = HaTrimKey(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	memset(&nc, 0, sizeof(nc));
 	if (!HaParseVerifierKey(key, &name, id, pub, &alg, &nc))
 		ereport(ERROR,

@@ -491,7 +491,7 @@ witness_request(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
-/* The ranges of a tree, in leaf order (verify_tree). */
+/* The ranges of a tree, in leaf order (verify_tree), read in batches. */
 typedef struct RangeRow
 {
 	pg_uuid_t	part;
@@ -501,11 +501,12 @@ typedef struct RangeRow
 	int64		first_index;
 } RangeRow;
 
+#define RANGE_BATCH 4096
+
 typedef struct RangeList
 {
-	RangeRow   *rows;
-	int64		n;
-	int64		cap;
+	RangeRow	rows[RANGE_BATCH];
+	int			n;
 } RangeList;
 
 static void
@@ -515,12 +516,8 @@ ReadRange(void *arg, HeapTuple tup, TupleDesc desc)
 	bool		isnull;
 	RangeRow   *r;
 
-	if (l->n == l->cap)
-	{
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->rows = l->rows ? repalloc_huge(l->rows, l->cap * sizeof(RangeRow)) :
-			palloc(l->cap * sizeof(RangeRow));
-	}
+	if (l->n == RANGE_BATCH)
+		return;
 	r = &l->rows[l->n++];
 	r->part = *DatumGetUUIDP(SPI_getbinval(tup, desc, 1, &isnull));
 	r->chain = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
@@ -529,20 +526,19 @@ ReadRange(void *arg, HeapTuple tup, TupleDesc desc)
 	r->first_index = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 }
 
-/* The protected table with this identity, or InvalidOid (gone). */
-static Oid
-RelidOfUuid(const pg_uuid_t *uuid)
+/* The protected tables by identity, read once (verify_tree). */
+typedef struct UuidRelid
 {
-	ListCell   *lc;
+	pg_uuid_t	uuid;
+	Oid			relid;
+} UuidRelid;
 
-	foreach(lc, HaProtectedRelids())
-	{
-		const HaProtectedEntry *e = HaLookupProtected(lfirst_oid(lc));
-
-		if (e != NULL && memcmp(e->uuid.data, uuid->data, UUID_LEN) == 0 &&
-			SearchSysCacheExists1(RELOID, ObjectIdGetDatum(e->relid)))
-			return e->relid;
-	}
+static Oid
+RelidOfUuid(const UuidRelid *map, int n, const pg_uuid_t *uuid)
+{
+	for (int i = 0; i < n; i++)
+		if (memcmp(map[i].uuid.data, uuid->data, UUID_LEN) == 0)
+			return map[i].relid;
 	return InvalidOid;
 }
 
@@ -550,9 +546,12 @@ PG_FUNCTION_INFO_V1(verify_tree);
 
 /*
  * verify_tree(tbl) -> (ok, tree_size, leaves_compared, problems,
- * first_problem): the stored tree of the table's latest checkpoint, leaf by
- * leaf against the rows (those still there), rebuilt in full from its
- * leaves: every stored tile, and the root the checkpoint signed.
+ * first_problem): the stored tree of the table's latest stored checkpoint,
+ * leaf by leaf against the rows (those still there), rebuilt in full from
+ * its leaves: every stored tile, and the root the checkpoint signed.  For
+ * an ordinary table the ranges must also end at the heads the note
+ * records.  Memory is bounded: ranges are read in batches, tiles once.
+ * (The stored checkpoint's own signature is verify_checkpoint()'s check.)
  */
 Datum
 verify_tree(PG_FUNCTION_ARGS)
@@ -561,8 +560,8 @@ verify_tree(PG_FUNCTION_ARGS)
 	const HaProtectedEntry *tree;
 	StoredCheckpoint latest;
 	HaTreeChecker *checker;
-	RangeList	ranges = {NULL, 0, 0};
-	Oid			argtypes[2] = {UUIDOID, INT8OID};
+	RangeList  *ranges = palloc(sizeof(RangeList));
+	Oid			argtypes[3] = {UUIDOID, INT8OID, INT8OID};
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
 	char	   *first = NULL;
@@ -571,9 +570,14 @@ verify_tree(PG_FUNCTION_ARGS)
 	int64		gaps = 0;
 	char	   *gap = NULL;
 	TupleDesc	desc;
-	pg_uuid_t	cached_uuid;
-	Oid			cached_relid = InvalidOid;
-	bool		have_cached = false;
+	UuidRelid  *map;
+	int			nmap = 0;
+	List	   *relids;
+	ListCell   *lc;
+	int64		heads[HA_MAX_CHAINS];
+	int64		from = 0;
+	pg_uuid_t	gone;
+	bool		have_gone = false;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -588,46 +592,97 @@ verify_tree(PG_FUNCTION_ARGS)
 				 errhint("Verify the partitioned table's tree.")));
 	LoadCheckpoint(tree, 0, &latest);
 
-	values[0] = UUIDPGetDatum((pg_uuid_t *) &tree->uuid);
-	values[1] = Int64GetDatum(latest.nb.tree_size);
-	(void) HaRunSql("SELECT part_uuid, chain, first_seq, last_seq, first_index "
-					"FROM hipaa_audit.merkle_ranges WHERE table_uuid OPERATOR(pg_catalog.=) $1 "
-					"AND first_index OPERATOR(pg_catalog.<) $2 ORDER BY first_index",
-					2, argtypes, values, NULL, InvalidOid, HA_SQL_READ_ONLY, ReadRange, &ranges);
+	relids = HaProtectedRelids();
+	map = palloc(sizeof(UuidRelid) * Max(list_length(relids), 1));
+	foreach(lc, relids)
+	{
+		const HaProtectedEntry *e = HaLookupProtected(lfirst_oid(lc));
+
+		if (e == NULL)
+			continue;
+		map[nmap].uuid = e->uuid;
+		map[nmap].relid = e->relid;
+		nmap++;
+	}
+	memset(heads, 0, sizeof(heads));
 
 	checker = HaTreeCheckBegin(&tree->uuid, latest.nb.tree_size);
-	for (int64 i = 0; i < ranges.n; i++)
+	for (;;)
 	{
-		RangeRow   *r = &ranges.rows[i];
-		Oid			relid;
-		Relation	rel = NULL;
+		ranges->n = 0;
+		values[0] = UUIDPGetDatum((pg_uuid_t *) &tree->uuid);
+		values[1] = Int64GetDatum(from);
+		values[2] = Int64GetDatum(latest.nb.tree_size);
+		(void) HaRunSql("SELECT part_uuid, chain, first_seq, last_seq, first_index "
+						"FROM hipaa_audit.merkle_ranges WHERE table_uuid OPERATOR(pg_catalog.=) $1 "
+						"AND first_index OPERATOR(pg_catalog.>=) $2 AND first_index OPERATOR(pg_catalog.<) $3 "
+						"ORDER BY first_index LIMIT 4096",
+						3, argtypes, values, NULL, InvalidOid, HA_SQL_READ_ONLY, ReadRange, ranges);
+		if (ranges->n == 0)
+			break;
+		for (int i = 0; i < ranges->n; i++)
+		{
+			RangeRow   *r = &ranges->rows[i];
+			Oid			relid;
+			Relation	rel = NULL;
 
-		CHECK_FOR_INTERRUPTS();
-		if (r->first_index != HaTreeCheckNext(checker))
-		{
-			if (gaps++ == 0)
-				gap = psprintf("the ranges do not account for leaves " INT64_FORMAT " to " INT64_FORMAT " in order",
-							   HaTreeCheckNext(checker), r->first_index);
-			if (r->first_index < HaTreeCheckNext(checker))
-				continue;
-			HaTreeCheckSkip(checker, r->first_index);
+			CHECK_FOR_INTERRUPTS();
+			from = r->first_index + 1;
+			if (r->first_index != HaTreeCheckNext(checker))
+			{
+				if (gaps++ == 0)
+					gap = psprintf("the ranges do not account for leaves " INT64_FORMAT " to " INT64_FORMAT " in order",
+								   HaTreeCheckNext(checker), r->first_index);
+				if (r->first_index < HaTreeCheckNext(checker))
+					continue;
+				HaTreeCheckSkip(checker, r->first_index);
+			}
+			if (memcmp(r->part.data, tree->uuid.data, UUID_LEN) == 0 &&
+				r->chain >= 0 && r->chain < HA_MAX_CHAINS)
+				heads[r->chain] = Max(heads[r->chain], r->last_seq);
+			relid = RelidOfUuid(map, nmap, &r->part);
+			if (OidIsValid(relid))
+				rel = try_table_open(relid, AccessShareLock);
+			else if (!have_gone || memcmp(gone.data, r->part.data, UUID_LEN) != 0)
+			{
+				/* Leaves of a table no longer here: it must be on record as retired. */
+				Oid			rtypes[1] = {UUIDOID};
+				Datum		rvalues[1];
+
+				rvalues[0] = UUIDPGetDatum(&r->part);
+				gone = r->part;
+				have_gone = true;
+				if (HaRunAsExtensionOwnerInt8("SELECT count(*) FROM hipaa_audit.retired_tables "
+											  "WHERE table_uuid OPERATOR(pg_catalog.=) $1",
+											  1, rtypes, rvalues) == 0 && gaps++ == 0)
+					gap = psprintf("leaves from " INT64_FORMAT " are rows of table identity %s, which is neither protected here nor recorded as retired",
+								   r->first_index,
+								   DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&r->part))));
+			}
+			HaTreeCheckChain(checker, rel, r->chain, r->first_seq, r->last_seq);
+			if (rel != NULL)
+				table_close(rel, AccessShareLock);
 		}
-		if (!have_cached || memcmp(cached_uuid.data, r->part.data, UUID_LEN) != 0)
-		{
-			cached_uuid = r->part;
-			cached_relid = RelidOfUuid(&r->part);
-			have_cached = true;
-		}
-		relid = cached_relid;
-		if (OidIsValid(relid))
-			rel = table_open(relid, AccessShareLock);
-		HaTreeCheckChain(checker, rel, r->chain, r->first_seq, r->last_seq);
-		if (rel != NULL)
-			table_close(rel, AccessShareLock);
+		if (ranges->n < RANGE_BATCH)
+			break;
 	}
 	if (HaTreeCheckNext(checker) < latest.nb.tree_size && gaps++ == 0)
 		gap = psprintf("the ranges end at leaf " INT64_FORMAT " of " INT64_FORMAT,
 					   HaTreeCheckNext(checker), latest.nb.tree_size);
+
+	/*
+	 * An ordinary table: the ranges end where the note's chain lines say
+	 * (a chain purged before the tree existed may have no range at all).
+	 */
+	if (!tree->partitioned)
+		for (int i = 0; i < latest.nb.nchains; i++)
+		{
+			const HaNoteChain *nc = &latest.nb.chain[i];
+
+			if (heads[nc->chain] != 0 && heads[nc->chain] != nc->last && gaps++ == 0)
+				gap = psprintf("the ranges of chain %d end at position " INT64_FORMAT ", the checkpoint records " INT64_FORMAT,
+							   nc->chain, heads[nc->chain], nc->last);
+		}
 	problems = HaTreeCheckEnd(checker, latest.nb.root, &first, &compared) + gaps;
 	if (gap != NULL)
 		first = gap;

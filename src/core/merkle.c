@@ -734,11 +734,21 @@ struct HaTreeChecker
 	MemoryContext cxt;
 };
 
+/* Count a problem; only the first one's text is built and kept. */
+static void TreeProblem(HaTreeChecker *c, const char *fmt,...) pg_attribute_printf(2, 3);
+
 static void
-TreeProblem(HaTreeChecker *c, char *what)
+TreeProblem(HaTreeChecker *c, const char *fmt,...)
 {
-	if (c->problems++ == 0)
-		c->first = MemoryContextStrdup(c->cxt, what);
+	va_list		ap;
+	char		buf[512];
+
+	if (c->problems++ > 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	c->first = MemoryContextStrdup(c->cxt, buf);
 }
 
 HaTreeChecker *
@@ -765,10 +775,10 @@ CheckRetired(HaTreeChecker *c, const Tile *tile)
 
 	if (st->width < TILE_WIDTH ||
 		memcmp(st->hashes, tile->hashes, (Size) TILE_WIDTH * HA_HASH_LEN) != 0)
-		TreeProblem(c, psprintf("stored tile level %d index " INT64_FORMAT " is %s",
+		TreeProblem(c, "stored tile level %d index " INT64_FORMAT " is %s",
 								tile->key.level, tile->key.idx,
 								st->width < TILE_WIDTH ? "missing or not full" :
-								"not the tree of the leaves below it"));
+								"not the tree of the leaves below it");
 	(void) hash_search(c->stored->tiles, &st->key, HASH_REMOVE, NULL);
 }
 
@@ -786,13 +796,13 @@ CheckLeaf(HaTreeChecker *c, const uint8 *expected, int32 chain, int64 seq)
 	c->stored->missing = false;
 	NodeHash(c->stored, 0, i, leaf);
 	if (c->stored->missing)
-		TreeProblem(c, psprintf("leaf " INT64_FORMAT " is not stored", i));
+		TreeProblem(c, "leaf " INT64_FORMAT " is not stored", i);
 	else if (expected != NULL)
 	{
 		c->compared++;
 		if (memcmp(expected, leaf, HA_HASH_LEN) != 0)
-			TreeProblem(c, psprintf("leaf " INT64_FORMAT " is not the row at chain %d, position " INT64_FORMAT,
-									i, chain, seq));
+			TreeProblem(c, "leaf " INT64_FORMAT " is not the row at chain %d, position " INT64_FORMAT,
+									i, chain, seq);
 	}
 	HaTreeAppend(c->scratch, leaf);
 	/* Done with a stored leaf tile: drop it (the scratch tree compares it). */
@@ -911,13 +921,13 @@ HaTreeCheckEnd(HaTreeChecker *c, const uint8 *root, char **first, int64 *compare
 		st = GetTile(c->stored, tile->key.level, tile->key.idx);
 		if (st->width < tile->width ||
 			memcmp(st->hashes, tile->hashes, (Size) tile->width * HA_HASH_LEN) != 0)
-			TreeProblem(c, psprintf("stored tile level %d index " INT64_FORMAT " at the tree's edge is %s",
+			TreeProblem(c, "stored tile level %d index " INT64_FORMAT " at the tree's edge is %s",
 									tile->key.level, tile->key.idx,
-									st->width < tile->width ? "missing hashes" : "not the tree of the leaves below it"));
+									st->width < tile->width ? "missing hashes" : "not the tree of the leaves below it");
 	}
 	HaTreeRoot(c->scratch, c->size, r);
 	if (memcmp(r, root, HA_HASH_LEN) != 0)
-		TreeProblem(c, pstrdup("the stored leaves do not hash to the root the checkpoint signed"));
+		TreeProblem(c, "the stored leaves do not hash to the root the checkpoint signed");
 	*first = c->first;
 	*compared = c->compared;
 	return c->problems;

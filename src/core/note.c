@@ -757,11 +757,19 @@ bool
 HaParseVerifierKey(const char *key, char **name, uint8 id[4], uint8 pub[HA_ED25519_KEY_LEN],
 				   uint8 *alg, HaNoteCheck *nc)
 {
-	const char *p1 = strchr(key, '+');
-	const char *p2 = p1 ? strchr(p1 + 1, '+') : NULL;
+	const char *p1;
+	const char *p2;
 	uint8		blob[1 + HA_ED25519_KEY_LEN + 4];
 	uint8		computed[4];
 	int			n;
+
+	/*
+	 * Space around a key (a key read from a file ends in a newline) is not
+	 * part of it: base64 is read canonically, so it would not be skipped.
+	 */
+	key = HaTrimKey(key);
+	p1 = strchr(key, '+');
+	p2 = p1 ? strchr(p1 + 1, '+') : NULL;
 
 	/* The key data is base64 and may itself contain "+". */
 	if (p1 == NULL || p2 == NULL || p1 == key || p2 - p1 != 9)
@@ -876,6 +884,20 @@ HaSplitNoteText(const char *note, HaSplitNote *sn, HaNoteCheck *nc)
 	return true;
 }
 
+/* A verifier key without the ASCII white space around it (palloc'd). */
+char *
+HaTrimKey(const char *key)
+{
+	const char *s = key;
+	const char *e = key + strlen(key);
+
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		e--;
+	return pnstrdup(s, e - s);
+}
+
 /*
  * One signature blob (key ID || signature) over a note body.  A signed-note
  * key (0x01) signs the body; a witness's cosignature/v1 key (0x04) signs
@@ -908,7 +930,7 @@ HaVerifyNoteSignatureBlob(const char *body, const uint8 *blob, int len, const ui
 
 /*
  * Check a note's signature by one key.  Signature lines other than the
- * key's are ignored (co-signers); of the key's, the first counts.
+ * key's are ignored (co-signers); every line of the key's must verify.
  */
 bool
 HaCheckNoteSignature(const HaSplitNote *sn, const char *name, const uint8 *id, const uint8 *pub,

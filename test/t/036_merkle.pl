@@ -480,6 +480,18 @@ like(sql("SELECT ok::text || ':' || status || ':' || detail FROM hipaa_audit.ver
 	'a row the note records changed: table_rewritten');
 is(sql(q{SELECT ok::text || ':' || problems FROM hipaa_audit.verify_tree('nt')}), 'true:0',
 	'... verify_tree() still ok: the change kept the stored audit_hash, and the leaf is of it (verify() finds the row)');
+# A range rewritten to name a table that is not here: its leaves cannot be
+# compared, and verify_tree() says why instead of taking them as stored.
+unguarded(q{UPDATE hipaa_audit.merkle_ranges SET part_uuid = '00000000-0000-4000-8000-0000000000ff'
+            WHERE part_uuid = (SELECT table_uuid FROM hipaa_audit.registry WHERE relid = 'nt'::regclass)});
+like(sql(q{SELECT ok::text || ':' || first_problem FROM hipaa_audit.verify_tree('nt')}),
+	qr/^false:leaves from 0 are rows of table identity 00000000-0000-4000-8000-0000000000ff, which is neither protected here nor recorded as retired$/,
+	'a range naming a table that is not here: verify_tree() reports it');
+unguarded(q{UPDATE hipaa_audit.merkle_ranges SET part_uuid = (SELECT table_uuid FROM hipaa_audit.registry WHERE relid = 'nt'::regclass)
+            WHERE part_uuid = '00000000-0000-4000-8000-0000000000ff'});
+# A verifier key read from a file ends in a newline: still the key.
+is(sql("SELECT status FROM hipaa_audit.verify_checkpoint(" . HaNote::lit($ntnote) . ", E'$vkey\\n')"), 'table_rewritten',
+	'a verifier key with a trailing newline is read as the key (the note then fails on its rows, as above)');
 
 # ------------------------------------------------------- partitioned tables
 # One tree for the partitioned table: each checkpoint appends partition by
