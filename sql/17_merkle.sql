@@ -184,6 +184,16 @@ SELECT hipaa_audit.protect('mk_parted', '6 years', 2);
 SELECT hipaa_audit.prove_row('mk_parted', 0, 1);
 SELECT hipaa_audit.verify_tree('mk_p1');
 SELECT hipaa_audit.verify_tree(NULL);
+
+-- witness_request(): its request body, and its bad input.
+SELECT old_size_used, body ~ E'^old 0\n\nhipaa_audit/[0-9]+/[0-9a-f-]{36}\n20\n' AS body_from_zero
+  FROM hipaa_audit.witness_request('mk_log', 'witness.example');
+SELECT old_size_used, body ~ E'^old 5\n([A-Za-z0-9+/]{43}=\n)+\n' AS body_with_proof
+  FROM hipaa_audit.witness_request('mk_log', 'witness.example', 5);
+SELECT hipaa_audit.witness_request('mk_log', 'witness.example', 21);
+SELECT hipaa_audit.witness_request('mk_log', 'witness.example', -1);
+SELECT hipaa_audit.witness_request('mk_log', NULL);
+SELECT hipaa_audit.witness_request('mk_p1', 'witness.example');
 SELECT hipaa_audit.prove_consistency('mk_p1', 1, 2);
 
 -- Checkpoints are READ COMMITTED only (a snapshot could miss the last one).

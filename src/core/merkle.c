@@ -638,14 +638,16 @@ HaMerkleCheckConsistency(int64 m, const uint8 *root_m, int64 size, const uint8 *
 /* ------------------------------------------------------- leaves from rows */
 
 /*
- * Append the rows of one chain at positions after + 1 to upto, in order,
- * as leaves: SHA-256(0x00 || audit_hash).  Read through the chain index
- * with a fresh snapshot (a chain's committed rows are a prefix of it).
- * Every position must be there once: a gap or a repeat is an error, never
- * a leaf skipped.  Returns the number of leaves appended.
+ * The rows of one chain at positions first to last, in position order,
+ * each handed to fn with its leaf hash, SHA-256(0x00 || audit_hash) (NULL
+ * when the row has no 32-byte audit_hash), until fn returns false.  Read
+ * through the chain index with a fresh snapshot (a chain's committed rows
+ * are a prefix of it).  The one scan both growing and checking a tree use.
  */
-int64
-HaTreeAppendChain(HaTree *t, Relation rel, int32 chain, int64 after, int64 upto)
+typedef bool (*ChainLeafFn) (void *arg, int64 seq, const uint8 *leaf);
+
+static void
+ScanChainLeaves(Relation rel, int32 chain, int64 first, int64 last, ChainLeafFn fn, void *arg)
 {
 	HaShape    *shape = HaGetShape(rel);
 	Relation	idx;
@@ -653,59 +655,92 @@ HaTreeAppendChain(HaTree *t, Relation rel, int32 chain, int64 after, int64 upto)
 	IndexScanDesc scan;
 	ScanKeyData keys[2];
 	TupleTableSlot *slot;
-	int64		expect = after + 1;
 
-	if (upto <= after)
-		return 0;
 	idx = index_open(HaChainIndex(rel, HA_CHAIN_INDEX_ANY), AccessShareLock);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(rel, NULL);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
-	ScanKeyInit(&keys[1], 2, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(after));
+	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(first));
 	scan = HaIndexBeginScan(rel, idx, snap, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
-	while (expect <= upto && index_getnext_slot(scan, ForwardScanDirection, slot))
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
-		Datum		d;
-		int64		seq;
+		Datum		d = slot_getattr(slot, shape->att_seq, &isnull);
+		int64		seq = isnull ? -1 : DatumGetInt64(d);
 		bytea	   *b;
 		uint8		leaf[HA_HASH_LEN];
+		bool		have = false;
 
 		CHECK_FOR_INTERRUPTS();
-		d = slot_getattr(slot, shape->att_seq, &isnull);
-		seq = isnull ? -1 : DatumGetInt64(d);
-		if (seq > upto)
+		if (seq > last)
 			break;
-		if (seq != expect)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("chain %d of table %s has no single row at position " INT64_FORMAT,
-							chain, HaRelDisplayName(RelationGetRelid(rel)), expect),
-					 errdetail("The checkpoint appends every position up to " INT64_FORMAT " to the table's Merkle tree.",
-							   upto),
-					 errhint("Run hipaa_audit.verify() on the table.")));
 		d = slot_getattr(slot, shape->att_hash, &isnull);
 		b = isnull ? NULL : DatumGetByteaPP(d);
-		if (b == NULL || VARSIZE_ANY_EXHDR(b) != HA_HASH_LEN)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the row at chain %d, position " INT64_FORMAT " of table %s has no 32-byte audit_hash",
-							chain, seq, HaRelDisplayName(RelationGetRelid(rel))),
-					 errhint("Run hipaa_audit.verify() on the table.")));
-		HaMerkleLeaf((const uint8 *) VARDATA_ANY(b), HA_HASH_LEN, leaf);
-		HaTreeAppend(t, leaf);
-		expect++;
+		if (b != NULL && VARSIZE_ANY_EXHDR(b) == HA_HASH_LEN)
+		{
+			HaMerkleLeaf((const uint8 *) VARDATA_ANY(b), HA_HASH_LEN, leaf);
+			have = true;
+		}
+		if (!fn(arg, seq, have ? leaf : NULL))
+			break;
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snap);
 	index_close(idx, AccessShareLock);
-	if (expect <= upto)
+}
+
+typedef struct LeafAppend
+{
+	HaTree	   *t;
+	Relation	rel;
+	int32		chain;
+	int64		expect;
+	int64		upto;
+} LeafAppend;
+
+static bool
+AppendRow(void *arg, int64 seq, const uint8 *leaf)
+{
+	LeafAppend *a = (LeafAppend *) arg;
+
+	if (seq != a->expect)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("chain %d of table %s has no single row at position " INT64_FORMAT,
+						a->chain, HaRelDisplayName(RelationGetRelid(a->rel)), a->expect),
+				 errdetail("The checkpoint appends every position up to " INT64_FORMAT " to the table's Merkle tree.",
+						   a->upto),
+				 errhint("Run hipaa_audit.verify() on the table.")));
+	if (leaf == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the row at chain %d, position " INT64_FORMAT " of table %s has no 32-byte audit_hash",
+						a->chain, seq, HaRelDisplayName(RelationGetRelid(a->rel))),
+				 errhint("Run hipaa_audit.verify() on the table.")));
+	HaTreeAppend(a->t, leaf);
+	return ++a->expect <= a->upto;
+}
+
+/*
+ * Append the rows of one chain at positions after + 1 to upto, in order,
+ * as leaves.  Every position must be there once: a gap or a repeat is an
+ * error, never a leaf skipped.  Returns the number of leaves appended.
+ */
+int64
+HaTreeAppendChain(HaTree *t, Relation rel, int32 chain, int64 after, int64 upto)
+{
+	LeafAppend a = {t, rel, chain, after + 1, upto};
+
+	if (upto <= after)
+		return 0;
+	ScanChainLeaves(rel, chain, after + 1, upto, AppendRow, &a);
+	if (a.expect <= upto)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("chain %d of table %s has no row at position " INT64_FORMAT,
-						chain, HaRelDisplayName(RelationGetRelid(rel)), expect),
+						chain, HaRelDisplayName(RelationGetRelid(rel)), a.expect),
 				 errdetail("The checkpoint appends every position up to " INT64_FORMAT " to the table's Merkle tree.",
 						   upto),
 				 errhint("Run hipaa_audit.verify() on the table.")));
@@ -817,6 +852,29 @@ CheckLeaf(HaTreeChecker *c, const uint8 *expected, int32 chain, int64 seq)
 	}
 }
 
+typedef struct LeafCheck
+{
+	HaTreeChecker *c;
+	int32		chain;
+	int64		expect;
+} LeafCheck;
+
+static bool
+CheckRow(void *arg, int64 seq, const uint8 *leaf)
+{
+	LeafCheck *k = (LeafCheck *) arg;
+
+	if (seq < k->expect)
+		return true;			/* a duplicate position: verify() reports it */
+	while (k->expect < seq && k->c->next < k->c->size)
+		CheckLeaf(k->c, NULL, k->chain, k->expect++);	/* purged */
+	if (k->c->next >= k->c->size)
+		return false;
+	CheckLeaf(k->c, leaf, k->chain, seq);
+	k->expect++;
+	return k->c->next < k->c->size;
+}
+
 /*
  * Leaves for positions first to last of one chain of rel (NULL: the table
  * is gone), in order: the rows still there compared, the others (purged)
@@ -825,62 +883,12 @@ CheckLeaf(HaTreeChecker *c, const uint8 *expected, int32 chain, int64 seq)
 void
 HaTreeCheckChain(HaTreeChecker *c, Relation rel, int32 chain, int64 first, int64 last)
 {
-	HaShape    *shape;
-	Relation	idx;
-	Snapshot	snap;
-	IndexScanDesc scan;
-	ScanKeyData keys[2];
-	TupleTableSlot *slot;
-	int64		expect = first;
+	LeafCheck	k = {c, chain, first};
 
-	if (rel == NULL)
-	{
-		for (int64 s = first; s <= last && c->next < c->size; s++)
-			CheckLeaf(c, NULL, chain, s);
-		return;
-	}
-	shape = HaGetShape(rel);
-	idx = index_open(HaChainIndex(rel, HA_CHAIN_INDEX_ANY), AccessShareLock);
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	slot = table_slot_create(rel, NULL);
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
-	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(first));
-	scan = HaIndexBeginScan(rel, idx, snap, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
-	while (expect <= last && c->next < c->size &&
-		   index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		d = slot_getattr(slot, shape->att_seq, &isnull);
-		int64		seq = isnull ? -1 : DatumGetInt64(d);
-		bytea	   *b;
-		uint8		leaf[HA_HASH_LEN];
-
-		if (seq < expect)
-			continue;			/* a duplicate position: verify() reports it */
-		if (seq > last)
-			break;
-		while (expect < seq && c->next < c->size)
-			CheckLeaf(c, NULL, chain, expect++);	/* purged */
-		if (c->next >= c->size)
-			break;
-		d = slot_getattr(slot, shape->att_hash, &isnull);
-		b = isnull ? NULL : DatumGetByteaPP(d);
-		if (b != NULL && VARSIZE_ANY_EXHDR(b) == HA_HASH_LEN)
-		{
-			HaMerkleLeaf((const uint8 *) VARDATA_ANY(b), HA_HASH_LEN, leaf);
-			CheckLeaf(c, leaf, chain, seq);
-		}
-		else
-			CheckLeaf(c, NULL, chain, seq);
-		expect++;
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snap);
-	index_close(idx, AccessShareLock);
-	while (expect <= last && c->next < c->size)
-		CheckLeaf(c, NULL, chain, expect++);
+	if (rel != NULL)
+		ScanChainLeaves(rel, chain, first, last, CheckRow, &k);
+	while (k.expect <= last && c->next < c->size)
+		CheckLeaf(c, NULL, chain, k.expect++);
 }
 
 /* Leaves the ranges do not account for: checked as stored. */

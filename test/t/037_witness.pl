@@ -107,6 +107,17 @@ sub submit
 }
 my $cosigs = q{SELECT count(*) FROM hipaa_audit.cosignatures};
 
+# Usage errors of the client: exit 2, nothing sent.
+for my $bad ([ [ '--table', 'access_log' ], qr/usage: hipaa_audit_witness/ ],
+	[ [ '--table', 'access_log', '--url', 'ftp://127.0.0.1/', '--witness', 'w' ], qr/must start with http/ ],
+	[ [ '--table', 'access_log', '--url', $url, '--witness', 'w', '--timeout', '0' ], qr/--timeout must be 1 to 3600/ ])
+{
+	my ($o, $e) = ('', '');
+	run([ 'hipaa_audit_witness', '--dbname', $node->connstr('postgres'), @{ $bad->[0] } ], '>', \$o, '2>', \$e);
+	is($? >> 8, 2, 'hipaa_audit_witness ' . join(' ', @{ $bad->[0] }) . ': exit 2');
+	like($e, $bad->[1], '... saying why');
+}
+
 # ------------------------------------------------------- co-signed, stored
 my ($rc, $out) = submit();
 is($rc, 1, 'before the witness key is trusted, its co-signature is not stored (exit 1)');
